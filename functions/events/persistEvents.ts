@@ -1,0 +1,131 @@
+import { sql } from "kysely";
+import { type Db, withTenant } from "../../shared/db";
+import type { EventsMessage } from "../../shared/schemas/queue";
+
+export interface PersistResult {
+  /** false when the project does not exist in the message's org: nothing was written. */
+  projectFound: boolean;
+  received: number;
+  /** Events stored by this call. The rest were already stored (redelivery or a client retry). */
+  inserted: number;
+}
+
+/**
+ * Stores one queue message's events in a single statement (one round trip inside a tenant transaction):
+ *  - sdk_events: insert … on conflict do nothing, so a redelivered message changes nothing;
+ *  - event_daily_counts and sdk_users are fed only from the rows that insert returned, i.e. the events
+ *    that are new, so a duplicate is never counted twice and never moves a user's state.
+ * Device advertising ids in the message are deliberately not among the columns read here.
+ */
+export async function persistEvents(db: Db, message: EventsMessage): Promise<PersistResult> {
+  const events = JSON.stringify(
+    message.events.map((e) => ({
+      event_id: e.eventId,
+      name: e.name,
+      user_id: e.userId,
+      ts: e.timestamp,
+      app_id: e.appId,
+      os: e.os,
+      os_version: e.osVersion,
+      device_model: e.deviceModel,
+      browser: e.browser,
+      country: e.country,
+      region: e.region,
+      email_sha256: e.emailSha256,
+      phone_sha256: e.phoneSha256,
+      properties: e.properties,
+    })),
+  );
+  const { orgId, projectId, receivedAt } = message;
+
+  return withTenant(db, orgId, async (tx) => {
+    const { rows } = await sql<{ project_found: boolean; inserted: number }>`
+      with project as (
+        select id from projects where id = ${projectId}
+      ),
+      incoming as (
+        select e.* from jsonb_to_recordset(${events}::jsonb) as e(
+          event_id text, name text, user_id text, ts timestamptz, app_id text, os text, os_version text,
+          device_model text, browser text, country text, region text, email_sha256 text, phone_sha256 text,
+          properties jsonb)
+        where exists (select 1 from project)
+      ),
+      inserted as (
+        insert into sdk_events (org_id, project_id, event_id, name, user_id, ts, received_at, app_id, os,
+          os_version, device_model, browser, country, region, email_sha256, phone_sha256, properties)
+        select ${orgId}, ${projectId}, event_id, name, user_id, ts, ${receivedAt}::timestamptz, app_id, os,
+          os_version, device_model, browser, country, region, email_sha256, phone_sha256,
+          coalesce(properties, '{}'::jsonb)
+        from incoming
+        on conflict (project_id, event_id) do nothing
+        returning event_id, name, user_id, ts, country, email_sha256, phone_sha256, properties
+      ),
+      counted as (
+        insert into event_daily_counts (org_id, project_id, day, event_name, country, count)
+        select ${orgId}, ${projectId}, (ts at time zone 'UTC')::date, name, coalesce(country, 'XX'), count(*)
+        from inserted
+        group by 3, 4, 5
+        order by 3, 4, 5 -- a stable lock order: concurrent consumers never deadlock on these rows
+        on conflict (project_id, day, event_name, country)
+          do update set count = event_daily_counts.count + excluded.count
+      ),
+      -- For each user and property key, the value from the newest new event that carried it.
+      latest_props as (
+        select distinct on (user_id, p.key) user_id, p.key, p.value,
+          (extract(epoch from ts) * 1000)::bigint as at_ms
+        from inserted, jsonb_each(inserted.properties) as p
+        where user_id is not null
+        order by user_id, p.key, ts desc
+      ),
+      user_props as (
+        select user_id, jsonb_object_agg(key, value) as properties, jsonb_object_agg(key, at_ms) as times
+        from latest_props group by user_id
+      ),
+      user_rows as (
+        select user_id, min(ts) as first_seen, max(ts) as last_seen,
+          (array_agg(email_sha256 order by ts desc) filter (where email_sha256 is not null))[1] as email_sha256,
+          max(ts) filter (where email_sha256 is not null) as email_at,
+          (array_agg(phone_sha256 order by ts desc) filter (where phone_sha256 is not null))[1] as phone_sha256,
+          max(ts) filter (where phone_sha256 is not null) as phone_at
+        from inserted where user_id is not null group by user_id
+      ),
+      users as (
+        insert into sdk_users (org_id, project_id, user_id, properties, property_times, first_seen_at,
+          last_seen_at, email_sha256, email_sha256_at, phone_sha256, phone_sha256_at)
+        select ${orgId}, ${projectId}, r.user_id, coalesce(p.properties, '{}'::jsonb),
+          coalesce(p.times, '{}'::jsonb), r.first_seen, r.last_seen, r.email_sha256, r.email_at,
+          r.phone_sha256, r.phone_at
+        from user_rows r left join user_props p using (user_id)
+        order by r.user_id
+        on conflict (project_id, user_id) do update set
+          -- Rectification: a key takes the incoming value only when its event is at least as new as the
+          -- one that set the stored value. Late, older events fill missing keys but never overwrite.
+          properties = sdk_users.properties || coalesce((
+            select jsonb_object_agg(n.key, excluded.properties -> n.key)
+            from jsonb_each(excluded.property_times) as n
+            where (n.value)::bigint >= coalesce((sdk_users.property_times ->> n.key)::bigint, 0)
+          ), '{}'::jsonb),
+          property_times = sdk_users.property_times || coalesce((
+            select jsonb_object_agg(n.key, n.value)
+            from jsonb_each(excluded.property_times) as n
+            where (n.value)::bigint >= coalesce((sdk_users.property_times ->> n.key)::bigint, 0)
+          ), '{}'::jsonb),
+          first_seen_at = least(sdk_users.first_seen_at, excluded.first_seen_at),
+          last_seen_at = greatest(sdk_users.last_seen_at, excluded.last_seen_at),
+          email_sha256 = case when excluded.email_sha256_at >= coalesce(sdk_users.email_sha256_at, '-infinity')
+            then excluded.email_sha256 else sdk_users.email_sha256 end,
+          email_sha256_at = greatest(sdk_users.email_sha256_at, excluded.email_sha256_at),
+          phone_sha256 = case when excluded.phone_sha256_at >= coalesce(sdk_users.phone_sha256_at, '-infinity')
+            then excluded.phone_sha256 else sdk_users.phone_sha256 end,
+          phone_sha256_at = greatest(sdk_users.phone_sha256_at, excluded.phone_sha256_at)
+      )
+      select exists (select 1 from project) as project_found, (select count(*) from inserted)::int as inserted
+    `.execute(tx);
+    const row = rows[0];
+    return {
+      projectFound: row?.project_found ?? false,
+      received: message.events.length,
+      inserted: row?.inserted ?? 0,
+    };
+  });
+}

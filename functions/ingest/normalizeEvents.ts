@@ -1,0 +1,126 @@
+import type { EventRejectionCode } from "../../shared/errors";
+import { INGEST_LIMITS } from "../../shared/limits";
+import { hashEmail, hashPhone } from "../../shared/pii";
+import type { QueuedEvent } from "../../shared/schemas/queue";
+import { checkPropertyBounds, type SdkEvent, sdkEventSchema } from "../../shared/schemas/sdk-event";
+import type { ParsedUserAgent } from "./parseUserAgent";
+
+export interface IngestContext {
+  receivedAt: Date;
+  retentionDays: number;
+  country: string | null;
+  region: string | null;
+  userAgent: ParsedUserAgent;
+}
+
+export interface Rejection {
+  index: number;
+  code: EventRejectionCode;
+  message: string;
+}
+
+export interface NormalizedBatch {
+  accepted: QueuedEvent[];
+  rejected: Rejection[];
+}
+
+const DAY_MS = 86_400_000;
+const ZERO_AD_ID = "00000000-0000-0000-0000-000000000000"; // "limit ad tracking": not an id at all
+
+function toMs(value: string | number): number {
+  return typeof value === "number" ? value : Date.parse(value);
+}
+
+/**
+ * Validates each raw event on its own, then normalizes the valid ones: hashes email and phone, applies
+ * geo and the parsed User-Agent, and corrects client clock skew. Invalid events are reported by index and
+ * never reach the queue; the valid ones go on.
+ */
+export async function normalizeEvents(
+  rawEvents: unknown[],
+  sentAt: string | number | undefined,
+  ctx: IngestContext,
+): Promise<NormalizedBatch> {
+  const receivedMs = ctx.receivedAt.getTime();
+  const oldestMs = receivedMs - ctx.retentionDays * DAY_MS;
+  const sentAtMs = sentAt === undefined ? undefined : toMs(sentAt);
+  const rejected: Rejection[] = [];
+  const pending: Promise<QueuedEvent>[] = [];
+
+  for (const [index, raw] of rawEvents.entries()) {
+    const problem = judge(raw);
+    if ("code" in problem) rejected.push({ index, ...problem });
+    else pending.push(toQueued(problem.event, problem.ts, ctx));
+  }
+
+  return { accepted: await Promise.all(pending), rejected };
+
+  // Either the reason an event is refused, or the event and its corrected time.
+  function judge(
+    raw: unknown,
+  ): { code: EventRejectionCode; message: string } | { event: SdkEvent; ts: Date } {
+    const size = JSON.stringify(raw)?.length ?? 0;
+    // UTF-16 length is a lower bound on UTF-8 bytes and a third of the upper bound: encode only when it matters.
+    if (size * 3 > INGEST_LIMITS.maxEventBytes && byteLength(raw) > INGEST_LIMITS.maxEventBytes) {
+      return {
+        code: "event_too_large",
+        message: `An event may be at most ${INGEST_LIMITS.maxEventBytes} bytes of JSON.`,
+      };
+    }
+    const parsed = sdkEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return {
+        code: "invalid_event",
+        message: `${issue?.path.join(".") || "event"}: ${issue?.message ?? "invalid"}`,
+      };
+    }
+    const event = parsed.data;
+    const bounds = event.properties ? checkPropertyBounds(event.properties) : null;
+    if (bounds) return { code: "invalid_event", message: bounds };
+
+    let tsMs = event.timestamp === undefined ? receivedMs : toMs(event.timestamp);
+    if (sentAtMs !== undefined && event.timestamp !== undefined) tsMs = receivedMs - (sentAtMs - tsMs);
+    if (tsMs > receivedMs) tsMs = receivedMs; // a clock ahead of ours cannot place an event in the future
+    if (tsMs < oldestMs) {
+      return {
+        code: "timestamp_too_old",
+        message: `The event is older than this project's retention of ${ctx.retentionDays} days.`,
+      };
+    }
+    return { event, ts: new Date(tsMs) };
+  }
+}
+
+function byteLength(value: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(value)).length;
+}
+
+async function toQueued(event: SdkEvent, ts: Date, ctx: IngestContext): Promise<QueuedEvent> {
+  const [emailSha256, phoneSha256] = await Promise.all([hashEmail(event.email), hashPhone(event.phone)]);
+  const device = event.device ?? {};
+  const consentAds = event.consent?.ads ?? null;
+  const idfa = device.idfa && device.idfa !== ZERO_AD_ID ? device.idfa : undefined;
+  const gaid = device.gaid && device.gaid !== ZERO_AD_ID ? device.gaid : undefined;
+  const queued: QueuedEvent = {
+    eventId: event.eventId ?? crypto.randomUUID(),
+    name: event.name,
+    userId: event.userId ?? null,
+    timestamp: ts.toISOString(),
+    appId: event.appId ?? null,
+    // What the SDK reported about the device wins over what we read from the User-Agent.
+    os: device.os ?? ctx.userAgent.os,
+    osVersion: device.osVersion ?? ctx.userAgent.osVersion,
+    deviceModel: device.model ?? ctx.userAgent.deviceModel,
+    browser: ctx.userAgent.browser,
+    country: ctx.country,
+    region: ctx.region,
+    emailSha256,
+    phoneSha256,
+    properties: event.properties ?? {},
+    consentAds,
+  };
+  // Ad ids ride to the relays only with consent; refusing ads consent removes them here, at the edge.
+  if (consentAds !== false && (idfa || gaid)) queued.adIds = { ...(idfa && { idfa }), ...(gaid && { gaid }) };
+  return queued;
+}

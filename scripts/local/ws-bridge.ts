@@ -1,0 +1,57 @@
+import { createServer, type Server } from "node:http";
+import net from "node:net";
+import { WebSocketServer } from "ws";
+
+export interface WsBridge {
+  port: number;
+  /** Stops accepting and drops every open connection, as a database outage would. */
+  close(): Promise<void>;
+}
+
+/**
+ * The WebSocket-to-TCP bridge that lets the Neon serverless driver (which speaks Postgres over a
+ * WebSocket, as Neon's proxy expects) reach a plain local Postgres. Each WebSocket becomes one TCP
+ * connection to `target`; the driver's `?address=` is ignored so the bridge cannot be pointed elsewhere.
+ */
+export async function startWsBridge(target: { host: string; port: number }, port = 0): Promise<WsBridge> {
+  const http: Server = createServer((_req, res) => res.writeHead(426).end("WebSocket only"));
+  const wss = new WebSocketServer({ server: http });
+  const sockets = new Set<net.Socket>();
+
+  wss.on("connection", (ws) => {
+    const tcp = net.connect(target.port, target.host);
+    sockets.add(tcp);
+    tcp.setNoDelay(true);
+    const pending: Buffer[] = [];
+    tcp.on("connect", () => {
+      for (const chunk of pending.splice(0)) tcp.write(chunk);
+    });
+    ws.on("message", (data: Buffer) => {
+      if (tcp.connecting) pending.push(data);
+      else tcp.write(data);
+    });
+    tcp.on("data", (chunk) => ws.send(chunk));
+    const end = () => {
+      sockets.delete(tcp);
+      tcp.destroy();
+      ws.terminate();
+    };
+    tcp.on("close", end);
+    tcp.on("error", end);
+    ws.on("close", end);
+    ws.on("error", end);
+  });
+
+  await new Promise<void>((resolve) => http.listen(port, "127.0.0.1", resolve));
+  const address = http.address();
+  const boundPort = typeof address === "object" && address ? address.port : port;
+  return {
+    port: boundPort,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}

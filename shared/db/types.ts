@@ -1,0 +1,84 @@
+import type { ColumnType, Generated } from "kysely";
+
+// Kysely's view of schema.sql. Keep in step with it: `test/integration/schema.test.ts` compares them.
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type Json = ColumnType<Record<string, unknown>, string, string>;
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  created_at: Generated<Date>;
+}
+
+export interface ProjectsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  event_retention_days: Generated<number>;
+  archived_at: Timestamp | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface SdkKeysTable {
+  id: string;
+  org_id: string;
+  project_id: string;
+  key_sha256: string;
+  display_prefix: string;
+  created_at: Generated<Date>;
+  revoked_at: Timestamp | null;
+}
+
+export interface SdkEventsTable {
+  org_id: string;
+  project_id: string;
+  event_id: string;
+  name: string;
+  user_id: string | null;
+  ts: Timestamp;
+  received_at: Timestamp;
+  app_id: string | null;
+  os: string | null;
+  os_version: string | null;
+  device_model: string | null;
+  browser: string | null;
+  country: string | null;
+  region: string | null;
+  email_sha256: string | null;
+  phone_sha256: string | null;
+  properties: Json;
+}
+
+export interface SdkUsersTable {
+  org_id: string;
+  project_id: string;
+  user_id: string;
+  properties: Json;
+  property_times: Json;
+  first_seen_at: Timestamp;
+  last_seen_at: Timestamp;
+  email_sha256: string | null;
+  email_sha256_at: Timestamp | null;
+  phone_sha256: string | null;
+  phone_sha256_at: Timestamp | null;
+}
+
+export interface EventDailyCountsTable {
+  org_id: string;
+  project_id: string;
+  day: ColumnType<string, string, string>;
+  event_name: string;
+  country: string;
+  count: ColumnType<string, number, number>;
+}
+
+export interface Database {
+  organizations: OrganizationsTable;
+  projects: ProjectsTable;
+  sdk_keys: SdkKeysTable;
+  sdk_events: SdkEventsTable;
+  sdk_users: SdkUsersTable;
+  event_daily_counts: EventDailyCountsTable;
+}

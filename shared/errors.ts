@@ -1,0 +1,79 @@
+// One error type for every Worker. The code set is closed: a partner can switch on `code` safely.
+// Body shape everywhere: { "error": { "type", "code", "message", "requestId", "docs"?, "details"? } }.
+
+export type ErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "not_found_error"
+  | "rate_limit_error"
+  | "api_error";
+
+export const ERROR_CODES = {
+  invalid_json: { status: 400, type: "invalid_request_error" },
+  invalid_body: { status: 400, type: "invalid_request_error" },
+  too_many_events: { status: 400, type: "invalid_request_error" },
+  invalid_events: { status: 400, type: "invalid_request_error" },
+  unauthorized: { status: 401, type: "authentication_error" },
+  project_archived: { status: 403, type: "permission_error" },
+  not_found: { status: 404, type: "not_found_error" },
+  method_not_allowed: { status: 405, type: "invalid_request_error" },
+  payload_too_large: { status: 413, type: "invalid_request_error" },
+  rate_limited: { status: 429, type: "rate_limit_error" },
+  internal_error: { status: 500, type: "api_error" },
+  queue_unavailable: { status: 503, type: "api_error" },
+  database_unavailable: { status: 503, type: "api_error" },
+} as const satisfies Record<string, { status: number; type: ErrorType }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Per-event rejection codes inside a 202 ingest answer (the event is skipped, the batch is not). */
+export type EventRejectionCode = "invalid_event" | "event_too_large" | "timestamp_too_old";
+
+export const DOCS_BASE = "https://docs.layers.com/errors#";
+
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+    this.code = code;
+    this.details = options.details;
+    this.headers = options.headers ?? {};
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export interface ErrorBody {
+  error: {
+    type: ErrorType;
+    code: ErrorCode;
+    message: string;
+    requestId: string;
+    docs: string;
+    details?: unknown;
+  };
+}
+
+export function errorBody(error: ApiError, requestId: string): ErrorBody {
+  return {
+    error: {
+      type: ERROR_CODES[error.code].type,
+      code: error.code,
+      message: error.message,
+      requestId,
+      docs: DOCS_BASE + error.code,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    },
+  };
+}

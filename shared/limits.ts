@@ -1,0 +1,24 @@
+// Every ingest limit in one place; the README's limits table is written from these.
+export const INGEST_LIMITS = {
+  maxBodyBytes: 500 * 1024,
+  maxEventBytes: 32 * 1024,
+  maxEventsPerRequest: 500,
+  maxPropertyDepth: 5,
+  maxPropertyKeys: 200,
+  maxPropertyKeyLength: 128,
+  maxPropertyStringLength: 8 * 1024,
+  maxEventIdLength: 128,
+  maxNameLength: 128,
+  maxUserIdLength: 256,
+  maxAppIdLength: 128,
+  maxEmailLength: 320,
+  maxPhoneLength: 64,
+  maxDeviceFieldLength: 64,
+} as const;
+
+/** Cloudflare Queues: one message ≤ 128 KB; one sendBatch ≤ 100 messages and ≤ 256 KB in all. */
+export const QUEUE_LIMITS = {
+  maxMessageBytes: 120 * 1024, // headroom under 128 KB for the envelope and encoding
+  maxBatchMessages: 100,
+  maxBatchBytes: 250 * 1024,
+} as const;

@@ -1,0 +1,41 @@
+import { z } from "zod";
+
+// The contract between the edge and the consumer: what rides in one message on the "events" queue.
+// Everything personal is already hashed; there is no IP and no User-Agent field to fill.
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const text = z.string().max(8192);
+
+export const queuedEventSchema = z.object({
+  eventId: z.string().min(1).max(128),
+  name: z.string().min(1).max(128),
+  userId: z.string().min(1).max(256).nullable(),
+  timestamp: z.iso.datetime(),
+  appId: text.nullable(),
+  os: text.nullable(),
+  osVersion: text.nullable(),
+  deviceModel: text.nullable(),
+  browser: text.nullable(),
+  country: z.string().max(8).nullable(),
+  region: text.nullable(),
+  emailSha256: sha256.nullable(),
+  phoneSha256: sha256.nullable(),
+  properties: z.record(z.string(), z.unknown()),
+  /** null when the SDK said nothing about consent. */
+  consentAds: z.boolean().nullable(),
+  /**
+   * Device advertising ids, present only when ads consent was not refused. They exist for the relays
+   * (forwarded when a destination is enabled) and are never written to any table.
+   */
+  adIds: z.object({ idfa: z.string().optional(), gaid: z.string().optional() }).optional(),
+});
+export type QueuedEvent = z.infer<typeof queuedEventSchema>;
+
+export const eventsMessageSchema = z.object({
+  v: z.literal(1),
+  orgId: z.string().min(1),
+  projectId: z.string().min(1),
+  receivedAt: z.iso.datetime(),
+  events: z.array(queuedEventSchema).min(1),
+});
+export type EventsMessage = z.infer<typeof eventsMessageSchema>;

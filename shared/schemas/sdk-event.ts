@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { INGEST_LIMITS as L } from "../limits";
+
+// What an SDK sends to POST /l/events. Unknown fields are stripped (never stored), so older SDKs that
+// send extra fields keep working and nothing unexpected reaches the queue.
+
+const isoOrEpochMs = z.union([
+  z.iso.datetime({ offset: true }),
+  z.number().int().nonnegative().max(8.64e15).describe("milliseconds since the Unix epoch"),
+]);
+
+const boundedString = (max: number) => z.string().max(max);
+
+export const sdkEventSchema = z.object({
+  eventId: z
+    .string()
+    .min(1)
+    .max(L.maxEventIdLength)
+    .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
+    .optional(),
+  name: z.string().trim().min(1).max(L.maxNameLength),
+  userId: z.string().min(1).max(L.maxUserIdLength).nullish(),
+  timestamp: isoOrEpochMs.optional(),
+  appId: boundedString(L.maxAppIdLength).nullish(),
+  properties: z.record(z.string(), z.unknown()).optional(),
+  email: boundedString(L.maxEmailLength).nullish(),
+  phone: boundedString(L.maxPhoneLength).nullish(),
+  device: z
+    .object({
+      os: boundedString(L.maxDeviceFieldLength).nullish(),
+      osVersion: boundedString(L.maxDeviceFieldLength).nullish(),
+      model: boundedString(L.maxDeviceFieldLength).nullish(),
+      idfa: boundedString(L.maxDeviceFieldLength).nullish(),
+      gaid: boundedString(L.maxDeviceFieldLength).nullish(),
+    })
+    .optional(),
+  consent: z.object({ ads: z.boolean().optional() }).optional(),
+});
+export type SdkEvent = z.infer<typeof sdkEventSchema>;
+
+export const ingestEnvelopeSchema = z.object({
+  sentAt: isoOrEpochMs.optional(),
+  events: z.array(z.unknown()),
+});
+
+/** Returns a reason when properties break the nesting, key-count or size bounds, else null. */
+export function checkPropertyBounds(properties: Record<string, unknown>): string | null {
+  let keys = 0;
+  const walk = (value: unknown, depth: number, path: string): string | null => {
+    if (typeof value === "string") {
+      return value.length > L.maxPropertyStringLength
+        ? `properties${path}: string longer than ${L.maxPropertyStringLength} characters`
+        : null;
+    }
+    if (value === null || typeof value !== "object") return null;
+    if (depth > L.maxPropertyDepth)
+      return `properties${path}: nested deeper than ${L.maxPropertyDepth} levels`;
+    const entries = Array.isArray(value)
+      ? value.map((v, i) => [String(i), v] as const)
+      : Object.entries(value);
+    for (const [key, child] of entries) {
+      if (!Array.isArray(value)) {
+        keys += 1;
+        if (keys > L.maxPropertyKeys) return `properties: more than ${L.maxPropertyKeys} keys`;
+        if (key.length > L.maxPropertyKeyLength) {
+          return `properties${path}: key longer than ${L.maxPropertyKeyLength} characters`;
+        }
+      }
+      const problem = walk(child, depth + 1, `${path}.${key}`);
+      if (problem) return problem;
+    }
+    return null;
+  };
+  return walk(properties, 1, "");
+}

@@ -1,0 +1,24 @@
+import path from "node:path";
+import { build } from "esbuild";
+
+export const ROOT = path.resolve(import.meta.dirname, "../..");
+
+/**
+ * Bundles a Worker the way `wrangler deploy` does (esbuild, ESM, workerd conditions), so tests run the
+ * same code that ships. Output goes under .wrangler/ (git-ignored).
+ */
+export async function bundleWorker(entry: string, name: string): Promise<string> {
+  const outfile = path.join(ROOT, ".wrangler", "test-build", `${name}.js`);
+  await build({
+    entryPoints: [path.join(ROOT, entry)],
+    outfile,
+    bundle: true,
+    format: "esm",
+    target: "es2022",
+    platform: "neutral",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["browser", "module", "main"],
+    logLevel: "silent",
+  });
+  return outfile;
+}

@@ -1,0 +1,32 @@
+import type { TestProject } from "vitest/node";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
+import { migrate } from "../../scripts/local/migrate";
+import { bundleWorker } from "./build";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    ownerUrl: string;
+    ingestScript: string;
+    consumerScript: string;
+  }
+}
+
+/**
+ * Once per `npm test`: a database (the server in TEST_DATABASE_URL, as in CI, else embedded PGlite in
+ * memory), the schema applied to it, and the Workers bundled.
+ */
+export default async function setup(project: TestProject) {
+  let embedded: EmbeddedPostgres | undefined;
+  let ownerUrl = process.env.TEST_DATABASE_URL;
+  if (!ownerUrl) {
+    embedded = await startEmbeddedPostgres();
+    ownerUrl = embedded.url;
+  }
+  await migrate(ownerUrl);
+  project.provide("ownerUrl", ownerUrl);
+  project.provide("ingestScript", await bundleWorker("workers/ingest/index.ts", "ingest"));
+  project.provide("consumerScript", await bundleWorker("workers/consumer/index.ts", "consumer"));
+  return async () => {
+    await embedded?.stop();
+  };
+}

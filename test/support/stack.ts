@@ -1,0 +1,167 @@
+import path from "node:path";
+import { Miniflare, type WorkerOptions } from "miniflare";
+import { inject } from "vitest";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { appRoleUrl } from "../../scripts/local/migrate";
+import { createNodeDb } from "../../scripts/local/node-db";
+import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
+import type { Db } from "../../shared/db";
+import { ROOT } from "./build";
+
+export interface StackOptions {
+  /** "real": the consumer Worker persists to Postgres. "recorder": a stand-in keeps what was enqueued. */
+  consumer?: "real" | "recorder";
+  ingestVars?: Record<string, string>;
+  consumerVars?: Record<string, string>;
+  ingestRateLimit?: number;
+}
+
+export interface Stack {
+  mf: Miniflare;
+  /** Owner connection (bypasses RLS) for assertions and setup. */
+  db: Db;
+  bridge: WsBridge;
+  logs: string[];
+  ingest(body: unknown, init?: IngestInit): Promise<Response>;
+  /** Recorder mode: the queue messages delivered so far (and forget them). */
+  takeRecorded(): Promise<unknown[]>;
+  restartBridge(): Promise<void>;
+  stopBridge(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export interface IngestInit {
+  key?: string | null;
+  headers?: Record<string, string>;
+  cf?: Record<string, unknown>;
+  rawBody?: string;
+  method?: string;
+}
+
+const RECORDER = `
+let recorded = [];
+export default {
+  async queue(batch) { for (const m of batch.messages) { recorded.push(m.body); m.ack(); } },
+  async fetch() { const out = recorded; recorded = []; return Response.json(out); },
+};`;
+
+function fromConfig(configPath: string): WorkerOptions {
+  return unstable_getMiniflareWorkerOptions(path.join(ROOT, configPath)).workerOptions as WorkerOptions;
+}
+
+/**
+ * The real Workers in workerd (Miniflare), wired as wrangler.toml wires them (same queues, same rate-limit
+ * binding), talking to the test Postgres through the same WebSocket bridge `npm run dev` uses.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const ownerUrl = inject("ownerUrl");
+  const target = new URL(ownerUrl);
+  const pgTarget = { host: target.hostname, port: Number(target.port || 5432) };
+  let bridge = await startWsBridge(pgTarget);
+  const bridgePort = bridge.port;
+  const databaseUrl = appRoleUrl(ownerUrl);
+  const dbBindings = { DATABASE_URL: databaseUrl, NEON_WS_PROXY: `127.0.0.1:${bridgePort}/v1` };
+  const logs: string[] = [];
+
+  const ingest = fromConfig("wrangler.toml");
+  const consumer = fromConfig("workers/consumer/wrangler.toml");
+  const workers: WorkerOptions[] = [
+    {
+      ...ingest,
+      name: "ingest",
+      modules: true,
+      scriptPath: inject("ingestScript"),
+      bindings: { ...ingest.bindings, ...dbBindings, SDK_KEY_CACHE_TTL_SECONDS: "0", ...options.ingestVars },
+      ...(options.ingestRateLimit
+        ? { ratelimits: { INGEST_RATE_LIMITER: { simple: { limit: options.ingestRateLimit, period: 60 } } } }
+        : {}),
+    },
+  ];
+  // Deliver fast in tests; the production batch settings stay in wrangler.toml.
+  const fastDelivery = { maxBatchSize: 100, maxBatchTimeout: 0.05 };
+  if (options.consumer === "recorder") {
+    workers.push({
+      name: "recorder",
+      modules: true,
+      script: RECORDER,
+      compatibilityDate: "2026-04-20",
+      queueConsumers: { "layers-events": fastDelivery },
+    });
+  } else {
+    const configured = (consumer.queueConsumers ?? {}) as Record<string, object>;
+    workers.push({
+      ...consumer,
+      name: "consumer",
+      modules: true,
+      scriptPath: inject("consumerScript"),
+      bindings: {
+        ...consumer.bindings,
+        ...dbBindings,
+        RETRY_BASE_DELAY_SECONDS: "1",
+        ...options.consumerVars,
+      },
+      queueConsumers: { "layers-events": { ...configured["layers-events"], ...fastDelivery } },
+    });
+  }
+
+  const mf = new Miniflare({
+    workers,
+    structuredWorkerdLogs: true,
+    handleStructuredLogs: ({ message }: { message: string }) => {
+      logs.push(message);
+    },
+  });
+  await mf.ready;
+  const db = createNodeDb(ownerUrl);
+
+  return {
+    mf,
+    db,
+    get bridge() {
+      return bridge;
+    },
+    logs,
+    async ingest(body, init = {}) {
+      const headers: Record<string, string> = { "Content-Type": "application/json", ...init.headers };
+      if (init.key !== null && init.key !== undefined) headers.Authorization = `Bearer ${init.key}`;
+      const response = await mf.dispatchFetch("http://ingest.test/l/events", {
+        method: init.method ?? "POST",
+        headers,
+        body: init.method === "GET" ? undefined : (init.rawBody ?? JSON.stringify(body)),
+        cf: init.cf ?? { country: "DE", region: "Bavaria" },
+      });
+      return response as unknown as Response;
+    },
+    async takeRecorded() {
+      const worker = await mf.getWorker("recorder");
+      const response = await worker.fetch("http://recorder/");
+      return (await response.json()) as unknown[];
+    },
+    async stopBridge() {
+      await bridge.close();
+    },
+    async restartBridge() {
+      bridge = await startWsBridge(pgTarget, bridgePort);
+    },
+    async dispose() {
+      await mf.dispose();
+      await bridge.close();
+      await db.destroy();
+    },
+  };
+}
+
+/** Polls until `check` returns a value (not undefined) or the time runs out. */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`waitFor: condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

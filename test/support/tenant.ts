@@ -1,0 +1,22 @@
+import { createOrganization } from "../../functions/tenancy/createOrganization";
+import { createProject } from "../../functions/tenancy/createProject";
+import { createSdkKey } from "../../functions/tenancy/sdkKeys";
+import type { Db } from "../../shared/db";
+
+export interface TestTenant {
+  orgId: string;
+  projectId: string;
+  sdkKey: string;
+  sdkKeyId: string;
+}
+
+/** A fresh org + project + SDK key, so every test owns its data and tests never see each other's rows. */
+export async function createTenant(
+  db: Db,
+  options: { eventRetentionDays?: number } = {},
+): Promise<TestTenant> {
+  const org = await createOrganization(db, { name: "Test org" });
+  const project = await createProject(db, org.id, { name: "Test app", ...options });
+  const key = await createSdkKey(db, org.id, project.id);
+  return { orgId: org.id, projectId: project.id, sdkKey: key.secret, sdkKeyId: key.id };
+}

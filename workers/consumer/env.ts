@@ -1,0 +1,18 @@
+import { z } from "zod";
+
+export interface ConsumerBindings {
+  DATABASE_URL: string;
+  NEON_WS_PROXY?: string;
+  RETRY_BASE_DELAY_SECONDS?: string;
+  RETRY_MAX_DELAY_SECONDS?: string;
+  /** Producer binding to the dead-letter queue: malformed messages go straight there. */
+  EVENTS_DLQ: Queue<unknown>;
+}
+
+export const consumerVarsSchema = z.object({
+  DATABASE_URL: z.string().min(1),
+  NEON_WS_PROXY: z.string().min(1).optional(),
+  RETRY_BASE_DELAY_SECONDS: z.coerce.number().int().min(0).max(3600).default(2),
+  RETRY_MAX_DELAY_SECONDS: z.coerce.number().int().min(0).max(43200).default(300),
+});
+export type ConsumerVars = z.infer<typeof consumerVarsSchema>;

@@ -1,0 +1,68 @@
+import { persistEvents } from "../../functions/events/persistEvents";
+import { retryDelaySeconds } from "../../functions/events/retryDelay";
+import { createDb } from "../../shared/db";
+import { createLogger } from "../../shared/logger";
+import { eventsMessageSchema } from "../../shared/schemas/queue";
+import { type ConsumerBindings, consumerVarsSchema } from "./env";
+
+const log = createLogger({ worker: "consumer" });
+
+/**
+ * Consumer of the "events" queue. Each message is judged and acknowledged on its own:
+ *  - malformed (fails the zod contract): sent to the dead-letter queue at once, retrying cannot fix it;
+ *  - unknown project (or one from another org): dropped with a logged reason;
+ *  - database error: retried with exponential backoff; after max_retries Cloudflare moves it to the DLQ;
+ *  - stored: acked. Redelivery is harmless, persistEvents ignores events it already has.
+ */
+export default {
+  async queue(batch: MessageBatch<unknown>, env: ConsumerBindings, ctx: ExecutionContext): Promise<void> {
+    const vars = consumerVarsSchema.parse(env);
+    const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
+    try {
+      await Promise.all(
+        batch.messages.map(async (message) => {
+          const parsed = eventsMessageSchema.safeParse(message.body);
+          if (!parsed.success) {
+            log.error("malformed message sent to dead-letter queue", {
+              messageId: message.id,
+              issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`),
+            });
+            try {
+              await env.EVENTS_DLQ.send(message.body, { contentType: "json" });
+              message.ack();
+            } catch (error) {
+              log.error("dead-letter send failed", { messageId: message.id, error });
+              message.retry();
+            }
+            return;
+          }
+          const { orgId, projectId } = parsed.data;
+          try {
+            const result = await persistEvents(db, parsed.data);
+            if (result.projectFound) {
+              log.info("events persisted", { messageId: message.id, projectId, ...result });
+            } else {
+              log.warn("message dropped: unknown project", { messageId: message.id, orgId, projectId });
+            }
+            message.ack();
+          } catch (error) {
+            const delaySeconds = retryDelaySeconds(
+              message.attempts,
+              vars.RETRY_BASE_DELAY_SECONDS,
+              vars.RETRY_MAX_DELAY_SECONDS,
+            );
+            log.error("persist failed, will retry", {
+              messageId: message.id,
+              attempts: message.attempts,
+              delaySeconds,
+              error,
+            });
+            message.retry({ delaySeconds });
+          }
+        }),
+      );
+    } finally {
+      ctx.waitUntil(db.destroy());
+    }
+  },
+} satisfies ExportedHandler<ConsumerBindings, unknown>;

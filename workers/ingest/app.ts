@@ -1,0 +1,147 @@
+import { type Context, Hono } from "hono";
+import { cors } from "hono/cors";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { enqueueEvents } from "../../functions/ingest/enqueueEvents";
+import { normalizeEvents } from "../../functions/ingest/normalizeEvents";
+import { parseBatch } from "../../functions/ingest/parseBatch";
+import { parseUserAgent } from "../../functions/ingest/parseUserAgent";
+import { resolveSdkKey, SdkKeyCache } from "../../functions/ingest/resolveSdkKey";
+import { createDb } from "../../shared/db";
+import { ApiError, errorBody } from "../../shared/errors";
+import { sha256Hex } from "../../shared/hash";
+import { newId } from "../../shared/ids";
+import { INGEST_LIMITS } from "../../shared/limits";
+import { createLogger } from "../../shared/logger";
+import { type IngestBindings, type IngestVars, ingestVarsSchema } from "./env";
+import { readBody } from "./readBody";
+
+type IngestEnv = { Bindings: IngestBindings; Variables: { requestId: string; vars: IngestVars } };
+
+const log = createLogger({ worker: "ingest" });
+/** Rate limit window of INGEST_RATE_LIMITER in wrangler.toml (seconds): what Retry-After promises. */
+const RATE_LIMIT_PERIOD_SECONDS = 10;
+
+let cachedVars: IngestVars | undefined;
+let keyCache: SdkKeyCache | undefined;
+
+function errorResponse(c: Context<IngestEnv>, error: ApiError): Response {
+  const requestId = c.get("requestId") ?? newId("req");
+  for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+  c.header("X-Request-Id", requestId);
+  return c.json(errorBody(error, requestId), error.status as ContentfulStatusCode);
+}
+
+export function createIngestApp(clock: () => Date = () => new Date()) {
+  const app = new Hono<IngestEnv>();
+
+  app.use("*", async (c, next) => {
+    c.set("requestId", newId("req"));
+    cachedVars ??= ingestVarsSchema.parse(c.env);
+    keyCache ??= new SdkKeyCache(cachedVars.SDK_KEY_CACHE_TTL_SECONDS * 1000);
+    c.set("vars", cachedVars);
+    await next();
+    c.header("X-Request-Id", c.get("requestId"));
+  });
+
+  // Publishable keys and no cookies: any origin may send events.
+  app.use(
+    "/l/*",
+    cors({
+      origin: "*",
+      allowMethods: ["POST", "OPTIONS"],
+      allowHeaders: ["Authorization", "Content-Type"],
+      exposeHeaders: ["X-Request-Id", "Retry-After"],
+      maxAge: 86400,
+    }),
+  );
+
+  app.post("/l/events", async (c) => {
+    const receivedAt = clock();
+    const vars = c.get("vars");
+    const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
+    if (!secret)
+      throw new ApiError("unauthorized", "Send the project's SDK key as `Authorization: Bearer <key>`.");
+    const keySha256 = await sha256Hex(secret);
+
+    const { success } = await c.env.INGEST_RATE_LIMITER.limit({ key: keySha256 });
+    if (!success) {
+      throw new ApiError("rate_limited", "Too many requests for this SDK key; retry after the delay given.", {
+        headers: { "Retry-After": String(RATE_LIMIT_PERIOD_SECONDS) },
+      });
+    }
+
+    const declared = Number(c.req.header("Content-Length") ?? "0");
+    if (declared > INGEST_LIMITS.maxBodyBytes) {
+      throw new ApiError(
+        "payload_too_large",
+        `The request body may be at most ${INGEST_LIMITS.maxBodyBytes} bytes.`,
+      );
+    }
+
+    const key = await keyCache!.get(keySha256, receivedAt.getTime(), async () => {
+      const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY, maxConnections: 1 });
+      try {
+        return await resolveSdkKey(db, keySha256);
+      } catch (error) {
+        log.error("sdk key lookup failed", { requestId: c.get("requestId"), error });
+        throw new ApiError(
+          "database_unavailable",
+          "Ingest is briefly unavailable; retry with the same event ids.",
+        );
+      } finally {
+        c.executionCtx.waitUntil(db.destroy());
+      }
+    });
+    if (!key) throw new ApiError("unauthorized", "Unknown or revoked SDK key.");
+    if (key.archived)
+      throw new ApiError("project_archived", "This project is archived and accepts no events.");
+
+    const batch = parseBatch(await readBody(c.req.raw, INGEST_LIMITS.maxBodyBytes));
+    // request.cf carries the geo lookup Cloudflare already did; the IP itself is never read.
+    const cf = c.req.raw.cf as { country?: string; region?: string } | undefined;
+    const { accepted, rejected } = await normalizeEvents(batch.events, batch.sentAt, {
+      receivedAt,
+      retentionDays: key.eventRetentionDays,
+      country: cf?.country ?? null,
+      region: cf?.region ?? null,
+      userAgent: parseUserAgent(c.req.header("User-Agent")),
+    });
+    if (accepted.length === 0) {
+      throw new ApiError("invalid_events", "No event in the request is valid.", { details: { rejected } });
+    }
+
+    try {
+      await enqueueEvents(
+        c.env.EVENTS_QUEUE,
+        { orgId: key.orgId, projectId: key.projectId, receivedAt: receivedAt.toISOString() },
+        accepted,
+      );
+    } catch (error) {
+      log.error("enqueue failed", { requestId: c.get("requestId"), projectId: key.projectId, error });
+      throw new ApiError("queue_unavailable", "Events could not be queued; retry with the same event ids.");
+    }
+    log.info("events accepted", {
+      requestId: c.get("requestId"),
+      projectId: key.projectId,
+      accepted: accepted.length,
+      rejected: rejected.length,
+    });
+    return c.json({ accepted: accepted.length, rejected }, 202);
+  });
+
+  app.all("/l/events", () => {
+    throw new ApiError("method_not_allowed", "Use POST to send events.");
+  });
+
+  app.notFound((c) =>
+    errorResponse(c, new ApiError("not_found", "No such endpoint. Events go to POST /l/events.")),
+  );
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return errorResponse(c, error);
+    log.error("unhandled error", { requestId: c.get("requestId"), error });
+    return errorResponse(c, new ApiError("internal_error", "Something went wrong on our side."));
+  });
+
+  return app;
+}

@@ -1,0 +1,33 @@
+import { ApiError } from "../../shared/errors";
+
+/**
+ * Reads the body as text, refusing more than `maxBytes` whether or not Content-Length was sent (a chunked
+ * upload is counted as it streams and cut off as soon as it passes the limit).
+ */
+export async function readBody(request: Request, maxBytes: number): Promise<string> {
+  const tooLarge = () =>
+    new ApiError("payload_too_large", `The request body may be at most ${maxBytes} bytes.`);
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) throw tooLarge();
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
