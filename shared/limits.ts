@@ -12,7 +12,7 @@ export const INGEST_LIMITS = {
   maxUserIdLength: 256,
   maxAppIdLength: 128,
   maxEmailLength: 320,
-  maxPhoneLength: 64,
+  maxPhoneLength: 80, // room for a pre-hashed value with stray whitespace
   maxDeviceFieldLength: 64,
 } as const;
 

@@ -1,6 +1,6 @@
 import type { ColumnType, Generated } from "kysely";
 
-// Kysely's view of schema.sql. Keep in step with it: `test/integration/schema.test.ts` compares them.
+// Kysely's view of schema.sql; keep the two in step (the integration tests read every column back).
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json = ColumnType<Record<string, unknown>, string, string>;

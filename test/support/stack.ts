@@ -78,7 +78,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
   ];
   // Deliver fast in tests; the production batch settings stay in wrangler.toml.
-  const fastDelivery = { maxBatchSize: 100, maxBatchTimeout: 0.05 };
+  const fastDelivery = { maxBatchSize: 100, maxBatchTimeout: 0.1 };
   if (options.consumer === "recorder") {
     workers.push({
       name: "recorder",

@@ -15,7 +15,7 @@ const log = createLogger({ worker: "consumer" });
  *  - stored: acked. Redelivery is harmless, persistEvents ignores events it already has.
  */
 export default {
-  async queue(batch: MessageBatch<unknown>, env: ConsumerBindings, ctx: ExecutionContext): Promise<void> {
+  async queue(batch: MessageBatch<unknown>, env: ConsumerBindings): Promise<void> {
     const vars = consumerVarsSchema.parse(env);
     const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
     try {
@@ -62,7 +62,7 @@ export default {
         }),
       );
     } finally {
-      ctx.waitUntil(db.destroy());
+      await db.destroy();
     }
   },
 } satisfies ExportedHandler<ConsumerBindings, unknown>;

@@ -1,0 +1,113 @@
+// npm run dev: the whole system on one machine, one command.
+//  1. Postgres: DATABASE_URL if set, else the embedded PGlite with its data under .data/pg.
+//  2. schema.sql applied, the demo org/project/SDK key seeded (idempotent).
+//  3. The WebSocket-to-TCP bridge the Neon driver needs to reach a plain Postgres.
+//  4. Every Worker in one `wrangler dev`, so they share the local queues.
+// Ctrl-C stops everything this script started (wrangler by its own pid, then bridge and database).
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "./local/embedded-postgres";
+import { appRoleUrl, migrate } from "./local/migrate";
+import { createNodeDb } from "./local/node-db";
+import { seedDemo } from "./local/seed";
+import { startWsBridge } from "./local/ws-bridge";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const PORT = Number(process.env.PORT ?? 8787);
+const BRIDGE_PORT = Number(process.env.BRIDGE_PORT ?? 5433);
+const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 5440);
+const WORKER_CONFIGS = ["wrangler.toml", "workers/consumer/wrangler.toml"];
+
+async function main() {
+  let embedded: EmbeddedPostgres | undefined;
+  let ownerUrl = process.env.DATABASE_URL;
+  if (!ownerUrl) {
+    const dataDir = path.join(ROOT, ".data", "pg");
+    await mkdir(dataDir, { recursive: true });
+    embedded = await startEmbeddedPostgres({ dataDir, port: EMBEDDED_PG_PORT });
+    ownerUrl = embedded.url;
+    console.log(`• embedded Postgres (PGlite) on 127.0.0.1:${embedded.port}, data in .data/pg`);
+  } else {
+    console.log("• using the Postgres in DATABASE_URL");
+  }
+
+  await migrate(ownerUrl);
+  const db = createNodeDb(ownerUrl, 1);
+  const demo = await seedDemo(db);
+  await db.destroy();
+  console.log("• schema applied, demo org/project/key seeded");
+
+  const target = new URL(ownerUrl);
+  const bridge = await startWsBridge(
+    { host: target.hostname, port: Number(target.port || 5432) },
+    BRIDGE_PORT,
+  );
+  console.log(`• Neon WebSocket bridge on 127.0.0.1:${bridge.port}`);
+
+  // Secrets for wrangler dev: one .dev.vars beside each Worker's config (git-ignored).
+  const devVars = [
+    `DATABASE_URL=${process.env.APP_DATABASE_URL ?? appRoleUrl(ownerUrl)}`,
+    `NEON_WS_PROXY=127.0.0.1:${bridge.port}/v1`,
+    "",
+  ].join("\n");
+  for (const config of WORKER_CONFIGS) {
+    await writeFile(path.join(ROOT, path.dirname(config), ".dev.vars"), devVars);
+  }
+
+  const wrangler: ChildProcess = spawn(
+    path.join(ROOT, "node_modules", ".bin", "wrangler"),
+    ["dev", ...WORKER_CONFIGS.flatMap((c) => ["-c", c]), "--port", String(PORT), "--ip", "127.0.0.1"],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    },
+  );
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\n• stopping…");
+    if (wrangler.exitCode === null) wrangler.kill("SIGTERM");
+    await bridge.close();
+    await embedded?.stop();
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stop(0));
+  process.on("SIGTERM", () => void stop(0));
+  wrangler.on("exit", (code) => void stop(code ?? 0));
+
+  const ingestUrl = `http://127.0.0.1:${PORT}/l/events`;
+  await waitUntilUp(ingestUrl);
+  console.log(`
+Layers is running.
+  ingest URL : ${ingestUrl}
+  SDK key    : ${demo.sdkKey}   (demo project ${demo.projectId}; local only)
+
+Send an event:
+  curl -i -X POST ${ingestUrl} \\
+    -H 'Authorization: Bearer ${demo.sdkKey}' \\
+    -H 'Content-Type: application/json' \\
+    -d '{"events":[{"eventId":"evt-1","name":"signup","userId":"user-1","email":"Jane@Example.com","properties":{"plan":"pro"}}]}'
+
+Ctrl-C stops everything.`);
+}
+
+async function waitUntilUp(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      await fetch(url, { method: "OPTIONS" });
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  throw new Error(`wrangler dev did not answer on ${url}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
