@@ -14,6 +14,8 @@ export interface StackOptions {
   ingestVars?: Record<string, string>;
   consumerVars?: Record<string, string>;
   ingestRateLimit?: number;
+  /** Adds a recorder on the dead-letter queue, read with takeDeadLetters(). */
+  recordDeadLetters?: boolean;
 }
 
 export interface Stack {
@@ -25,6 +27,7 @@ export interface Stack {
   ingest(body: unknown, init?: IngestInit): Promise<Response>;
   /** Recorder mode: the queue messages delivered so far (and forget them). */
   takeRecorded(): Promise<unknown[]>;
+  takeDeadLetters(): Promise<unknown[]>;
   restartBridge(): Promise<void>;
   stopBridge(): Promise<void>;
   dispose(): Promise<void>;
@@ -104,6 +107,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
   }
 
+  if (options.recordDeadLetters) {
+    workers.push({
+      name: "dlq-recorder",
+      modules: true,
+      script: RECORDER,
+      compatibilityDate: "2026-04-20",
+      queueConsumers: { "layers-events-dlq": fastDelivery },
+    });
+  }
+
   const mf = new Miniflare({
     workers,
     structuredWorkerdLogs: true,
@@ -113,6 +126,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   await mf.ready;
   const db = createNodeDb(ownerUrl);
+  const take = async (worker: string) => {
+    const response = await (await mf.getWorker(worker)).fetch("http://recorder/");
+    return (await response.json()) as unknown[];
+  };
 
   return {
     mf,
@@ -132,11 +149,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       });
       return response as unknown as Response;
     },
-    async takeRecorded() {
-      const worker = await mf.getWorker("recorder");
-      const response = await worker.fetch("http://recorder/");
-      return (await response.json()) as unknown[];
-    },
+    takeRecorded: () => take("recorder"),
+    takeDeadLetters: () => take("dlq-recorder"),
     async stopBridge() {
       await bridge.close();
     },

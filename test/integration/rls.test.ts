@@ -1,0 +1,160 @@
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { persistEvents } from "../../functions/events/persistEvents";
+import { appRoleUrl } from "../../scripts/local/migrate";
+import { createNodeDb } from "../../scripts/local/node-db";
+import { type Db, withTenant } from "../../shared/db";
+import { createTenant, type TestTenant } from "../support/tenant";
+
+// Row-level security is the second wall: even a query with no WHERE clause sees only its own org.
+
+const TENANT_TABLES = [
+  "organizations",
+  "projects",
+  "sdk_keys",
+  "sdk_events",
+  "sdk_users",
+  "event_daily_counts",
+] as const;
+
+let owner: Db;
+let app: Db;
+let a: TestTenant;
+let b: TestTenant;
+
+async function seedEvents(t: TestTenant) {
+  const now = new Date().toISOString();
+  await persistEvents(owner, {
+    v: 1,
+    orgId: t.orgId,
+    projectId: t.projectId,
+    receivedAt: now,
+    events: [
+      {
+        eventId: `${t.orgId}-1`,
+        name: "open",
+        userId: "same-user-id-in-both-orgs",
+        timestamp: now,
+        appId: null,
+        os: null,
+        osVersion: null,
+        deviceModel: null,
+        browser: null,
+        country: "SE",
+        region: null,
+        emailSha256: null,
+        phoneSha256: null,
+        properties: { org: t.orgId },
+        consentAds: null,
+      },
+    ],
+  });
+}
+
+beforeAll(async () => {
+  owner = createNodeDb(inject("ownerUrl"));
+  app = createNodeDb(appRoleUrl(inject("ownerUrl")));
+  a = await createTenant(owner);
+  b = await createTenant(owner);
+  await seedEvents(a);
+  await seedEvents(b);
+});
+afterAll(async () => {
+  await owner?.destroy();
+  await app?.destroy();
+});
+
+describe("tenant isolation", () => {
+  test.each(TENANT_TABLES)(
+    "%s: a transaction scoped to org A reads only A's rows, with no WHERE clause",
+    async (table) => {
+      const rows = await withTenant(app, a.orgId, async (tx) => {
+        const { rows } = await sql<{
+          org: string;
+        }>`select ${sql.ref(table === "organizations" ? "id" : "org_id")} as org from ${sql.table(table)}`.execute(
+          tx,
+        );
+        return rows;
+      });
+      expect(rows.length).toBeGreaterThan(0);
+      expect(new Set(rows.map((r) => r.org))).toEqual(new Set([a.orgId]));
+    },
+  );
+
+  test.each(TENANT_TABLES)("%s: with no org in scope, the app role reads nothing", async (table) => {
+    const count = await app.transaction().execute(async (tx) => {
+      await sql`select set_config('role', 'layers_app', true)`.execute(tx);
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(
+        tx,
+      );
+      return rows[0]!.n;
+    });
+    expect(count).toBe(0);
+  });
+
+  test("org A cannot write rows into org B, nor change B's rows", async () => {
+    await expect(
+      withTenant(app, a.orgId, (tx) =>
+        tx.insertInto("projects").values({ id: "proj_smuggled", org_id: b.orgId, name: "x" }).execute(),
+      ),
+    ).rejects.toThrow(/row-level security/);
+    const updated = await withTenant(app, a.orgId, (tx) =>
+      tx.updateTable("projects").set({ name: "hijacked" }).where("id", "=", b.projectId).executeTakeFirst(),
+    );
+    expect(updated.numUpdatedRows).toBe(0n);
+    const deleted = await withTenant(app, a.orgId, (tx) =>
+      tx.deleteFrom("sdk_events").where("project_id", "=", b.projectId).executeTakeFirst(),
+    );
+    expect(deleted.numDeletedRows).toBe(0n);
+    const bProject = await owner
+      .selectFrom("projects")
+      .select("name")
+      .where("id", "=", b.projectId)
+      .executeTakeFirstOrThrow();
+    expect(bProject.name).toBe("Test app");
+  });
+
+  test("the scope is transaction-local: the next transaction on the same connection sees nothing", async () => {
+    const single = createNodeDb(appRoleUrl(inject("ownerUrl")), 1);
+    try {
+      await withTenant(single, a.orgId, (tx) => tx.selectFrom("projects").select("id").execute());
+      const { rows } = await sql<{
+        org: string | null;
+      }>`select current_setting('app.org_id', true) as org`.execute(single);
+      expect(rows[0]!.org ?? "").toBe("");
+    } finally {
+      await single.destroy();
+    }
+  });
+});
+
+describe("the application role", () => {
+  test("is neither superuser nor BYPASSRLS, and owns no table", async () => {
+    const { rows: role } = await sql<{ rolsuper: boolean; rolbypassrls: boolean }>`
+      select rolsuper, rolbypassrls from pg_roles where rolname = 'layers_app'`.execute(owner);
+    expect(role).toEqual([{ rolsuper: false, rolbypassrls: false }]);
+    const { rows: owned } = await sql<{ tablename: string }>`
+      select tablename from pg_tables where schemaname = 'public' and tableowner = 'layers_app'`.execute(
+      owner,
+    );
+    expect(owned).toEqual([]);
+  });
+
+  test("every table in the schema has row-level security enabled and forced", async () => {
+    const { rows } = await sql<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }>`
+      select relname, relrowsecurity, relforcerowsecurity from pg_class
+      where relnamespace = 'public'::regnamespace and relkind = 'r' order by relname`.execute(owner);
+    expect(rows.map((r) => r.relname).sort()).toEqual([...TENANT_TABLES].sort());
+    for (const row of rows) expect(row).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
+  });
+
+  test("schema.sql can be applied again to a live database", async () => {
+    const { migrate } = await import("../../scripts/local/migrate");
+    await migrate(inject("ownerUrl"));
+    const count = await owner
+      .selectFrom("projects")
+      .select(({ fn }) => fn.countAll<string>().as("n"))
+      .executeTakeFirstOrThrow();
+    expect(Number(count.n)).toBeGreaterThanOrEqual(2);
+  });
+});
