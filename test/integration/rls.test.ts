@@ -65,21 +65,20 @@ afterAll(async () => {
 });
 
 describe("tenant isolation", () => {
-  test.each(TENANT_TABLES)(
-    "%s: a transaction scoped to org A reads only A's rows, with no WHERE clause",
-    async (table) => {
-      const rows = await withTenant(app, a.orgId, async (tx) => {
-        const { rows } = await sql<{
-          org: string;
-        }>`select ${sql.ref(table === "organizations" ? "id" : "org_id")} as org from ${sql.table(table)}`.execute(
-          tx,
-        );
-        return rows;
-      });
-      expect(rows.length).toBeGreaterThan(0);
-      expect(new Set(rows.map((r) => r.org))).toEqual(new Set([a.orgId]));
-    },
-  );
+  test.each(
+    TENANT_TABLES,
+  )("%s: a transaction scoped to org A reads only A's rows, with no WHERE clause", async (table) => {
+    const rows = await withTenant(app, a.orgId, async (tx) => {
+      const { rows } = await sql<{
+        org: string;
+      }>`select ${sql.ref(table === "organizations" ? "id" : "org_id")} as org from ${sql.table(table)}`.execute(
+        tx,
+      );
+      return rows;
+    });
+    expect(rows.length).toBeGreaterThan(0);
+    expect(new Set(rows.map((r) => r.org))).toEqual(new Set([a.orgId]));
+  });
 
   test.each(TENANT_TABLES)("%s: with no org in scope, the app role reads nothing", async (table) => {
     const count = await app.transaction().execute(async (tx) => {
