@@ -4,6 +4,7 @@ import { appRoleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
 import type { EventsMessage } from "../../shared/schemas/queue";
+import { eventsMessage, queuedEvent } from "../support/messages";
 import { waitForEvents } from "../support/rows";
 import { type Stack, startStack, waitFor } from "../support/stack";
 import { createTenant, type TestTenant } from "../support/tenant";
@@ -11,31 +12,10 @@ import { createTenant, type TestTenant } from "../support/tenant";
 // The consumer: redelivery never duplicates, a database outage loses nothing, poison messages don't loop.
 
 function message(t: TestTenant, ids: string[], overrides: Partial<EventsMessage> = {}): EventsMessage {
-  const now = new Date().toISOString();
-  return {
-    v: 1,
-    orgId: t.orgId,
-    projectId: t.projectId,
-    receivedAt: now,
-    events: ids.map((eventId) => ({
-      eventId,
-      name: "purchase",
-      userId: "buyer",
-      timestamp: now,
-      appId: null,
-      os: null,
-      osVersion: null,
-      deviceModel: null,
-      browser: null,
-      country: "FR",
-      region: null,
-      emailSha256: null,
-      phoneSha256: null,
-      properties: { value: 1 },
-      consentAds: null,
-    })),
-    ...overrides,
-  };
+  const events = ids.map((eventId) =>
+    queuedEvent({ eventId, userId: "buyer", country: "FR", properties: { value: 1 } }),
+  );
+  return eventsMessage(t, events, overrides);
 }
 
 async function dailyCount(db: Db, projectId: string): Promise<number> {

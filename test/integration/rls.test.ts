@@ -4,6 +4,7 @@ import { persistEvents } from "../../functions/events/persistEvents";
 import { appRoleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { type Db, withTenant } from "../../shared/db";
+import { eventsMessage, queuedEvent } from "../support/messages";
 import { createTenant, type TestTenant } from "../support/tenant";
 
 // Row-level security is the second wall: even a query with no WHERE clause sees only its own org.
@@ -23,32 +24,14 @@ let a: TestTenant;
 let b: TestTenant;
 
 async function seedEvents(t: TestTenant) {
-  const now = new Date().toISOString();
-  await persistEvents(owner, {
-    v: 1,
-    orgId: t.orgId,
-    projectId: t.projectId,
-    receivedAt: now,
-    events: [
-      {
-        eventId: `${t.orgId}-1`,
-        name: "open",
-        userId: "same-user-id-in-both-orgs",
-        timestamp: now,
-        appId: null,
-        os: null,
-        osVersion: null,
-        deviceModel: null,
-        browser: null,
-        country: "SE",
-        region: null,
-        emailSha256: null,
-        phoneSha256: null,
-        properties: { org: t.orgId },
-        consentAds: null,
-      },
-    ],
+  const event = queuedEvent({
+    eventId: `${t.orgId}-1`,
+    name: "open",
+    userId: "same-user-id-in-both-orgs",
+    country: "SE",
+    properties: { org: t.orgId },
   });
+  await persistEvents(owner, eventsMessage(t, [event]));
 }
 
 beforeAll(async () => {
