@@ -107,6 +107,83 @@ create table if not exists event_daily_counts (
 );
 create index if not exists event_daily_counts_day on event_daily_counts (day);
 
+-- Partner API ---------------------------------------------------------------------------------------
+
+-- The partner's people (Layers is the controller of this data: they log in and hold keys).
+create table if not exists members (
+  id          text primary key,
+  org_id      text not null references organizations (id) on delete cascade,
+  email       text not null check (length(email) between 3 and 320),
+  name        text check (length(name) <= 200),
+  role        text not null check (role in ('owner', 'admin', 'developer', 'read_only')),
+  created_at  timestamptz not null default now(),
+  updated_at  timestamptz not null default now(),
+  unique (org_id, email)
+);
+
+-- Secret API keys (lp_live_… / lp_test_…): SHA-256 of the secret and a display prefix, never the secret.
+create table if not exists api_keys (
+  id              text primary key,
+  org_id          text not null references organizations (id) on delete cascade,
+  name            text not null check (length(name) between 1 and 200),
+  role            text not null check (role in ('owner', 'admin', 'developer', 'read_only')),
+  -- A key restricted to one project sees nothing else.
+  project_id      text references projects (id) on delete cascade,
+  mode            text not null check (mode in ('live', 'test')),
+  key_sha256      text not null unique check (key_sha256 ~ '^[0-9a-f]{64}$'),
+  display_prefix  text not null,
+  created_at      timestamptz not null default now(),
+  -- Rotation: the old key keeps working until expires_at (the grace period), then stops.
+  expires_at      timestamptz,
+  revoked_at      timestamptz,
+  rotated_to      text
+);
+create index if not exists api_keys_org on api_keys (org_id, id);
+
+-- Every create/update/delete, written in the same transaction as the change. Secrets never enter `changes`.
+create table if not exists audit_log (
+  id             text primary key,
+  org_id         text not null references organizations (id) on delete cascade,
+  occurred_at    timestamptz not null,
+  actor_type     text not null check (actor_type in ('api_key', 'member', 'system')),
+  actor_id       text not null,
+  action         text not null,
+  resource_type  text not null,
+  resource_id    text not null,
+  request_id     text,
+  changes        jsonb not null default '{}'::jsonb
+);
+create index if not exists audit_log_org_time on audit_log (org_id, occurred_at desc, id desc);
+create index if not exists audit_log_time on audit_log (occurred_at);
+
+-- Idempotency-Key records, scope org + key, kept 24 h: a hash of the request and the replay envelope.
+create table if not exists idempotency_keys (
+  org_id           text not null references organizations (id) on delete cascade,
+  idempotency_key  text not null check (length(idempotency_key) between 1 and 255),
+  request_sha256   text not null,
+  state            text not null check (state in ('in_progress', 'completed')),
+  response_status  integer,
+  response_body    jsonb,
+  created_at       timestamptz not null,
+  completed_at     timestamptz,
+  primary key (org_id, idempotency_key)
+);
+create index if not exists idempotency_keys_created on idempotency_keys (created_at);
+
+-- Request metadata, kept 30 days. Never a request or response body.
+create table if not exists request_logs (
+  request_id   text primary key,
+  org_id       text not null references organizations (id) on delete cascade,
+  api_key_id   text not null,
+  method       text not null,
+  route        text not null,
+  status       integer not null,
+  latency_ms   integer not null,
+  occurred_at  timestamptz not null
+);
+create index if not exists request_logs_org_time on request_logs (org_id, occurred_at desc, request_id desc);
+create index if not exists request_logs_time on request_logs (occurred_at);
+
 -- Row-level security ------------------------------------------------------------------------------
 -- Every tenant table: RLS enabled and forced, one policy on the transaction-local app.org_id.
 
@@ -114,7 +191,8 @@ do $$
 declare
   t text;
 begin
-  foreach t in array array['projects', 'sdk_keys', 'sdk_events', 'sdk_users', 'event_daily_counts'] loop
+  foreach t in array array['projects', 'sdk_keys', 'sdk_events', 'sdk_users', 'event_daily_counts', 'members',
+                            'api_keys', 'audit_log', 'idempotency_keys', 'request_logs'] loop
     execute format('alter table %I enable row level security', t);
     execute format('alter table %I force row level security', t);
     execute format('drop policy if exists tenant_isolation on %I', t);
@@ -151,3 +229,21 @@ as $$
 $$;
 revoke all on function resolve_sdk_key(text) from public;
 grant execute on function resolve_sdk_key(text) to layers_app;
+
+-- API authentication, like ingest's: one question (which key is live at `p_now` for this hash?). `p_now` is
+-- passed in so the caller's clock decides when a rotated key's grace period ends.
+create or replace function resolve_api_key(p_key_sha256 text, p_now timestamptz)
+returns table (key_id text, org_id text, role text, project_id text, mode text)
+language sql
+stable
+security definer
+set search_path = public, pg_temp
+as $$
+  select k.id, k.org_id, k.role, k.project_id, k.mode
+  from api_keys k
+  where k.key_sha256 = p_key_sha256
+    and k.revoked_at is null
+    and (k.expires_at is null or k.expires_at > p_now)
+$$;
+revoke all on function resolve_api_key(text, timestamptz) from public;
+grant execute on function resolve_api_key(text, timestamptz) to layers_app;

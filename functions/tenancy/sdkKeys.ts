@@ -1,46 +1,68 @@
-import { type Db, withTenant } from "../../shared/db";
+import type { Tx } from "../../shared/db";
 import { sha256Hex } from "../../shared/hash";
 import { displayPrefix, newId, newSecret } from "../../shared/ids";
 
 /** Publishable ingest keys start with this; they can only send events to one project. */
 export const SDK_KEY_PREFIX = "lp_pk_";
 
-export interface CreatedSdkKey {
+export interface SdkKey {
   id: string;
   projectId: string;
-  /** Shown once, here. Only its SHA-256 is stored. */
-  secret: string;
   displayPrefix: string;
+  createdAt: Date;
+  revokedAt: Date | null;
 }
 
+export interface CreatedSdkKey extends SdkKey {
+  /** Shown once, here. Only its SHA-256 is stored. */
+  secret: string;
+}
+
+/** Creates an SDK key for a project of the org the transaction is scoped to. */
 export async function createSdkKey(
-  db: Db,
+  tx: Tx,
   orgId: string,
   projectId: string,
   options: { secret?: string } = {},
 ): Promise<CreatedSdkKey> {
   const secret = options.secret ?? newSecret(SDK_KEY_PREFIX);
-  const id = newId("sdkkey");
-  const prefix = displayPrefix(secret, SDK_KEY_PREFIX.length);
-  const keySha256 = await sha256Hex(secret);
-  await withTenant(db, orgId, (tx) =>
-    tx
-      .insertInto("sdk_keys")
-      .values({ id, org_id: orgId, project_id: projectId, key_sha256: keySha256, display_prefix: prefix })
-      .execute(),
-  );
-  return { id, projectId, secret, displayPrefix: prefix };
+  const row = await tx
+    .insertInto("sdk_keys")
+    .values({
+      id: newId("sdkkey"),
+      org_id: orgId,
+      project_id: projectId,
+      key_sha256: await sha256Hex(secret),
+      display_prefix: displayPrefix(secret, SDK_KEY_PREFIX.length),
+    })
+    .returning(["id", "project_id", "display_prefix", "created_at", "revoked_at"])
+    .executeTakeFirstOrThrow();
+  return { ...toSdkKey(row), secret };
 }
 
-/** Revokes a key of this org; returns false when there is no such live key. */
-export async function revokeSdkKey(db: Db, orgId: string, keyId: string, now: Date): Promise<boolean> {
-  const result = await withTenant(db, orgId, (tx) =>
-    tx
-      .updateTable("sdk_keys")
-      .set({ revoked_at: now })
-      .where("id", "=", keyId)
-      .where("revoked_at", "is", null)
-      .executeTakeFirst(),
-  );
+export function toSdkKey(row: {
+  id: string;
+  project_id: string;
+  display_prefix: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}): SdkKey {
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    displayPrefix: row.display_prefix,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/** Revokes a live key; returns false when this org has no such live key. */
+export async function revokeSdkKey(tx: Tx, keyId: string, now: Date): Promise<boolean> {
+  const result = await tx
+    .updateTable("sdk_keys")
+    .set({ revoked_at: now })
+    .where("id", "=", keyId)
+    .where("revoked_at", "is", null)
+    .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }

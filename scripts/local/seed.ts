@@ -2,7 +2,7 @@ import { resolveSdkKey } from "../../functions/ingest/resolveSdkKey";
 import { createOrganization } from "../../functions/tenancy/createOrganization";
 import { createProject } from "../../functions/tenancy/createProject";
 import { createSdkKey } from "../../functions/tenancy/sdkKeys";
-import type { Db } from "../../shared/db";
+import { type Db, withTenant } from "../../shared/db";
 import { sha256Hex } from "../../shared/hash";
 
 /** Local development only: a fixed, well-known key, so the README's curl works as printed. */
@@ -16,7 +16,9 @@ export const DEMO = {
 export async function seedDemo(db: Db): Promise<typeof DEMO> {
   if (await resolveSdkKey(db, await sha256Hex(DEMO.sdkKey))) return DEMO;
   await createOrganization(db, { id: DEMO.orgId, name: "Demo org" });
-  await createProject(db, DEMO.orgId, { id: DEMO.projectId, name: "Demo app" });
-  await createSdkKey(db, DEMO.orgId, DEMO.projectId, { secret: DEMO.sdkKey });
+  await withTenant(db, DEMO.orgId, async (tx) => {
+    await createProject(tx, DEMO.orgId, { id: DEMO.projectId, name: "Demo app" });
+    await createSdkKey(tx, DEMO.orgId, DEMO.projectId, { secret: DEMO.sdkKey });
+  });
   return DEMO;
 }

@@ -74,6 +74,68 @@ export interface EventDailyCountsTable {
   count: ColumnType<string, number, number>;
 }
 
+export type Role = "owner" | "admin" | "developer" | "read_only";
+
+export interface MembersTable {
+  id: string;
+  org_id: string;
+  email: string;
+  name: string | null;
+  role: Role;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  name: string;
+  role: Role;
+  project_id: string | null;
+  mode: "live" | "test";
+  key_sha256: string;
+  display_prefix: string;
+  created_at: Timestamp;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  rotated_to: string | null;
+}
+
+export interface AuditLogTable {
+  id: string;
+  org_id: string;
+  occurred_at: Timestamp;
+  actor_type: "api_key" | "member" | "system";
+  actor_id: string;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  request_id: string | null;
+  changes: Json;
+}
+
+export interface IdempotencyKeysTable {
+  org_id: string;
+  idempotency_key: string;
+  request_sha256: string;
+  state: "in_progress" | "completed";
+  response_status: number | null;
+  response_body: ColumnType<unknown, string | null, string | null>;
+  created_at: Timestamp;
+  completed_at: Timestamp | null;
+}
+
+export interface RequestLogsTable {
+  request_id: string;
+  org_id: string;
+  api_key_id: string;
+  method: string;
+  route: string;
+  status: number;
+  latency_ms: number;
+  occurred_at: Timestamp;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   projects: ProjectsTable;
@@ -81,4 +143,9 @@ export interface Database {
   sdk_events: SdkEventsTable;
   sdk_users: SdkUsersTable;
   event_daily_counts: EventDailyCountsTable;
+  members: MembersTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
+  idempotency_keys: IdempotencyKeysTable;
+  request_logs: RequestLogsTable;
 }

@@ -154,7 +154,7 @@ describe("request-level errors", () => {
 
   test("a revoked key is refused", async () => {
     const t = await createTenant(stack.db);
-    expect(await revokeSdkKey(stack.db, t.orgId, t.sdkKeyId, new Date())).toBe(true);
+    expect(await withTenant(stack.db, t.orgId, (tx) => revokeSdkKey(tx, t.sdkKeyId, new Date()))).toBe(true);
     await expectError(
       await stack.ingest({ events: [{ eventId: "r1", name: "x" }] }, { key: t.sdkKey }),
       401,

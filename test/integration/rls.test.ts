@@ -9,13 +9,22 @@ import { createTenant, type TestTenant } from "../support/tenant";
 
 // Row-level security is the second wall: even a query with no WHERE clause sees only its own org.
 
-const TENANT_TABLES = [
+// Tables the seed below fills for both orgs, and every tenant table in the schema.
+const SEEDED_TABLES = [
   "organizations",
   "projects",
   "sdk_keys",
   "sdk_events",
   "sdk_users",
   "event_daily_counts",
+] as const;
+const TENANT_TABLES = [
+  ...SEEDED_TABLES,
+  "members",
+  "api_keys",
+  "audit_log",
+  "idempotency_keys",
+  "request_logs",
 ] as const;
 
 let owner: Db;
@@ -49,7 +58,7 @@ afterAll(async () => {
 
 describe("tenant isolation", () => {
   test.each(
-    TENANT_TABLES,
+    SEEDED_TABLES,
   )("%s: a transaction scoped to org A reads only A's rows, with no WHERE clause", async (table) => {
     const rows = await withTenant(app, a.orgId, async (tx) => {
       const { rows } = await sql<{

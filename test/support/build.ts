@@ -19,6 +19,7 @@ export async function bundleWorker(entry: string, name: string): Promise<string>
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["browser", "module", "main"],
     logLevel: "silent",
+    external: ["cloudflare:*"],
   });
   return outfile;
 }

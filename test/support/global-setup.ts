@@ -8,6 +8,7 @@ declare module "vitest" {
     ownerUrl: string;
     ingestScript: string;
     consumerScript: string;
+    apiScript: string;
   }
 }
 
@@ -26,6 +27,7 @@ export default async function setup(project: TestProject) {
   project.provide("ownerUrl", ownerUrl);
   project.provide("ingestScript", await bundleWorker("workers/ingest/index.ts", "ingest"));
   project.provide("consumerScript", await bundleWorker("workers/consumer/index.ts", "consumer"));
+  project.provide("apiScript", await bundleWorker("workers/api/index.ts", "api"));
   return async () => {
     await embedded?.stop();
   };

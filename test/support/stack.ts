@@ -13,6 +13,7 @@ export interface StackOptions {
   consumer?: "real" | "recorder";
   ingestVars?: Record<string, string>;
   consumerVars?: Record<string, string>;
+  apiVars?: Record<string, string>;
   ingestRateLimit?: number;
   /** Adds a recorder on the dead-letter queue, read with takeDeadLetters(). */
   recordDeadLetters?: boolean;
@@ -25,6 +26,8 @@ export interface Stack {
   bridge: WsBridge;
   logs: string[];
   ingest(body: unknown, init?: IngestInit): Promise<Response>;
+  /** A request to the partner API Worker. */
+  api(path: string, init?: RequestInit): Promise<Response>;
   /** Recorder mode: the queue messages delivered so far (and forget them). */
   takeRecorded(): Promise<unknown[]>;
   takeDeadLetters(): Promise<unknown[]>;
@@ -68,6 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const ingest = fromConfig("wrangler.toml");
   const consumer = fromConfig("workers/consumer/wrangler.toml");
+  const api = fromConfig("workers/api/wrangler.toml");
   const workers: WorkerOptions[] = [
     {
       ...ingest,
@@ -107,6 +111,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
   }
 
+  workers.push({
+    ...api,
+    name: "api",
+    modules: true,
+    scriptPath: inject("apiScript"),
+    bindings: { ...api.bindings, ...dbBindings, ALLOW_TEST_CLOCK: "true", ...options.apiVars },
+  });
   if (options.recordDeadLetters) {
     workers.push({
       name: "dlq-recorder",
@@ -147,6 +158,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         body: init.method === "GET" ? undefined : (init.rawBody ?? JSON.stringify(body)),
         cf: init.cf ?? { country: "DE", region: "Bavaria" },
       });
+      return response as unknown as Response;
+    },
+    async api(path, init) {
+      const response = await (await mf.getWorker("api")).fetch(`http://api.test${path}`, init as never);
       return response as unknown as Response;
     },
     takeRecorded: () => take("recorder"),

@@ -1,7 +1,7 @@
 import { createOrganization } from "../../functions/tenancy/createOrganization";
 import { createProject } from "../../functions/tenancy/createProject";
 import { createSdkKey } from "../../functions/tenancy/sdkKeys";
-import type { Db } from "../../shared/db";
+import { type Db, withTenant } from "../../shared/db";
 
 export interface TestTenant {
   orgId: string;
@@ -16,7 +16,9 @@ export async function createTenant(
   options: { eventRetentionDays?: number } = {},
 ): Promise<TestTenant> {
   const org = await createOrganization(db, { name: "Test org" });
-  const project = await createProject(db, org.id, { name: "Test app", ...options });
-  const key = await createSdkKey(db, org.id, project.id);
+  const { project, key } = await withTenant(db, org.id, async (tx) => {
+    const project = await createProject(tx, org.id, { name: "Test app", ...options });
+    return { project, key: await createSdkKey(tx, org.id, project.id) };
+  });
   return { orgId: org.id, projectId: project.id, sdkKey: key.secret, sdkKeyId: key.id };
 }

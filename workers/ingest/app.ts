@@ -1,17 +1,17 @@
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { cors } from "hono/cors";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { enqueueEvents } from "../../functions/ingest/enqueueEvents";
 import { normalizeEvents } from "../../functions/ingest/normalizeEvents";
 import { parseBatch } from "../../functions/ingest/parseBatch";
 import { parseUserAgent } from "../../functions/ingest/parseUserAgent";
 import { resolveSdkKey, SdkKeyCache } from "../../functions/ingest/resolveSdkKey";
 import { createDb } from "../../shared/db";
-import { ApiError, errorBody } from "../../shared/errors";
+import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { newId } from "../../shared/ids";
 import { INGEST_LIMITS } from "../../shared/limits";
 import { createLogger } from "../../shared/logger";
+import { errorResponse } from "../common/errorResponse";
 import { type IngestBindings, type IngestVars, ingestVarsSchema } from "./env";
 import { readBody } from "./readBody";
 
@@ -23,13 +23,6 @@ const RATE_LIMIT_PERIOD_SECONDS = 10;
 
 let cachedVars: IngestVars | undefined;
 let keyCache: SdkKeyCache | undefined;
-
-function errorResponse(c: Context<IngestEnv>, error: ApiError): Response {
-  const requestId = c.get("requestId") ?? newId("req");
-  for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
-  c.header("X-Request-Id", requestId);
-  return c.json(errorBody(error, requestId), error.status as ContentfulStatusCode);
-}
 
 export function createIngestApp(clock: () => Date = () => new Date()) {
   const app = new Hono<IngestEnv>();

@@ -1,0 +1,192 @@
+import { sql } from "kysely";
+import type { Db, Tx } from "../../shared/db";
+import { sha256Hex } from "../../shared/hash";
+import { displayPrefix, newId, newSecret } from "../../shared/ids";
+import type { Role } from "../../shared/roles";
+
+export type KeyMode = "live" | "test";
+export const apiKeyPrefix = (mode: KeyMode) => `lp_${mode}_`;
+/** Longest grace period a rotation may give the old key. */
+export const MAX_ROTATION_GRACE_SECONDS = 7 * 86_400;
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  role: Role;
+  projectId: string | null;
+  mode: KeyMode;
+  displayPrefix: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  rotatedTo: string | null;
+}
+
+export interface CreatedApiKey extends ApiKey {
+  /** Shown once, in the creation (or rotation) response. Only its SHA-256 is stored. */
+  secret: string;
+}
+
+export interface ApiKeyIdentity {
+  keyId: string;
+  orgId: string;
+  role: Role;
+  projectId: string | null;
+  mode: KeyMode;
+}
+
+const COLUMNS = [
+  "id",
+  "name",
+  "role",
+  "project_id",
+  "mode",
+  "display_prefix",
+  "created_at",
+  "expires_at",
+  "revoked_at",
+  "rotated_to",
+] as const;
+
+type Row = {
+  id: string;
+  name: string;
+  role: Role;
+  project_id: string | null;
+  mode: KeyMode;
+  display_prefix: string;
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  rotated_to: string | null;
+};
+
+function toApiKey(row: Row): ApiKey {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    projectId: row.project_id,
+    mode: row.mode,
+    displayPrefix: row.display_prefix,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    rotatedTo: row.rotated_to,
+  };
+}
+
+/** Which live key (not revoked, not past its rotation grace period at `now`) has this secret? */
+export async function resolveApiKey(db: Db, secret: string, now: Date): Promise<ApiKeyIdentity | null> {
+  const { rows } = await sql<{
+    key_id: string;
+    org_id: string;
+    role: Role;
+    project_id: string | null;
+    mode: KeyMode;
+  }>`
+    select * from resolve_api_key(${await sha256Hex(secret)}, ${now.toISOString()}::timestamptz)`.execute(db);
+  const row = rows[0];
+  return row
+    ? { keyId: row.key_id, orgId: row.org_id, role: row.role, projectId: row.project_id, mode: row.mode }
+    : null;
+}
+
+export async function createApiKey(
+  tx: Tx,
+  orgId: string,
+  input: { name: string; role: Role; projectId?: string | null; mode: KeyMode },
+  now: Date,
+): Promise<CreatedApiKey> {
+  const prefix = apiKeyPrefix(input.mode);
+  const secret = newSecret(prefix);
+  const row = await tx
+    .insertInto("api_keys")
+    .values({
+      id: newId("key"),
+      org_id: orgId,
+      name: input.name,
+      role: input.role,
+      project_id: input.projectId ?? null,
+      mode: input.mode,
+      key_sha256: await sha256Hex(secret),
+      display_prefix: displayPrefix(secret, prefix.length),
+      created_at: now,
+    })
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow();
+  return { ...toApiKey(row), secret };
+}
+
+export async function getApiKey(tx: Tx, keyId: string): Promise<ApiKey | null> {
+  const row = await tx.selectFrom("api_keys").select(COLUMNS).where("id", "=", keyId).executeTakeFirst();
+  return row ? toApiKey(row) : null;
+}
+
+export async function listApiKeys(
+  tx: Tx,
+  page: { limit: number; startingAfter?: string | undefined },
+): Promise<{ data: ApiKey[]; hasMore: boolean }> {
+  let query = tx.selectFrom("api_keys").select(COLUMNS).orderBy("created_at", "desc").orderBy("id", "desc");
+  if (page.startingAfter) {
+    const cursor = tx.selectFrom("api_keys").select(["created_at"]).where("id", "=", page.startingAfter);
+    query = query.where((eb) =>
+      eb.or([
+        eb("created_at", "<", cursor),
+        eb.and([eb("created_at", "=", cursor), eb("id", "<", page.startingAfter!)]),
+      ]),
+    );
+  }
+  const rows = await query.limit(page.limit + 1).execute();
+  return { data: rows.slice(0, page.limit).map(toApiKey), hasMore: rows.length > page.limit };
+}
+
+/**
+ * Issues a new secret for the key's name/role/project and retires the old one: immediately with a grace of
+ * 0, else at now + grace. Returns null when the key does not exist or is no longer live.
+ */
+export async function rotateApiKey(
+  tx: Tx,
+  orgId: string,
+  keyId: string,
+  graceSeconds: number,
+  now: Date,
+): Promise<{ old: ApiKey; created: CreatedApiKey } | null> {
+  const current = await getApiKey(tx, keyId);
+  if (!current || current.revokedAt || (current.expiresAt && current.expiresAt <= now)) return null;
+  const created = await createApiKey(
+    tx,
+    orgId,
+    { name: current.name, role: current.role, projectId: current.projectId, mode: current.mode },
+    now,
+  );
+  const retireAt = new Date(now.getTime() + graceSeconds * 1000);
+  const old = await tx
+    .updateTable("api_keys")
+    .set(
+      graceSeconds === 0
+        ? { revoked_at: now, rotated_to: created.id }
+        : { expires_at: retireAt, rotated_to: created.id },
+    )
+    .where("id", "=", keyId)
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow();
+  return { old: toApiKey(old), created };
+}
+
+/** Revokes at once. Returns the key as it was before, or null when there is no live key with that id. */
+export async function revokeApiKey(
+  tx: Tx,
+  keyId: string,
+  now: Date,
+): Promise<{ before: ApiKey; after: ApiKey } | null> {
+  const before = await getApiKey(tx, keyId);
+  if (!before || before.revokedAt) return null;
+  const row = await tx
+    .updateTable("api_keys")
+    .set({ revoked_at: now })
+    .where("id", "=", keyId)
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow();
+  return { before, after: toApiKey(row) };
+}

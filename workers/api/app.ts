@@ -1,0 +1,52 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import { ApiError } from "../../shared/errors";
+import { errorResponse } from "../common/errorResponse";
+import type { ApiEnv } from "./context";
+import { authenticate, log, requestContext } from "./middleware";
+import { registerProjectRoutes } from "./routes/projects";
+
+export const OPENAPI_INFO = {
+  openapi: "3.1.0",
+  info: {
+    title: "Layers partner API",
+    version: "1.0.0",
+    description:
+      "Secret API keys (`Authorization: Bearer lp_live_…`). Every POST/PATCH/DELETE accepts an `Idempotency-Key`. " +
+      "Errors: `{ error: { type, code, message, requestId, docs, details? } }`.",
+  },
+  servers: [{ url: "https://api.layers.com" }],
+};
+
+/** The API app; the Worker serves it and tests drive this same app in workerd, middleware and all. */
+export function createApiApp() {
+  const app = new OpenAPIHono<ApiEnv>({
+    // zod failures become our one error shape, listing every offending field.
+    defaultHook: (result) => {
+      if (!result.success) {
+        throw new ApiError("invalid_request", "The request is invalid; see details for each field.", {
+          details: result.error.issues.map((i) => ({
+            field: i.path.join(".") || result.target,
+            message: i.message,
+          })),
+        });
+      }
+    },
+  });
+
+  app.use("*", requestContext);
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer" });
+  app.doc31("/v1/openapi.json", { ...OPENAPI_INFO, security: [{ apiKey: [] }] });
+  app.get("/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Layers partner API" }));
+  app.use("/v1/*", async (c, next) => (c.req.path === "/v1/openapi.json" ? next() : authenticate(c, next)));
+
+  registerProjectRoutes(app);
+
+  app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return errorResponse(c, error);
+    log.error("unhandled error", { requestId: c.get("requestId"), error });
+    return errorResponse(c, new ApiError("internal_error", "Something went wrong on our side."));
+  });
+  return app;
+}

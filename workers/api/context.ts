@@ -1,0 +1,18 @@
+import type { ApiKeyIdentity } from "../../functions/api/apiKeys";
+import type { Db } from "../../shared/db";
+import type { ApiBindings, ApiVars } from "./env";
+
+/** What every request carries through the middleware chain (unkey's HonoEnv pattern). */
+export type ApiEnv = {
+  Bindings: ApiBindings;
+  Variables: {
+    requestId: string;
+    vars: ApiVars;
+    /** The request's clock: wall time, or X-Layers-Test-Now where tests may set it. */
+    now: Date;
+    db: Db;
+    auth: ApiKeyIdentity;
+    /** Work to finish after the response, before the request's connections close. */
+    defer: (task: Promise<unknown>) => void;
+  };
+};

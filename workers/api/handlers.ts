@@ -1,0 +1,148 @@
+import type { Context } from "hono";
+import { type Actor, writeAudit } from "../../functions/api/audit";
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  releaseIdempotencyKey,
+} from "../../functions/api/idempotency";
+import { type Tx, withTenant } from "../../shared/db";
+import { ApiError, errorBody } from "../../shared/errors";
+import { sha256Hex } from "../../shared/hash";
+import { hasRole, type Role } from "../../shared/roles";
+import type { ApiEnv } from "./context";
+
+// Every route handler goes through one of these two, so tenancy, roles and idempotency are applied the
+// same way everywhere. They run after request validation: a 400 for a bad body is never stored.
+
+export interface RequestScope {
+  tx: Tx;
+  orgId: string;
+  actor: Actor;
+  /** The key's project restriction, or null for an org-wide key. */
+  projectId: string | null;
+  requestId: string;
+  now: Date;
+}
+
+function scope(c: Context<ApiEnv>, tx: Tx): RequestScope {
+  const auth = c.get("auth");
+  return {
+    tx,
+    orgId: auth.orgId,
+    actor: { type: "api_key", id: auth.keyId },
+    projectId: auth.projectId,
+    requestId: c.get("requestId"),
+    now: c.get("now"),
+  };
+}
+
+export function requireRole(c: Context<ApiEnv>, required: Role): void {
+  const { role } = c.get("auth");
+  if (!hasRole(role, required)) {
+    throw new ApiError(
+      "forbidden",
+      `This API key's role (${role}) cannot do this; it needs ${required} or higher.`,
+    );
+  }
+}
+
+/** Keys restricted to one project can only act on org-wide resources they are allowed to see. */
+export function requireOrgWideKey(c: Context<ApiEnv>): void {
+  if (c.get("auth").projectId) throw new ApiError("forbidden", "This API key is restricted to one project.");
+}
+
+/** A read: the handler's queries run in one transaction scoped to the caller's org. */
+export async function query<T extends Response>(
+  c: Context<ApiEnv>,
+  required: Role,
+  fn: (s: RequestScope) => Promise<T>,
+): Promise<T> {
+  requireRole(c, required);
+  return withTenant(c.get("db"), c.get("auth").orgId, (tx) => fn(scope(c, tx)));
+}
+
+/**
+ * A change (POST/PATCH/DELETE). With an Idempotency-Key, the key is claimed first (scope: org + key);
+ * the change, its audit rows and the stored replay envelope then commit in one transaction, so no request
+ * with a key can cause its side effect twice. A 4xx answer is stored like a success (the same request gets
+ * the same answer); on a 5xx the claim is released so the client can retry.
+ */
+export async function mutation<T extends Response>(
+  c: Context<ApiEnv>,
+  required: Role,
+  fn: (s: RequestScope) => Promise<T>,
+): Promise<T> {
+  requireRole(c, required);
+  const db = c.get("db");
+  const { orgId } = c.get("auth");
+  const now = c.get("now");
+  const key = c.req.header("Idempotency-Key");
+  if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+    throw new ApiError(
+      "invalid_idempotency_key",
+      `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
+    );
+  }
+  if (key !== undefined) {
+    const fingerprint = await sha256Hex(`${c.req.method} ${c.req.path}\n${await c.req.text()}`);
+    const claim = await claimIdempotencyKey(db, orgId, key, fingerprint, now);
+    if (claim.kind === "reused") {
+      throw new ApiError("idempotency_key_reused", "This Idempotency-Key was used with a different request.");
+    }
+    if (claim.kind === "in_use") {
+      throw new ApiError(
+        "idempotency_key_in_use",
+        "A request with this Idempotency-Key is still in progress; retry shortly.",
+      );
+    }
+    if (claim.kind === "replay") {
+      c.header("Idempotent-Replayed", "true");
+      if (claim.status === 204) return c.body(null, 204) as unknown as T;
+      // The stored envelope is the first response's own body: the same shape T describes.
+      return c.json(claim.body as object, claim.status as 200) as unknown as T;
+    }
+  }
+  try {
+    return await withTenant(db, orgId, async (tx) => {
+      const response = await fn(scope(c, tx));
+      if (key !== undefined) {
+        const body = response.status === 204 ? null : await response.clone().json();
+        await completeIdempotencyKey(tx, key, { status: response.status, body }, now);
+      }
+      return response;
+    });
+  } catch (error) {
+    if (key !== undefined) {
+      if (error instanceof ApiError && error.status < 500) {
+        const envelope = { status: error.status, body: errorBody(error, c.get("requestId")) };
+        await withTenant(db, orgId, (tx) => completeIdempotencyKey(tx, key, envelope, now));
+      } else {
+        await releaseIdempotencyKey(db, orgId, key);
+      }
+    }
+    throw error;
+  }
+}
+
+/** Writes the audit row for a change, in the change's own transaction. */
+export function audit(
+  s: RequestScope,
+  action: string,
+  resource: { type: string; id: string },
+  change: { before?: unknown; after?: unknown },
+): Promise<void> {
+  return writeAudit(
+    s.tx,
+    s.orgId,
+    {
+      actor: s.actor,
+      action,
+      resourceType: resource.type,
+      resourceId: resource.id,
+      requestId: s.requestId,
+      ...change,
+    },
+    s.now,
+  );
+}

@@ -1,0 +1,185 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { getProject, listProjects, updateProject } from "../../../functions/api/projects";
+import { createProject, type Project } from "../../../functions/tenancy/createProject";
+import { ApiError } from "../../../shared/errors";
+import type { ApiEnv } from "../context";
+import { audit, mutation, query, type RequestScope, requireOrgWideKey } from "../handlers";
+import { dateTime, errorResponses, IdempotencyHeaderSchema, listOf, PageQuerySchema, page } from "../schemas";
+
+export const ProjectSchema = z
+  .object({
+    id: z.string().openapi({ example: "proj_8GTkjDw1hpB2J55586HA" }),
+    object: z.literal("project"),
+    name: z.string(),
+    eventRetentionDays: z.number().int().openapi({ description: "Days SDK events are kept (30–400)." }),
+    archived: z.boolean(),
+    archivedAt: dateTime().nullable(),
+    createdAt: dateTime(),
+    updatedAt: dateTime(),
+  })
+  .openapi("Project");
+
+const retention = z.number().int().min(30).max(400);
+const CreateProjectSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    eventRetentionDays: retention.default(400),
+  })
+  .openapi("CreateProject", { example: { name: "iOS app", eventRetentionDays: 400 } });
+const UpdateProjectSchema = z
+  .object({ name: z.string().trim().min(1).max(200).optional(), eventRetentionDays: retention.optional() })
+  .strict()
+  .openapi("UpdateProject", { example: { eventRetentionDays: 90 } });
+const ProjectParams = z.object({
+  projectId: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: "projectId", in: "path" } }),
+});
+
+export function projectJson(p: Project) {
+  return {
+    id: p.id,
+    object: "project" as const,
+    name: p.name,
+    eventRetentionDays: p.eventRetentionDays,
+    archived: p.archivedAt !== null,
+    archivedAt: p.archivedAt?.toISOString() ?? null,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+  };
+}
+
+/** A project the caller may see: in its org (RLS) and, for a restricted key, its own project. Else 404. */
+export async function visibleProject(s: RequestScope, projectId: string): Promise<Project> {
+  const project = s.projectId && s.projectId !== projectId ? null : await getProject(s.tx, projectId);
+  if (!project) throw new ApiError("not_found", `No project ${projectId}.`);
+  return project;
+}
+
+const json = (schema: z.ZodTypeAny, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const create = createRoute({
+  method: "post",
+  path: "/v1/projects",
+  tags: ["Projects"],
+  summary: "Create a project",
+  request: {
+    headers: IdempotencyHeaderSchema,
+    body: { content: { "application/json": { schema: CreateProjectSchema } }, required: true },
+  },
+  responses: { 201: json(ProjectSchema, "The project"), ...errorResponses(400, 403, 409, 422) },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/v1/projects",
+  tags: ["Projects"],
+  summary: "List projects, newest first",
+  request: { query: PageQuerySchema },
+  responses: {
+    200: json(listOf(ProjectSchema, "ProjectList"), "A page of projects"),
+    ...errorResponses(400),
+  },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/v1/projects/{projectId}",
+  tags: ["Projects"],
+  summary: "Get a project",
+  request: { params: ProjectParams },
+  responses: { 200: json(ProjectSchema, "The project"), ...errorResponses(404) },
+});
+
+const update = createRoute({
+  method: "patch",
+  path: "/v1/projects/{projectId}",
+  tags: ["Projects"],
+  summary: "Update a project (a retention change applies at the next retention run)",
+  request: {
+    params: ProjectParams,
+    headers: IdempotencyHeaderSchema,
+    body: { content: { "application/json": { schema: UpdateProjectSchema } }, required: true },
+  },
+  responses: { 200: json(ProjectSchema, "The project"), ...errorResponses(400, 403, 404, 409, 422) },
+});
+
+const archiveRoute = (archived: boolean) =>
+  createRoute({
+    method: "post",
+    path: `/v1/projects/{projectId}/${archived ? "archive" : "unarchive"}`,
+    tags: ["Projects"],
+    summary: archived ? "Archive a project (its SDK keys stop ingesting)" : "Unarchive a project",
+    request: { params: ProjectParams, headers: IdempotencyHeaderSchema },
+    responses: { 200: json(ProjectSchema, "The project"), ...errorResponses(403, 404, 409, 422) },
+  });
+
+export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
+  app.openapi(create, (c) =>
+    mutation(c, "developer", async (s) => {
+      requireOrgWideKey(c);
+      const input = c.req.valid("json");
+      const project = await createProject(s.tx, s.orgId, input);
+      await audit(s, "project.created", { type: "project", id: project.id }, { after: projectJson(project) });
+      return c.json(projectJson(project), 201);
+    }),
+  );
+
+  app.openapi(list, (c) =>
+    query(c, "read_only", async (s) => {
+      const { limit, starting_after } = c.req.valid("query");
+      const result = await listProjects(s.tx, { limit, startingAfter: starting_after, onlyId: s.projectId });
+      return c.json(page({ data: result.data.map(projectJson), hasMore: result.hasMore }), 200);
+    }),
+  );
+
+  app.openapi(get, (c) =>
+    query(c, "read_only", async (s) =>
+      c.json(projectJson(await visibleProject(s, c.req.valid("param").projectId)), 200),
+    ),
+  );
+
+  app.openapi(update, (c) =>
+    mutation(c, "developer", async (s) => {
+      const { projectId } = c.req.valid("param");
+      await visibleProject(s, projectId);
+      const changed = await updateProject(s.tx, projectId, c.req.valid("json"), s.now);
+      if (!changed) throw new ApiError("not_found", `No project ${projectId}.`);
+      await audit(
+        s,
+        "project.updated",
+        { type: "project", id: projectId },
+        {
+          before: projectJson(changed.before),
+          after: projectJson(changed.after),
+        },
+      );
+      return c.json(projectJson(changed.after), 200);
+    }),
+  );
+
+  for (const archived of [true, false]) {
+    app.openapi(archiveRoute(archived), (c) =>
+      mutation(c, "developer", async (s) => {
+        const { projectId } = c.req.valid("param");
+        await visibleProject(s, projectId);
+        const changed = await updateProject(s.tx, projectId, { archived }, s.now);
+        if (!changed) throw new ApiError("not_found", `No project ${projectId}.`);
+        await audit(
+          s,
+          archived ? "project.archived" : "project.unarchived",
+          { type: "project", id: projectId },
+          {
+            before: projectJson(changed.before),
+            after: projectJson(changed.after),
+          },
+        );
+        return c.json(projectJson(changed.after), 200);
+      }),
+    );
+  }
+}
