@@ -1,4 +1,4 @@
-const ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"; // base58: no 0/O, I/l look-alikes
+const ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"; // base58: no 0/O, I/l look-alikes
 
 function randomBase58(length: number): string {
   const bytes = crypto.getRandomValues(new Uint8Array(length));

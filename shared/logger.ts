@@ -38,6 +38,12 @@ const VALUE_PATTERNS: [RegExp, string][] = [
   // International phone numbers ("+49 170 …"); bare digit runs are too often ids or dates to mask.
   [/\+\d[\d\s().-]{6,}\d/g, "[redacted-number]"],
   [/\b\d{1,3}(?:\.\d{1,3}){3}\b/g, "[redacted-ip]"],
+  // Compressed IPv6 ("2001:db8::1", "fe80::1ff:fe23:4567:890a", "::1") first, then the full form; the
+  // look-arounds keep times such as "12:34:56" intact.
+  [
+    /(?<![0-9A-Za-z:])(?:(?:[0-9a-fA-F]{1,4}:){1,7}:(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,5})?|::[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})(?![0-9A-Za-z:])/g,
+    "[redacted-ip]",
+  ],
   [/\b(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4}\b/g, "[redacted-ip]"],
 ];
 
@@ -51,6 +57,7 @@ function redactString(value: string): string {
 
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === "string") return redactString(value);
+  if (typeof value === "bigint") return value.toString(); // JSON.stringify would throw on it
   if (value === null || typeof value !== "object") return value;
   if (depth > 8) return "[truncated]";
   if (value instanceof Error) return { name: value.name, message: redactString(value.message) };
