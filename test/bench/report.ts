@@ -1,0 +1,104 @@
+import os from "node:os";
+import type { CpuFigures } from "./cpu";
+import type { IngestFigures } from "./ingest";
+import type { PersistFigures } from "./persist";
+
+// Targets are ratios against baselines measured in the same run (or CPU time, which a busy neighbour
+// inflates far less than wall time). A miss is reported, not thrown: the bench is a report.
+export const TARGETS = { ingestRatio: 0.5, persistRatio: 0.5, cpuMsPerBatch: 2 } as const;
+
+export interface BenchSettings {
+  database: string;
+  batchSize: number;
+  concurrency: number;
+  ingestSeconds: number;
+  rows: number;
+  eventsPerMessage: number;
+  persistConcurrency: number;
+  cpuRequests: number;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const verdict = (pass: boolean) => (pass ? "PASS" : "MISS");
+
+export function header(settings: BenchSettings): string {
+  const cpu = os.cpus()[0]?.model.trim() ?? "unknown CPU";
+  return [
+    `Layers bench (node ${process.version}, ${os.availableParallelism()} cores, ${cpu}) — ratios against baselines measured in this run`,
+    `database: ${settings.database}`,
+  ].join("\n");
+}
+
+export function ingestLine(f: IngestFigures, s: BenchSettings): string {
+  const pass = f.ratio >= TARGETS.ingestRatio;
+  return (
+    `(a) ingest  ${s.batchSize}-event batches, concurrency ${s.concurrency}, ${s.ingestSeconds} s per side: ` +
+    `layers ${int(f.layers.requestsPerSecond)} req/s (${int(f.layers.requestsPerSecond * s.batchSize)} ev/s) | ` +
+    `bare ${int(f.bare.requestsPerSecond)} req/s | ratio ${f.ratio.toFixed(2)} (target ≥ ${TARGETS.ingestRatio}) ${verdict(pass)}`
+  );
+}
+
+export function ingestNote(f: IngestFigures): string {
+  const lines = [
+    `    ${int(f.layers.requests)} vs ${int(f.bare.requests)} requests measured, all 202; ` +
+      `the queue consumer received ${int(f.delivered.events)} of ${int(f.delivered.expected)} enqueued events`,
+    `    yardstick, no target: a Worker that only parses the body and enqueues its events does ` +
+      `${int(f.passthrough.requestsPerSecond)} req/s (layers/yardstick ` +
+      `${(f.layers.requestsPerSecond / f.passthrough.requestsPerSecond).toFixed(2)})`,
+  ];
+  const cpu = [f.layers, f.passthrough, f.bare].map((t) => t.workerdCpuMsPerRequest);
+  if (cpu.every((ms) => ms !== undefined)) {
+    const [layers, passthrough, bare] = cpu.map((ms) => (ms ?? 0).toFixed(2));
+    lines.push(
+      `    workerd CPU per request (whole process: entry, Worker, local queue, consumer): ` +
+        `layers ${layers} ms | yardstick ${passthrough} ms | bare ${bare} ms`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function persistLine(f: PersistFigures, s: BenchSettings): string {
+  const pass = f.ratio >= TARGETS.persistRatio;
+  return (
+    `(b) persist ${int(s.rows)} events, ${s.eventsPerMessage} per message, ${s.persistConcurrency} connections: ` +
+    `persistEvents ${int(f.persist.rowsPerSecond)} ev/s | COPY ${int(f.copy.rowsPerSecond)} rows/s | ` +
+    `ratio ${f.ratio.toFixed(2)} (target ≥ ${TARGETS.persistRatio}) ${verdict(pass)}`
+  );
+}
+
+export function persistSkipped(): string {
+  return "(b) persist skipped: the COPY baseline needs a Postgres server (PGlite's socket has no COPY FROM STDIN)";
+}
+
+export function persistNote(f: PersistFigures): string {
+  return (
+    `    persistEvents also upserts sdk_users (${int(f.users)} users) and event_daily_counts ` +
+    `(${int(f.dailyCountRows)} rows) in the same statement; COPY writes sdk_events only`
+  );
+}
+
+export function cpuLine(f: CpuFigures, s: BenchSettings): string {
+  const pass = f.cpuMsPerRequest <= TARGETS.cpuMsPerBatch;
+  return (
+    `(c) ingest handler CPU: ${f.cpuMsPerRequest.toFixed(2)} ms per ${s.batchSize}-event batch ` +
+    `(target ≤ ${TARGETS.cpuMsPerBatch} ms) ${verdict(pass)}`
+  );
+}
+
+export function cpuNote(f: CpuFigures): string {
+  return (
+    `    createIngestApp().fetch in Node, ${int(f.requests)} sequential requests, whole-process CPU ` +
+    `(GC and crypto threads included); wall ${f.wallMsPerRequest.toFixed(2)} ms per request`
+  );
+}
+
+export function reproduce(s: BenchSettings): string {
+  return [
+    "Reproduce: npm run bench",
+    "  database: BENCH_DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test if it",
+    "            answers, else embedded PGlite; on a server a fresh layers_bench_<ts> database is created and dropped",
+    `  knobs:    BENCH_ROWS=${s.rows} BENCH_INGEST_SECONDS=${s.ingestSeconds} BENCH_CONCURRENCY=${s.concurrency} ` +
+      `BENCH_CPU_REQUESTS=${s.cpuRequests}`,
+    "            BENCH_ONLY=ingest,persist,cpu (any subset)",
+  ].join("\n");
+}

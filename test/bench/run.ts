@@ -1,0 +1,156 @@
+// npm run bench: speed figures for the three hot paths, each as a ratio against a baseline measured in
+// the same run on the same machine (a shared, noisy machine makes absolute numbers meaningless):
+//  (a) ingest Worker in workerd vs a bare 202 Worker, (b) persistEvents vs COPY, (c) handler CPU per batch.
+// Prints figures, targets and PASS/MISS; exits 0 when targets are missed, non-zero only on errors.
+import { createNodeDb } from "../../scripts/local/node-db";
+import { createTenant } from "../support/tenant";
+import { benchCpu } from "./cpu";
+import { openBenchDatabase } from "./db";
+import { benchIngest } from "./ingest";
+import { benchPersist } from "./persist";
+import * as report from "./report";
+import { Resources } from "./resources";
+
+function intFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+/** BENCH_ONLY=ingest,persist,cpu (any subset) runs only those parts; all by default. */
+function partsFromEnv(): Set<string> {
+  const all = ["ingest", "persist", "cpu"];
+  const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
+  const unknown = wanted.filter((p) => !all.includes(p));
+  if (unknown.length > 0)
+    throw new Error(`BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; use ${all.join(",")}`);
+  return new Set(wanted);
+}
+
+/** Progress goes to stderr, so stdout is exactly the report. */
+const progress = (message: string) => process.stderr.write(`… ${message}\n`);
+
+async function main(resources: Resources): Promise<void> {
+  const settings: report.BenchSettings = {
+    database: "",
+    batchSize: 50,
+    concurrency: intFromEnv("BENCH_CONCURRENCY", 16),
+    ingestSeconds: intFromEnv("BENCH_INGEST_SECONDS", 12),
+    rows: intFromEnv("BENCH_ROWS", 100_000),
+    eventsPerMessage: 150,
+    persistConcurrency: 4,
+    cpuRequests: intFromEnv("BENCH_CPU_REQUESTS", 2_000),
+  };
+
+  const parts = partsFromEnv();
+  progress("preparing a database");
+  const database = await openBenchDatabase();
+  resources.add("bench database", () => database.close());
+  settings.database = database.label;
+  const setupDb = createNodeDb(database.ownerUrl, 1);
+  const tenant = await createTenant(setupDb);
+  await setupDb.destroy();
+  console.log(report.header(settings));
+
+  if (parts.has("ingest")) await ingestPart(resources, settings, database.ownerUrl, tenant.sdkKey);
+  if (parts.has("persist")) {
+    // PGlite's socket server does not speak COPY FROM STDIN, so there is no baseline to compare with.
+    if (database.embedded) console.log(report.persistSkipped());
+    else await persistPart(resources, settings, database.ownerUrl);
+  }
+  if (parts.has("cpu")) await cpuPart(resources, settings, database.ownerUrl, tenant.sdkKey);
+
+  console.log("");
+  console.log(report.reproduce(settings));
+}
+
+async function ingestPart(
+  resources: Resources,
+  settings: report.BenchSettings,
+  ownerUrl: string,
+  sdkKey: string,
+) {
+  progress(
+    `(a) ingest: bare, layers and yardstick Workers, ${settings.ingestSeconds} s each in 4 rotating rounds`,
+  );
+  const ingest = await benchIngest(resources, {
+    ownerUrl,
+    sdkKey,
+    batchSize: settings.batchSize,
+    concurrency: settings.concurrency,
+    seconds: settings.ingestSeconds,
+    rounds: 4,
+  });
+  if (ingest.delivered.events === 0)
+    throw new Error("ingest answered 202 but no event reached the queue consumer");
+  console.log(report.ingestLine(ingest, settings));
+  console.log(report.ingestNote(ingest));
+}
+
+async function persistPart(resources: Resources, settings: report.BenchSettings, ownerUrl: string) {
+  progress(`(b) persist: COPY vs persistEvents, ${settings.rows} rows each in 4 alternating rounds`);
+  const persist = await benchPersist(resources, {
+    ownerUrl,
+    rows: settings.rows,
+    eventsPerMessage: settings.eventsPerMessage,
+    concurrency: settings.persistConcurrency,
+    rounds: 4,
+  });
+  console.log(report.persistLine(persist, settings));
+  console.log(report.persistNote(persist));
+}
+
+async function cpuPart(
+  resources: Resources,
+  settings: report.BenchSettings,
+  ownerUrl: string,
+  sdkKey: string,
+) {
+  progress(`(c) ingest handler CPU over ${settings.cpuRequests} requests`);
+  const cpu = await benchCpu(resources, {
+    ownerUrl,
+    sdkKey,
+    batchSize: settings.batchSize,
+    requests: settings.cpuRequests,
+  });
+  console.log(report.cpuLine(cpu, settings));
+  console.log(report.cpuNote(cpu));
+}
+
+const resources = new Resources();
+let interrupted = false;
+const onSignal = (signal: NodeJS.Signals) => {
+  // tsx relays the terminal's signal to this process a second time when we are slow to answer: repeats
+  // are ignored while cleaning up, and a watchdog makes sure a stuck cleanup cannot keep us alive.
+  if (interrupted) return;
+  interrupted = true;
+  progress(`${signal}: cleaning up`);
+  setTimeout(() => process.exit(130), 20_000).unref();
+  void resources.closeAll().finally(() => process.exit(130));
+};
+// A client library's unhandled 'error' event must not leave the bench database behind either.
+process.on("uncaughtException", (error) => {
+  console.error("bench failed:", error);
+  void resources.closeAll().finally(() => process.exit(1));
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  // Importing wrangler installs handlers that call process.exit() (with code 0) at once, which would
+  // leave the bench database behind; ours cleans up first.
+  process.removeAllListeners(signal);
+  process.on(signal, onSignal);
+}
+
+let code = 0;
+try {
+  await main(resources);
+} catch (error) {
+  // After Ctrl-C the failures are only the interruption itself (workerd got the signal too).
+  if (!interrupted) console.error("bench failed:", error);
+  code = interrupted ? 130 : 1;
+}
+if (!(await resources.closeAll())) code = 1;
+// Everything is closed above; exiting explicitly also ends stray timers of third-party clients.
+process.exit(code);
