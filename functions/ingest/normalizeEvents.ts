@@ -11,6 +11,8 @@ export interface IngestContext {
   country: string | null;
   region: string | null;
   userAgent: ParsedUserAgent;
+  /** Size of the whole request body: when it is under the per-event limit, no event can be over it. */
+  bodyBytes: number;
 }
 
 export interface Rejection {
@@ -46,11 +48,23 @@ export async function normalizeEvents(
   const sentAtMs = sentAt === undefined ? undefined : toMs(sentAt);
   const rejected: Rejection[] = [];
   const pending: Promise<QueuedEvent>[] = [];
+  // A batch from one device repeats the same email and phone: hash each distinct value once.
+  const hashes = new Map<string, Promise<string | null>>();
+  const hashOnce = (kind: "email" | "phone", raw: string | null | undefined) => {
+    if (raw == null) return Promise.resolve(null);
+    const key = `${kind}:${raw}`;
+    let hash = hashes.get(key);
+    if (!hash) {
+      hash = kind === "email" ? hashEmail(raw) : hashPhone(raw);
+      hashes.set(key, hash);
+    }
+    return hash;
+  };
 
   for (const [index, raw] of rawEvents.entries()) {
     const problem = judge(raw);
     if ("code" in problem) rejected.push({ index, ...problem });
-    else pending.push(toQueued(problem.event, problem.ts, ctx));
+    else pending.push(toQueued(problem.event, problem.ts, ctx, hashOnce));
   }
 
   return { accepted: await Promise.all(pending), rejected };
@@ -59,9 +73,7 @@ export async function normalizeEvents(
   function judge(
     raw: unknown,
   ): { code: EventRejectionCode; message: string } | { event: SdkEvent; ts: Date } {
-    const size = JSON.stringify(raw)?.length ?? 0;
-    // UTF-16 length is a lower bound on UTF-8 bytes and a third of the upper bound: encode only when it matters.
-    if (size * 3 > INGEST_LIMITS.maxEventBytes && byteLength(raw) > INGEST_LIMITS.maxEventBytes) {
+    if (ctx.bodyBytes > INGEST_LIMITS.maxEventBytes && eventTooLarge(raw)) {
       return {
         code: "event_too_large",
         message: `An event may be at most ${INGEST_LIMITS.maxEventBytes} bytes of JSON.`,
@@ -92,12 +104,25 @@ export async function normalizeEvents(
   }
 }
 
-function byteLength(value: unknown): number {
-  return new TextEncoder().encode(JSON.stringify(value)).length;
+function eventTooLarge(value: unknown): boolean {
+  const json = JSON.stringify(value) ?? "";
+  // UTF-16 length is a lower bound on UTF-8 bytes and a third of the upper bound: encode only when it matters.
+  return (
+    json.length * 3 > INGEST_LIMITS.maxEventBytes &&
+    new TextEncoder().encode(json).length > INGEST_LIMITS.maxEventBytes
+  );
 }
 
-async function toQueued(event: SdkEvent, ts: Date, ctx: IngestContext): Promise<QueuedEvent> {
-  const [emailSha256, phoneSha256] = await Promise.all([hashEmail(event.email), hashPhone(event.phone)]);
+async function toQueued(
+  event: SdkEvent,
+  ts: Date,
+  ctx: IngestContext,
+  hash: (kind: "email" | "phone", raw: string | null | undefined) => Promise<string | null>,
+): Promise<QueuedEvent> {
+  const [emailSha256, phoneSha256] = await Promise.all([
+    hash("email", event.email),
+    hash("phone", event.phone),
+  ]);
   const device = event.device ?? {};
   const consentAds = event.consent?.ads ?? null;
   const idfa = device.idfa && device.idfa !== ZERO_AD_ID ? device.idfa : undefined;

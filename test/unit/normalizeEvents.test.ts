@@ -28,6 +28,8 @@ function ctx(overrides: Partial<IngestContext> = {}): IngestContext {
     country: "DE",
     region: "Bavaria",
     userAgent: IPHONE_UA,
+    // As large as a body may be, so the per-event size check always runs.
+    bodyBytes: 500 * 1024,
     ...overrides,
   };
 }

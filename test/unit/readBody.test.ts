@@ -129,23 +129,28 @@ describe("readBody", () => {
     expect(encoder.encode(body).length).toBe(LIMIT);
     const bytes = encoder.encode(body);
     const { stream } = chunkedStream(chunkSize === 0 ? [bytes] : split(bytes, chunkSize));
-    await expect(readBody(post(stream), LIMIT)).resolves.toBe(body);
+    await expect(readBody(post(stream), LIMIT)).resolves.toEqual({ text: body, bytes: LIMIT });
   });
 
   it("a body at the limit with a matching Content-Length is returned intact", async () => {
     const body = "y".repeat(LIMIT);
-    await expect(readBody(post(body, { "content-length": String(LIMIT) }), LIMIT)).resolves.toBe(body);
+    await expect(readBody(post(body, { "content-length": String(LIMIT) }), LIMIT)).resolves.toEqual({
+      text: body,
+      bytes: LIMIT,
+    });
   });
 
   it("the ingest limit itself: 500 KB passes, one byte more does not", async () => {
     const max = INGEST_LIMITS.maxBodyBytes;
     const ok = new Uint8Array(max).fill(0x62);
-    await expect(readBody(post(chunkedStream(split(ok, 64 * 1024)).stream), max)).resolves.toHaveLength(max);
+    const read = await readBody(post(chunkedStream(split(ok, 64 * 1024)).stream), max);
+    expect(read.text).toHaveLength(max);
+    expect(read.bytes).toBe(max);
     const over = new Uint8Array(max + 1).fill(0x62);
     await tooLarge(post(chunkedStream(split(over, 64 * 1024)).stream), max);
   });
 
   it("no body → empty string", async () => {
-    await expect(readBody(post(null), LIMIT)).resolves.toBe("");
+    await expect(readBody(post(null), LIMIT)).resolves.toEqual({ text: "", bytes: 0 });
   });
 });

@@ -89,7 +89,8 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
     if (key.archived)
       throw new ApiError("project_archived", "This project is archived and accepts no events.");
 
-    const batch = parseBatch(await readBody(c.req.raw, INGEST_LIMITS.maxBodyBytes));
+    const body = await readBody(c.req.raw, INGEST_LIMITS.maxBodyBytes);
+    const batch = parseBatch(body.text);
     // request.cf carries the geo lookup Cloudflare already did; the IP itself is never read.
     const cf = c.req.raw.cf as { country?: string; region?: string } | undefined;
     const { accepted, rejected } = await normalizeEvents(batch.events, batch.sentAt, {
@@ -98,6 +99,7 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       country: cf?.country ?? null,
       region: cf?.region ?? null,
       userAgent: parseUserAgent(c.req.header("User-Agent")),
+      bodyBytes: body.bytes,
     });
     if (accepted.length === 0) {
       throw new ApiError("invalid_events", "No event in the request is valid.", { details: { rejected } });

@@ -4,12 +4,12 @@ import { ApiError } from "../../shared/errors";
  * Reads the body as text, refusing more than `maxBytes` whether or not Content-Length was sent (a chunked
  * upload is counted as it streams and cut off as soon as it passes the limit).
  */
-export async function readBody(request: Request, maxBytes: number): Promise<string> {
+export async function readBody(request: Request, maxBytes: number): Promise<{ text: string; bytes: number }> {
   const tooLarge = () =>
     new ApiError("payload_too_large", `The request body may be at most ${maxBytes} bytes.`);
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge();
-  if (!request.body) return "";
+  if (!request.body) return { text: "", bytes: 0 };
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -29,5 +29,5 @@ export async function readBody(request: Request, maxBytes: number): Promise<stri
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return new TextDecoder().decode(bytes);
+  return { text: new TextDecoder().decode(bytes), bytes: total };
 }
