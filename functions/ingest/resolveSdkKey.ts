@@ -14,13 +14,16 @@ export interface SdkKeyIdentity {
  * known, so it goes through the one definer function schema.sql exposes for this, not the tenant tables.
  */
 export async function resolveSdkKey(db: Db, keySha256: string): Promise<SdkKeyIdentity | null> {
-  const { rows } = await sql<{
-    key_id: string;
-    org_id: string;
-    project_id: string;
-    event_retention_days: number;
-    archived: boolean;
-  }>`select * from resolve_sdk_key(${keySha256})`.execute(db);
+  // In a transaction like every other query: the embedded dev database serializes per transaction only.
+  const { rows } = await db.transaction().execute((tx) =>
+    sql<{
+      key_id: string;
+      org_id: string;
+      project_id: string;
+      event_retention_days: number;
+      archived: boolean;
+    }>`select * from resolve_sdk_key(${keySha256})`.execute(tx),
+  );
   const row = rows[0];
   if (!row) return null;
   return {

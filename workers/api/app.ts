@@ -1,9 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
+import { HTTPException } from "hono/http-exception";
 import { ApiError } from "../../shared/errors";
 import { errorResponse } from "../common/errorResponse";
 import type { ApiEnv } from "./context";
 import { authenticate, log, requestContext } from "./middleware";
+import { registerMemberRoutes } from "./routes/members";
+import { registerOrgRoutes } from "./routes/org";
 import { registerProjectRoutes } from "./routes/projects";
 
 export const OPENAPI_INFO = {
@@ -41,10 +44,16 @@ export function createApiApp() {
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/openapi.json" ? next() : authenticate(c, next)));
 
   registerProjectRoutes(app);
+  registerOrgRoutes(app);
+  registerMemberRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);
+    // Hono's own 400 for a body that is not JSON: our code, not a 500.
+    if (error instanceof HTTPException && error.status === 400) {
+      return errorResponse(c, new ApiError("invalid_json", "The request body is not valid JSON."));
+    }
     log.error("unhandled error", { requestId: c.get("requestId"), error });
     return errorResponse(c, new ApiError("internal_error", "Something went wrong on our side."));
   });

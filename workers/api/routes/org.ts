@@ -1,0 +1,77 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { getOrg, type Org, updateOrg } from "../../../functions/api/org";
+import { ApiError } from "../../../shared/errors";
+import type { ApiEnv } from "../context";
+import { audit, mutation, query, requireOrgWideKey } from "../handlers";
+import { dateTime, errorResponses, IdempotencyHeaderSchema } from "../schemas";
+
+export const OrgSchema = z
+  .object({
+    id: z.string().openapi({ example: "org_3kTMd9WqLx2vRb7nYp4A" }),
+    object: z.literal("org"),
+    name: z.string(),
+    createdAt: dateTime(),
+  })
+  .openapi("Org");
+
+const UpdateOrgSchema = z
+  .object({ name: z.string().trim().min(1).max(200).optional() })
+  .strict()
+  .refine((patch) => Object.keys(patch).length > 0, { message: "Send at least one field to change: name." })
+  .openapi("UpdateOrg", { example: { name: "Acme Inc." } });
+
+export function orgJson(o: Org) {
+  return { id: o.id, object: "org" as const, name: o.name, createdAt: o.createdAt.toISOString() };
+}
+
+const json = (schema: z.ZodTypeAny, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/v1/org",
+  tags: ["Org"],
+  summary: "Get the org this API key belongs to",
+  responses: { 200: json(OrgSchema, "The org"), ...errorResponses() },
+});
+
+const update = createRoute({
+  method: "patch",
+  path: "/v1/org",
+  tags: ["Org"],
+  summary: "Update the org (owner keys only; not with a project-restricted key)",
+  request: {
+    headers: IdempotencyHeaderSchema,
+    body: { content: { "application/json": { schema: UpdateOrgSchema } }, required: true },
+  },
+  responses: { 200: json(OrgSchema, "The org"), ...errorResponses(400, 403, 409, 422) },
+});
+
+export function registerOrgRoutes(app: OpenAPIHono<ApiEnv>) {
+  // Any key may read its own org, project-restricted ones included: it is the key's own context.
+  app.openapi(get, (c) =>
+    query(c, "read_only", async (s) => {
+      const org = await getOrg(s.tx, s.orgId);
+      // A key whose org is gone is rejected at authentication (keys cascade); this is defensive.
+      if (!org) throw new ApiError("not_found", "No such org.");
+      return c.json(orgJson(org), 200);
+    }),
+  );
+
+  app.openapi(update, (c) =>
+    mutation(c, "owner", async (s) => {
+      requireOrgWideKey(c);
+      const changed = await updateOrg(s.tx, s.orgId, c.req.valid("json"));
+      if (!changed) throw new ApiError("not_found", "No such org.");
+      await audit(
+        s,
+        "org.updated",
+        { type: "org", id: s.orgId },
+        { before: orgJson(changed.before), after: orgJson(changed.after) },
+      );
+      return c.json(orgJson(changed.after), 200);
+    }),
+  );
+}
