@@ -66,3 +66,35 @@ export async function revokeSdkKey(tx: Tx, keyId: string, now: Date): Promise<bo
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
+
+export async function listSdkKeys(
+  tx: Tx,
+  projectId: string,
+  page: { limit: number; startingAfter?: string | undefined },
+): Promise<{ data: SdkKey[]; hasMore: boolean }> {
+  let query = tx
+    .selectFrom("sdk_keys")
+    .select(["id", "project_id", "display_prefix", "created_at", "revoked_at"])
+    .where("project_id", "=", projectId)
+    .orderBy("created_at", "desc")
+    .orderBy("id", "desc");
+  if (page.startingAfter) {
+    const after = page.startingAfter;
+    const cursor = tx.selectFrom("sdk_keys").select("created_at").where("id", "=", after);
+    query = query.where((eb) =>
+      eb.or([eb("created_at", "<", cursor), eb.and([eb("created_at", "=", cursor), eb("id", "<", after)])]),
+    );
+  }
+  const rows = await query.limit(page.limit + 1).execute();
+  return { data: rows.slice(0, page.limit).map(toSdkKey), hasMore: rows.length > page.limit };
+}
+
+export async function getSdkKey(tx: Tx, projectId: string, keyId: string): Promise<SdkKey | null> {
+  const row = await tx
+    .selectFrom("sdk_keys")
+    .select(["id", "project_id", "display_prefix", "created_at", "revoked_at"])
+    .where("id", "=", keyId)
+    .where("project_id", "=", projectId)
+    .executeTakeFirst();
+  return row ? toSdkKey(row) : null;
+}

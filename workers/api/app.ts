@@ -5,6 +5,7 @@ import { ApiError } from "../../shared/errors";
 import { errorResponse } from "../common/errorResponse";
 import type { ApiEnv } from "./context";
 import { authenticate, log, requestContext } from "./middleware";
+import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
 import { registerProjectRoutes } from "./routes/projects";
@@ -44,6 +45,7 @@ export function createApiApp() {
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/openapi.json" ? next() : authenticate(c, next)));
 
   registerProjectRoutes(app);
+  registerApiKeyRoutes(app);
   registerOrgRoutes(app);
   registerMemberRoutes(app);
 
