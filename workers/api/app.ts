@@ -9,6 +9,7 @@ import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
 import { registerProjectRoutes } from "./routes/projects";
+import { registerSdkKeyRoutes } from "./routes/sdkKeys";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -46,6 +47,7 @@ export function createApiApp() {
 
   registerProjectRoutes(app);
   registerApiKeyRoutes(app);
+  registerSdkKeyRoutes(app);
   registerOrgRoutes(app);
   registerMemberRoutes(app);
 
