@@ -17,7 +17,11 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const PORT = Number(process.env.PORT ?? 8787);
 const BRIDGE_PORT = Number(process.env.BRIDGE_PORT ?? 5433);
 const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 5440);
+const API_PORT = Number(process.env.API_PORT ?? 8788);
+// The queue-connected Workers share one wrangler dev (and so its local queues); the API, which uses no
+// queue, gets its own port, since wrangler dev serves only the first of several configs.
 const WORKER_CONFIGS = ["wrangler.toml", "workers/consumer/wrangler.toml"];
+const API_CONFIG = "workers/api/wrangler.toml";
 
 async function main() {
   let embedded: EmbeddedPostgres | undefined;
@@ -51,36 +55,49 @@ async function main() {
     `NEON_WS_PROXY=127.0.0.1:${bridge.port}/v1`,
     "",
   ].join("\n");
-  for (const config of WORKER_CONFIGS) {
+  for (const config of [...WORKER_CONFIGS, API_CONFIG]) {
     await writeFile(path.join(ROOT, path.dirname(config), ".dev.vars"), devVars);
   }
 
-  const wrangler: ChildProcess = spawn(
-    path.join(ROOT, "node_modules", ".bin", "wrangler"),
-    ["dev", ...WORKER_CONFIGS.flatMap((c) => ["-c", c]), "--port", String(PORT), "--ip", "127.0.0.1"],
-    {
-      cwd: ROOT,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-    },
-  );
+  const wranglerDev = (configs: string[], port: number): ChildProcess =>
+    spawn(
+      path.join(ROOT, "node_modules", ".bin", "wrangler"),
+      [
+        "dev",
+        ...configs.flatMap((c) => ["-c", c]),
+        "--port",
+        String(port),
+        "--ip",
+        "127.0.0.1",
+        "--inspector-port",
+        "0",
+      ],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "inherit", "inherit"],
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      },
+    );
+  const children = [wranglerDev(WORKER_CONFIGS, PORT), wranglerDev([API_CONFIG], API_PORT)];
 
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log("\n• stopping…");
-    if (wrangler.exitCode === null) wrangler.kill("SIGTERM");
+    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
     await bridge.close();
     await embedded?.stop();
     process.exit(code);
   };
   process.on("SIGINT", () => void stop(0));
   process.on("SIGTERM", () => void stop(0));
-  wrangler.on("exit", (code) => void stop(code ?? 0));
+  for (const child of children) child.on("exit", (code) => void stop(code ?? 0));
 
   const ingestUrl = `http://127.0.0.1:${PORT}/l/events`;
+  const apiUrl = `http://127.0.0.1:${API_PORT}`;
   await waitUntilUp(ingestUrl);
+  await waitUntilUp(`${apiUrl}/v1/openapi.json`);
   console.log(`
 Layers is running.
   ingest URL : ${ingestUrl}
@@ -91,6 +108,13 @@ Send an event:
     -H 'Authorization: Bearer ${demo.sdkKey}' \\
     -H 'Content-Type: application/json' \\
     -d '{"events":[{"eventId":"evt-1","name":"signup","userId":"user-1","email":"Jane@Example.com","properties":{"plan":"pro"}}]}'
+
+Partner API: ${apiUrl}   (docs: ${apiUrl}/docs)
+  API key    : ${demo.apiKey}   (demo owner key; local only)
+  curl -s ${apiUrl}/v1/projects -H 'Authorization: Bearer ${demo.apiKey}'
+
+On a fresh install without the demo, create the first org and owner key with:
+  npm run bootstrap -- "Acme Inc"
 
 Ctrl-C stops everything.`);
 }

@@ -10,6 +10,7 @@ export const DEMO = {
   orgId: "org_demo",
   projectId: "proj_demo",
   sdkKey: "lp_pk_demoLocalDevelopmentKeyOnly00000",
+  apiKey: "lp_test_demoLocalDevelopmentOwnerKey0000",
 } as const;
 
 /** Creates the demo org, project and SDK key unless they exist. Idempotent. */
@@ -19,6 +20,19 @@ export async function seedDemo(db: Db): Promise<typeof DEMO> {
   await withTenant(db, DEMO.orgId, async (tx) => {
     await createProject(tx, DEMO.orgId, { id: DEMO.projectId, name: "Demo app" });
     await createSdkKey(tx, DEMO.orgId, DEMO.projectId, { secret: DEMO.sdkKey });
+    await tx
+      .insertInto("api_keys")
+      .values({
+        id: "key_demo",
+        org_id: DEMO.orgId,
+        name: "Demo owner key (local only)",
+        role: "owner",
+        mode: "test",
+        key_sha256: await sha256Hex(DEMO.apiKey),
+        display_prefix: DEMO.apiKey.slice(0, 12),
+        created_at: new Date(),
+      })
+      .execute();
   });
   return DEMO;
 }
