@@ -1,4 +1,4 @@
-import type { Db } from "../../shared/db";
+import type { Db, Tx } from "../../shared/db";
 import { withTenant } from "../../shared/db";
 
 /** Request metadata only: who, what route, what status, how long. Never a body. Kept 30 days. */
@@ -31,4 +31,66 @@ export async function writeRequestLog(db: Db, entry: RequestLogEntry): Promise<v
       .onConflict((oc) => oc.column("request_id").doNothing())
       .execute(),
   );
+}
+
+export interface RequestLog {
+  requestId: string;
+  apiKeyId: string;
+  method: string;
+  route: string;
+  status: number;
+  latencyMs: number;
+  occurredAt: Date;
+}
+
+export interface RequestLogFilter {
+  status?: number | undefined;
+  apiKeyId?: string | undefined;
+  /** occurred_at ≥ from. */
+  from?: Date | undefined;
+  /** occurred_at < to. */
+  to?: Date | undefined;
+}
+
+/**
+ * The org's request metadata (RLS scopes it to the transaction's org), newest first, keyset-paginated on
+ * (occurred_at, request_id). A cursor that is not one of the org's request ids matches nothing.
+ */
+export async function listRequestLogs(
+  tx: Tx,
+  filter: RequestLogFilter,
+  page: { limit: number; startingAfter?: string | undefined },
+): Promise<{ data: RequestLog[]; hasMore: boolean }> {
+  let query = tx
+    .selectFrom("request_logs")
+    .select(["request_id", "api_key_id", "method", "route", "status", "latency_ms", "occurred_at"])
+    .orderBy("occurred_at", "desc")
+    .orderBy("request_id", "desc");
+  if (filter.status !== undefined) query = query.where("status", "=", filter.status);
+  if (filter.apiKeyId !== undefined) query = query.where("api_key_id", "=", filter.apiKeyId);
+  if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
+  if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
+  if (page.startingAfter) {
+    const after = page.startingAfter;
+    const cursor = tx.selectFrom("request_logs").select("occurred_at").where("request_id", "=", after);
+    query = query.where((eb) =>
+      eb.or([
+        eb("occurred_at", "<", cursor),
+        eb.and([eb("occurred_at", "=", cursor), eb("request_id", "<", after)]),
+      ]),
+    );
+  }
+  const rows = await query.limit(page.limit + 1).execute();
+  return {
+    data: rows.slice(0, page.limit).map((row) => ({
+      requestId: row.request_id,
+      apiKeyId: row.api_key_id,
+      method: row.method,
+      route: row.route,
+      status: row.status,
+      latencyMs: row.latency_ms,
+      occurredAt: row.occurred_at,
+    })),
+    hasMore: rows.length > page.limit,
+  };
 }

@@ -6,9 +6,11 @@ import { errorResponse } from "../common/errorResponse";
 import type { ApiEnv } from "./context";
 import { authenticate, log, requestContext } from "./middleware";
 import { registerApiKeyRoutes } from "./routes/apiKeys";
+import { registerAuditLogRoutes } from "./routes/auditLog";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
 import { registerProjectRoutes } from "./routes/projects";
+import { registerRequestLogRoutes } from "./routes/requestLogs";
 import { registerSdkKeyRoutes } from "./routes/sdkKeys";
 
 export const OPENAPI_INFO = {
@@ -50,6 +52,8 @@ export function createApiApp() {
   registerSdkKeyRoutes(app);
   registerOrgRoutes(app);
   registerMemberRoutes(app);
+  registerAuditLogRoutes(app);
+  registerRequestLogRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

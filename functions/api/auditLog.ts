@@ -1,0 +1,89 @@
+import type { Tx } from "../../shared/db";
+import type { Actor } from "./audit";
+
+/** One audit row as the API shows it: who did what to which resource, when, in which request. */
+export interface AuditEvent {
+  id: string;
+  occurredAt: Date;
+  actor: Actor;
+  action: string;
+  resource: { type: string; id: string };
+  requestId: string | null;
+  /** The before/after diff, secrets already removed when the row was written (audit.ts). */
+  changes: Record<string, unknown>;
+}
+
+export interface AuditLogFilter {
+  action?: string | undefined;
+  resourceType?: string | undefined;
+  resourceId?: string | undefined;
+  actorId?: string | undefined;
+  /** occurred_at ≥ from. */
+  from?: Date | undefined;
+  /** occurred_at < to. */
+  to?: Date | undefined;
+}
+
+const COLUMNS = [
+  "id",
+  "occurred_at",
+  "actor_type",
+  "actor_id",
+  "action",
+  "resource_type",
+  "resource_id",
+  "request_id",
+  "changes",
+] as const;
+
+type Row = {
+  id: string;
+  occurred_at: Date;
+  actor_type: Actor["type"];
+  actor_id: string;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  request_id: string | null;
+  changes: Record<string, unknown>;
+};
+
+function toAuditEvent(row: Row): AuditEvent {
+  return {
+    id: row.id,
+    occurredAt: row.occurred_at,
+    actor: { type: row.actor_type, id: row.actor_id },
+    action: row.action,
+    resource: { type: row.resource_type, id: row.resource_id },
+    requestId: row.request_id,
+    changes: row.changes,
+  };
+}
+
+/**
+ * The org's audit rows (RLS scopes them to the transaction's org), newest first, keyset-paginated on
+ * (occurred_at, id) so rows written while a client pages never shift or repeat a page. A cursor that is
+ * not one of the org's rows matches nothing: an empty page, never another org's position.
+ */
+export async function listAuditEvents(
+  tx: Tx,
+  filter: AuditLogFilter,
+  page: { limit: number; startingAfter?: string | undefined },
+): Promise<{ data: AuditEvent[]; hasMore: boolean }> {
+  let query = tx.selectFrom("audit_log").select(COLUMNS).orderBy("occurred_at", "desc").orderBy("id", "desc");
+  if (filter.action !== undefined) query = query.where("action", "=", filter.action);
+  if (filter.resourceType !== undefined) query = query.where("resource_type", "=", filter.resourceType);
+  if (filter.resourceId !== undefined) query = query.where("resource_id", "=", filter.resourceId);
+  if (filter.actorId !== undefined) query = query.where("actor_id", "=", filter.actorId);
+  if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
+  if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
+  if (page.startingAfter) {
+    const after = page.startingAfter;
+    const cursor = tx.selectFrom("audit_log").select("occurred_at").where("id", "=", after);
+    query = query.where((eb) =>
+      eb.or([eb("occurred_at", "<", cursor), eb.and([eb("occurred_at", "=", cursor), eb("id", "<", after)])]),
+    );
+  }
+  const rows = await query.limit(page.limit + 1).execute();
+  return { data: rows.slice(0, page.limit).map(toAuditEvent), hasMore: rows.length > page.limit };
+}
