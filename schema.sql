@@ -172,14 +172,16 @@ create index if not exists idempotency_keys_created on idempotency_keys (created
 
 -- Request metadata, kept 30 days. Never a request or response body.
 create table if not exists request_logs (
-  request_id   text primary key,
+  request_id   text not null,
   org_id       text not null references organizations (id) on delete cascade,
   api_key_id   text not null,
   method       text not null,
   route        text not null,
   status       integer not null,
   latency_ms   integer not null,
-  occurred_at  timestamptz not null
+  occurred_at  timestamptz not null,
+  -- Per org: a client-chosen X-Request-Id in one org must not collide with another org's.
+  primary key (org_id, request_id)
 );
 create index if not exists request_logs_org_time on request_logs (org_id, occurred_at desc, request_id desc);
 create index if not exists request_logs_time on request_logs (occurred_at);

@@ -61,6 +61,10 @@ export function redact(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== "object") return value;
   if (depth > 8) return "[truncated]";
   if (value instanceof Error) return { name: value.name, message: redactString(value.message) };
+  // Driver errors and events are not always Errors and keep their text in non-enumerable fields.
+  if (Object.keys(value).length === 0 && "message" in value && typeof value.message === "string") {
+    return { message: redactString(value.message) };
+  }
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {

@@ -28,7 +28,7 @@ export async function writeRequestLog(db: Db, entry: RequestLogEntry): Promise<v
         occurred_at: entry.occurredAt,
       })
       // A client may resend its own X-Request-Id; the first record stands.
-      .onConflict((oc) => oc.column("request_id").doNothing())
+      .onConflict((oc) => oc.columns(["org_id", "request_id"]).doNothing())
       .execute(),
   );
 }

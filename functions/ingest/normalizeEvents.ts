@@ -13,6 +13,11 @@ export interface IngestContext {
   userAgent: ParsedUserAgent;
   /** Size of the whole request body: when it is under the per-event limit, no event can be over it. */
   bodyBytes: number;
+  /**
+   * Whether the body holds a \u0000 escape. Postgres stores no NUL in text or jsonb, so such an event would
+   * fail its whole queue message on every retry: it is refused here instead, and only then looked for.
+   */
+  bodyHasNul: boolean;
 }
 
 export interface Rejection {
@@ -78,6 +83,9 @@ export async function normalizeEvents(
         code: "event_too_large",
         message: `An event may be at most ${INGEST_LIMITS.maxEventBytes} bytes of JSON.`,
       };
+    }
+    if (ctx.bodyHasNul && JSON.stringify(raw).includes("\\u0000")) {
+      return { code: "invalid_event", message: "Strings may not contain the NUL character (\\u0000)." };
     }
     const parsed = sdkEventSchema.safeParse(raw);
     if (!parsed.success) {

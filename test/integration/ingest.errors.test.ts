@@ -189,6 +189,8 @@ describe("partial batches", () => {
           { eventId: "huge", name: "open", properties: { s: "é".repeat(17_000) } },
           { eventId: "deep", name: "open", properties: { a: { b: { c: { d: { e: { f: 1 } } } } } } },
           { eventId: "ok-2", name: "close", properties: { n: 1 } },
+          // Postgres stores no NUL: accepted, it would poison its whole queue message.
+          { eventId: "nul", name: "open", properties: { s: "a\u0000b" } },
         ],
       },
       { key: tenant.sdkKey },
@@ -201,6 +203,7 @@ describe("partial batches", () => {
         { index: 2, code: "timestamp_too_old", message: expect.stringContaining("400 days") },
         { index: 3, code: "event_too_large", message: expect.any(String) },
         { index: 4, code: "invalid_event", message: expect.stringContaining("nested deeper") },
+        { index: 6, code: "invalid_event", message: expect.stringContaining("NUL") },
       ],
     });
     expect((await drainQueue(tenant.sdkKey)).map((e) => e.eventId)).toEqual(["ok-1", "ok-2"]);

@@ -30,6 +30,7 @@ function ctx(overrides: Partial<IngestContext> = {}): IngestContext {
     userAgent: IPHONE_UA,
     // As large as a body may be, so the per-event size check always runs.
     bodyBytes: 500 * 1024,
+    bodyHasNul: true,
     ...overrides,
   };
 }
@@ -470,5 +471,24 @@ describe("normalizeEvents: personal data", () => {
     ]) {
       expect(json).not.toContain(forbidden);
     }
+  });
+});
+
+describe("NUL characters", () => {
+  it("an event with \\u0000 in any string is rejected; the others in the batch go on", async () => {
+    const out = await normalizeEvents(
+      [
+        { eventId: "ok", name: "open" },
+        { eventId: "nul-prop", name: "open", properties: { note: "a\u0000b" } },
+        { eventId: "nul-user", name: "open", userId: "u\u0000" },
+      ],
+      undefined,
+      ctx(),
+    );
+    expect(out.accepted.map((e) => e.eventId)).toEqual(["ok"]);
+    expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, "invalid_event"],
+      [2, "invalid_event"],
+    ]);
   });
 });

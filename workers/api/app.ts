@@ -58,6 +58,14 @@ export function createApiApp() {
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);
+    // Postgres stores no NUL character in text or jsonb (22021 / 22P05): bad input, not our failure.
+    const pgCode = (error as { code?: unknown }).code;
+    if (pgCode === "22021" || pgCode === "22P05") {
+      return errorResponse(
+        c,
+        new ApiError("invalid_request", "Strings may not contain the NUL character (\\u0000)."),
+      );
+    }
     // Hono's own 400 for a body that is not JSON: our code, not a 500.
     if (error instanceof HTTPException && error.status === 400) {
       return errorResponse(c, new ApiError("invalid_json", "The request body is not valid JSON."));

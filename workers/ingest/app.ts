@@ -100,6 +100,7 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       region: cf?.region ?? null,
       userAgent: parseUserAgent(c.req.header("User-Agent")),
       bodyBytes: body.bytes,
+      bodyHasNul: body.text.includes("\\u0000"),
     });
     if (accepted.length === 0) {
       throw new ApiError("invalid_events", "No event in the request is valid.", { details: { rejected } });
