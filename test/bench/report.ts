@@ -1,11 +1,12 @@
 import os from "node:os";
+import type { ApiFigures, Latency } from "./api";
 import type { CpuFigures } from "./cpu";
 import type { IngestFigures } from "./ingest";
 import type { PersistFigures } from "./persist";
 
 // Targets are ratios against baselines measured in the same run (or CPU time, which a busy neighbour
 // inflates far less than wall time). A miss is reported, not thrown: the bench is a report.
-export const TARGETS = { ingestRatio: 0.5, persistRatio: 0.5, cpuMsPerBatch: 2 } as const;
+export const TARGETS = { ingestRatio: 0.5, persistRatio: 0.5, cpuMsPerBatch: 2, apiReadRatio: 0.3 } as const;
 
 export interface BenchSettings {
   database: string;
@@ -16,6 +17,7 @@ export interface BenchSettings {
   eventsPerMessage: number;
   persistConcurrency: number;
   cpuRequests: number;
+  apiSeconds: number;
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -92,13 +94,44 @@ export function cpuNote(f: CpuFigures): string {
   );
 }
 
+const latency = (l: Latency) =>
+  `${int(l.requestsPerSecond)} req/s (p50 ${l.p50Ms.toFixed(1)} ms, p99 ${l.p99Ms.toFixed(1)} ms)`;
+
+export function apiLine(f: ApiFigures, s: BenchSettings): string {
+  const pass = f.read.ratio >= TARGETS.apiReadRatio;
+  return [
+    `(d) api     GET /v1/projects (3 projects), concurrency ${s.concurrency}, ${s.apiSeconds} s per side: ` +
+      `api ${latency(f.read.api)} | bare Hono ${latency(f.read.bare)} | ` +
+      `ratio ${f.read.ratio.toFixed(2)} (target ≥ ${TARGETS.apiReadRatio}) ${verdict(pass)}`,
+    `            POST /v1/projects, a new Idempotency-Key each, no target: ` +
+      `api ${latency(f.write.api)} | bare Hono ${latency(f.write.bare)} | ratio ${f.write.ratio.toFixed(2)}`,
+  ].join("\n");
+}
+
+export function apiNote(f: ApiFigures): string {
+  const lines = [
+    `    ${int(f.read.api.requests)} vs ${int(f.read.bare.requests)} GETs and ${int(f.write.api.requests)} vs ` +
+      `${int(f.write.bare.requests)} POSTs measured, all 200/201; the write org holds ${int(f.created.projects)} ` +
+      `projects for ${int(f.created.expected)} POSTs answered 201 (warm-up included)`,
+  ];
+  const cpu = [f.read.api, f.read.bare, f.write.api, f.write.bare].map((l) => l.workerdCpuMsPerRequest);
+  if (cpu.every((ms) => ms !== undefined)) {
+    const [readApi, readBare, writeApi, writeBare] = cpu.map((ms) => (ms ?? 0).toFixed(2));
+    lines.push(
+      `    workerd CPU per request (whole process, deferred request-log writes included): ` +
+        `GET api ${readApi} ms | bare ${readBare} ms; POST api ${writeApi} ms | bare ${writeBare} ms`,
+    );
+  }
+  return lines.join("\n");
+}
+
 export function reproduce(s: BenchSettings): string {
   return [
     "Reproduce: npm run bench",
     "  database: BENCH_DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test if it",
     "            answers, else embedded PGlite; on a server a fresh layers_bench_<ts> database is created and dropped",
     `  knobs:    BENCH_ROWS=${s.rows} BENCH_INGEST_SECONDS=${s.ingestSeconds} BENCH_CONCURRENCY=${s.concurrency} ` +
-      `BENCH_CPU_REQUESTS=${s.cpuRequests}`,
-    "            BENCH_ONLY=ingest,persist,cpu (any subset)",
+      `BENCH_CPU_REQUESTS=${s.cpuRequests} BENCH_API_SECONDS=${s.apiSeconds}`,
+    "            BENCH_ONLY=ingest,persist,cpu,api (any subset)",
   ].join("\n");
 }

@@ -1,9 +1,11 @@
-// npm run bench: speed figures for the three hot paths, each as a ratio against a baseline measured in
+// npm run bench: speed figures for the four hot paths, each as a ratio against a baseline measured in
 // the same run on the same machine (a shared, noisy machine makes absolute numbers meaningless):
-//  (a) ingest Worker in workerd vs a bare 202 Worker, (b) persistEvents vs COPY, (c) handler CPU per batch.
+//  (a) ingest Worker in workerd vs a bare 202 Worker, (b) persistEvents vs COPY, (c) handler CPU per batch,
+//  (d) partner API Worker in workerd (GET and POST /v1/projects) vs a bare Hono route.
 // Prints figures, targets and PASS/MISS; exits 0 when targets are missed, non-zero only on errors.
 import { createNodeDb } from "../../scripts/local/node-db";
 import { createTenant } from "../support/tenant";
+import { benchApi } from "./api";
 import { benchCpu } from "./cpu";
 import { openBenchDatabase } from "./db";
 import { benchIngest } from "./ingest";
@@ -20,9 +22,9 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
-  const all = ["ingest", "persist", "cpu"];
+  const all = ["ingest", "persist", "cpu", "api"];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
   if (unknown.length > 0)
@@ -43,6 +45,7 @@ async function main(resources: Resources): Promise<void> {
     eventsPerMessage: 150,
     persistConcurrency: 4,
     cpuRequests: intFromEnv("BENCH_CPU_REQUESTS", 2_000),
+    apiSeconds: intFromEnv("BENCH_API_SECONDS", 8),
   };
 
   const parts = partsFromEnv();
@@ -62,6 +65,7 @@ async function main(resources: Resources): Promise<void> {
     else await persistPart(resources, settings, database.ownerUrl);
   }
   if (parts.has("cpu")) await cpuPart(resources, settings, database.ownerUrl, tenant.sdkKey);
+  if (parts.has("api")) await apiPart(resources, settings, database.ownerUrl);
 
   console.log("");
   console.log(report.reproduce(settings));
@@ -118,6 +122,25 @@ async function cpuPart(
   });
   console.log(report.cpuLine(cpu, settings));
   console.log(report.cpuNote(cpu));
+}
+
+async function apiPart(resources: Resources, settings: report.BenchSettings, ownerUrl: string) {
+  progress(
+    `(d) api: GET and POST /v1/projects, API Worker and bare Hono, ${settings.apiSeconds} s each in 4 rotating rounds`,
+  );
+  const api = await benchApi(resources, {
+    ownerUrl,
+    concurrency: settings.concurrency,
+    seconds: settings.apiSeconds,
+    rounds: 4,
+  });
+  if (api.created.projects !== api.created.expected) {
+    throw new Error(
+      `api: ${api.created.expected} POSTs answered 201 but the org holds ${api.created.projects} projects`,
+    );
+  }
+  console.log(report.apiLine(api, settings));
+  console.log(report.apiNote(api));
 }
 
 const resources = new Resources();
