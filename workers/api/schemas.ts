@@ -82,3 +82,9 @@ export const IdempotencyHeaderSchema = z.object({
 });
 
 export const dateTime = () => z.string().datetime().openapi({ example: "2026-11-23T12:00:00.000Z" });
+
+/** A JSON response entry for createRoute's `responses`. */
+export const json = (schema: z.ZodTypeAny, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});

@@ -13,7 +13,15 @@ import { ApiError } from "../../../shared/errors";
 import { hasRole, ROLES } from "../../../shared/roles";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, requireOrgWideKey } from "../handlers";
-import { dateTime, errorResponses, IdempotencyHeaderSchema, listOf, PageQuerySchema, page } from "../schemas";
+import {
+  dateTime,
+  errorResponses,
+  IdempotencyHeaderSchema,
+  json,
+  listOf,
+  PageQuerySchema,
+  page,
+} from "../schemas";
 
 const ApiKeySchema = z
   .object({
@@ -85,11 +93,6 @@ function apiKeyJson(k: ApiKey) {
     rotatedTo: k.rotatedTo,
   };
 }
-
-const json = (schema: z.ZodTypeAny, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const routes = {
   create: createRoute({

@@ -11,7 +11,15 @@ import { ApiError } from "../../../shared/errors";
 import { ROLES } from "../../../shared/roles";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, requireOrgWideKey } from "../handlers";
-import { dateTime, errorResponses, IdempotencyHeaderSchema, listOf, PageQuerySchema, page } from "../schemas";
+import {
+  dateTime,
+  errorResponses,
+  IdempotencyHeaderSchema,
+  json,
+  listOf,
+  PageQuerySchema,
+  page,
+} from "../schemas";
 
 export const MemberSchema = z
   .object({
@@ -84,11 +92,6 @@ function refusal(reason: MemberRefusal, memberId?: string): ApiError {
       return new ApiError("conflict", "This is the org's last owner; make another member owner first.");
   }
 }
-
-const json = (schema: z.ZodTypeAny, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 // Members are org-wide people data: a project-restricted key can neither list nor manage them.
 const create = createRoute({

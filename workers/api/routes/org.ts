@@ -3,7 +3,7 @@ import { getOrg, type Org, updateOrg } from "../../../functions/api/org";
 import { ApiError } from "../../../shared/errors";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, requireOrgWideKey } from "../handlers";
-import { dateTime, errorResponses, IdempotencyHeaderSchema } from "../schemas";
+import { dateTime, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
 
 export const OrgSchema = z
   .object({
@@ -23,11 +23,6 @@ const UpdateOrgSchema = z
 export function orgJson(o: Org) {
   return { id: o.id, object: "org" as const, name: o.name, createdAt: o.createdAt.toISOString() };
 }
-
-const json = (schema: z.ZodTypeAny, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const get = createRoute({
   method: "get",

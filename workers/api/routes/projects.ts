@@ -4,7 +4,15 @@ import { createProject, type Project } from "../../../functions/tenancy/createPr
 import { ApiError } from "../../../shared/errors";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, type RequestScope, requireOrgWideKey } from "../handlers";
-import { dateTime, errorResponses, IdempotencyHeaderSchema, listOf, PageQuerySchema, page } from "../schemas";
+import {
+  dateTime,
+  errorResponses,
+  IdempotencyHeaderSchema,
+  json,
+  listOf,
+  PageQuerySchema,
+  page,
+} from "../schemas";
 
 export const ProjectSchema = z
   .object({
@@ -56,11 +64,6 @@ export async function visibleProject(s: RequestScope, projectId: string): Promis
   if (!project) throw new ApiError("not_found", `No project ${projectId}.`);
   return project;
 }
-
-const json = (schema: z.ZodTypeAny, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const create = createRoute({
   method: "post",

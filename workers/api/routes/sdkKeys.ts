@@ -9,7 +9,15 @@ import {
 import { ApiError } from "../../../shared/errors";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
-import { dateTime, errorResponses, IdempotencyHeaderSchema, listOf, PageQuerySchema, page } from "../schemas";
+import {
+  dateTime,
+  errorResponses,
+  IdempotencyHeaderSchema,
+  json,
+  listOf,
+  PageQuerySchema,
+  page,
+} from "../schemas";
 import { visibleProject } from "./projects";
 
 const SdkKeySchema = z
@@ -52,11 +60,6 @@ function sdkKeyJson(k: SdkKey) {
     revokedAt: k.revokedAt?.toISOString() ?? null,
   };
 }
-
-const json = (schema: z.ZodTypeAny, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const routes = {
   create: createRoute({
