@@ -163,12 +163,14 @@ create table if not exists idempotency_keys (
   request_sha256   text not null,
   state            text not null check (state in ('in_progress', 'completed')),
   response_status  integer,
-  response_body    jsonb,
+  -- json, not jsonb: a replay must be the first response byte for byte (jsonb reorders keys).
+  response_body    json,
   created_at       timestamptz not null,
   completed_at     timestamptz,
   primary key (org_id, idempotency_key)
 );
 create index if not exists idempotency_keys_created on idempotency_keys (created_at);
+alter table idempotency_keys alter column response_body type json;
 
 -- Request metadata, kept 30 days. Never a request or response body.
 create table if not exists request_logs (

@@ -30,6 +30,13 @@ export function createApiApp() {
   const app = new OpenAPIHono<ApiEnv>({
     // zod failures become our one error shape, listing every offending field.
     defaultHook: (result) => {
+      if (
+        !result.success &&
+        result.target === "header" &&
+        result.error.issues[0]?.path[0] === "idempotency-key"
+      ) {
+        throw new ApiError("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters.");
+      }
       if (!result.success) {
         throw new ApiError("invalid_request", "The request is invalid; see details for each field.", {
           details: result.error.issues.map((i) => ({
@@ -69,6 +76,16 @@ export function createApiApp() {
     // Hono's own 400 for a body that is not JSON: our code, not a 500.
     if (error instanceof HTTPException && error.status === 400) {
       return errorResponse(c, new ApiError("invalid_json", "The request body is not valid JSON."));
+    }
+    // @hono/zod-openapi's gate for a body sent without Content-Type: application/json.
+    if (error instanceof HTTPException && error.status === 415) {
+      return errorResponse(
+        c,
+        new ApiError(
+          "unsupported_media_type",
+          "Send request bodies as JSON (Content-Type: application/json).",
+        ),
+      );
     }
     log.error("unhandled error", { requestId: c.get("requestId"), error });
     return errorResponse(c, new ApiError("internal_error", "Something went wrong on our side."));

@@ -114,7 +114,8 @@ export async function mutation<T extends Response>(
     });
   } catch (error) {
     if (key !== undefined) {
-      if (error instanceof ApiError && error.status < 500) {
+      // 401/403/429 say nothing about the request itself: like the checks before this layer, not stored.
+      if (error instanceof ApiError && error.status < 500 && ![401, 403, 429].includes(error.status)) {
         const envelope = { status: error.status, body: errorBody(error, c.get("requestId")) };
         await withTenant(db, orgId, (tx) => completeIdempotencyKey(tx, key, envelope, now));
       } else {
