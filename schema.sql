@@ -9,6 +9,11 @@ begin
   if not exists (select 1 from pg_roles where rolname = 'layers_app') then
     create role layers_app login nosuperuser nobypassrls nocreatedb nocreaterole;
   end if;
+  -- The Cron Worker's role: it works across orgs (retention, deletion requests, archive), so it bypasses
+  -- RLS; it is granted only what its jobs need (see "Maintenance grants" at the end of this file).
+  if not exists (select 1 from pg_roles where rolname = 'layers_maintenance') then
+    create role layers_maintenance login nosuperuser bypassrls nocreatedb nocreaterole;
+  end if;
 end
 $$;
 
@@ -251,3 +256,7 @@ as $$
 $$;
 revoke all on function resolve_api_key(text, timestamptz) from public;
 grant execute on function resolve_api_key(text, timestamptz) to layers_app;
+
+-- Maintenance grants (the Cron Worker, role layers_maintenance) ---------------------------------------
+grant usage on schema public to layers_maintenance;
+grant select on organizations, projects to layers_maintenance;

@@ -19,8 +19,17 @@ export async function migrate(ownerUrl: string): Promise<void> {
 
 /** The same server and database, connecting as the application role (RLS applies to it). */
 export function appRoleUrl(ownerUrl: string): string {
+  return roleUrl(ownerUrl, "layers_app");
+}
+
+/** The same server and database, connecting as the Cron Worker's role (cross-org, few grants). */
+export function maintenanceRoleUrl(ownerUrl: string): string {
+  return roleUrl(ownerUrl, "layers_maintenance");
+}
+
+function roleUrl(ownerUrl: string, role: string): string {
   const url = new URL(ownerUrl);
-  url.username = "layers_app";
+  url.username = role;
   url.password = "";
   return url.toString();
 }

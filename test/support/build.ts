@@ -5,10 +5,11 @@ export const ROOT = path.resolve(import.meta.dirname, "../..");
 
 /**
  * Bundles a Worker the way `wrangler deploy` does (esbuild, ESM, workerd conditions), so tests run the
- * same code that ships. Output goes under .wrangler/ (git-ignored).
+ * same code that ships. Output goes under .wrangler/ (git-ignored), one folder per test run so two runs
+ * at once never swap each other's bundles.
  */
 export async function bundleWorker(entry: string, name: string): Promise<string> {
-  const outfile = path.join(ROOT, ".wrangler", "test-build", `${name}.js`);
+  const outfile = path.join(ROOT, ".wrangler", "test-build", String(process.pid), `${name}.js`);
   await build({
     entryPoints: [path.join(ROOT, entry)],
     outfile,

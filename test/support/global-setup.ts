@@ -1,7 +1,9 @@
+import { rm } from "node:fs/promises";
+import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
 import { migrate } from "../../scripts/local/migrate";
-import { bundleWorker } from "./build";
+import { bundleWorker, ROOT } from "./build";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -9,6 +11,7 @@ declare module "vitest" {
     ingestScript: string;
     consumerScript: string;
     apiScript: string;
+    cronScript: string;
   }
 }
 
@@ -28,7 +31,12 @@ export default async function setup(project: TestProject) {
   project.provide("ingestScript", await bundleWorker("workers/ingest/index.ts", "ingest"));
   project.provide("consumerScript", await bundleWorker("workers/consumer/index.ts", "consumer"));
   project.provide("apiScript", await bundleWorker("workers/api/index.ts", "api"));
+  project.provide("cronScript", await bundleWorker("workers/cron/index.ts", "cron"));
   return async () => {
+    await rm(path.join(ROOT, ".wrangler", "test-build", String(process.pid)), {
+      recursive: true,
+      force: true,
+    });
     await embedded?.stop();
   };
 }

@@ -2,7 +2,7 @@ import path from "node:path";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { inject } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { appRoleUrl } from "../../scripts/local/migrate";
+import { appRoleUrl, maintenanceRoleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
 import type { Db } from "../../shared/db";
@@ -14,6 +14,7 @@ export interface StackOptions {
   ingestVars?: Record<string, string>;
   consumerVars?: Record<string, string>;
   apiVars?: Record<string, string>;
+  cronVars?: Record<string, string>;
   ingestRateLimit?: number;
   /** Adds a recorder on the dead-letter queue, read with takeDeadLetters(). */
   recordDeadLetters?: boolean;
@@ -28,6 +29,8 @@ export interface Stack {
   ingest(body: unknown, init?: IngestInit): Promise<Response>;
   /** A request to the partner API Worker. */
   api(path: string, init?: RequestInit): Promise<Response>;
+  /** Runs the Cron Worker's scheduled handler once, with `now` as the trigger's scheduled time. */
+  cron(now?: Date): Promise<{ outcome: string }>;
   /** Recorder mode: the queue messages delivered so far (and forget them). */
   takeRecorded(): Promise<unknown[]>;
   takeDeadLetters(): Promise<unknown[]>;
@@ -118,6 +121,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     scriptPath: inject("apiScript"),
     bindings: { ...api.bindings, ...dbBindings, ALLOW_TEST_CLOCK: "true", ...options.apiVars },
   });
+  const cron = fromConfig("workers/cron/wrangler.toml");
+  workers.push({
+    ...cron,
+    name: "cron",
+    modules: true,
+    scriptPath: inject("cronScript"),
+    bindings: {
+      ...cron.bindings,
+      DATABASE_URL: maintenanceRoleUrl(ownerUrl),
+      NEON_WS_PROXY: dbBindings.NEON_WS_PROXY,
+      ...options.cronVars,
+    },
+  });
   if (options.recordDeadLetters) {
     workers.push({
       name: "dlq-recorder",
@@ -163,6 +179,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async api(path, init) {
       const response = await (await mf.getWorker("api")).fetch(`http://api.test${path}`, init as never);
       return response as unknown as Response;
+    },
+    async cron(now = new Date()) {
+      const worker = await mf.getWorker("cron");
+      const result = await worker.scheduled({ scheduledTime: now, cron: "*/5 * * * *" });
+      return { outcome: result.outcome };
     },
     takeRecorded: () => take("recorder"),
     takeDeadLetters: () => take("dlq-recorder"),

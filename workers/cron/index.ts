@@ -1,0 +1,35 @@
+import { CRON_JOBS } from "../../functions/cron/jobs";
+import { createDb } from "../../shared/db";
+import { createLogger } from "../../shared/logger";
+import { type CronBindings, cronVarsSchema } from "./env";
+
+const log = createLogger({ worker: "cron" });
+
+/**
+ * The Cron Trigger. `now` is the trigger's scheduled time, so tests inject the clock by scheduling a run
+ * at any instant. Jobs run one after another; one job failing does not stop the others, and the run
+ * then fails as a whole so Cloudflare records it.
+ */
+export default {
+  async scheduled(controller: ScheduledController, env: CronBindings): Promise<void> {
+    const vars = cronVarsSchema.parse(env);
+    const now = new Date(controller.scheduledTime);
+    const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
+    const failed: string[] = [];
+    try {
+      for (const job of CRON_JOBS) {
+        const started = Date.now();
+        try {
+          const result = await job.run({ db, now, vars });
+          log.info("cron job done", { job: job.name, ...result, ms: Date.now() - started });
+        } catch (error) {
+          failed.push(job.name);
+          log.error("cron job failed", { job: job.name, error, ms: Date.now() - started });
+        }
+      }
+    } finally {
+      await db.destroy();
+    }
+    if (failed.length > 0) throw new Error(`cron jobs failed: ${failed.join(", ")}`);
+  },
+};
