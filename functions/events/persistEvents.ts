@@ -8,6 +8,8 @@ export interface PersistResult {
   received: number;
   /** Events stored by this call. The rest were already stored (redelivery or a client retry). */
   inserted: number;
+  /** Ids of the events this call stored: only these go on to the relays, so nothing is sent twice. */
+  insertedEventIds: string[];
 }
 
 /**
@@ -39,7 +41,7 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
   const { orgId, projectId, receivedAt } = message;
 
   return withTenant(db, orgId, async (tx) => {
-    const { rows } = await sql<{ project_found: boolean; inserted: number }>`
+    const { rows } = await sql<{ project_found: boolean; inserted_ids: string[] | null }>`
       with project as (
         select id from projects where id = ${projectId}
       ),
@@ -119,13 +121,16 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
             then excluded.phone_sha256 else sdk_users.phone_sha256 end,
           phone_sha256_at = greatest(sdk_users.phone_sha256_at, excluded.phone_sha256_at)
       )
-      select exists (select 1 from project) as project_found, (select count(*) from inserted)::int as inserted
+      select exists (select 1 from project) as project_found,
+        (select array_agg(event_id) from inserted) as inserted_ids
     `.execute(tx);
     const row = rows[0];
+    const insertedEventIds = row?.inserted_ids ?? [];
     return {
       projectFound: row?.project_found ?? false,
       received: message.events.length,
-      inserted: row?.inserted ?? 0,
+      inserted: insertedEventIds.length,
+      insertedEventIds,
     };
   });
 }

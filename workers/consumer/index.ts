@@ -40,7 +40,8 @@ export default {
           try {
             const result = await persistEvents(db, parsed.data);
             if (result.projectFound) {
-              log.info("events persisted", { messageId: message.id, projectId, ...result });
+              const { received, inserted } = result;
+              log.info("events persisted", { messageId: message.id, projectId, received, inserted });
             } else {
               log.warn("message dropped: unknown project", { messageId: message.id, orgId, projectId });
             }
