@@ -160,6 +160,9 @@ create table if not exists audit_log (
 );
 create index if not exists audit_log_org_time on audit_log (org_id, occurred_at desc, id desc);
 create index if not exists audit_log_time on audit_log (occurred_at);
+-- The audit-log filters a partner uses most ("what happened to this resource", "what did this key do").
+create index if not exists audit_log_org_resource on audit_log (org_id, resource_id, occurred_at desc, id desc);
+create index if not exists audit_log_org_actor on audit_log (org_id, actor_id, occurred_at desc, id desc);
 
 -- Idempotency-Key records, scope org + key, kept 24 h: a hash of the request and the replay envelope.
 create table if not exists idempotency_keys (
@@ -193,6 +196,172 @@ create table if not exists request_logs (
 create index if not exists request_logs_org_time on request_logs (org_id, occurred_at desc, request_id desc);
 create index if not exists request_logs_time on request_logs (occurred_at);
 
+-- One round trip instead of a tenant transaction's four: the request log is written after every API
+-- request, so this is on the hot path. The org id comes from the authenticated key, never from the client.
+create or replace function write_request_log(p_request_id text, p_org_id text, p_api_key_id text,
+  p_method text, p_route text, p_status integer, p_latency_ms integer, p_occurred_at timestamptz)
+returns void
+language sql
+volatile
+security definer
+set search_path = public, pg_temp
+as $$
+  insert into request_logs (request_id, org_id, api_key_id, method, route, status, latency_ms, occurred_at)
+  values (p_request_id, p_org_id, p_api_key_id, p_method, p_route, p_status, p_latency_ms, p_occurred_at)
+  -- A client may resend its own X-Request-Id; the first record stands.
+  on conflict (org_id, request_id) do nothing
+$$;
+revoke all on function write_request_log(text, text, text, text, text, integer, integer, timestamptz) from public;
+grant execute on function write_request_log(text, text, text, text, text, integer, integer, timestamptz)
+  to layers_app;
+
+-- Destinations (conversion relays: Meta CAPI, TikTok Events API, Apple Search Ads) ------------------
+-- One row per project and platform. `config` holds only non-secret settings (dataset id, pixel code, test
+-- event code, sendDeviceIds). The access token is AES-256-GCM ciphertext (base64 of IV ‖ ciphertext+tag)
+-- under the Worker secret key `token_key_id`, bound by AAD to org/project/kind; only its last 4 characters
+-- are kept in clear for display. Apple Search Ads has no token (both token columns null).
+create table if not exists destinations (
+  org_id            text not null references organizations (id) on delete cascade,
+  project_id        text not null references projects (id) on delete cascade,
+  kind              text not null check (kind in ('meta', 'tiktok', 'apple-search-ads')),
+  enabled           boolean not null default true,
+  status            text not null default 'active' check (status in ('active', 'failing')),
+  config            jsonb not null default '{}'::jsonb,
+  token_ciphertext  text check (length(token_ciphertext) <= 4096),
+  token_key_id      text check (length(token_key_id) between 1 and 64),
+  token_last4       text check (length(token_last4) <= 4),
+  created_at        timestamptz not null default now(),
+  updated_at        timestamptz not null default now(),
+  failing_since     timestamptz,
+  primary key (project_id, kind),
+  check ((token_ciphertext is null) = (token_key_id is null))
+);
+create index if not exists destinations_org on destinations (org_id, project_id);
+
+-- Data-subject requests (access, deletion, suppression) ----------------------------------------------
+-- A deletion request is the receipt a partner hands to their end user. The plaintext user_id is kept only
+-- while the request is pending or running (the executor needs it) and is cleared when it ends; the
+-- receipt keeps SHA-256 digests of the subject's identifiers (so a partner can prove which user it was by
+-- re-hashing), the per-data-class counts and the timestamps. Receipts are purged 730 days after they end.
+create table if not exists deletion_requests (
+  id               text primary key,
+  org_id           text not null references organizations (id) on delete cascade,
+  project_id       text not null references projects (id) on delete cascade,
+  user_id          text check (length(user_id) between 1 and 256),
+  user_id_sha256   text check (user_id_sha256 ~ '^[0-9a-f]{64}$'),
+  email_sha256     text check (email_sha256 ~ '^[0-9a-f]{64}$'),
+  phone_sha256     text check (phone_sha256 ~ '^[0-9a-f]{64}$'),
+  -- SHA-256 of the canonical subject (all three digests): one open request per subject and project.
+  subject_sha256   text not null check (subject_sha256 ~ '^[0-9a-f]{64}$'),
+  suppress         boolean not null default false,
+  status           text not null check (status in ('pending', 'running', 'completed', 'failed')),
+  deleted_events   bigint not null default 0,
+  deleted_users    bigint not null default 0,
+  attempts         integer not null default 0,
+  failure_reason   text check (length(failure_reason) <= 500),
+  requested_at     timestamptz not null,
+  started_at       timestamptz,
+  finished_at      timestamptz,
+  request_id       text,
+  requested_by     text not null,
+  check (user_id_sha256 is not null or email_sha256 is not null or phone_sha256 is not null),
+  check (status in ('pending', 'running') or user_id is null)
+);
+create unique index if not exists deletion_requests_open on deletion_requests (project_id, subject_sha256)
+  where status in ('pending', 'running');
+create index if not exists deletion_requests_org on deletion_requests (org_id, requested_at desc, id desc);
+create index if not exists deletion_requests_queue on deletion_requests (requested_at)
+  where status in ('pending', 'running');
+create index if not exists deletion_requests_finished on deletion_requests (finished_at)
+  where finished_at is not null;
+-- The consumer asks, per message, whether a user was erased at or after the message was received.
+create index if not exists deletion_requests_project on deletion_requests (project_id, requested_at);
+create index if not exists deletion_requests_user on deletion_requests (project_id, user_id_sha256, requested_at)
+  where user_id_sha256 is not null;
+create index if not exists deletion_requests_email on deletion_requests (project_id, email_sha256, requested_at)
+  where email_sha256 is not null;
+create index if not exists deletion_requests_phone on deletion_requests (project_id, phone_sha256, requested_at)
+  where phone_sha256 is not null;
+
+-- Suppressions: while a row exists, events for this identifier are dropped by the consumer. Only digests:
+-- SHA-256 of the user id, or the email/phone digest the ingest normalization produces.
+create table if not exists suppressions (
+  org_id               text not null references organizations (id) on delete cascade,
+  project_id           text not null references projects (id) on delete cascade,
+  identifier_type      text not null check (identifier_type in ('user_id', 'email', 'phone')),
+  identifier_sha256    text not null check (identifier_sha256 ~ '^[0-9a-f]{64}$'),
+  deletion_request_id  text,
+  created_at           timestamptz not null,
+  primary key (project_id, identifier_type, identifier_sha256)
+);
+
+-- Lookup and deletion by hashed identifier walk these (partial: most events carry neither).
+create index if not exists sdk_events_email on sdk_events (project_id, email_sha256) where email_sha256 is not null;
+create index if not exists sdk_events_phone on sdk_events (project_id, phone_sha256) where phone_sha256 is not null;
+create index if not exists sdk_users_email on sdk_users (project_id, email_sha256) where email_sha256 is not null;
+create index if not exists sdk_users_phone on sdk_users (project_id, phone_sha256) where phone_sha256 is not null;
+
+-- Relay (conversion delivery to Meta, TikTok, Apple Search Ads) ---------------------------------------
+-- One row per batch sent to a platform: counts, status, attempts, the platform's answer code and an error
+-- text already stripped of tokens and personal data. Kept 30 days (Cron job relay-deliveries-purge).
+create table if not exists relay_deliveries (
+  org_id           text not null,
+  project_id       text not null references projects (id) on delete cascade,
+  batch_id         text not null check (length(batch_id) between 1 and 64),
+  destination      text not null check (destination in ('meta', 'tiktok', 'apple-search-ads')),
+  event_count      integer not null check (event_count between 0 and 1000),
+  sent_count       integer not null default 0 check (sent_count >= 0),
+  -- Events left out before sending, per reason: {"too_old": 2, "not_a_standard_event": 5}.
+  skipped          jsonb not null default '{}'::jsonb,
+  status           text not null check (status in ('delivered', 'retrying', 'rejected', 'dead_lettered', 'skipped')),
+  attempts         integer not null default 1 check (attempts >= 1),
+  response_code    integer,
+  error            text check (length(error) <= 300),
+  first_attempt_at timestamptz not null,
+  last_attempt_at  timestamptz not null,
+  primary key (org_id, batch_id)
+);
+create index if not exists relay_deliveries_list
+  on relay_deliveries (org_id, project_id, destination, last_attempt_at desc, batch_id desc);
+create index if not exists relay_deliveries_time on relay_deliveries (last_attempt_at);
+
+-- Batches a platform refused (4xx) or that failed every attempt. `events` is the batch as queued (hashes,
+-- never raw contact data) with device ids (madid) removed: a replay sends them without madid. Kept 30 days.
+create table if not exists relay_dead_letters (
+  org_id          text not null,
+  project_id      text not null references projects (id) on delete cascade,
+  batch_id        text not null check (length(batch_id) between 1 and 64),
+  destination     text not null check (destination in ('meta', 'tiktok', 'apple-search-ads')),
+  reason          text not null check (reason in ('rejected', 'max_attempts')),
+  response_code   integer,
+  error           text check (length(error) <= 300),
+  events          jsonb not null,
+  dead_at         timestamptz not null,
+  replayed_at     timestamptz,
+  primary key (org_id, batch_id)
+);
+create index if not exists relay_dead_letters_pending
+  on relay_dead_letters (org_id, project_id, destination, dead_at) where replayed_at is null;
+
+-- Apple Search Ads attribution per end user (the AdServices record; the token is never stored).
+create table if not exists apple_attributions (
+  org_id            text not null,
+  project_id        text not null references projects (id) on delete cascade,
+  user_id           text not null,
+  event_id          text not null,
+  attribution       boolean not null,
+  apple_org_id      bigint,
+  campaign_id       bigint,
+  ad_group_id       bigint,
+  keyword_id        bigint,
+  ad_id             bigint,
+  claim_type        text check (length(claim_type) <= 64),
+  conversion_type   text check (length(conversion_type) <= 64),
+  country_or_region text check (length(country_or_region) <= 8),
+  attributed_at     timestamptz not null,
+  primary key (project_id, user_id)
+);
+
 -- Row-level security ------------------------------------------------------------------------------
 -- Every tenant table: RLS enabled and forced, one policy on the transaction-local app.org_id.
 
@@ -201,7 +370,9 @@ declare
   t text;
 begin
   foreach t in array array['projects', 'sdk_keys', 'sdk_events', 'sdk_users', 'event_daily_counts', 'members',
-                            'api_keys', 'audit_log', 'idempotency_keys', 'request_logs'] loop
+                            'api_keys', 'audit_log', 'idempotency_keys', 'request_logs',
+                            'destinations', 'deletion_requests', 'suppressions',
+                            'relay_deliveries', 'relay_dead_letters', 'apple_attributions'] loop
     execute format('alter table %I enable row level security', t);
     execute format('alter table %I force row level security', t);
     execute format('drop policy if exists tenant_isolation on %I', t);
@@ -260,3 +431,17 @@ grant execute on function resolve_api_key(text, timestamptz) to layers_app;
 -- Maintenance grants (the Cron Worker, role layers_maintenance) ---------------------------------------
 grant usage on schema public to layers_maintenance;
 grant select on organizations, projects to layers_maintenance;
+-- Data-subject requests: the deletion executor erases one user's rows, keeps the receipt and purges it
+-- after 2 years.
+grant select, update, delete on deletion_requests to layers_maintenance;
+grant select, delete on sdk_events, sdk_users to layers_maintenance;
+grant insert on audit_log to layers_maintenance;
+-- Relay: the 30-day purge of the delivery log and the dead letters.
+grant select, delete on relay_deliveries, relay_dead_letters to layers_maintenance;
+-- Destinations: the key-rotation re-encryption (scripts/reencrypt-destination-tokens.ts) reads every org's
+-- tokens and rewrites only the ciphertext and its key id.
+grant select, update (token_ciphertext, token_key_id) on destinations to layers_maintenance;
+-- Retention and the cold audit archive (functions/retention, functions/archive): each class is selected by
+-- its time index and deleted by primary key; audit rows are read whole for the archive before deletion.
+grant select, delete on sdk_events, event_daily_counts, request_logs, idempotency_keys to layers_maintenance;
+grant select, delete on audit_log to layers_maintenance;

@@ -26,10 +26,14 @@ export const ERROR_CODES = {
   payload_too_large: { status: 413, type: "invalid_request_error" },
   unsupported_media_type: { status: 415, type: "invalid_request_error" },
   idempotency_key_reused: { status: 422, type: "invalid_request_error" },
+  /** Test-send of a destination that has no synthetic event (Apple Search Ads needs a real device token). */
+  test_send_unsupported: { status: 422, type: "invalid_request_error" },
   rate_limited: { status: 429, type: "rate_limit_error" },
   internal_error: { status: 500, type: "api_error" },
   queue_unavailable: { status: 503, type: "api_error" },
   database_unavailable: { status: 503, type: "api_error" },
+  /** The destination-token keyring is missing or lacks the key a stored token was written with. */
+  destination_keys_unavailable: { status: 503, type: "api_error" },
 } as const satisfies Record<string, { status: number; type: ErrorType }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

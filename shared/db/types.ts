@@ -136,6 +136,104 @@ export interface RequestLogsTable {
   occurred_at: Timestamp;
 }
 
+/** Conversion-relay destinations (schema.sql "Destinations"); the token only ever as ciphertext. */
+export interface DestinationsTable {
+  org_id: string;
+  project_id: string;
+  kind: "meta" | "tiktok" | "apple-search-ads";
+  enabled: boolean;
+  status: "active" | "failing";
+  config: Json;
+  token_ciphertext: string | null;
+  token_key_id: string | null;
+  token_last4: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  failing_since: Timestamp | null;
+}
+
+/** Data-subject deletion requests (schema.sql "Data-subject requests"): the receipt keeps only digests. */
+export interface DeletionRequestsTable {
+  id: string;
+  org_id: string;
+  project_id: string;
+  user_id: string | null;
+  user_id_sha256: string | null;
+  email_sha256: string | null;
+  phone_sha256: string | null;
+  subject_sha256: string;
+  suppress: boolean;
+  status: "pending" | "running" | "completed" | "failed";
+  deleted_events: ColumnType<string, number | undefined, number | string>;
+  deleted_users: ColumnType<string, number | undefined, number | string>;
+  attempts: Generated<number>;
+  failure_reason: string | null;
+  requested_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  request_id: string | null;
+  requested_by: string;
+}
+
+/** Identifiers whose events are dropped at ingest until the partner lifts the suppression. */
+export interface SuppressionsTable {
+  org_id: string;
+  project_id: string;
+  identifier_type: "user_id" | "email" | "phone";
+  identifier_sha256: string;
+  deletion_request_id: string | null;
+  created_at: Timestamp;
+}
+
+/** Relay delivery log (schema.sql "Relay"), one row per batch, kept 30 days. */
+export interface RelayDeliveriesTable {
+  org_id: string;
+  project_id: string;
+  batch_id: string;
+  destination: "meta" | "tiktok" | "apple-search-ads";
+  event_count: number;
+  sent_count: number;
+  skipped: Json;
+  status: "delivered" | "retrying" | "rejected" | "dead_lettered" | "skipped";
+  attempts: number;
+  response_code: number | null;
+  error: string | null;
+  first_attempt_at: Timestamp;
+  last_attempt_at: Timestamp;
+}
+
+/** Dead-lettered relay batches (events without device ids), replayable. */
+export interface RelayDeadLettersTable {
+  org_id: string;
+  project_id: string;
+  batch_id: string;
+  destination: "meta" | "tiktok" | "apple-search-ads";
+  reason: "rejected" | "max_attempts";
+  response_code: number | null;
+  error: string | null;
+  events: ColumnType<unknown[], string, string>;
+  dead_at: Timestamp;
+  replayed_at: Timestamp | null;
+}
+
+/** Apple Search Ads attribution record per end user. */
+export interface AppleAttributionsTable {
+  org_id: string;
+  project_id: string;
+  user_id: string;
+  event_id: string;
+  attribution: boolean;
+  apple_org_id: ColumnType<string | null, number | null, number | null>;
+  campaign_id: ColumnType<string | null, number | null, number | null>;
+  ad_group_id: ColumnType<string | null, number | null, number | null>;
+  keyword_id: ColumnType<string | null, number | null, number | null>;
+  ad_id: ColumnType<string | null, number | null, number | null>;
+  claim_type: string | null;
+  conversion_type: string | null;
+  country_or_region: string | null;
+  attributed_at: Timestamp;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   projects: ProjectsTable;
@@ -148,4 +246,10 @@ export interface Database {
   audit_log: AuditLogTable;
   idempotency_keys: IdempotencyKeysTable;
   request_logs: RequestLogsTable;
+  deletion_requests: DeletionRequestsTable;
+  suppressions: SuppressionsTable;
+  destinations: DestinationsTable;
+  relay_deliveries: RelayDeliveriesTable;
+  relay_dead_letters: RelayDeadLettersTable;
+  apple_attributions: AppleAttributionsTable;
 }
