@@ -16,11 +16,15 @@ export async function bundleWorker(entry: string, name: string): Promise<string>
     bundle: true,
     format: "esm",
     target: "es2022",
-    platform: "neutral",
+    // wrangler leaves esbuild's platform at its default, "browser": that is what applies packages'
+    // `browser` field maps (@aws-sdk/client-s3 swaps its Node runtime config for the fetch-based one).
+    platform: "browser",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["browser", "module", "main"],
     logLevel: "silent",
     external: ["cloudflare:*"],
+    // As workers/cron/wrangler.toml [alias]: the S3 SDK's XML parser without DOMParser (not in workerd).
+    alias: { "@aws-sdk/xml-builder": path.join(ROOT, "functions/archive/xmlParser.ts") },
   });
   return outfile;
 }

@@ -1,0 +1,32 @@
+import { daysBefore, RETENTION, yearsBefore } from "../retention/policy";
+import { AUDIT_PREFIX, auditDayPrefix } from "./auditKeys";
+import type { ArchiveStorage } from "./storage";
+
+/**
+ * Deletes cold audit archives whose day is past the hot period plus the cold period, at most `budget`
+ * objects per run. Keys are date-first, so the expired ones are exactly the keys listed before the
+ * cutoff day's prefix: the listing stops at the first key that is still kept.
+ */
+export async function expireArchives(
+  storage: ArchiveStorage,
+  now: Date,
+  budget: number,
+): Promise<{ deleted: number; more: boolean }> {
+  const cutoffDay = yearsBefore(daysBefore(now, RETENTION.auditHotDays), RETENTION.auditColdYears)
+    .toISOString()
+    .slice(0, 10);
+  const boundary = auditDayPrefix(cutoffDay);
+  let deleted = 0;
+  let after: string | undefined;
+  for (;;) {
+    const page = await storage.list(AUDIT_PREFIX, after ? { after } : {});
+    for (const key of page.keys) {
+      if (key >= boundary) return { deleted, more: false };
+      if (deleted >= budget) return { deleted, more: true };
+      await storage.delete(key);
+      deleted += 1;
+    }
+    if (!page.next) return { deleted, more: false };
+    after = page.next;
+  }
+}

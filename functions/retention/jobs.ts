@@ -1,0 +1,61 @@
+import type { CronVars } from "../../workers/cron/env";
+import { archiveAuditLog } from "../archive/archiveAuditLog";
+import { expireArchives } from "../archive/expireArchives";
+import { type ArchiveStorage, createS3Storage } from "../archive/storage";
+import type { CronJob } from "../cron/jobs";
+import type { RetentionLimits } from "./policy";
+import { purgeExpired } from "./purgeExpired";
+
+function limitsFrom(vars: CronVars): RetentionLimits {
+  return { chunkSize: vars.RETENTION_CHUNK_SIZE, rowBudget: vars.RETENTION_ROW_BUDGET };
+}
+
+/** The archive store from the Worker's vars; undefined when none is configured. */
+function storageFrom(vars: CronVars): ArchiveStorage | undefined {
+  if (!vars.ARCHIVE_S3_ENDPOINT) return undefined;
+  if (!vars.ARCHIVE_S3_ACCESS_KEY_ID || !vars.ARCHIVE_S3_SECRET_ACCESS_KEY) {
+    throw new Error("ARCHIVE_S3_ENDPOINT is set but ARCHIVE_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY are not");
+  }
+  return createS3Storage({
+    endpoint: vars.ARCHIVE_S3_ENDPOINT,
+    bucket: vars.ARCHIVE_S3_BUCKET,
+    region: vars.ARCHIVE_S3_REGION,
+    accessKeyId: vars.ARCHIVE_S3_ACCESS_KEY_ID,
+    secretAccessKey: vars.ARCHIVE_S3_SECRET_ACCESS_KEY,
+  });
+}
+
+/** Hot-table retention: sdk_events per project, daily counts, request logs, idempotency records. */
+export const retentionJob: CronJob = {
+  name: "retention",
+  async run({ db, now, vars }) {
+    const result = await purgeExpired(db, now, limitsFrom(vars));
+    return { counts: { ...result.counts }, more: result.more };
+  },
+};
+
+/**
+ * Audit rows past the hot period go to the cold archive (and only then leave the table); archives past
+ * the cold period are deleted. A separate job from `retention`, so a storage outage fails only this one.
+ */
+export const auditArchiveJob: CronJob = {
+  name: "audit-archive",
+  async run({ db, now, vars }) {
+    const storage = storageFrom(vars);
+    if (!storage) {
+      // Nothing is deleted without an archive: audit rows simply stay hot until storage is configured.
+      return {
+        counts: { storage_configured: 0, audit_archived: 0, audit_objects_written: 0, archives_expired: 0 },
+      };
+    }
+    const limits = limitsFrom(vars);
+    const archived = await archiveAuditLog(db, storage, now, limits);
+    const expired = await expireArchives(storage, now, limits.rowBudget);
+    return {
+      counts: { storage_configured: 1, ...archived.counts, archives_expired: expired.deleted },
+      more: archived.more || expired.more,
+    };
+  },
+};
+
+export const RETENTION_JOBS: CronJob[] = [retentionJob, auditArchiveJob];

@@ -1,0 +1,51 @@
+// How long each data class is kept (the data-protection page's retention table is the source). Every
+// age is measured against the run's `now`, the Cron trigger's scheduled time.
+
+export const RETENTION = {
+  /** sdk_events: per project (`projects.event_retention_days`), within these bounds. */
+  eventDaysDefault: 400,
+  eventDaysFloor: 30,
+  eventDaysCeiling: 400,
+  /** The aggregated warehouse (event_daily_counts). */
+  dailyCountsYears: 2,
+  requestLogDays: 30,
+  idempotencyHours: 24,
+  /** Audit rows stay queryable this long, then move to the cold archive… */
+  auditHotDays: 90,
+  /** …where an org-day's object is kept this long after the hot period ends. */
+  auditColdYears: 2,
+} as const;
+
+/** Work limits per run, so a run stays short and the next one resumes. */
+export interface RetentionLimits {
+  /** Rows per DELETE statement (each its own short transaction). */
+  chunkSize: number;
+  /** Rows per data class per run. */
+  rowBudget: number;
+}
+
+export const DEFAULT_LIMITS: RetentionLimits = { chunkSize: 5_000, rowBudget: 100_000 };
+
+const DAY_MS = 86_400_000;
+
+export function daysBefore(now: Date, days: number): Date {
+  return new Date(now.getTime() - days * DAY_MS);
+}
+
+export function hoursBefore(now: Date, hours: number): Date {
+  return new Date(now.getTime() - hours * 3_600_000);
+}
+
+/** The same calendar instant `years` earlier (UTC); 29 February falls back to 28 February. */
+export function yearsBefore(now: Date, years: number): Date {
+  const then = new Date(now.getTime());
+  then.setUTCFullYear(now.getUTCFullYear() - years);
+  if (then.getUTCMonth() !== now.getUTCMonth()) then.setUTCDate(0);
+  return then;
+}
+
+/** A project's event retention in days, clamped to the floor and ceiling whatever the row holds. */
+export function eventRetentionDays(configured: number | null | undefined): number {
+  const days = configured ?? RETENTION.eventDaysDefault;
+  return Math.min(RETENTION.eventDaysCeiling, Math.max(RETENTION.eventDaysFloor, Math.trunc(days)));
+}
