@@ -10,6 +10,8 @@ export interface PersistResult {
   inserted: number;
   /** Ids of the events this call stored: only these go on to the relays, so nothing is sent twice. */
   insertedEventIds: string[];
+  /** Events dropped because their user was erased (deletion request) or is suppressed: never stored. */
+  erased: number;
 }
 
 /**
@@ -41,7 +43,11 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
   const { orgId, projectId, receivedAt } = message;
 
   return withTenant(db, orgId, async (tx) => {
-    const { rows } = await sql<{ project_found: boolean; inserted_ids: string[] | null }>`
+    const { rows } = await sql<{
+      project_found: boolean;
+      inserted_ids: string[] | null;
+      erased: string | number;
+    }>`
       with project as (
         select id from projects where id = ${projectId}
       ),
@@ -52,13 +58,42 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
           properties jsonb)
         where exists (select 1 from project)
       ),
+      -- Erasure (data-subject deletion): an event is dropped, never stored, when its user (or its hashed
+      -- email/phone) is named by a deletion request made at or after this message was received (any
+      -- status: a request that already completed must not be undone by a consumer running late), or by
+      -- an active suppression. The two guards skip the per-event probes for projects that have neither.
+      guards as (
+        select
+          exists (select 1 from deletion_requests
+                  where project_id = ${projectId} and requested_at >= ${receivedAt}::timestamptz) as erasures,
+          exists (select 1 from suppressions where project_id = ${projectId}) as suppressions
+      ),
+      kept as (
+        select i.* from incoming i
+        cross join guards g
+        cross join lateral (
+          select case when i.user_id is null then null
+            else encode(sha256(convert_to(i.user_id, 'UTF8')), 'hex') end as user_sha
+        ) h
+        where not (g.erasures and exists (
+            select 1 from deletion_requests d
+            where d.project_id = ${projectId} and d.requested_at >= ${receivedAt}::timestamptz
+              and (d.user_id_sha256 = h.user_sha or d.email_sha256 = i.email_sha256
+                or d.phone_sha256 = i.phone_sha256)))
+          and not (g.suppressions and exists (
+            select 1 from suppressions s
+            where s.project_id = ${projectId}
+              and ((s.identifier_type = 'user_id' and s.identifier_sha256 = h.user_sha)
+                or (s.identifier_type = 'email' and s.identifier_sha256 = i.email_sha256)
+                or (s.identifier_type = 'phone' and s.identifier_sha256 = i.phone_sha256))))
+      ),
       inserted as (
         insert into sdk_events (org_id, project_id, event_id, name, user_id, ts, received_at, app_id, os,
           os_version, device_model, browser, country, region, email_sha256, phone_sha256, properties)
         select ${orgId}, ${projectId}, event_id, name, user_id, ts, ${receivedAt}::timestamptz, app_id, os,
           os_version, device_model, browser, country, region, email_sha256, phone_sha256,
           coalesce(properties, '{}'::jsonb)
-        from incoming
+        from kept
         on conflict (project_id, event_id) do nothing
         returning event_id, name, user_id, ts, country, email_sha256, phone_sha256, properties
       ),
@@ -122,7 +157,8 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
           phone_sha256_at = greatest(sdk_users.phone_sha256_at, excluded.phone_sha256_at)
       )
       select exists (select 1 from project) as project_found,
-        (select array_agg(event_id) from inserted) as inserted_ids
+        (select array_agg(event_id) from inserted) as inserted_ids,
+        (select count(*) from incoming) - (select count(*) from kept) as erased
     `.execute(tx);
     const row = rows[0];
     const insertedEventIds = row?.inserted_ids ?? [];
@@ -131,6 +167,7 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
       received: message.events.length,
       inserted: insertedEventIds.length,
       insertedEventIds,
+      erased: Number(row?.erased ?? 0),
     };
   });
 }

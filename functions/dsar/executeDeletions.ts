@@ -1,0 +1,195 @@
+import { sql } from "kysely";
+import type { Db } from "../../shared/db";
+import { writeAudit } from "../api/audit";
+
+/** Rows per DELETE statement: each batch is its own short transaction, so no lock is held for long. */
+export const DELETE_BATCH_ROWS = 5_000;
+/** Rows one Cron run may delete before handing the rest to the next run (5× the 100k-event SLA). */
+export const MAX_ROWS_PER_RUN = 500_000;
+/** A request whose batches have failed in this many runs ends as failed (its receipt says so). */
+export const MAX_ATTEMPTS = 5;
+
+const ACTOR = { type: "system", id: "cron:dsar-deletions" } as const;
+
+export interface DeletionRunOptions {
+  batchRows?: number;
+  maxRowsPerRun?: number;
+}
+
+interface Claimed {
+  id: string;
+  org_id: string;
+  project_id: string;
+  user_id: string | null;
+  email_sha256: string | null;
+  phone_sha256: string | null;
+  attempts: number;
+}
+
+/**
+ * Executes open deletion requests, oldest first, as the maintenance role. Every batch deletes up to
+ * `batchRows` events (by tuple id, found through the user index) and adds its count to the request row in the same transaction, so a
+ * run cut short at any point resumes where it stopped with exact counts (deletes are idempotent). The
+ * request completes — sdk_users rows gone, plaintext user id cleared, audit row written — in one final
+ * transaction. event_daily_counts is not touched: it holds no per-user data.
+ */
+export async function executeDeletions(
+  db: Db,
+  now: Date,
+  options: DeletionRunOptions = {},
+): Promise<{ counts: Record<string, number>; more: boolean }> {
+  const batchRows = options.batchRows ?? DELETE_BATCH_ROWS;
+  let budget = options.maxRowsPerRun ?? MAX_ROWS_PER_RUN;
+  const counts = { requests_completed: 0, requests_failed: 0, sdk_events: 0, sdk_users: 0 };
+  const tried: string[] = [];
+
+  while (budget > 0) {
+    const request = await claimNext(db, now, tried);
+    if (!request) return { counts, more: false };
+    tried.push(request.id);
+    try {
+      const targets = [
+        ["user_id", request.user_id],
+        ["email_sha256", request.email_sha256],
+        ["phone_sha256", request.phone_sha256],
+      ] as const;
+      for (const [column, value] of targets) {
+        if (value === null) continue;
+        for (;;) {
+          const n = await deleteEventBatch(db, request, column, value, Math.min(batchRows, budget));
+          counts.sdk_events += n;
+          budget -= n;
+          if (budget <= 0) return { counts, more: true };
+          // Only an empty batch means done: a concurrent retention purge can make a batch come up short.
+          if (n === 0) break;
+        }
+      }
+      counts.sdk_users += await complete(db, request, now);
+      counts.requests_completed += 1;
+    } catch (error) {
+      if (await recordFailure(db, request, now, error)) counts.requests_failed += 1;
+    }
+  }
+  return { counts, more: true };
+}
+
+async function claimNext(db: Db, now: Date, tried: string[]): Promise<Claimed | null> {
+  const skip = tried.length > 0 ? tried : [""];
+  const { rows } = await sql<Claimed>`
+    update deletion_requests set status = 'running', started_at = coalesce(started_at, ${now})
+    where id = (
+      select id from deletion_requests
+      where status in ('pending', 'running') and requested_at <= ${now} and id <> all(${skip}::text[])
+      order by requested_at, id
+      limit 1
+      for update skip locked
+    )
+    returning id, org_id, project_id, user_id, email_sha256, phone_sha256, attempts
+  `.execute(db);
+  return rows[0] ?? null;
+}
+
+async function deleteEventBatch(
+  db: Db,
+  request: Claimed,
+  column: "user_id" | "email_sha256" | "phone_sha256",
+  value: string,
+  limit: number,
+): Promise<number> {
+  const { rows } = await sql<{ n: string }>`
+    with gone as (
+      -- The batch's rows are found through the per-user (or per-hash) index and deleted by their tuple id
+      -- in the same statement: one index walk, no second lookup through the primary key.
+      delete from sdk_events
+      where ctid = any(array(
+        select ctid from sdk_events
+        where project_id = ${request.project_id} and ${sql.ref(column)} = ${value}
+        limit ${limit}
+      ))
+      returning 1
+    )
+    update deletion_requests set deleted_events = deleted_events + (select count(*) from gone)
+    where id = ${request.id}
+    returning (select count(*) from gone) as n
+  `.execute(db);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Deletes the user rows, closes the request and writes its audit row, all in one transaction. */
+async function complete(db: Db, request: Claimed, now: Date): Promise<number> {
+  return db.transaction().execute(async (tx) => {
+    // Only the identifiers the request names, so each arm can use its own index.
+    const matches = [
+      request.user_id === null ? null : sql`user_id = ${request.user_id}`,
+      request.email_sha256 === null ? null : sql`email_sha256 = ${request.email_sha256}`,
+      request.phone_sha256 === null ? null : sql`phone_sha256 = ${request.phone_sha256}`,
+    ].filter((m) => m !== null);
+    const { rows } = await sql<{ n: string; deleted_events: string }>`
+      with gone as (
+        delete from sdk_users
+        where project_id = ${request.project_id} and (${sql.join(matches, sql` or `)})
+        returning 1
+      )
+      update deletion_requests set deleted_users = deleted_users + (select count(*) from gone),
+        status = 'completed', finished_at = ${now}, user_id = null
+      where id = ${request.id}
+      returning (select count(*) from gone) as n, deleted_events
+    `.execute(tx);
+    const row = rows[0];
+    const users = Number(row?.n ?? 0);
+    await writeAudit(
+      tx,
+      request.org_id,
+      {
+        actor: ACTOR,
+        action: "deletion_request.completed",
+        resourceType: "deletion_request",
+        resourceId: request.id,
+        requestId: null,
+        before: { status: "running" },
+        after: { status: "completed", deletedEvents: Number(row?.deleted_events ?? 0), deletedUsers: users },
+      },
+      now,
+    );
+    return users;
+  });
+}
+
+/**
+ * A batch failed (the database dropped us, a statement timed out…). The request stays running and the
+ * next run resumes it; after MAX_ATTEMPTS it ends as failed, with its plaintext user id cleared. Only the
+ * Postgres error code is kept: messages can quote values.
+ */
+async function recordFailure(db: Db, request: Claimed, now: Date, error: unknown): Promise<boolean> {
+  const code = (error as { code?: unknown }).code;
+  const reason = `batch failed${typeof code === "string" ? ` (database error ${code})` : ""}`;
+  return db.transaction().execute(async (tx) => {
+    const failed = request.attempts + 1 >= MAX_ATTEMPTS;
+    await tx
+      .updateTable("deletion_requests")
+      .set({
+        attempts: request.attempts + 1,
+        failure_reason: failed ? `${reason}; gave up after ${MAX_ATTEMPTS} attempts` : reason,
+        ...(failed ? { status: "failed" as const, finished_at: now, user_id: null } : {}),
+      })
+      .where("id", "=", request.id)
+      .execute();
+    if (failed) {
+      await writeAudit(
+        tx,
+        request.org_id,
+        {
+          actor: ACTOR,
+          action: "deletion_request.failed",
+          resourceType: "deletion_request",
+          resourceId: request.id,
+          requestId: null,
+          before: { status: "running" },
+          after: { status: "failed" },
+        },
+        now,
+      );
+    }
+    return failed;
+  });
+}

@@ -1,0 +1,178 @@
+import { sql } from "kysely";
+import type { Tx } from "../../shared/db";
+
+// Access and portability: everything we hold for one end user of a project (sdk_events + sdk_users).
+
+export interface UserEvent {
+  id: string;
+  object: "event";
+  name: string;
+  userId: string | null;
+  timestamp: string;
+  receivedAt: string;
+  appId: string | null;
+  os: string | null;
+  osVersion: string | null;
+  deviceModel: string | null;
+  browser: string | null;
+  country: string | null;
+  region: string | null;
+  emailSha256: string | null;
+  phoneSha256: string | null;
+  properties: Record<string, unknown>;
+}
+
+export interface UserState {
+  object: "user";
+  userId: string;
+  properties: Record<string, unknown>;
+  firstSeenAt: string;
+  lastSeenAt: string;
+  emailSha256: string | null;
+  phoneSha256: string | null;
+}
+
+export interface EventFilter {
+  order: "asc" | "desc";
+  /** ts ≥ from. */
+  from?: Date | undefined;
+  /** ts < to. */
+  to?: Date | undefined;
+}
+
+/** A keyset position: the last (ts, event id) already returned. */
+export interface EventCursor {
+  ts: Date;
+  eventId: string;
+}
+
+const EVENT_COLUMNS = [
+  "event_id",
+  "name",
+  "user_id",
+  "ts",
+  "received_at",
+  "app_id",
+  "os",
+  "os_version",
+  "device_model",
+  "browser",
+  "country",
+  "region",
+  "email_sha256",
+  "phone_sha256",
+  "properties",
+] as const;
+
+type EventRow = {
+  event_id: string;
+  name: string;
+  user_id: string | null;
+  ts: Date;
+  received_at: Date;
+  app_id: string | null;
+  os: string | null;
+  os_version: string | null;
+  device_model: string | null;
+  browser: string | null;
+  country: string | null;
+  region: string | null;
+  email_sha256: string | null;
+  phone_sha256: string | null;
+  properties: Record<string, unknown>;
+};
+
+function toUserEvent(r: EventRow): UserEvent {
+  return {
+    id: r.event_id,
+    object: "event",
+    name: r.name,
+    userId: r.user_id,
+    timestamp: new Date(r.ts).toISOString(),
+    receivedAt: new Date(r.received_at).toISOString(),
+    appId: r.app_id,
+    os: r.os,
+    osVersion: r.os_version,
+    deviceModel: r.device_model,
+    browser: r.browser,
+    country: r.country,
+    region: r.region,
+    emailSha256: r.email_sha256,
+    phoneSha256: r.phone_sha256,
+    properties: r.properties,
+  };
+}
+
+/** The event id a cursor names → its keyset position; null when no such event of this user exists. */
+export async function eventCursor(
+  tx: Tx,
+  projectId: string,
+  userId: string,
+  eventId: string,
+): Promise<EventCursor | null> {
+  const row = await tx
+    .selectFrom("sdk_events")
+    .select(["ts", "event_id"])
+    .where("project_id", "=", projectId)
+    .where("user_id", "=", userId)
+    .where("event_id", "=", eventId)
+    .executeTakeFirst();
+  return row ? { ts: new Date(row.ts), eventId: row.event_id } : null;
+}
+
+/**
+ * One page of a user's events in (ts, event id) order, after `cursor`. Walks the (project_id, user_id, ts)
+ * index, so a page costs the same at the start and at the end of a long history.
+ */
+export async function userEventsPage(
+  tx: Tx,
+  projectId: string,
+  userId: string,
+  filter: EventFilter,
+  limit: number,
+  cursor: EventCursor | null,
+): Promise<{ data: UserEvent[]; hasMore: boolean; last: EventCursor | null }> {
+  const desc = filter.order === "desc";
+  let query = tx
+    .selectFrom("sdk_events")
+    .select(EVENT_COLUMNS)
+    .where("project_id", "=", projectId)
+    .where("user_id", "=", userId)
+    .orderBy("ts", filter.order)
+    .orderBy("event_id", filter.order);
+  if (filter.from) query = query.where("ts", ">=", filter.from);
+  if (filter.to) query = query.where("ts", "<", filter.to);
+  if (cursor) {
+    query = desc
+      ? query.where(sql<boolean>`(ts, event_id) < (${cursor.ts}::timestamptz, ${cursor.eventId})`)
+      : query.where(sql<boolean>`(ts, event_id) > (${cursor.ts}::timestamptz, ${cursor.eventId})`);
+  }
+  const rows = (await query.limit(limit + 1).execute()) as EventRow[];
+  const page = rows.slice(0, limit);
+  const lastRow = page.at(-1);
+  return {
+    data: page.map(toUserEvent),
+    hasMore: rows.length > limit,
+    last: lastRow ? { ts: new Date(lastRow.ts), eventId: lastRow.event_id } : null,
+  };
+}
+
+/** The user's current state (sdk_users), or null when we hold none. */
+export async function getUserState(tx: Tx, projectId: string, userId: string): Promise<UserState | null> {
+  const row = await tx
+    .selectFrom("sdk_users")
+    .select(["user_id", "properties", "first_seen_at", "last_seen_at", "email_sha256", "phone_sha256"])
+    .where("project_id", "=", projectId)
+    .where("user_id", "=", userId)
+    .executeTakeFirst();
+  if (!row) return null;
+  return {
+    object: "user",
+    userId: row.user_id,
+    properties: row.properties,
+    firstSeenAt: new Date(row.first_seen_at).toISOString(),
+    lastSeenAt: new Date(row.last_seen_at).toISOString(),
+    emailSha256: row.email_sha256,
+    phoneSha256: row.phone_sha256,
+  };
+}

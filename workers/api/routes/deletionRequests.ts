@@ -1,0 +1,337 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import {
+  createDeletionRequest,
+  type DeletionRequest,
+  getDeletionRequest,
+  liftSuppression,
+  listDeletionRequests,
+  listSuppressions,
+} from "../../../functions/dsar/deletionRequests";
+import { resolveSubject, type SubjectInput } from "../../../functions/dsar/subject";
+import { ApiError } from "../../../shared/errors";
+import { sha256Hex } from "../../../shared/hash";
+import type { ApiEnv } from "../context";
+import { audit, mutation, query, type RequestScope } from "../handlers";
+import {
+  dateTime,
+  errorResponses,
+  IdempotencyHeaderSchema,
+  json,
+  listOf,
+  PageQuerySchema,
+  page,
+} from "../schemas";
+import { visibleProject } from "./projects";
+import { UserParams } from "./userData";
+
+// Deletion (data-subject requests). A request is recorded at once (202, status pending) and executed by
+// the Cron Worker in bounded batches; its row is the receipt: status, per-data-class counts, timestamps,
+// and only SHA-256 digests of the subject. Creating one or lifting a suppression needs the admin role;
+// reading receipts needs developer.
+
+const sha256 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be a SHA-256 hex digest");
+
+const DeletionRequestSchema = z
+  .object({
+    id: z.string().openapi({ example: "delreq_8GTkjDw1hpB2J55586HA" }),
+    object: z.literal("deletion_request"),
+    projectId: z.string(),
+    status: z.enum(["pending", "running", "completed", "failed"]),
+    subject: z
+      .object({
+        userIdSha256: z.string().nullable(),
+        emailSha256: z.string().nullable(),
+        phoneSha256: z.string().nullable(),
+      })
+      .openapi({
+        description: "SHA-256 digests of the identifiers named (re-hash to verify); never plaintext.",
+      }),
+    suppress: z.boolean().openapi({ description: "Later events for this subject are dropped at ingest." }),
+    deleted: z
+      .object({ events: z.number().int(), users: z.number().int() })
+      .openapi({ description: "Rows removed so far: sdk_events and sdk_users." }),
+    retained: z.object({ eventDailyCounts: z.string() }),
+    failureReason: z.string().nullable(),
+    requestedAt: dateTime(),
+    startedAt: dateTime().nullable(),
+    finishedAt: dateTime().nullable(),
+    receiptExpiresAt: dateTime()
+      .nullable()
+      .openapi({ description: "This receipt is purged then (finishedAt + 730 days)." }),
+  })
+  .openapi("DeletionRequest");
+
+// DELETE carries no body (clients often send Content-Type: application/json with none): options are query
+// parameters. "true"/"false" only, so a typo is a 400 rather than a silent false.
+const DeleteUserQuery = z.object({
+  suppress: z.enum(["true", "false"]).default("false").openapi({
+    description: "true: also drop this user's later events at ingest until the suppression is lifted.",
+  }),
+});
+
+const CreateDeletionSchema = z
+  .object({
+    userId: z.string().min(1).max(256).optional(),
+    email: z
+      .string()
+      .min(1)
+      .max(320)
+      .optional()
+      .openapi({ description: "Hashed here, never stored or logged." }),
+    phone: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ description: "Hashed here, never stored or logged." }),
+    emailSha256: sha256.optional(),
+    phoneSha256: sha256.optional(),
+    suppress: z.boolean().default(false),
+  })
+  .strict()
+  .refine((b) => !(b.email && b.emailSha256) && !(b.phone && b.phoneSha256), {
+    message: "Send an email or its SHA-256, not both (same for phone).",
+  })
+  .refine((b) => b.userId || b.email || b.phone || b.emailSha256 || b.phoneSha256, {
+    message: "Name the subject: userId, email, phone, emailSha256 or phoneSha256.",
+  })
+  .openapi("CreateDeletionRequest", {
+    example: {
+      emailSha256: "836f82db99121b3481011f16b49dfa5fbc714a0d1b1b9f784a1ebbbf5b39577f",
+      suppress: true,
+    },
+  });
+
+const ListQuery = PageQuerySchema.extend({
+  status: z.enum(["pending", "running", "completed", "failed"]).optional(),
+  project_id: z.string().max(64).optional(),
+});
+
+const SuppressionParams = z.object({
+  projectId: UserParams.shape.projectId,
+  kind: z.enum(["users", "emails", "phones"]).openapi({ param: { name: "kind", in: "path" } }),
+  value: z
+    .string()
+    .min(1)
+    .max(256)
+    .openapi({
+      param: { name: "value", in: "path" },
+      description: "users: the user id; emails/phones: the SHA-256 digest (raw values never go in a URL).",
+    }),
+});
+
+const accepted = { 202: json(DeletionRequestSchema, "The deletion request (new, or the one already open)") };
+
+const deleteUser = createRoute({
+  method: "delete",
+  path: "/v1/projects/{projectId}/events/users/{userId}",
+  tags: ["Data-subject requests"],
+  summary: "Erase one end user's events and state (asynchronous)",
+  request: {
+    params: UserParams,
+    query: DeleteUserQuery,
+    headers: IdempotencyHeaderSchema,
+  },
+  responses: { ...accepted, ...errorResponses(400, 403, 404, 409, 422) },
+});
+
+const createByIdentifier = createRoute({
+  method: "post",
+  path: "/v1/projects/{projectId}/deletion-requests",
+  tags: ["Data-subject requests"],
+  summary: "Erase by user id and/or hashed email or phone (asynchronous)",
+  request: {
+    params: UserParams.pick({ projectId: true }),
+    headers: IdempotencyHeaderSchema,
+    body: { content: { "application/json": { schema: CreateDeletionSchema } }, required: true },
+  },
+  responses: { ...accepted, ...errorResponses(400, 403, 404, 409, 422) },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/v1/deletion-requests/{id}",
+  tags: ["Data-subject requests"],
+  summary: "Get a deletion request (the receipt)",
+  request: {
+    params: z.object({
+      id: z
+        .string()
+        .max(64)
+        .openapi({ param: { name: "id", in: "path" } }),
+    }),
+  },
+  responses: { 200: json(DeletionRequestSchema, "The deletion request"), ...errorResponses(404) },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/v1/deletion-requests",
+  tags: ["Data-subject requests"],
+  summary: "List deletion requests, newest first",
+  request: { query: ListQuery },
+  responses: {
+    200: json(listOf(DeletionRequestSchema, "DeletionRequestList"), "A page of deletion requests"),
+    ...errorResponses(400),
+  },
+});
+
+const lift = createRoute({
+  method: "delete",
+  path: "/v1/projects/{projectId}/suppressions/{kind}/{value}",
+  tags: ["Data-subject requests"],
+  summary: "Lift a suppression: later events for this identifier are stored again",
+  request: { params: SuppressionParams, headers: IdempotencyHeaderSchema },
+  responses: { 204: { description: "Lifted" }, ...errorResponses(400, 403, 404, 409, 422) },
+});
+
+const SuppressionSchema = z
+  .object({
+    object: z.literal("suppression"),
+    identifierType: z.enum(["user_id", "email", "phone"]),
+    identifierSha256: z
+      .string()
+      .openapi({ description: "SHA-256 of the user id, or the email/phone digest." }),
+    deletionRequestId: z.string().nullable(),
+    createdAt: dateTime(),
+  })
+  .openapi("Suppression");
+
+const listSuppressionsRoute = createRoute({
+  method: "get",
+  path: "/v1/projects/{projectId}/suppressions",
+  tags: ["Data-subject requests"],
+  summary: "List a project's active suppressions, newest first (digests only)",
+  request: {
+    params: UserParams.pick({ projectId: true }),
+    query: PageQuerySchema.extend({
+      starting_after: z
+        .string()
+        .max(64)
+        .optional()
+        .openapi({ description: "The identifierSha256 of the last item of the previous page." }),
+    }),
+  },
+  responses: {
+    200: json(listOf(SuppressionSchema, "SuppressionList"), "A page of suppressions"),
+    ...errorResponses(400, 403, 404),
+  },
+});
+
+async function openRequest(
+  s: RequestScope,
+  projectId: string,
+  input: SubjectInput,
+  suppress: boolean,
+): Promise<DeletionRequest> {
+  await visibleProject(s, projectId);
+  const subject = await resolveSubject(input);
+  if (!subject) throw new ApiError("invalid_request", "The identifiers are empty after normalization.");
+  const result = await createDeletionRequest(s.tx, {
+    orgId: s.orgId,
+    projectId,
+    subject,
+    suppress,
+    now: s.now,
+    requestId: s.requestId,
+    requestedBy: s.actor.id,
+  });
+  const resource = { type: "deletion_request", id: result.request.id };
+  if (result.created) await audit(s, "deletion_request.created", resource, { after: result.request });
+  if (result.suppressionAdded) {
+    await audit(s, "suppression.created", resource, { after: { subject: result.request.subject } });
+  }
+  return result.request;
+}
+
+export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
+  app.openapi(deleteUser, (c) =>
+    mutation(c, "admin", async (s) => {
+      const { projectId, userId } = c.req.valid("param");
+      const { suppress } = c.req.valid("query");
+      const request = await openRequest(s, projectId, { userId }, suppress === "true");
+      return c.json(request, 202);
+    }),
+  );
+
+  app.openapi(createByIdentifier, (c) =>
+    mutation(c, "admin", async (s) => {
+      const { projectId } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const request = await openRequest(
+        s,
+        projectId,
+        { userId: body.userId, email: body.email ?? body.emailSha256, phone: body.phone ?? body.phoneSha256 },
+        body.suppress,
+      );
+      return c.json(request, 202);
+    }),
+  );
+
+  app.openapi(get, (c) =>
+    query(c, "developer", async (s) => {
+      const { id } = c.req.valid("param");
+      const request = await getDeletionRequest(s.tx, id);
+      if (!request || (s.projectId && request.projectId !== s.projectId)) {
+        throw new ApiError("not_found", `No deletion request ${id}.`);
+      }
+      return c.json(request, 200);
+    }),
+  );
+
+  app.openapi(list, (c) =>
+    query(c, "developer", async (s) => {
+      const { limit, starting_after, status, project_id } = c.req.valid("query");
+      if (s.projectId && project_id && project_id !== s.projectId) {
+        return c.json(page({ data: [] as DeletionRequest[], hasMore: false }), 200);
+      }
+      const result = await listDeletionRequests(s.tx, {
+        limit,
+        startingAfter: starting_after,
+        status,
+        projectId: s.projectId ?? project_id,
+      });
+      return c.json(page(result), 200);
+    }),
+  );
+
+  app.openapi(listSuppressionsRoute, (c) =>
+    query(c, "developer", async (s) => {
+      const { projectId } = c.req.valid("param");
+      const { limit, starting_after } = c.req.valid("query");
+      await visibleProject(s, projectId);
+      const result = await listSuppressions(s.tx, projectId, { limit, startingAfter: starting_after });
+      const last = result.data.at(-1);
+      return c.json(
+        {
+          object: "list" as const,
+          data: result.data,
+          hasMore: result.hasMore,
+          nextCursor: result.hasMore && last ? last.identifierSha256 : null,
+        },
+        200,
+      );
+    }),
+  );
+
+  app.openapi(lift, (c) =>
+    mutation(c, "admin", async (s) => {
+      const { projectId, kind, value } = c.req.valid("param");
+      await visibleProject(s, projectId);
+      if (kind !== "users" && !/^[0-9a-fA-F]{64}$/.test(value)) {
+        throw new ApiError("invalid_request", `${kind}: pass the SHA-256 digest, never the raw value.`);
+      }
+      const type = kind === "users" ? "user_id" : kind === "emails" ? "email" : "phone";
+      const digest = kind === "users" ? await sha256Hex(value) : value.toLowerCase();
+      const lifted = await liftSuppression(s.tx, projectId, type, digest);
+      if (!lifted) throw new ApiError("not_found", "No such suppression in this project.");
+      await audit(
+        s,
+        "suppression.lifted",
+        { type: "suppression", id: `${projectId}:${type}:${digest}` },
+        { before: { identifierType: type, identifierSha256: digest, ...lifted } },
+      );
+      return c.body(null, 204);
+    }),
+  );
+}

@@ -1,0 +1,222 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { exportUserEvents } from "../../../functions/dsar/exportUserEvents";
+import { lookupUsers } from "../../../functions/dsar/lookupUsers";
+import { resolveSubject } from "../../../functions/dsar/subject";
+import { eventCursor, getUserState, userEventsPage } from "../../../functions/dsar/userData";
+import { ApiError } from "../../../shared/errors";
+import type { ApiEnv } from "../context";
+import { query } from "../handlers";
+import { dateTime, errorResponses, json, listOf, MAX_PAGE_SIZE } from "../schemas";
+import { visibleProject } from "./projects";
+
+// Access and portability (data-subject requests): what we hold for one end user, as JSON pages or as a
+// streamed NDJSON export, and the lookup from an email/phone a partner holds to the user ids we know.
+// Reading end-user data needs the developer role.
+
+const sha256 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be a SHA-256 hex digest");
+
+export const UserParams = z.object({
+  projectId: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: "projectId", in: "path" } }),
+  userId: z
+    .string()
+    .min(1)
+    .max(256)
+    .openapi({ param: { name: "userId", in: "path" }, description: "The SDK's user id (URL-encoded)." }),
+});
+
+export const UserEventSchema = z
+  .object({
+    id: z.string().openapi({ description: "The event id the SDK sent." }),
+    object: z.literal("event"),
+    name: z.string(),
+    userId: z.string().nullable(),
+    timestamp: dateTime(),
+    receivedAt: dateTime(),
+    appId: z.string().nullable(),
+    os: z.string().nullable(),
+    osVersion: z.string().nullable(),
+    deviceModel: z.string().nullable(),
+    browser: z.string().nullable(),
+    country: z.string().nullable(),
+    region: z.string().nullable(),
+    emailSha256: z.string().nullable(),
+    phoneSha256: z.string().nullable(),
+    properties: z.record(z.string(), z.unknown()),
+  })
+  .openapi("UserEvent");
+
+const UserStateSchema = z
+  .object({
+    object: z.literal("user"),
+    userId: z.string(),
+    properties: z.record(z.string(), z.unknown()),
+    firstSeenAt: dateTime(),
+    lastSeenAt: dateTime(),
+    emailSha256: z.string().nullable(),
+    phoneSha256: z.string().nullable(),
+  })
+  .openapi("UserState");
+
+const UserDataSchema = z
+  .object({
+    object: z.literal("user_data"),
+    projectId: z.string(),
+    userId: z.string(),
+    user: UserStateSchema.nullable().openapi({ description: "Current-state properties; null if none held." }),
+    events: listOf(UserEventSchema, "UserEventList"),
+  })
+  .openapi("UserData");
+
+const UserEventsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(20).openapi({ example: 20 }),
+  starting_after: z
+    .string()
+    .max(128)
+    .optional()
+    .openapi({ description: "The last event id of the previous page (events.nextCursor)." }),
+  order: z
+    .enum(["desc", "asc"])
+    .default("desc")
+    .openapi({ description: "By event timestamp; newest first by default." }),
+  from: z.iso.datetime().optional().openapi({ description: "Only events with timestamp ≥ from." }),
+  to: z.iso.datetime().optional().openapi({ description: "Only events with timestamp < to." }),
+});
+
+const LookupSchema = z
+  .object({
+    email: z
+      .string()
+      .min(1)
+      .max(320)
+      .optional()
+      .openapi({ description: "Hashed here (trim, lower-case, SHA-256); never stored or logged." }),
+    phone: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ description: "Hashed here (digits only, SHA-256); never stored or logged." }),
+    emailSha256: sha256.optional(),
+    phoneSha256: sha256.optional(),
+  })
+  .strict()
+  .refine((b) => Object.values(b).filter((v) => v !== undefined).length === 1, {
+    message: "Send exactly one of email, phone, emailSha256, phoneSha256.",
+  })
+  .openapi("UserLookup", { example: { email: "Jane.Doe@example.com" } });
+
+const UserMatchSchema = z
+  .object({ object: z.literal("user_match"), userId: z.string() })
+  .openapi("UserMatch");
+const UserMatchListSchema = z
+  .object({ object: z.literal("list"), data: z.array(UserMatchSchema), hasMore: z.boolean() })
+  .openapi("UserMatchList");
+
+const getUserData = createRoute({
+  method: "get",
+  path: "/v1/projects/{projectId}/events/users/{userId}",
+  tags: ["Data-subject requests"],
+  summary: "Access: the events and current state held for one end user",
+  description:
+    "Cursor-paginated events (newest first by default) plus the user's current-state properties and hashed " +
+    "identifiers. With `Accept: application/x-ndjson` the whole history (honouring order/from/to) is streamed: " +
+    "the first line is the user_data header (without events), then one UserEvent per line.",
+  request: { params: UserParams, query: UserEventsQuery },
+  responses: {
+    200: {
+      description: "The user's data",
+      content: {
+        "application/json": { schema: UserDataSchema },
+        "application/x-ndjson": { schema: z.string().openapi({ description: "One JSON object per line." }) },
+      },
+    },
+    ...errorResponses(400, 403, 404),
+  },
+});
+
+const lookup = createRoute({
+  method: "post",
+  path: "/v1/projects/{projectId}/users/lookup",
+  tags: ["Data-subject requests"],
+  summary: "Find the user ids behind an email or phone (or its SHA-256)",
+  request: {
+    params: UserParams.pick({ projectId: true }),
+    body: { content: { "application/json": { schema: LookupSchema } }, required: true },
+  },
+  responses: {
+    200: json(UserMatchListSchema, "Matching user ids (at most 100)"),
+    ...errorResponses(400, 403, 404),
+  },
+});
+
+export function registerUserDataRoutes(app: OpenAPIHono<ApiEnv>) {
+  app.openapi(getUserData, (c) =>
+    query(c, "developer", async (s) => {
+      const { projectId, userId } = c.req.valid("param");
+      const { limit, starting_after, order, from, to } = c.req.valid("query");
+      await visibleProject(s, projectId);
+      const filter = { order, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined };
+      const user = await getUserState(s.tx, projectId, userId);
+      const header = { object: "user_data" as const, projectId, userId, user };
+
+      if ((c.req.header("Accept") ?? "").includes("application/x-ndjson")) {
+        const { stream, done } = exportUserEvents(
+          c.get("db"),
+          { orgId: s.orgId, projectId, userId },
+          filter,
+          header,
+        );
+        c.get("defer")(done);
+        return c.body(stream, 200, {
+          "Content-Type": "application/x-ndjson",
+          "Content-Disposition": `attachment; filename="user-data.ndjson"`,
+        }) as never;
+      }
+
+      let cursor = null;
+      if (starting_after) {
+        cursor = await eventCursor(s.tx, projectId, userId, starting_after);
+        if (!cursor)
+          throw new ApiError("invalid_request", `starting_after: no event ${starting_after} for this user.`);
+      }
+      const page = await userEventsPage(s.tx, projectId, userId, filter, limit, cursor);
+      return c.json(
+        {
+          ...header,
+          events: {
+            object: "list" as const,
+            data: page.data,
+            hasMore: page.hasMore,
+            nextCursor: page.hasMore ? (page.last?.eventId ?? null) : null,
+          },
+        },
+        200,
+      );
+    }),
+  );
+
+  app.openapi(lookup, (c) =>
+    query(c, "developer", async (s) => {
+      const { projectId } = c.req.valid("param");
+      const body = c.req.valid("json");
+      await visibleProject(s, projectId);
+      const subject = await resolveSubject({
+        email: body.email ?? body.emailSha256,
+        phone: body.phone ?? body.phoneSha256,
+      });
+      if (!subject) throw new ApiError("invalid_request", "The identifier is empty after normalization.");
+      const found = await lookupUsers(s.tx, projectId, subject);
+      return c.json(
+        {
+          object: "list" as const,
+          data: found.userIds.map((userId) => ({ object: "user_match" as const, userId })),
+          hasMore: found.hasMore,
+        },
+        200,
+      );
+    }),
+  );
+}
