@@ -14,6 +14,8 @@ export const INGEST_LIMITS = {
   maxEmailLength: 320,
   maxPhoneLength: 80, // room for a pre-hashed value with stray whitespace
   maxDeviceFieldLength: 64,
+  // Apple's AdServices attribution token (AAAttribution.attributionToken()) is about 1–2 KB of base64.
+  maxAdServicesTokenLength: 4096,
 } as const;
 
 /** Cloudflare Queues: one message ≤ 128 KB; one sendBatch ≤ 100 messages and ≤ 256 KB in all. */

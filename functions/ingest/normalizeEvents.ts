@@ -1,6 +1,6 @@
 import type { EventRejectionCode } from "../../shared/errors";
 import { INGEST_LIMITS } from "../../shared/limits";
-import { hashEmail, hashPhone } from "../../shared/pii";
+import { hashEmail, hashPhone, type RelayPhoneHashes, relayPhoneHashes } from "../../shared/pii";
 import type { QueuedEvent } from "../../shared/schemas/queue";
 import { checkPropertyBounds, type SdkEvent, sdkEventSchema } from "../../shared/schemas/sdk-event";
 import type { ParsedUserAgent } from "./parseUserAgent";
@@ -65,11 +65,21 @@ export async function normalizeEvents(
     }
     return hash;
   };
+  const relayHashes = new Map<string, Promise<RelayPhoneHashes | undefined>>();
+  const relayPhoneOnce = (raw: string | null | undefined) => {
+    if (raw == null) return Promise.resolve(undefined);
+    let hash = relayHashes.get(raw);
+    if (!hash) {
+      hash = relayPhoneHashes(raw);
+      relayHashes.set(raw, hash);
+    }
+    return hash;
+  };
 
   for (const [index, raw] of rawEvents.entries()) {
     const problem = judge(raw);
     if ("code" in problem) rejected.push({ index, ...problem });
-    else pending.push(toQueued(problem.event, problem.ts, ctx, hashOnce));
+    else pending.push(toQueued(problem.event, problem.ts, ctx, hashOnce, relayPhoneOnce));
   }
 
   return { accepted: await Promise.all(pending), rejected };
@@ -126,10 +136,12 @@ async function toQueued(
   ts: Date,
   ctx: IngestContext,
   hash: (kind: "email" | "phone", raw: string | null | undefined) => Promise<string | null>,
+  relayPhone: (raw: string | null | undefined) => Promise<RelayPhoneHashes | undefined>,
 ): Promise<QueuedEvent> {
-  const [emailSha256, phoneSha256] = await Promise.all([
+  const [emailSha256, phoneSha256, relayPhoneSha256] = await Promise.all([
     hash("email", event.email),
     hash("phone", event.phone),
+    relayPhone(event.phone),
   ]);
   const device = event.device ?? {};
   const consentAds = event.consent?.ads ?? null;
@@ -155,5 +167,9 @@ async function toQueued(
   };
   // Ad ids ride to the relays only with consent; refusing ads consent removes them here, at the edge.
   if (consentAds !== false && (idfa || gaid)) queued.adIds = { ...(idfa && { idfa }), ...(gaid && { gaid }) };
+  // Each platform's own phone hash, made here because the raw number goes no further than this function.
+  // Like the ad ids, they exist only for ad platforms: refused ads consent leaves them out.
+  if (consentAds !== false && relayPhoneSha256) queued.relayPhone = relayPhoneSha256;
+  if (consentAds !== false && event.adServicesToken) queued.adServicesToken = event.adServicesToken;
   return queued;
 }

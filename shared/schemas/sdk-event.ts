@@ -35,6 +35,8 @@ export const sdkEventSchema = z.object({
     })
     .optional(),
   consent: z.object({ ads: z.boolean().optional() }).optional(),
+  /** iOS: the AdServices attribution token, for the Apple Search Ads relay. Never stored. */
+  adServicesToken: boundedString(L.maxAdServicesTokenLength).nullish(),
 });
 export type SdkEvent = z.infer<typeof sdkEventSchema>;
 

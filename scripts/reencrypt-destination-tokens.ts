@@ -1,0 +1,39 @@
+// Key rotation, step 3 (README "Destination token keys"): moves every stored destination token that an older
+// key wrote to the current key, across all orgs, in one transaction. Safe to run again (rows already under
+// the current key are not touched) and while the API serves requests (writes lock the same rows).
+//
+//   MAINTENANCE_DATABASE_URL=postgres://layers_maintenance:…@host/db \
+//   DESTINATION_KEYS='{"k1":"…","k2":"…"}' DESTINATION_KEY_ID=k2 \
+//   npx tsx scripts/reencrypt-destination-tokens.ts
+//
+// ORG_ID=org_… limits the run to one org (a staged rotation, or a test database shared with others).
+// Connects as layers_maintenance (it bypasses RLS to see every org and may update only the two token
+// columns). Without MAINTENANCE_DATABASE_URL, DATABASE_URL's server is used with that role (local setups).
+import { parseKeyring } from "../functions/destinations/crypto";
+import { countStaleDestinationTokens, reencryptDestinations } from "../functions/destinations/store";
+import { maintenanceRoleUrl } from "./local/migrate";
+import { createNodeDb } from "./local/node-db";
+
+const url =
+  process.env.MAINTENANCE_DATABASE_URL ??
+  (process.env.DATABASE_URL ? maintenanceRoleUrl(process.env.DATABASE_URL) : undefined);
+if (!url) {
+  console.error("Set MAINTENANCE_DATABASE_URL (or DATABASE_URL for a local server).");
+  process.exit(2);
+}
+const keyring = parseKeyring(process.env);
+const scope = { orgId: process.env.ORG_ID || undefined };
+const db = createNodeDb(url, 1);
+try {
+  const moved = await db.transaction().execute((tx) => reencryptDestinations(tx, keyring, scope));
+  const left = await db
+    .transaction()
+    .execute((tx) => countStaleDestinationTokens(tx, keyring.currentKeyId, scope));
+  console.log(
+    `re-encrypted ${moved} destination token(s) under key "${keyring.currentKeyId}"; ${left} left under older keys`,
+  );
+  // Not zero only if a write under an old keyring raced this run: run it again before removing the old key.
+  process.exitCode = left === 0 ? 0 : 1;
+} finally {
+  await db.destroy();
+}
