@@ -1,5 +1,8 @@
 import type { Db } from "../../shared/db";
 import type { CronVars } from "../../workers/cron/env";
+import { DSAR_JOBS } from "../dsar/jobs";
+import { RELAY_JOBS } from "../relay/jobs";
+import { RETENTION_JOBS } from "../retention/jobs";
 
 /** What a job gets: a maintenance-role connection, the run's clock (the trigger's scheduled time), its vars. */
 export interface JobContext {
@@ -18,4 +21,4 @@ export interface CronJob {
 }
 
 /** Every job, in the order a run executes them. */
-export const CRON_JOBS: CronJob[] = [];
+export const CRON_JOBS: CronJob[] = [...DSAR_JOBS, ...RELAY_JOBS, ...RETENTION_JOBS];

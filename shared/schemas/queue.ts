@@ -28,6 +28,13 @@ export const queuedEventSchema = z.object({
    * (forwarded when a destination is enabled) and are never written to any table.
    */
   adIds: z.object({ idfa: z.string().optional(), gaid: z.string().optional() }).optional(),
+  /**
+   * The phone hashed by each platform's own rule (shared/pii.ts relayPhoneHashes), for the relays only:
+   * never written to any table. Absent when there is no phone or its country code is unknown.
+   */
+  relayPhone: z.object({ metaSha256: sha256, tiktokSha256: sha256 }).optional(),
+  /** Apple's AdServices attribution token, for the Apple Search Ads relay only: never written to any table. */
+  adServicesToken: z.string().min(1).max(4096).optional(),
 });
 export type QueuedEvent = z.infer<typeof queuedEventSchema>;
 

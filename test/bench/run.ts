@@ -8,8 +8,11 @@ import { createTenant } from "../support/tenant";
 import { benchApi } from "./api";
 import { benchCpu } from "./cpu";
 import { openBenchDatabase } from "./db";
+import { benchDeleteUser, deleteUserLines } from "./deleteUser";
 import { benchIngest } from "./ingest";
 import { benchPersist } from "./persist";
+import { benchPurge, purgeLines } from "./purge";
+import { benchRelay, relayLines } from "./relay";
 import * as report from "./report";
 import { Resources } from "./resources";
 
@@ -22,9 +25,9 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu,api (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
-  const all = ["ingest", "persist", "cpu", "api"];
+  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar"];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
   if (unknown.length > 0)
@@ -66,6 +69,39 @@ async function main(resources: Resources): Promise<void> {
   }
   if (parts.has("cpu")) await cpuPart(resources, settings, database.ownerUrl, tenant.sdkKey);
   if (parts.has("api")) await apiPart(resources, settings, database.ownerUrl);
+  if (parts.has("purge")) {
+    // 500k rows per side is minutes of inserts on PGlite; its figures would say nothing about a server.
+    if (database.embedded)
+      console.log("(e) purge   skipped: embedded PGlite (run against a Postgres server)");
+    else await purgePart(resources, database.ownerUrl, intFromEnv("BENCH_PURGE_ROWS", 500_000));
+  }
+
+  if (parts.has("relay")) {
+    const relayOptions = {
+      ownerUrl: database.ownerUrl,
+      events: intFromEnv("BENCH_RELAY_EVENTS", 20_000),
+      eventsPerBatch: 200, // ~80 KB per message, within the queue's 128 KB
+      rounds: 2,
+    };
+    progress(`(f) relay: ${relayOptions.events} events per side, relay queue → Worker vs pre-built batches`);
+    console.log(relayLines(await benchRelay(resources, relayOptions), relayOptions));
+  }
+
+  if (parts.has("dsar")) {
+    // 2M rows are many minutes of inserts on PGlite; its figures would say nothing about a server.
+    if (database.embedded)
+      console.log("(g) dsar    skipped: embedded PGlite (run against a Postgres server)");
+    else {
+      const dsarOptions = {
+        ownerUrl: database.ownerUrl,
+        tableRows: intFromEnv("BENCH_DSAR_TABLE_ROWS", 2_000_000),
+        userEvents: intFromEnv("BENCH_DSAR_USER_EVENTS", 10_000),
+        slaEvents: intFromEnv("BENCH_DSAR_SLA_EVENTS", 100_000),
+      };
+      progress(`(g) dsar: delete one user of ${dsarOptions.userEvents} events from ${dsarOptions.tableRows}`);
+      console.log(deleteUserLines(await benchDeleteUser(resources, dsarOptions, progress), dsarOptions));
+    }
+  }
 
   console.log("");
   console.log(report.reproduce(settings));
@@ -133,6 +169,7 @@ async function apiPart(resources: Resources, settings: report.BenchSettings, own
     concurrency: settings.concurrency,
     seconds: settings.apiSeconds,
     rounds: 4,
+    pooler: process.env.BENCH_API_POOLER === "direct" ? "direct" : "pgbouncer",
   });
   if (api.created.projects !== api.created.expected) {
     throw new Error(
@@ -141,6 +178,13 @@ async function apiPart(resources: Resources, settings: report.BenchSettings, own
   }
   console.log(report.apiLine(api, settings));
   console.log(report.apiNote(api));
+}
+
+async function purgePart(resources: Resources, ownerUrl: string, rows: number) {
+  progress(
+    `(e) purge: ${rows} expired events with purgeExpired vs one plain DELETE, with concurrent inserts`,
+  );
+  console.log(purgeLines(await benchPurge(resources, { ownerUrl, rows })));
 }
 
 const resources = new Resources();

@@ -25,6 +25,12 @@ const TENANT_TABLES = [
   "audit_log",
   "idempotency_keys",
   "request_logs",
+  "destinations",
+  "deletion_requests",
+  "suppressions",
+  "relay_deliveries",
+  "relay_dead_letters",
+  "apple_attributions",
 ] as const;
 
 let owner: Db;

@@ -12,6 +12,7 @@ declare module "vitest" {
     consumerScript: string;
     apiScript: string;
     cronScript: string;
+    relayScript: string;
   }
 }
 
@@ -32,6 +33,7 @@ export default async function setup(project: TestProject) {
   project.provide("consumerScript", await bundleWorker("workers/consumer/index.ts", "consumer"));
   project.provide("apiScript", await bundleWorker("workers/api/index.ts", "api"));
   project.provide("cronScript", await bundleWorker("workers/cron/index.ts", "cron"));
+  project.provide("relayScript", await bundleWorker("workers/relay/index.ts", "relay"));
   return async () => {
     await rm(path.join(ROOT, ".wrangler", "test-build", String(process.pid)), {
       recursive: true,

@@ -15,6 +15,8 @@ export interface StackOptions {
   consumerVars?: Record<string, string>;
   apiVars?: Record<string, string>;
   cronVars?: Record<string, string>;
+  /** The relay Worker's vars: platform URLs (tests point them at test/support/fakePlatforms.ts), timings. */
+  relayVars?: Record<string, string>;
   ingestRateLimit?: number;
   /** Adds a recorder on the dead-letter queue, read with takeDeadLetters(). */
   recordDeadLetters?: boolean;
@@ -53,6 +55,12 @@ export default {
   async queue(batch) { for (const m of batch.messages) { recorded.push(m.body); m.ack(); } },
   async fetch() { const out = recorded; recorded = []; return Response.json(out); },
 };`;
+
+/** A fixed test keyring for destination tokens (tests only); override through apiVars. */
+export const TEST_DESTINATION_KEYRING = {
+  DESTINATION_KEYS: JSON.stringify({ "test-k1": "dGVzdC1vbmx5LWRlc3RpbmF0aW9uLWtleS0wMDAwMDA=" }),
+  DESTINATION_KEY_ID: "test-k1",
+};
 
 function fromConfig(configPath: string): WorkerOptions {
   return unstable_getMiniflareWorkerOptions(path.join(ROOT, configPath)).workerOptions as WorkerOptions;
@@ -119,7 +127,44 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     name: "api",
     modules: true,
     scriptPath: inject("apiScript"),
-    bindings: { ...api.bindings, ...dbBindings, ALLOW_TEST_CLOCK: "true", ...options.apiVars },
+    bindings: {
+      ...api.bindings,
+      ...dbBindings,
+      ALLOW_TEST_CLOCK: "true",
+      ...TEST_DESTINATION_KEYRING,
+      // Test-send's platforms: nowhere unless a test points them at its fakes.
+      META_API_BASE: "http://127.0.0.1:9",
+      TIKTOK_API_BASE: "http://127.0.0.1:9",
+      APPLE_ADSERVICES_URL: "http://127.0.0.1:9",
+      ...options.apiVars,
+    },
+  });
+  // The relay Worker, on the relay queue and its dead-letter queue. Unless a test says otherwise, the
+  // platforms are an address where nothing listens, so no test ever reaches the real ones.
+  const relay = fromConfig("workers/relay/wrangler.toml");
+  const relayQueues = (relay.queueConsumers ?? {}) as Record<string, object>;
+  const nowhere = "http://127.0.0.1:9";
+  workers.push({
+    ...relay,
+    name: "relay",
+    modules: true,
+    scriptPath: inject("relayScript"),
+    bindings: {
+      ...relay.bindings,
+      ...dbBindings,
+      ...TEST_DESTINATION_KEYRING,
+      META_API_BASE: nowhere,
+      TIKTOK_API_BASE: nowhere,
+      APPLE_ADSERVICES_URL: nowhere,
+      RETRY_BASE_DELAY_SECONDS: "0",
+      RELAY_TIMEOUT_MS: "2000",
+      APPLE_NOT_FOUND_RETRY_MS: "50",
+      ...options.relayVars,
+    },
+    queueConsumers: {
+      "layers-relay": { ...relayQueues["layers-relay"], ...fastDelivery },
+      "layers-relay-dlq": { ...relayQueues["layers-relay-dlq"], ...fastDelivery },
+    },
   });
   const cron = fromConfig("workers/cron/wrangler.toml");
   workers.push({

@@ -7,11 +7,15 @@ import type { ApiEnv } from "./context";
 import { authenticate, log, requestContext } from "./middleware";
 import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerAuditLogRoutes } from "./routes/auditLog";
+import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
+import { registerDestinationRoutes } from "./routes/destinations";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
 import { registerProjectRoutes } from "./routes/projects";
+import { registerRelayDeliveryRoutes } from "./routes/relayDeliveries";
 import { registerRequestLogRoutes } from "./routes/requestLogs";
 import { registerSdkKeyRoutes } from "./routes/sdkKeys";
+import { registerUserDataRoutes } from "./routes/userData";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -61,6 +65,10 @@ export function createApiApp() {
   registerMemberRoutes(app);
   registerAuditLogRoutes(app);
   registerRequestLogRoutes(app);
+  registerDestinationRoutes(app);
+  registerRelayDeliveryRoutes(app);
+  registerUserDataRoutes(app);
+  registerDeletionRequestRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

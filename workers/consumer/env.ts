@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { RelayMessage } from "../../shared/schemas/relay";
 
 export interface ConsumerBindings {
   DATABASE_URL: string;
@@ -7,6 +8,8 @@ export interface ConsumerBindings {
   RETRY_MAX_DELAY_SECONDS?: string;
   /** Producer binding to the dead-letter queue: malformed messages go straight there. */
   EVENTS_DLQ: Queue<unknown>;
+  /** Producer binding to the relay queue: one message per destination and batch of new events. */
+  RELAY_QUEUE: Queue<RelayMessage>;
 }
 
 export const consumerVarsSchema = z.object({

@@ -1,5 +1,7 @@
 import { persistEvents } from "../../functions/events/persistEvents";
 import { retryDelaySeconds } from "../../functions/events/retryDelay";
+import { enabledRelayTargets } from "../../functions/relay/enqueueRelays";
+import { relayInsertedEvents } from "../../functions/relay/relayInserted";
 import { createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import { eventsMessageSchema } from "../../shared/schemas/queue";
@@ -12,7 +14,8 @@ const log = createLogger({ worker: "consumer" });
  *  - malformed (fails the zod contract): sent to the dead-letter queue at once, retrying cannot fix it;
  *  - unknown project (or one from another org): dropped with a logged reason;
  *  - database error: retried with exponential backoff; after max_retries Cloudflare moves it to the DLQ;
- *  - stored: acked. Redelivery is harmless, persistEvents ignores events it already has.
+ *  - stored: the new events are queued for the project's relays, then acked. Redelivery is harmless,
+ *    persistEvents ignores events it already has (and so they are not relayed again).
  */
 export default {
   async queue(batch: MessageBatch<unknown>, env: ConsumerBindings): Promise<void> {
@@ -38,10 +41,21 @@ export default {
           }
           const { orgId, projectId } = parsed.data;
           try {
+            const targets = await enabledRelayTargets(db, orgId, projectId);
             const result = await persistEvents(db, parsed.data);
             if (result.projectFound) {
               const { received, inserted } = result;
               log.info("events persisted", { messageId: message.id, projectId, received, inserted });
+              // Persistence never waits on a platform: this only enqueues (see relayInserted for retries).
+              const relayed = await relayInsertedEvents(
+                env.RELAY_QUEUE,
+                targets,
+                parsed.data,
+                result,
+                message.attempts,
+              );
+              if (relayed.messages > 0)
+                log.info("events queued for relay", { messageId: message.id, ...relayed });
             } else {
               log.warn("message dropped: unknown project", { messageId: message.id, orgId, projectId });
             }

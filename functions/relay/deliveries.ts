@@ -1,0 +1,302 @@
+import { sql } from "kysely";
+import type { Db, Tx } from "../../shared/db";
+import type { DestinationKind } from "../../shared/destinations";
+import type { RelayEvent } from "../../shared/schemas/relay";
+import type { AppleAttribution } from "./apple";
+
+// The relay's records: the delivery log (one row per batch, 30 days), dead letters (replayable), and
+// Apple attribution records per user. Nothing here holds a token, a raw identifier or a device id.
+
+export type DeliveryStatus = "delivered" | "retrying" | "rejected" | "dead_lettered" | "skipped";
+
+export interface DeliveryAttempt {
+  orgId: string;
+  projectId: string;
+  batchId: string;
+  destination: DestinationKind;
+  eventCount: number;
+  sentCount: number;
+  skipped: Record<string, number>;
+  status: DeliveryStatus;
+  responseCode: number | null;
+  error: string | null;
+  at: Date;
+}
+
+/**
+ * Attempts at batches, in one statement: the first attempt at a batch creates its row, each later one
+ * updates it and counts itself.
+ */
+export async function recordDeliveryAttempts(tx: Tx, all: DeliveryAttempt[]): Promise<void> {
+  // The same batch twice in one queue batch (a duplicate delivery) would make the upsert touch a row
+  // twice, which Postgres refuses: the last attempt stands.
+  const attempts = [...new Map(all.map((a) => [`${a.orgId}/${a.batchId}`, a])).values()];
+  if (attempts.length === 0) return;
+  await tx
+    .insertInto("relay_deliveries")
+    .values(
+      attempts.map((a) => ({
+        org_id: a.orgId,
+        project_id: a.projectId,
+        batch_id: a.batchId,
+        destination: a.destination,
+        event_count: a.eventCount,
+        sent_count: a.sentCount,
+        skipped: JSON.stringify(a.skipped),
+        status: a.status,
+        attempts: 1,
+        response_code: a.responseCode,
+        error: a.error,
+        first_attempt_at: a.at,
+        last_attempt_at: a.at,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(["org_id", "batch_id"]).doUpdateSet((eb) => ({
+        sent_count: eb.ref("excluded.sent_count"),
+        skipped: eb.ref("excluded.skipped"),
+        status: eb.ref("excluded.status"),
+        attempts: sql<number>`relay_deliveries.attempts + 1`,
+        response_code: eb.ref("excluded.response_code"),
+        error: eb.ref("excluded.error"),
+        last_attempt_at: eb.ref("excluded.last_attempt_at"),
+      })),
+    )
+    .execute();
+}
+
+/** Device ids never reach a table: a dead letter keeps the batch without them. */
+export function withoutDeviceIds(events: RelayEvent[]): RelayEvent[] {
+  return events.map(({ madid: _madid, ...rest }) => rest);
+}
+
+export interface DeadLetter {
+  orgId: string;
+  projectId: string;
+  batchId: string;
+  destination: DestinationKind;
+  reason: "rejected" | "max_attempts";
+  responseCode: number | null;
+  error: string | null;
+  events: RelayEvent[];
+  at: Date;
+}
+
+/** Stores a dead letter (again on a second arrival: the latest failure stands, pending replay). */
+export async function storeDeadLetter(tx: Tx, d: DeadLetter): Promise<void> {
+  await tx
+    .insertInto("relay_dead_letters")
+    .values({
+      org_id: d.orgId,
+      project_id: d.projectId,
+      batch_id: d.batchId,
+      destination: d.destination,
+      reason: d.reason,
+      response_code: d.responseCode,
+      error: d.error,
+      events: JSON.stringify(withoutDeviceIds(d.events)),
+      dead_at: d.at,
+      replayed_at: null,
+    })
+    .onConflict((oc) =>
+      oc.columns(["org_id", "batch_id"]).doUpdateSet((eb) => ({
+        reason: eb.ref("excluded.reason"),
+        response_code: eb.ref("excluded.response_code"),
+        error: eb.ref("excluded.error"),
+        dead_at: eb.ref("excluded.dead_at"),
+        replayed_at: null,
+      })),
+    )
+    .execute();
+  // A rejected batch keeps its "rejected" row (the platform's answer); one that ran out of attempts shows it.
+  if (d.reason !== "max_attempts") return;
+  await tx
+    .updateTable("relay_deliveries")
+    .set({ status: "dead_lettered" })
+    .where("batch_id", "=", d.batchId)
+    .where("project_id", "=", d.projectId)
+    .execute();
+}
+
+/** Upserts each user's Apple record (the newest answer wins; asking again is harmless). */
+export async function storeAppleAttributions(
+  tx: Tx,
+  orgId: string,
+  projectId: string,
+  records: AppleAttribution[],
+  at: Date,
+): Promise<void> {
+  if (records.length === 0) return;
+  // One row per user even when a batch carries two tokens for the same user: the last one stands.
+  const byUser = new Map(records.map((r) => [r.userId, r]));
+  await tx
+    .insertInto("apple_attributions")
+    .values(
+      [...byUser.values()].map((r) => ({
+        org_id: orgId,
+        project_id: projectId,
+        user_id: r.userId,
+        event_id: r.eventId,
+        attribution: r.attribution,
+        apple_org_id: r.orgId,
+        campaign_id: r.campaignId,
+        ad_group_id: r.adGroupId,
+        keyword_id: r.keywordId,
+        ad_id: r.adId,
+        claim_type: r.claimType,
+        conversion_type: r.conversionType,
+        country_or_region: r.countryOrRegion,
+        attributed_at: at,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(["project_id", "user_id"]).doUpdateSet((eb) => ({
+        event_id: eb.ref("excluded.event_id"),
+        attribution: eb.ref("excluded.attribution"),
+        apple_org_id: eb.ref("excluded.apple_org_id"),
+        campaign_id: eb.ref("excluded.campaign_id"),
+        ad_group_id: eb.ref("excluded.ad_group_id"),
+        keyword_id: eb.ref("excluded.keyword_id"),
+        ad_id: eb.ref("excluded.ad_id"),
+        claim_type: eb.ref("excluded.claim_type"),
+        conversion_type: eb.ref("excluded.conversion_type"),
+        country_or_region: eb.ref("excluded.country_or_region"),
+        attributed_at: eb.ref("excluded.attributed_at"),
+      })),
+    )
+    .execute();
+}
+
+export interface Delivery {
+  id: string;
+  destination: DestinationKind;
+  eventCount: number;
+  sentCount: number;
+  skipped: Record<string, number>;
+  status: DeliveryStatus;
+  attempts: number;
+  responseCode: number | null;
+  error: string | null;
+  firstAttemptAt: Date;
+  lastAttemptAt: Date;
+}
+
+/** A project's delivery log for one destination, newest first, keyset-paginated on (last_attempt_at, batch_id). */
+export async function listDeliveries(
+  tx: Tx,
+  projectId: string,
+  destination: DestinationKind,
+  filter: { status?: DeliveryStatus | undefined },
+  page: { limit: number; startingAfter?: string | undefined },
+): Promise<{ data: Delivery[]; hasMore: boolean }> {
+  let q = tx
+    .selectFrom("relay_deliveries")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("destination", "=", destination)
+    .orderBy("last_attempt_at", "desc")
+    .orderBy("batch_id", "desc");
+  if (filter.status) q = q.where("status", "=", filter.status);
+  if (page.startingAfter) {
+    const after = page.startingAfter;
+    const cursor = tx
+      .selectFrom("relay_deliveries")
+      .select("last_attempt_at")
+      .where("batch_id", "=", after)
+      .where("project_id", "=", projectId);
+    q = q.where((eb) =>
+      eb.or([
+        eb("last_attempt_at", "<", cursor),
+        eb.and([eb("last_attempt_at", "=", cursor), eb("batch_id", "<", after)]),
+      ]),
+    );
+  }
+  const rows = await q.limit(page.limit + 1).execute();
+  return {
+    data: rows.slice(0, page.limit).map((r) => ({
+      id: r.batch_id,
+      destination: r.destination,
+      eventCount: r.event_count,
+      sentCount: r.sent_count,
+      skipped: r.skipped as Record<string, number>,
+      status: r.status,
+      attempts: r.attempts,
+      responseCode: r.response_code,
+      error: r.error,
+      firstAttemptAt: new Date(r.first_attempt_at),
+      lastAttemptAt: new Date(r.last_attempt_at),
+    })),
+    hasMore: rows.length > page.limit,
+  };
+}
+
+/** Dead letters not yet replayed, oldest first, at most `limit`; marks them replayed in the same transaction. */
+export async function takeDeadLettersForReplay(
+  tx: Tx,
+  projectId: string,
+  destination: DestinationKind,
+  limit: number,
+  at: Date,
+): Promise<{ batches: { batchId: string; events: RelayEvent[] }[]; hasMore: boolean }> {
+  const rows = await tx
+    .selectFrom("relay_dead_letters")
+    .select(["batch_id", "events"])
+    .where("project_id", "=", projectId)
+    .where("destination", "=", destination)
+    .where("replayed_at", "is", null)
+    .orderBy("dead_at")
+    .orderBy("batch_id")
+    .limit(limit + 1)
+    .forUpdate()
+    .execute();
+  const taken = rows.slice(0, limit);
+  if (taken.length) {
+    await tx
+      .updateTable("relay_dead_letters")
+      .set({ replayed_at: at })
+      .where("project_id", "=", projectId)
+      .where(
+        "batch_id",
+        "in",
+        taken.map((r) => r.batch_id),
+      )
+      .execute();
+  }
+  return {
+    batches: taken.map((r) => ({ batchId: r.batch_id, events: r.events as RelayEvent[] })),
+    hasMore: rows.length > limit,
+  };
+}
+
+/**
+ * Cron: the delivery log and dead letters keep 30 days (a dead letter older than that is past any
+ * platform's window: Meta takes events up to 7 days old). Bounded per run; `more` when rows are left.
+ */
+export const DELIVERY_LOG_DAYS = 30;
+const PURGE_BATCH = 5000;
+
+export async function purgeDeliveries(
+  db: Db,
+  now: Date,
+): Promise<{ deliveries: number; deadLetters: number; more: boolean }> {
+  const cutoff = new Date(now.getTime() - DELIVERY_LOG_DAYS * 86_400_000);
+  const result = await sql<{ deliveries: string; dead_letters: string }>`
+    with doomed as (
+      select org_id, batch_id from relay_deliveries where last_attempt_at < ${cutoff} limit ${PURGE_BATCH}
+    ), gone as (
+      delete from relay_deliveries d using doomed
+      where d.org_id = doomed.org_id and d.batch_id = doomed.batch_id
+      returning 1
+    ), doomed_letters as (
+      select org_id, batch_id from relay_dead_letters where dead_at < ${cutoff} limit ${PURGE_BATCH}
+    ), gone_letters as (
+      delete from relay_dead_letters d using doomed_letters
+      where d.org_id = doomed_letters.org_id and d.batch_id = doomed_letters.batch_id
+      returning 1
+    )
+    select (select count(*) from gone)::text as deliveries, (select count(*) from gone_letters)::text as dead_letters
+  `.execute(db);
+  const deliveries = Number(result.rows[0]?.deliveries ?? 0);
+  const deadLetters = Number(result.rows[0]?.dead_letters ?? 0);
+  return { deliveries, deadLetters, more: deliveries === PURGE_BATCH || deadLetters === PURGE_BATCH };
+}
