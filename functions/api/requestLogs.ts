@@ -1,5 +1,5 @@
+import { sql } from "kysely";
 import type { Db, Tx } from "../../shared/db";
-import { withTenant } from "../../shared/db";
 
 /** Request metadata only: who, what route, what status, how long. Never a body. Kept 30 days. */
 export interface RequestLogEntry {
@@ -13,24 +13,14 @@ export interface RequestLogEntry {
   occurredAt: Date;
 }
 
+/**
+ * One statement through the write_request_log definer function (schema.sql): every request writes one
+ * row, so it skips the tenant transaction's begin/set_config/commit round trips.
+ */
 export async function writeRequestLog(db: Db, entry: RequestLogEntry): Promise<void> {
-  await withTenant(db, entry.orgId, (tx) =>
-    tx
-      .insertInto("request_logs")
-      .values({
-        request_id: entry.requestId,
-        org_id: entry.orgId,
-        api_key_id: entry.apiKeyId,
-        method: entry.method,
-        route: entry.route,
-        status: entry.status,
-        latency_ms: Math.round(entry.latencyMs),
-        occurred_at: entry.occurredAt,
-      })
-      // A client may resend its own X-Request-Id; the first record stands.
-      .onConflict((oc) => oc.columns(["org_id", "request_id"]).doNothing())
-      .execute(),
-  );
+  await sql`select write_request_log(${entry.requestId}, ${entry.orgId}, ${entry.apiKeyId}, ${entry.method},
+    ${entry.route}, ${entry.status}::integer, ${Math.round(entry.latencyMs)}::integer,
+    ${entry.occurredAt.toISOString()}::timestamptz)`.execute(db);
 }
 
 export interface RequestLog {

@@ -6,6 +6,7 @@ import { bootstrapOrg } from "../../functions/api/bootstrap";
 import { createProject } from "../../functions/tenancy/createProject";
 import { appRoleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
+import { findPgBouncer, startPgBouncer } from "../../scripts/local/pgbouncer";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { withTenant } from "../../shared/db";
 import { bundleWorker, ROOT } from "../support/build";
@@ -19,6 +20,8 @@ export interface ApiOptions {
   /** Measured seconds per side, split over `rounds` rotating runs. */
   seconds: number;
   rounds: number;
+  /** "pgbouncer" (when installed): production's shape, Neon's pooled endpoint. "direct": a backend each. */
+  pooler: "pgbouncer" | "direct";
 }
 
 export interface Latency {
@@ -41,6 +44,8 @@ export interface ApiFigures {
   read: ApiComparison;
   /** POST /v1/projects with a fresh Idempotency-Key each vs the bare Hono route. */
   write: ApiComparison;
+  /** How the Worker reached Postgres: through a transaction pooler (as in production) or directly. */
+  pooler: "pgbouncer" | "direct";
   /** Projects the write org holds afterwards: proof that every 201 created exactly one. */
   created: { projects: number; expected: number };
 }
@@ -65,8 +70,16 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   });
   const writer = await bootstrapOrg(setupDb, { orgName: "Bench writes", keyName: "Bench writer" });
 
-  const target = new URL(options.ownerUrl);
-  const bridge = await startWsBridge({ host: target.hostname, port: Number(target.port || 5432) });
+  const server = new URL(options.ownerUrl);
+  let target = { host: server.hostname, port: Number(server.port || 5432) };
+  const binary = options.pooler === "pgbouncer" ? findPgBouncer() : undefined;
+  const pooler = binary ? "pgbouncer" : "direct";
+  if (binary) {
+    const bouncer = await startPgBouncer(binary, target, ["layers_app"]);
+    resources.add("pgbouncer (api)", () => bouncer.stop());
+    target = { host: "127.0.0.1", port: bouncer.port };
+  }
+  const bridge = await startWsBridge(target);
   const closeBridge = resources.add("ws bridge (api)", () => bridge.close());
 
   // Own file names: `npm test` bundles to .wrangler/test-build/api.js and may run at the same time.
@@ -211,6 +224,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   return {
     read: compare(latency("api-get"), latency("bare-get")),
     write: compare(latency("api-post"), latency("bare-post")),
+    pooler,
     created: { projects: Number(count), expected: apiCreated },
   };
 }

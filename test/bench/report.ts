@@ -113,6 +113,9 @@ export function apiNote(f: ApiFigures): string {
     `    ${int(f.read.api.requests)} vs ${int(f.read.bare.requests)} GETs and ${int(f.write.api.requests)} vs ` +
       `${int(f.write.bare.requests)} POSTs measured, all 200/201; the write org holds ${int(f.created.projects)} ` +
       `projects for ${int(f.created.expected)} POSTs answered 201 (warm-up included)`,
+    f.pooler === "pgbouncer"
+      ? "    Postgres reached through a local PgBouncer in transaction mode, as production reaches Neon's pooled endpoint"
+      : "    Postgres reached directly, a new backend per request (pgbouncer not installed, or BENCH_API_POOLER=direct)",
   ];
   const cpu = [f.read.api, f.read.bare, f.write.api, f.write.bare].map((l) => l.workerdCpuMsPerRequest);
   if (cpu.every((ms) => ms !== undefined)) {
@@ -132,6 +135,7 @@ export function reproduce(s: BenchSettings): string {
     "            answers, else embedded PGlite; on a server a fresh layers_bench_<ts> database is created and dropped",
     `  knobs:    BENCH_ROWS=${s.rows} BENCH_INGEST_SECONDS=${s.ingestSeconds} BENCH_CONCURRENCY=${s.concurrency} ` +
       `BENCH_CPU_REQUESTS=${s.cpuRequests} BENCH_API_SECONDS=${s.apiSeconds}`,
-    "            BENCH_ONLY=ingest,persist,cpu,api (any subset)",
+    "            BENCH_PURGE_ROWS=500000 BENCH_RELAY_EVENTS=20000 BENCH_DSAR_TABLE_ROWS=2000000 BENCH_DSAR_USER_EVENTS=10000",
+    "            BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar (any subset) BENCH_API_POOLER=direct (skip PgBouncer)",
   ].join("\n");
 }

@@ -8,18 +8,29 @@ import { sha256Hex } from "../../shared/hash";
 import { newId } from "../../shared/ids";
 import { createLogger } from "../../shared/logger";
 import type { ApiEnv } from "./context";
-import { apiVarsSchema } from "./env";
+import { type ApiBindings, type ApiVars, apiVarsSchema } from "./env";
 
 export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 const API_KEY_FORMAT = /^lp_(live|test)_[A-Za-z0-9]{16,64}$/;
 const RATE_LIMIT_WINDOW_SECONDS = 60;
 
+// The env object is the same for every request an isolate serves: validate it once, not per request.
+const parsedVars = new WeakMap<object, ApiVars>();
+function varsOf(env: ApiBindings): ApiVars {
+  let vars = parsedVars.get(env);
+  if (!vars) {
+    vars = apiVarsSchema.parse(env);
+    parsedVars.set(env, vars);
+  }
+  return vars;
+}
+
 /** Request id (a valid client X-Request-Id is echoed), env vars, the clock, and a db handle per request. */
 export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   const sent = c.req.header("X-Request-Id");
   c.set("requestId", sent && CLIENT_REQUEST_ID.test(sent) ? sent : newId("req"));
-  const vars = apiVarsSchema.parse(c.env);
+  const vars = varsOf(c.env);
   c.set("vars", vars);
   const testNow = vars.ALLOW_TEST_CLOCK === "true" ? c.req.header("X-Layers-Test-Now") : undefined;
   c.set("now", testNow ? new Date(testNow) : new Date());
