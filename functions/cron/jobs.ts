@@ -1,8 +1,8 @@
 import type { Db } from "../../shared/db";
-import type { CronVars } from "../../workers/cron/env";
 import { DSAR_JOBS } from "../dsar/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
+import type { CronVars } from "./vars";
 
 /** What a job gets: a maintenance-role connection, the run's clock (the trigger's scheduled time), its vars. */
 export interface JobContext {

@@ -1,8 +1,8 @@
-import type { CronVars } from "../../workers/cron/env";
 import { archiveAuditLog } from "../archive/archiveAuditLog";
 import { expireArchives } from "../archive/expireArchives";
 import { type ArchiveStorage, createS3Storage } from "../archive/storage";
 import type { CronJob } from "../cron/jobs";
+import type { CronVars } from "../cron/vars";
 import type { RetentionLimits } from "./policy";
 import { purgeExpired } from "./purgeExpired";
 
