@@ -98,6 +98,9 @@ export async function benchPurge(resources: Resources, options: PurgeOptions): P
   const maintenance = createNodeDb(maintenanceRoleUrl(options.ownerUrl), 1);
   const closeMaintenance = resources.add("purge bench maintenance pool", () => maintenance.destroy());
   try {
+    // Earlier bench parts leave old events behind; clear what is already expired so this part times
+    // exactly its own 500k rows (purgeExpired works across every project).
+    for (;;) if (!(await purgeExpired(maintenance, NOW, DEFAULT_LIMITS)).more) break;
     const purgeSide = await createTenant(owner);
     const plainSide = await createTenant(owner);
     const ingestSide = await createTenant(owner);
