@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   idempotency_key_reused: { status: 422, type: "invalid_request_error" },
   /** Test-send of a destination that has no synthetic event (Apple Search Ads needs a real device token). */
   test_send_unsupported: { status: 422, type: "invalid_request_error" },
+  /** Replay of Apple Search Ads dead letters: their AdServices tokens are never stored, so nothing to resend. */
+  replay_unsupported: { status: 422, type: "invalid_request_error" },
   rate_limited: { status: 429, type: "rate_limit_error" },
   internal_error: { status: 500, type: "api_error" },
   queue_unavailable: { status: 503, type: "api_error" },

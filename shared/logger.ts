@@ -28,6 +28,7 @@ const SENSITIVE_KEYS = new Set(
     "idfa",
     "gaid",
     "madid",
+    "adservicestoken",
   ].map((k) => k.toLowerCase()),
 );
 

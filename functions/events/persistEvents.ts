@@ -10,6 +10,11 @@ export interface PersistResult {
   inserted: number;
   /** Ids of the events this call stored: only these go on to the relays, so nothing is sent twice. */
   insertedEventIds: string[];
+  /**
+   * Ids of the events that passed the erasure/suppression filter, stored by this call or before. A
+   * redelivered message relays these (never message.events): an erased or suppressed user stays unsent.
+   */
+  keptEventIds: string[];
   /** Events dropped because their user was erased (deletion request) or is suppressed: never stored. */
   erased: number;
 }
@@ -46,6 +51,7 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
     const { rows } = await sql<{
       project_found: boolean;
       inserted_ids: string[] | null;
+      kept_ids: string[] | null;
       erased: string | number;
     }>`
       with project as (
@@ -158,6 +164,7 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
       )
       select exists (select 1 from project) as project_found,
         (select array_agg(event_id) from inserted) as inserted_ids,
+        (select array_agg(event_id) from kept) as kept_ids,
         (select count(*) from incoming) - (select count(*) from kept) as erased
     `.execute(tx);
     const row = rows[0];
@@ -167,6 +174,7 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
       received: message.events.length,
       inserted: insertedEventIds.length,
       insertedEventIds,
+      keptEventIds: row?.kept_ids ?? [],
       erased: Number(row?.erased ?? 0),
     };
   });

@@ -106,7 +106,7 @@ async function resolveOne(
 }
 
 /**
- * Resolves every token in a batch. Events without a token or a user id (the record is stored on the user)
+ * Resolves the tokens in a batch, one per user (see below). Events without a token or a user id (the record is stored on the user)
  * are skipped with a reason. A 5xx, 429 or timeout on any token makes the whole batch retry: storing a
  * record is an upsert, so the tokens already resolved are harmless to ask again.
  */
@@ -116,12 +116,23 @@ export async function resolveAppleAttributions(
   deps: { fetch: Fetch; now: () => Date; sleep: (ms: number) => Promise<void> },
 ): Promise<AppleResult> {
   const skipped: Skipped[] = [];
-  const todo: (RelayEvent & { adServicesToken: string; userId: string })[] = [];
+  // One call per user: the record is stored per user, so only the user's latest token (by event time,
+  // the later one in the batch on a tie) is asked about; the user's other tokens are skipped as superseded.
+  const latest = new Map<string, RelayEvent & { adServicesToken: string; userId: string }>();
   for (const e of events) {
     if (!e.adServicesToken) skipped.push({ eventId: e.eventId, reason: "no_attribution_token" });
     else if (e.userId === null) skipped.push({ eventId: e.eventId, reason: "no_user_id" });
-    else todo.push({ ...e, adServicesToken: e.adServicesToken, userId: e.userId });
+    else {
+      const prev = latest.get(e.userId);
+      const candidate = { ...e, adServicesToken: e.adServicesToken, userId: e.userId };
+      if (!prev) latest.set(e.userId, candidate);
+      else if (Date.parse(e.timestamp) >= Date.parse(prev.timestamp)) {
+        skipped.push({ eventId: prev.eventId, reason: "attribution_token_superseded" });
+        latest.set(e.userId, candidate);
+      } else skipped.push({ eventId: e.eventId, reason: "attribution_token_superseded" });
+    }
   }
+  const todo = [...latest.values()];
   const attributions: AppleAttribution[] = [];
   let status: number | null = null;
   for (let i = 0; i < todo.length; i += CONCURRENCY) {

@@ -4,8 +4,9 @@ import type { DestinationKind } from "../../shared/destinations";
 import type { RelayEvent } from "../../shared/schemas/relay";
 import type { AppleAttribution } from "./apple";
 
-// The relay's records: the delivery log (one row per batch, 30 days), dead letters (replayable), and
-// Apple attribution records per user. Nothing here holds a token, a raw identifier or a device id.
+// The relay's records: the delivery log (one row per batch, 30 days), dead letters (replayable, except
+// Apple's), and Apple attribution records per user. Nothing here holds a token (destination or
+// AdServices), a raw identifier or a device id.
 
 export type DeliveryStatus = "delivered" | "retrying" | "rejected" | "dead_lettered" | "skipped";
 
@@ -65,9 +66,12 @@ export async function recordDeliveryAttempts(tx: Tx, all: DeliveryAttempt[]): Pr
     .execute();
 }
 
-/** Device ids never reach a table: a dead letter keeps the batch without them. */
-export function withoutDeviceIds(events: RelayEvent[]): RelayEvent[] {
-  return events.map(({ madid: _madid, ...rest }) => rest);
+/**
+ * Device ids and Apple AdServices tokens (a one-day credential) never reach a table: a dead letter keeps
+ * the batch without them. An Apple dead letter is therefore not replayable (replay refuses that kind).
+ */
+export function withoutDeviceIdsOrTokens(events: RelayEvent[]): RelayEvent[] {
+  return events.map(({ madid: _madid, adServicesToken: _token, ...rest }) => rest);
 }
 
 export interface DeadLetter {
@@ -94,7 +98,7 @@ export async function storeDeadLetter(tx: Tx, d: DeadLetter): Promise<void> {
       reason: d.reason,
       response_code: d.responseCode,
       error: d.error,
-      events: JSON.stringify(withoutDeviceIds(d.events)),
+      events: JSON.stringify(withoutDeviceIdsOrTokens(d.events)),
       dead_at: d.at,
       replayed_at: null,
     })

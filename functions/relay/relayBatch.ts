@@ -266,8 +266,9 @@ export async function relayBatch(
 }
 
 /**
- * The dead-letter queue's consumer: a batch that failed every attempt is stored (without device ids) for
- * replay, its delivery row says so, and the destination is marked failing until a later batch succeeds.
+ * The dead-letter queue's consumer: a batch that failed every attempt is stored (without device ids or
+ * AdServices tokens) for replay, its delivery row says so, and the destination is marked failing until a
+ * later batch succeeds.
  */
 export async function relayDeadLetter(db: Db, m: RelayMessage, at: Date): Promise<void> {
   await withTenant(db, m.orgId, async (tx) => {

@@ -11,7 +11,8 @@ import { buildRelayMessages, enqueueRelayMessages, type RelayQueue, type RelayTa
  * message relays nothing. One exception closes a gap: on a redelivery after a failure (attempts > 1) the
  * failed attempt may have committed the events and then failed before or while enqueueing, and the new
  * attempt would see nothing new and relay nothing, losing those conversions. So a retried message relays
- * all its events; Meta and TikTok drop a repeated event_id (48 h) and Apple records are upserts, so the
+ * every event that passed persistEvents' erasure/suppression filter (keptEventIds: stored now or before),
+ * never the raw message, so a user erased or suppressed meanwhile is not sent to a platform; Meta and TikTok drop a repeated event_id (48 h) and Apple records are upserts, so the
  * worst case is a repeat the platform discards, never a lost conversion.
  * Throws when the queue refuses: the consumer then retries the message (and takes the branch above).
  */
@@ -19,10 +20,10 @@ export async function relayInsertedEvents(
   queue: RelayQueue,
   targets: RelayTarget[],
   message: EventsMessage,
-  persisted: Pick<PersistResult, "insertedEventIds">,
+  persisted: Pick<PersistResult, "insertedEventIds" | "keptEventIds">,
   attempts: number,
 ): Promise<{ messages: number; events: number; destinations: number }> {
-  const ids = new Set(attempts > 1 ? message.events.map((e) => e.eventId) : persisted.insertedEventIds);
+  const ids = new Set(attempts > 1 ? persisted.keptEventIds : persisted.insertedEventIds);
   if (ids.size === 0 || targets.length === 0) return { messages: 0, events: 0, destinations: 0 };
   const messages = buildRelayMessages(message, ids, targets, new Date());
   await enqueueRelayMessages(queue, messages);

@@ -7,7 +7,9 @@ export type SkipReason =
   | "no_attribution_token"
   | "no_user_id"
   | "attribution_token_invalid"
-  | "attribution_not_found";
+  | "attribution_not_found"
+  /** Apple: the same user has a later token in the batch; one AdServices call per user. */
+  | "attribution_token_superseded";
 
 export interface Skipped {
   eventId: string;

@@ -5,7 +5,7 @@ import { DESTINATION_KINDS } from "../destinations";
 // "relay" queue is one batch for one destination of one project, and becomes one platform call.
 // Everything personal is already hashed. Two transient fields exist only here, for the platform that needs
 // them: `madid` (IDFA/GAID, Meta only, when the partner enabled it) and `adServicesToken` (Apple only).
-// Neither is ever written to a table: dead letters store the events with `madid` removed.
+// Neither is ever written to a table: dead letters store the events with both removed.
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 

@@ -34,6 +34,7 @@ describe("redact: sensitive keys", () => {
     "IDFA",
     "gaid",
     "madid",
+    "adServicesToken",
   ];
 
   it.each(keys)("%s is replaced at the top level", (key) => {

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { RelayEvent, RelayMessage } from "../../../shared/schemas/relay";
 import { addApiKey, bearer } from "../../support/apiTenant";
@@ -90,6 +91,69 @@ function calls(token: string) {
 }
 
 describe("Apple Search Ads attribution", () => {
+  test("from the SDK: an event's adServicesToken reaches AdServices through ingest, consumer and relay; it is in no table", async () => {
+    const t = await createTenant(stack.db);
+    await addDestinations(stack.db, t, fakes, { apple: true });
+    const p = t.projectId.slice(-10);
+    const token = `tok-sdk-${p}-${"A".repeat(600)}`;
+    const refused = `tok-refused-${p}`;
+    fakes.apple.tokens.set(token, { record: RECORD });
+    fakes.apple.tokens.set(refused, { record: RECORD });
+    const res = await stack.ingest(
+      {
+        events: [
+          { eventId: "install-1", name: "app_install", userId: "frank", adServicesToken: token },
+          // Refused ads consent: the token never leaves the edge.
+          {
+            eventId: "install-2",
+            name: "app_install",
+            userId: "gina",
+            adServicesToken: refused,
+            consent: { ads: false },
+          },
+        ],
+      },
+      { key: t.sdkKey },
+    );
+    expect(res.status).toBe(202);
+    await delivery(t);
+    expect(calls(token)).toEqual([200]);
+    expect(calls(refused)).toEqual([]);
+    const stored = await stack.db
+      .selectFrom("apple_attributions")
+      .select(["user_id", "event_id", "campaign_id"])
+      .where("project_id", "=", t.projectId)
+      .execute();
+    expect(stored).toEqual([{ user_id: "frank", event_id: "install-1", campaign_id: "542370539" }]);
+
+    // The token is a credential: no column of any table holds it, no log line either.
+    const { rows: tables } = await sql<{ table_name: string }>`
+      select table_name from information_schema.tables
+      where table_schema = 'public' and table_type = 'BASE TABLE'`.execute(stack.db);
+    for (const { table_name } of tables) {
+      const { rows } = await sql<{
+        row: string;
+      }>`select t::text as row from ${sql.table(table_name)} as t`.execute(stack.db);
+      for (const { row } of rows) expect(row, table_name).not.toContain(`tok-sdk-${p}`);
+    }
+    expect(stack.logs.join("\n")).not.toContain(`tok-sdk-${p}`);
+  });
+
+  test("an adServicesToken longer than 4,096 characters is refused at ingest (invalid_event, the field named)", async () => {
+    const t = await createTenant(stack.db);
+    const res = await stack.ingest(
+      { events: [{ eventId: "x", name: "app_install", userId: "u", adServicesToken: "A".repeat(4097) }] },
+      { key: t.sdkKey },
+    );
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as {
+      error: { code: string; details: { rejected: { index: number; code: string; message?: string }[] } };
+    };
+    expect(body.error.code).toBe("invalid_events");
+    expect(body.error.details.rejected).toMatchObject([{ index: 0, code: "invalid_event" }]);
+    expect(JSON.stringify(body.error.details.rejected)).toContain("adServicesToken");
+  });
+
   test("200 stores the record on the user; 404 is retried (then found, or given up after 3); 400 is not retried", async () => {
     const t = await createTenant(stack.db);
     await addDestinations(stack.db, t, fakes, { apple: true });

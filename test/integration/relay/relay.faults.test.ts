@@ -161,10 +161,10 @@ describe("permanent failures", () => {
 
     // The partner fixes the token (here: the platform starts accepting it) and replays.
     fakes.meta.tokens.set(datasetId, wrongToken);
-    const dev = await addApiKey(stack.db, t.orgId, "developer");
+    const admin = await addApiKey(stack.db, t.orgId, "admin");
     const replay = await stack.api(`/v1/projects/${t.projectId}/destinations/meta/dead-letters/replay`, {
       method: "POST",
-      headers: bearer(dev.secret),
+      headers: bearer(admin.secret),
     });
     expect(replay.status).toBe(200);
     expect(await replay.json()).toEqual({ object: "relay_replay", replayed: 1, hasMore: false });
@@ -175,7 +175,7 @@ describe("permanent failures", () => {
     await waitFor(async () => ((await destinationStatus(t, "meta")) === "active" ? true : undefined));
     const again = await stack.api(`/v1/projects/${t.projectId}/destinations/meta/dead-letters/replay`, {
       method: "POST",
-      headers: bearer(dev.secret),
+      headers: bearer(admin.secret),
     });
     expect(await again.json()).toMatchObject({ replayed: 0 });
     expect(metaToken).not.toBe(wrongToken);
@@ -201,10 +201,10 @@ describe("permanent failures", () => {
       expect(dead).toEqual([{ reason: "max_attempts", response_code: 503 }]);
       fakes.tiktok.failAlways(null);
 
-      const dev = await addApiKey(stack.db, t.orgId, "developer");
+      const admin = await addApiKey(stack.db, t.orgId, "admin");
       const replay = await stack.api(`/v1/projects/${t.projectId}/destinations/tiktok/dead-letters/replay`, {
         method: "POST",
-        headers: bearer(dev.secret),
+        headers: bearer(admin.secret),
       });
       expect(await replay.json()).toMatchObject({ replayed: 1 });
       await allAccepted(fakes.tiktok.accepted, ids);

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { persistEvents } from "../../../functions/events/persistEvents";
+import type { RelayQueue } from "../../../functions/relay/enqueueRelays";
+import { relayInsertedEvents } from "../../../functions/relay/relayInserted";
+import { withTenant } from "../../../shared/db";
+import type { RelayMessage } from "../../../shared/schemas/relay";
 import { addApiKey, bearer } from "../../support/apiTenant";
 import { addDestinations } from "../../support/destinations";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
+import { eventsMessage, queuedEvent } from "../../support/messages";
 import { sha256 } from "../../support/sha256";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
@@ -197,6 +203,42 @@ describe("relay to Meta and TikTok", () => {
     expect(fakes.meta.received.get(`dup-${t.projectId}`)).toBe(1);
     expect(fakes.tiktok.requests.some((r) => r.body.includes(t.projectId.slice(-10)))).toBe(false);
   });
+
+  test("a redelivered events message (attempts > 1) relays its stored events, never a user suppressed meanwhile", async () => {
+    // The consumer's steps, run as it runs them: a first attempt stored the events and then failed to
+    // enqueue; before the redelivery the user "sam" is suppressed. The retry must relay the already-stored
+    // event of "ann" (nothing lost) and must not send sam's event to any platform.
+    const t = await createTenant(stack.db);
+    const message = eventsMessage(t, [
+      queuedEvent({ eventId: "ann-1", userId: "ann", consentAds: true }),
+      queuedEvent({ eventId: "sam-1", userId: "sam", consentAds: true }),
+    ]);
+    const first = await persistEvents(stack.db, message);
+    expect(first.insertedEventIds.sort()).toEqual(["ann-1", "sam-1"]);
+    await withTenant(stack.db, t.orgId, (tx) =>
+      tx
+        .insertInto("suppressions")
+        .values({
+          org_id: t.orgId,
+          project_id: t.projectId,
+          identifier_type: "user_id",
+          identifier_sha256: sha256("sam"),
+          deletion_request_id: null,
+          created_at: new Date(),
+        })
+        .execute(),
+    );
+    const again = await persistEvents(stack.db, message);
+    expect(again).toMatchObject({ inserted: 0, erased: 1, keptEventIds: ["ann-1"] });
+    const sent: RelayMessage[] = [];
+    const queue: RelayQueue = {
+      async sendBatch(messages) {
+        for (const m of messages) sent.push(m.body);
+      },
+    };
+    await relayInsertedEvents(queue, [{ kind: "meta", sendDeviceIds: false }], message, again, 2);
+    expect(sent.flatMap((m) => m.events.map((e) => e.eventId))).toEqual(["ann-1"]);
+  });
 });
 
 describe("delivery log", () => {
@@ -280,13 +322,64 @@ describe("delivery log", () => {
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("invalid_request");
   });
 
-  test("a read-only key cannot replay dead letters", async () => {
+  test("replaying dead letters sends data to a platform: admin only (developer and read-only 403, nothing queued)", async () => {
     const t = await createTenant(stack.db);
-    const key = await addApiKey(stack.db, t.orgId, "read_only");
-    const res = await stack.api(`/v1/projects/${t.projectId}/destinations/meta/dead-letters/replay`, {
-      method: "POST",
-      headers: bearer(key.secret),
-    });
-    expect(res.status).toBe(403);
+    await addDestinations(stack.db, t, fakes, { meta: {} });
+    const eventId = `dl-${t.projectId}`;
+    await stack.db
+      .insertInto("relay_dead_letters")
+      .values({
+        org_id: t.orgId,
+        project_id: t.projectId,
+        batch_id: `rb-${t.projectId}`,
+        destination: "meta",
+        reason: "rejected",
+        response_code: 400,
+        error: null,
+        events: JSON.stringify([
+          {
+            eventId,
+            name: "purchase",
+            userId: "u1",
+            timestamp: new Date().toISOString(),
+            appId: null,
+            os: null,
+            osVersion: null,
+            deviceModel: null,
+            browser: null,
+            country: null,
+            emailSha256: sha256("dl@example.com"),
+            phoneSha256: null,
+            phoneE164Sha256: null,
+            properties: { value: 5, currency: "USD" },
+            consentAds: true,
+          },
+        ]),
+        dead_at: new Date(),
+        replayed_at: null,
+      })
+      .execute();
+    const replay = (secret: string) =>
+      stack.api(`/v1/projects/${t.projectId}/destinations/meta/dead-letters/replay`, {
+        method: "POST",
+        headers: bearer(secret),
+      });
+    for (const role of ["read_only", "developer"] as const) {
+      const res = await replay((await addApiKey(stack.db, t.orgId, role)).secret);
+      expect(res.status).toBe(403);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500)); // room for a relay, were there one
+    expect(fakes.meta.received.has(eventId)).toBe(false);
+    const pending = await stack.db
+      .selectFrom("relay_dead_letters")
+      .select("replayed_at")
+      .where("project_id", "=", t.projectId)
+      .execute();
+    expect(pending).toEqual([{ replayed_at: null }]);
+
+    const admin = await replay((await addApiKey(stack.db, t.orgId, "admin")).secret);
+    expect(admin.status).toBe(200);
+    expect(await admin.json()).toEqual({ object: "relay_replay", replayed: 1, hasMore: false });
+    await waitFor(async () => (fakes.meta.accepted.has(eventId) ? true : undefined));
   });
 });

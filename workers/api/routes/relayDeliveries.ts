@@ -98,14 +98,17 @@ const replay = createRoute({
   method: "post",
   path: "/v1/projects/{projectId}/destinations/{kind}/dead-letters/replay",
   tags: ["Destinations"],
-  summary: "Send dead-lettered batches again (after fixing the destination)",
+  summary: "Send dead-lettered batches again (after fixing the destination; admin or owner key)",
   description:
-    "Queues up to 100 dead-lettered batches, oldest first, for another round of attempts. Device ids are " +
-    "not kept with dead letters, so replayed Meta events carry no madid.",
+    "Queues up to 100 dead-lettered batches, oldest first, for another round of attempts. Needs an admin " +
+    "or owner key, like test-send: it sends data to the platform. Device ids are not kept with dead " +
+    "letters, so replayed Meta events carry no madid. Apple Search Ads dead letters cannot be replayed " +
+    "(422 replay_unsupported): their AdServices tokens are credentials and are never stored; the app " +
+    "sends a fresh token with its next event.",
   request: { params: Params, headers: IdempotencyHeaderSchema },
   responses: {
     200: json(ReplaySchema, "What was queued again"),
-    ...errorResponses(403, 404),
+    ...errorResponses(403, 404, 422),
   },
 });
 
@@ -127,9 +130,15 @@ export function registerRelayDeliveryRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(replay, (c) =>
-    mutation(c, "developer", async (s) => {
+    mutation(c, "admin", async (s) => {
       const { projectId, kind } = c.req.valid("param");
       const project = await visibleProject(s, projectId);
+      if (kind === "apple-search-ads") {
+        throw new ApiError(
+          "replay_unsupported",
+          "Apple Search Ads dead letters cannot be replayed: AdServices tokens are never stored.",
+        );
+      }
       const queue = c.env.RELAY_QUEUE;
       if (!queue) throw new ApiError("queue_unavailable", "The relay queue is not configured.");
       const taken = await takeDeadLettersForReplay(s.tx, project.id, kind, REPLAY_LIMIT, s.now);
