@@ -267,6 +267,11 @@ create table if not exists deletion_requests (
   check (user_id_sha256 is not null or email_sha256 is not null or phone_sha256 is not null),
   check (status in ('pending', 'running') or user_id is null)
 );
+-- Added after the first release (idempotent): per-class counts for Apple attributions and relay dead
+-- letters, and the lease of the run working on a request (a run that dies holds it until it expires).
+alter table deletion_requests add column if not exists deleted_attributions bigint not null default 0;
+alter table deletion_requests add column if not exists deleted_dead_letters bigint not null default 0;
+alter table deletion_requests add column if not exists heartbeat_at timestamptz;
 create unique index if not exists deletion_requests_open on deletion_requests (project_id, subject_sha256)
   where status in ('pending', 'running');
 create index if not exists deletion_requests_org on deletion_requests (org_id, requested_at desc, id desc);
@@ -326,7 +331,8 @@ create index if not exists relay_deliveries_list
 create index if not exists relay_deliveries_time on relay_deliveries (last_attempt_at);
 
 -- Batches a platform refused (4xx) or that failed every attempt. `events` is the batch as queued (hashes,
--- never raw contact data) with device ids (madid) removed: a replay sends them without madid. Kept 30 days.
+-- never raw contact data) with device ids (madid) and AdServices tokens removed: a replay sends them
+-- without madid, and Apple's are not replayable (no token). Kept 30 days.
 create table if not exists relay_dead_letters (
   org_id          text not null,
   project_id      text not null references projects (id) on delete cascade,
@@ -342,6 +348,8 @@ create table if not exists relay_dead_letters (
 );
 create index if not exists relay_dead_letters_pending
   on relay_dead_letters (org_id, project_id, destination, dead_at) where replayed_at is null;
+-- The 30-day purge filters on dead_at alone, replayed or not.
+create index if not exists relay_dead_letters_time on relay_dead_letters (dead_at);
 
 -- Apple Search Ads attribution per end user (the AdServices record; the token is never stored).
 create table if not exists apple_attributions (
@@ -434,7 +442,7 @@ grant select on organizations, projects to layers_maintenance;
 -- Data-subject requests: the deletion executor erases one user's rows, keeps the receipt and purges it
 -- after 2 years.
 grant select, update, delete on deletion_requests to layers_maintenance;
-grant select, delete on sdk_events, sdk_users to layers_maintenance;
+grant select, delete on sdk_events, sdk_users, apple_attributions, relay_dead_letters to layers_maintenance;
 grant insert on audit_log to layers_maintenance;
 -- Relay: the 30-day purge of the delivery log and the dead letters.
 grant select, delete on relay_deliveries, relay_dead_letters to layers_maintenance;

@@ -16,7 +16,7 @@ export interface DeletionRequest {
   status: DeletionStatus;
   subject: { userIdSha256: string | null; emailSha256: string | null; phoneSha256: string | null };
   suppress: boolean;
-  deleted: { events: number; users: number };
+  deleted: { events: number; users: number; attributions: number; deadLetters: number };
   /** What a deletion keeps on purpose: the per-day aggregates, which are not per user. */
   retained: { eventDailyCounts: "kept: aggregated per day, event name and country, never per user" };
   failureReason: string | null;
@@ -37,6 +37,8 @@ const COLUMNS = [
   "suppress",
   "deleted_events",
   "deleted_users",
+  "deleted_attributions",
+  "deleted_dead_letters",
   "failure_reason",
   "requested_at",
   "started_at",
@@ -53,6 +55,8 @@ type Row = {
   suppress: boolean;
   deleted_events: string | number;
   deleted_users: string | number;
+  deleted_attributions: string | number;
+  deleted_dead_letters: string | number;
   failure_reason: string | null;
   requested_at: Date;
   started_at: Date | null;
@@ -70,7 +74,12 @@ export function toDeletionRequest(r: Row): DeletionRequest {
     status: r.status,
     subject: { userIdSha256: r.user_id_sha256, emailSha256: r.email_sha256, phoneSha256: r.phone_sha256 },
     suppress: r.suppress,
-    deleted: { events: Number(r.deleted_events), users: Number(r.deleted_users) },
+    deleted: {
+      events: Number(r.deleted_events),
+      users: Number(r.deleted_users),
+      attributions: Number(r.deleted_attributions),
+      deadLetters: Number(r.deleted_dead_letters),
+    },
     retained: { eventDailyCounts: "kept: aggregated per day, event name and country, never per user" },
     failureReason: r.failure_reason,
     requestedAt: new Date(r.requested_at).toISOString(),

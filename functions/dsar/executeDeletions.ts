@@ -8,6 +8,11 @@ export const DELETE_BATCH_ROWS = 5_000;
 export const MAX_ROWS_PER_RUN = 500_000;
 /** A request whose batches have failed in this many runs ends as failed (its receipt says so). */
 export const MAX_ATTEMPTS = 5;
+/**
+ * A running request is taken over by another run only when its last progress (heartbeat_at) is older than
+ * this: the run holding it died. A run that stops on purpose (budget spent, batch failed) releases it.
+ */
+export const LEASE_MS = 10 * 60_000;
 
 const ACTOR = { type: "system", id: "cron:dsar-deletions" } as const;
 
@@ -30,8 +35,8 @@ interface Claimed {
  * Executes open deletion requests, oldest first, as the maintenance role. Every batch deletes up to
  * `batchRows` events (by tuple id, found through the user index) and adds its count to the request row in the same transaction, so a
  * run cut short at any point resumes where it stopped with exact counts (deletes are idempotent). The
- * request completes — sdk_users rows gone, plaintext user id cleared, audit row written — in one final
- * transaction. event_daily_counts is not touched: it holds no per-user data.
+ * request completes — sdk_users, apple_attributions and matching relay_dead_letters rows gone, plaintext
+ * user id cleared, audit row written — in one final transaction. event_daily_counts is not touched: it holds no per-user data.
  */
 export async function executeDeletions(
   db: Db,
@@ -40,7 +45,14 @@ export async function executeDeletions(
 ): Promise<{ counts: Record<string, number>; more: boolean }> {
   const batchRows = options.batchRows ?? DELETE_BATCH_ROWS;
   let budget = options.maxRowsPerRun ?? MAX_ROWS_PER_RUN;
-  const counts = { requests_completed: 0, requests_failed: 0, sdk_events: 0, sdk_users: 0 };
+  const counts = {
+    requests_completed: 0,
+    requests_failed: 0,
+    sdk_events: 0,
+    sdk_users: 0,
+    apple_attributions: 0,
+    relay_dead_letters: 0,
+  };
   const tried: string[] = [];
 
   while (budget > 0) {
@@ -56,16 +68,25 @@ export async function executeDeletions(
       for (const [column, value] of targets) {
         if (value === null) continue;
         for (;;) {
-          const n = await deleteEventBatch(db, request, column, value, Math.min(batchRows, budget));
+          const n = await deleteEventBatch(db, request, column, value, Math.min(batchRows, budget), now);
           counts.sdk_events += n;
           budget -= n;
-          if (budget <= 0) return { counts, more: true };
+          if (budget <= 0) {
+            await release(db, request);
+            return { counts, more: true };
+          }
           // Only an empty batch means done: a concurrent retention purge can make a batch come up short.
           if (n === 0) break;
         }
       }
-      counts.sdk_users += await complete(db, request, now);
-      counts.requests_completed += 1;
+      const done = await complete(db, request, now);
+      // null: another run completed it first (it took over after our lease expired); nothing counted twice.
+      if (done) {
+        counts.sdk_users += done.users;
+        counts.apple_attributions += done.attributions;
+        counts.relay_dead_letters += done.deadLetters;
+        counts.requests_completed += 1;
+      }
     } catch (error) {
       if (await recordFailure(db, request, now, error)) counts.requests_failed += 1;
     }
@@ -75,11 +96,14 @@ export async function executeDeletions(
 
 async function claimNext(db: Db, now: Date, tried: string[]): Promise<Claimed | null> {
   const skip = tried.length > 0 ? tried : [""];
+  const leaseCutoff = new Date(now.getTime() - LEASE_MS);
   const { rows } = await sql<Claimed>`
-    update deletion_requests set status = 'running', started_at = coalesce(started_at, ${now})
+    update deletion_requests set status = 'running', started_at = coalesce(started_at, ${now}),
+      heartbeat_at = ${now}
     where id = (
       select id from deletion_requests
-      where status in ('pending', 'running') and requested_at <= ${now} and id <> all(${skip}::text[])
+      where requested_at <= ${now} and id <> all(${skip}::text[])
+        and (status = 'pending' or (status = 'running' and (heartbeat_at is null or heartbeat_at < ${leaseCutoff})))
       order by requested_at, id
       limit 1
       for update skip locked
@@ -95,6 +119,7 @@ async function deleteEventBatch(
   column: "user_id" | "email_sha256" | "phone_sha256",
   value: string,
   limit: number,
+  now: Date,
 ): Promise<number> {
   const { rows } = await sql<{ n: string }>`
     with gone as (
@@ -108,35 +133,89 @@ async function deleteEventBatch(
       ))
       returning 1
     )
-    update deletion_requests set deleted_events = deleted_events + (select count(*) from gone)
+    update deletion_requests set deleted_events = deleted_events + (select count(*) from gone),
+      heartbeat_at = ${now}
     where id = ${request.id}
     returning (select count(*) from gone) as n
   `.execute(db);
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Deletes the user rows, closes the request and writes its audit row, all in one transaction. */
-async function complete(db: Db, request: Claimed, now: Date): Promise<number> {
+/** Gives the request back so the next run resumes it at once instead of waiting for the lease. */
+async function release(db: Db, request: Claimed): Promise<void> {
+  await sql`update deletion_requests set heartbeat_at = null where id = ${request.id} and status = 'running'`.execute(
+    db,
+  );
+}
+
+interface Completed {
+  users: number;
+  attributions: number;
+  deadLetters: number;
+}
+
+/**
+ * Deletes the rest of the user's rows (state, Apple attribution, relay dead letters holding their events),
+ * closes the request and writes its audit row, all in one transaction. The request row is locked first and
+ * must still be running: of two runs that reach this point for one request, the second waits for the first
+ * to commit, then finds it completed and does nothing (null), so there is one completion and one audit row.
+ */
+async function complete(db: Db, request: Claimed, now: Date): Promise<Completed | null> {
   return db.transaction().execute(async (tx) => {
+    const { rows: open } = await sql`
+      select 1 from deletion_requests where id = ${request.id} and status = 'running' for update
+    `.execute(tx);
+    if (open.length === 0) return null;
     // Only the identifiers the request names, so each arm can use its own index.
     const matches = [
       request.user_id === null ? null : sql`user_id = ${request.user_id}`,
       request.email_sha256 === null ? null : sql`email_sha256 = ${request.email_sha256}`,
       request.phone_sha256 === null ? null : sql`phone_sha256 = ${request.phone_sha256}`,
     ].filter((m) => m !== null);
-    const { rows } = await sql<{ n: string; deleted_events: string }>`
-      with gone as (
-        delete from sdk_users
-        where project_id = ${request.project_id} and (${sql.join(matches, sql` or `)})
-        returning 1
-      )
-      update deletion_requests set deleted_users = deleted_users + (select count(*) from gone),
-        status = 'completed', finished_at = ${now}, user_id = null
-      where id = ${request.id}
-      returning (select count(*) from gone) as n, deleted_events
+    const users = await deletedCount(
+      tx
+        .deleteFrom("sdk_users")
+        .where("project_id", "=", request.project_id)
+        .where(sql<boolean>`(${sql.join(matches, sql` or `)})`),
+    );
+    const attributions =
+      request.user_id === null
+        ? 0
+        : await deletedCount(
+            tx
+              .deleteFrom("apple_attributions")
+              .where("project_id", "=", request.project_id)
+              .where("user_id", "=", request.user_id),
+          );
+    // A dead letter is a whole batch as queued (field names of shared/schemas/relay.ts); one holding an event
+    // of this subject goes whole: it cannot be replayed without the subject's event.
+    const inBatch = [
+      request.user_id === null
+        ? null
+        : sql`events @> jsonb_build_array(jsonb_build_object('userId', ${request.user_id}::text))`,
+      request.email_sha256 === null
+        ? null
+        : sql`events @> jsonb_build_array(jsonb_build_object('emailSha256', ${request.email_sha256}::text))`,
+      request.phone_sha256 === null
+        ? null
+        : sql`events @> jsonb_build_array(jsonb_build_object('phoneSha256', ${request.phone_sha256}::text))`,
+    ].filter((m) => m !== null);
+    const deadLetters = await deletedCount(
+      tx
+        .deleteFrom("relay_dead_letters")
+        .where("org_id", "=", request.org_id)
+        .where("project_id", "=", request.project_id)
+        .where(sql<boolean>`(${sql.join(inBatch, sql` or `)})`),
+    );
+    const { rows } = await sql<{ deleted_events: string; deleted_users: string }>`
+      update deletion_requests set deleted_users = deleted_users + ${users},
+        deleted_attributions = deleted_attributions + ${attributions},
+        deleted_dead_letters = deleted_dead_letters + ${deadLetters},
+        status = 'completed', finished_at = ${now}, heartbeat_at = null, user_id = null
+      where id = ${request.id} and status = 'running'
+      returning deleted_events, deleted_users
     `.execute(tx);
     const row = rows[0];
-    const users = Number(row?.n ?? 0);
     await writeAudit(
       tx,
       request.org_id,
@@ -147,12 +226,24 @@ async function complete(db: Db, request: Claimed, now: Date): Promise<number> {
         resourceId: request.id,
         requestId: null,
         before: { status: "running" },
-        after: { status: "completed", deletedEvents: Number(row?.deleted_events ?? 0), deletedUsers: users },
+        after: {
+          status: "completed",
+          deletedEvents: Number(row?.deleted_events ?? 0),
+          deletedUsers: Number(row?.deleted_users ?? 0),
+          deletedAttributions: attributions,
+          deletedDeadLetters: deadLetters,
+        },
       },
       now,
     );
-    return users;
+    return { users, attributions, deadLetters };
   });
+}
+
+async function deletedCount(query: {
+  executeTakeFirst(): Promise<{ numDeletedRows: bigint }>;
+}): Promise<number> {
+  return Number((await query.executeTakeFirst()).numDeletedRows);
 }
 
 /**
@@ -165,15 +256,20 @@ async function recordFailure(db: Db, request: Claimed, now: Date, error: unknown
   const reason = `batch failed${typeof code === "string" ? ` (database error ${code})` : ""}`;
   return db.transaction().execute(async (tx) => {
     const failed = request.attempts + 1 >= MAX_ATTEMPTS;
-    await tx
+    const updated = await tx
       .updateTable("deletion_requests")
       .set({
         attempts: request.attempts + 1,
         failure_reason: failed ? `${reason}; gave up after ${MAX_ATTEMPTS} attempts` : reason,
+        // Released either way: the next run retries at once rather than after the lease.
+        heartbeat_at: null,
         ...(failed ? { status: "failed" as const, finished_at: now, user_id: null } : {}),
       })
       .where("id", "=", request.id)
-      .execute();
+      .where("status", "=", "running")
+      .executeTakeFirst();
+    // Another run may have finished the request meanwhile: then there is nothing to fail.
+    if (Number(updated.numUpdatedRows) === 0) return false;
     if (failed) {
       await writeAudit(
         tx,

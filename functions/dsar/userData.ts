@@ -1,7 +1,8 @@
 import { sql } from "kysely";
 import type { Tx } from "../../shared/db";
 
-// Access and portability: everything we hold for one end user of a project (sdk_events + sdk_users).
+// Access and portability: everything we hold for one end user of a project (sdk_events, sdk_users and the
+// Apple Search Ads attribution).
 
 export interface UserEvent {
   id: string;
@@ -174,5 +175,51 @@ export async function getUserState(tx: Tx, projectId: string, userId: string): P
     lastSeenAt: new Date(row.last_seen_at).toISOString(),
     emailSha256: row.email_sha256,
     phoneSha256: row.phone_sha256,
+  };
+}
+
+/** The Apple Search Ads attribution record we hold for the user (the AdServices answer; never the token). */
+export interface AppleAttribution {
+  object: "apple_attribution";
+  eventId: string;
+  attribution: boolean;
+  orgId: number | null;
+  campaignId: number | null;
+  adGroupId: number | null;
+  keywordId: number | null;
+  adId: number | null;
+  claimType: string | null;
+  conversionType: string | null;
+  countryOrRegion: string | null;
+  attributedAt: string;
+}
+
+const id = (v: string | number | null) => (v === null ? null : Number(v));
+
+export async function getAppleAttribution(
+  tx: Tx,
+  projectId: string,
+  userId: string,
+): Promise<AppleAttribution | null> {
+  const row = await tx
+    .selectFrom("apple_attributions")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("user_id", "=", userId)
+    .executeTakeFirst();
+  if (!row) return null;
+  return {
+    object: "apple_attribution",
+    eventId: row.event_id,
+    attribution: row.attribution,
+    orgId: id(row.apple_org_id),
+    campaignId: id(row.campaign_id),
+    adGroupId: id(row.ad_group_id),
+    keywordId: id(row.keyword_id),
+    adId: id(row.ad_id),
+    claimType: row.claim_type,
+    conversionType: row.conversion_type,
+    countryOrRegion: row.country_or_region,
+    attributedAt: new Date(row.attributed_at).toISOString(),
   };
 }

@@ -166,6 +166,10 @@ export interface DeletionRequestsTable {
   status: "pending" | "running" | "completed" | "failed";
   deleted_events: ColumnType<string, number | undefined, number | string>;
   deleted_users: ColumnType<string, number | undefined, number | string>;
+  deleted_attributions: ColumnType<string, number | undefined, number | string>;
+  deleted_dead_letters: ColumnType<string, number | undefined, number | string>;
+  /** When the run working on the request last made progress; null when no run holds it. */
+  heartbeat_at: Timestamp | null;
   attempts: Generated<number>;
   failure_reason: string | null;
   requested_at: Timestamp;

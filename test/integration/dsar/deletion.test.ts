@@ -105,6 +105,8 @@ describe("DELETE /v1/projects/:projectId/events/users/:userId", () => {
     expect((await call(stack, secret, "GET", `/v1/deletion-requests/${id}`)).body.deleted).toEqual({
       events: 30,
       users: 1,
+      attributions: 0,
+      deadLetters: 0,
     });
   });
 

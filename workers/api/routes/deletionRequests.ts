@@ -48,8 +48,19 @@ const DeletionRequestSchema = z
       }),
     suppress: z.boolean().openapi({ description: "Later events for this subject are dropped at ingest." }),
     deleted: z
-      .object({ events: z.number().int(), users: z.number().int() })
-      .openapi({ description: "Rows removed so far: sdk_events and sdk_users." }),
+      .object({
+        events: z.number().int(),
+        users: z.number().int(),
+        attributions: z.number().int().openapi({ description: "Apple Search Ads attribution records." }),
+        deadLetters: z
+          .number()
+          .int()
+          .openapi({ description: "Relay dead-letter batches that held one of the subject's events." }),
+      })
+      .openapi({
+        description:
+          "Rows removed so far: sdk_events, sdk_users, apple_attributions and relay_dead_letters (whole batches).",
+      }),
     retained: z.object({ eventDailyCounts: z.string() }),
     failureReason: z.string().nullable(),
     requestedAt: dateTime(),

@@ -2,7 +2,12 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { exportUserEvents } from "../../../functions/dsar/exportUserEvents";
 import { lookupUsers } from "../../../functions/dsar/lookupUsers";
 import { resolveSubject } from "../../../functions/dsar/subject";
-import { eventCursor, getUserState, userEventsPage } from "../../../functions/dsar/userData";
+import {
+  eventCursor,
+  getAppleAttribution,
+  getUserState,
+  userEventsPage,
+} from "../../../functions/dsar/userData";
 import { ApiError } from "../../../shared/errors";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
@@ -60,12 +65,32 @@ const UserStateSchema = z
   })
   .openapi("UserState");
 
+const AppleAttributionSchema = z
+  .object({
+    object: z.literal("apple_attribution"),
+    eventId: z.string().openapi({ description: "The event that carried the AdServices token." }),
+    attribution: z.boolean(),
+    orgId: z.number().int().nullable(),
+    campaignId: z.number().int().nullable(),
+    adGroupId: z.number().int().nullable(),
+    keywordId: z.number().int().nullable(),
+    adId: z.number().int().nullable(),
+    claimType: z.string().nullable(),
+    conversionType: z.string().nullable(),
+    countryOrRegion: z.string().nullable(),
+    attributedAt: dateTime(),
+  })
+  .openapi("AppleAttribution");
+
 const UserDataSchema = z
   .object({
     object: z.literal("user_data"),
     projectId: z.string(),
     userId: z.string(),
     user: UserStateSchema.nullable().openapi({ description: "Current-state properties; null if none held." }),
+    appleAttribution: AppleAttributionSchema.nullable().openapi({
+      description: "The Apple Search Ads attribution record; null if none held.",
+    }),
     events: listOf(UserEventSchema, "UserEventList"),
   })
   .openapi("UserData");
@@ -160,7 +185,8 @@ export function registerUserDataRoutes(app: OpenAPIHono<ApiEnv>) {
       await visibleProject(s, projectId);
       const filter = { order, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined };
       const user = await getUserState(s.tx, projectId, userId);
-      const header = { object: "user_data" as const, projectId, userId, user };
+      const appleAttribution = await getAppleAttribution(s.tx, projectId, userId);
+      const header = { object: "user_data" as const, projectId, userId, user, appleAttribution };
 
       if ((c.req.header("Accept") ?? "").includes("application/x-ndjson")) {
         const { stream, done } = exportUserEvents(
