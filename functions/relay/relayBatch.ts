@@ -1,7 +1,8 @@
 import { type Db, type Tx, withTenant } from "../../shared/db";
 import type { Destination, Keyring } from "../../shared/destinations";
 import { RELAY_MAX_EVENTS_PER_BATCH, type RelayMessage } from "../../shared/schemas/relay";
-import { loadDestinations, setDestinationStatus } from "../destinations/store";
+import { TokenDecryptError } from "../destinations/crypto";
+import { loadDestination, setDestinationStatus } from "../destinations/store";
 import { retryDelaySeconds } from "../events/retryDelay";
 import {
   type DeliveryAttempt,
@@ -199,6 +200,10 @@ function plan(items: Item[], indexes: number[]): number[][] {
   return calls;
 }
 
+function destinationKey(projectId: string, kind: string): string {
+  return `${projectId} ${kind}`;
+}
+
 /**
  * One queue batch: destinations are read once per org (one transaction, every project of the batch), the
  * calls go out concurrently, and the attempts are recorded in one transaction per org. A failure on our
@@ -218,11 +223,38 @@ export async function relayMessages(
   await Promise.all(
     [...byOrg].map(async ([orgId, indexes]) => {
       try {
-        const projects = [...new Set(indexes.map((i) => (items[i] as Item).message.projectId))];
-        const destinations = await withTenant(ctx.db, orgId, async (tx) =>
-          (await Promise.all(projects.map((p) => loadDestinations(tx, p, ctx.keyring)))).flat(),
+        // Only the destinations this batch sends to, each decrypted on its own: a token that cannot be
+        // read (its key left the ring) fails that destination's calls alone, not the org's other ones.
+        const wanted = new Map<string, { projectId: string; kind: RelayMessage["destination"] }>();
+        for (const i of indexes) {
+          const m = (items[i] as Item).message;
+          wanted.set(destinationKey(m.projectId, m.destination), {
+            projectId: m.projectId,
+            kind: m.destination,
+          });
+        }
+        const loaded = new Map<string, Destination | null | TokenDecryptError>();
+        await withTenant(ctx.db, orgId, async (tx) => {
+          for (const [key, { projectId, kind }] of wanted) {
+            try {
+              loaded.set(key, await loadDestination(tx, projectId, kind, ctx.keyring));
+            } catch (error) {
+              if (!(error instanceof TokenDecryptError)) throw error;
+              loaded.set(key, error);
+            }
+          }
+        });
+        const calls: number[][] = [];
+        for (const call of plan(items, indexes)) {
+          const m = (items[call[0] as number] as Item).message;
+          const found = loaded.get(destinationKey(m.projectId, m.destination));
+          if (found instanceof TokenDecryptError) {
+            for (const i of call) results[i] = { status: "rejected", reason: found };
+          } else calls.push(call);
+        }
+        const destinations = [...loaded.values()].filter(
+          (d): d is Destination => d !== null && !(d instanceof TokenDecryptError),
         );
-        const calls = plan(items, indexes);
         const done = await Promise.all(
           calls.map((call) => {
             const callItems = call.map((i) => items[i] as Item);

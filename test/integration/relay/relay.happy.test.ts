@@ -187,6 +187,32 @@ describe("relay to Meta and TikTok", () => {
     ]);
   });
 
+  test("a token that cannot be decrypted holds back only its own destination; the others still deliver", async () => {
+    const t = await createTenant(stack.db);
+    await addDestinations(stack.db, t, fakes, { meta: {}, tiktok: {} });
+    // As if its key had been removed from DESTINATION_KEYS before the re-encryption ran.
+    await stack.db
+      .updateTable("destinations")
+      .set({ token_key_id: "removed-key" })
+      .where("project_id", "=", t.projectId)
+      .where("kind", "=", "tiktok")
+      .execute();
+    const id = `undecryptable-${t.projectId}`;
+    const response = await stack.ingest(
+      { events: [{ eventId: id, name: "purchase", userId: "u-1", email: "a@example.com" }] },
+      { key: t.sdkKey },
+    );
+    expect(response.status).toBe(202);
+    await waitFor(async () => fakes.meta.accepted.get(id));
+    await waitFor(async () =>
+      stack.logs.some((l) => l.includes("relay batch failed on our side") && l.includes(t.projectId))
+        ? true
+        : undefined,
+    );
+    expect(fakes.tiktok.received.get(id)).toBeUndefined();
+    expect(fakes.meta.received.get(id)).toBe(1);
+  });
+
   test("a disabled destination and a redelivered events message relay nothing more", async () => {
     const t = await createTenant(stack.db);
     await addDestinations(stack.db, t, fakes, { meta: {}, tiktok: { enabled: false } });
