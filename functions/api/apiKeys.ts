@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db, Tx } from "../../shared/db";
+import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { sha256Hex } from "../../shared/hash";
 import { displayPrefix, newId, newSecret } from "../../shared/ids";
 import type { Role } from "../../shared/roles";
@@ -127,18 +128,16 @@ export async function listApiKeys(
   tx: Tx,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: ApiKey[]; hasMore: boolean }> {
-  let query = tx.selectFrom("api_keys").select(COLUMNS).orderBy("created_at", "desc").orderBy("id", "desc");
-  if (page.startingAfter) {
-    const cursor = tx.selectFrom("api_keys").select(["created_at"]).where("id", "=", page.startingAfter);
-    query = query.where((eb) =>
-      eb.or([
-        eb("created_at", "<", cursor),
-        eb.and([eb("created_at", "=", cursor), eb("id", "<", page.startingAfter!)]),
-      ]),
-    );
-  }
-  const rows = await query.limit(page.limit + 1).execute();
-  return { data: rows.slice(0, page.limit).map(toApiKey), hasMore: rows.length > page.limit };
+  const after = page.startingAfter;
+  const { rows, hasMore } = await newestFirstPage(
+    tx.selectFrom("api_keys").select(COLUMNS),
+    { time: "created_at", id: "id" },
+    page.limit,
+    after
+      ? { id: after, time: tx.selectFrom("api_keys").select("created_at").where("id", "=", after) }
+      : undefined,
+  );
+  return { data: rows.map(toApiKey), hasMore };
 }
 
 /**

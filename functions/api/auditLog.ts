@@ -1,4 +1,5 @@
 import type { Tx } from "../../shared/db";
+import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import type { Actor } from "./audit";
 
 /** One audit row as the API shows it: who did what to which resource, when, in which request. */
@@ -70,20 +71,21 @@ export async function listAuditEvents(
   filter: AuditLogFilter,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: AuditEvent[]; hasMore: boolean }> {
-  let query = tx.selectFrom("audit_log").select(COLUMNS).orderBy("occurred_at", "desc").orderBy("id", "desc");
+  let query = tx.selectFrom("audit_log").select(COLUMNS);
   if (filter.action !== undefined) query = query.where("action", "=", filter.action);
   if (filter.resourceType !== undefined) query = query.where("resource_type", "=", filter.resourceType);
   if (filter.resourceId !== undefined) query = query.where("resource_id", "=", filter.resourceId);
   if (filter.actorId !== undefined) query = query.where("actor_id", "=", filter.actorId);
   if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
   if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
-  if (page.startingAfter) {
-    const after = page.startingAfter;
-    const cursor = tx.selectFrom("audit_log").select("occurred_at").where("id", "=", after);
-    query = query.where((eb) =>
-      eb.or([eb("occurred_at", "<", cursor), eb.and([eb("occurred_at", "=", cursor), eb("id", "<", after)])]),
-    );
-  }
-  const rows = await query.limit(page.limit + 1).execute();
-  return { data: rows.slice(0, page.limit).map(toAuditEvent), hasMore: rows.length > page.limit };
+  const after = page.startingAfter;
+  const { rows, hasMore } = await newestFirstPage(
+    query,
+    { time: "occurred_at", id: "id" },
+    page.limit,
+    after
+      ? { id: after, time: tx.selectFrom("audit_log").select("occurred_at").where("id", "=", after) }
+      : undefined,
+  );
+  return { data: rows.map(toAuditEvent), hasMore };
 }

@@ -1,4 +1,5 @@
 import type { Tx } from "../../shared/db";
+import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { newId } from "../../shared/ids";
 import type { Role } from "../../shared/roles";
 
@@ -79,16 +80,16 @@ export async function listMembers(
   tx: Tx,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: Member[]; hasMore: boolean }> {
-  let query = tx.selectFrom("members").select(COLUMNS).orderBy("created_at", "desc").orderBy("id", "desc");
-  if (page.startingAfter) {
-    const after = page.startingAfter;
-    const cursor = tx.selectFrom("members").select("created_at").where("id", "=", after);
-    query = query.where((eb) =>
-      eb.or([eb("created_at", "<", cursor), eb.and([eb("created_at", "=", cursor), eb("id", "<", after)])]),
-    );
-  }
-  const rows = await query.limit(page.limit + 1).execute();
-  return { data: rows.slice(0, page.limit).map(toMember), hasMore: rows.length > page.limit };
+  const after = page.startingAfter;
+  const { rows, hasMore } = await newestFirstPage(
+    tx.selectFrom("members").select(COLUMNS),
+    { time: "created_at", id: "id" },
+    page.limit,
+    after
+      ? { id: after, time: tx.selectFrom("members").select("created_at").where("id", "=", after) }
+      : undefined,
+  );
+  return { data: rows.map(toMember), hasMore };
 }
 
 /** Adds a member. `actorRole` is the caller's: only an owner may add an owner. */

@@ -1,4 +1,5 @@
 import type { Tx } from "../../shared/db";
+import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { PROJECT_COLUMNS, type Project, toProject } from "../tenancy/createProject";
 
 export async function getProject(tx: Tx, projectId: string): Promise<Project | null> {
@@ -14,21 +15,18 @@ export async function listProjects(
   tx: Tx,
   page: { limit: number; startingAfter?: string | undefined; onlyId?: string | null | undefined },
 ): Promise<{ data: Project[]; hasMore: boolean }> {
-  let query = tx
-    .selectFrom("projects")
-    .select(PROJECT_COLUMNS)
-    .orderBy("created_at", "desc")
-    .orderBy("id", "desc");
+  let query = tx.selectFrom("projects").select(PROJECT_COLUMNS);
   if (page.onlyId) query = query.where("id", "=", page.onlyId);
-  if (page.startingAfter) {
-    const after = page.startingAfter;
-    const cursor = tx.selectFrom("projects").select("created_at").where("id", "=", after);
-    query = query.where((eb) =>
-      eb.or([eb("created_at", "<", cursor), eb.and([eb("created_at", "=", cursor), eb("id", "<", after)])]),
-    );
-  }
-  const rows = await query.limit(page.limit + 1).execute();
-  return { data: rows.slice(0, page.limit).map(toProject), hasMore: rows.length > page.limit };
+  const after = page.startingAfter;
+  const { rows, hasMore } = await newestFirstPage(
+    query,
+    { time: "created_at", id: "id" },
+    page.limit,
+    after
+      ? { id: after, time: tx.selectFrom("projects").select("created_at").where("id", "=", after) }
+      : undefined,
+  );
+  return { data: rows.map(toProject), hasMore };
 }
 
 export async function updateProject(

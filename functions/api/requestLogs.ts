@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db, Tx } from "../../shared/db";
+import { newestFirstPage } from "../../shared/db/newestFirstPage";
 
 /** Request metadata only: who, what route, what status, how long. Never a body. Kept 30 days. */
 export interface RequestLogEntry {
@@ -53,26 +54,25 @@ export async function listRequestLogs(
 ): Promise<{ data: RequestLog[]; hasMore: boolean }> {
   let query = tx
     .selectFrom("request_logs")
-    .select(["request_id", "api_key_id", "method", "route", "status", "latency_ms", "occurred_at"])
-    .orderBy("occurred_at", "desc")
-    .orderBy("request_id", "desc");
+    .select(["request_id", "api_key_id", "method", "route", "status", "latency_ms", "occurred_at"]);
   if (filter.status !== undefined) query = query.where("status", "=", filter.status);
   if (filter.apiKeyId !== undefined) query = query.where("api_key_id", "=", filter.apiKeyId);
   if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
   if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
-  if (page.startingAfter) {
-    const after = page.startingAfter;
-    const cursor = tx.selectFrom("request_logs").select("occurred_at").where("request_id", "=", after);
-    query = query.where((eb) =>
-      eb.or([
-        eb("occurred_at", "<", cursor),
-        eb.and([eb("occurred_at", "=", cursor), eb("request_id", "<", after)]),
-      ]),
-    );
-  }
-  const rows = await query.limit(page.limit + 1).execute();
+  const after = page.startingAfter;
+  const { rows, hasMore } = await newestFirstPage(
+    query,
+    { time: "occurred_at", id: "request_id" },
+    page.limit,
+    after
+      ? {
+          id: after,
+          time: tx.selectFrom("request_logs").select("occurred_at").where("request_id", "=", after),
+        }
+      : undefined,
+  );
   return {
-    data: rows.slice(0, page.limit).map((row) => ({
+    data: rows.map((row) => ({
       requestId: row.request_id,
       apiKeyId: row.api_key_id,
       method: row.method,
@@ -81,6 +81,6 @@ export async function listRequestLogs(
       latencyMs: row.latency_ms,
       occurredAt: row.occurred_at,
     })),
-    hasMore: rows.length > page.limit,
+    hasMore,
   };
 }

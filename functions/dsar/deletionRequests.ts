@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Tx } from "../../shared/db";
+import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { newId } from "../../shared/ids";
 import type { Subject } from "./subject";
 
@@ -169,25 +170,19 @@ export async function listDeletionRequests(
     projectId?: string | null | undefined;
   },
 ): Promise<{ data: DeletionRequest[]; hasMore: boolean }> {
-  let query = tx
-    .selectFrom("deletion_requests")
-    .select(COLUMNS)
-    .orderBy("requested_at", "desc")
-    .orderBy("id", "desc");
+  let query = tx.selectFrom("deletion_requests").select(COLUMNS);
   if (filter.status) query = query.where("status", "=", filter.status);
   if (filter.projectId) query = query.where("project_id", "=", filter.projectId);
-  if (filter.startingAfter) {
-    const after = filter.startingAfter;
-    const cursor = tx.selectFrom("deletion_requests").select("requested_at").where("id", "=", after);
-    query = query.where((eb) =>
-      eb.or([
-        eb("requested_at", "<", cursor),
-        eb.and([eb("requested_at", "=", cursor), eb("id", "<", after)]),
-      ]),
-    );
-  }
-  const rows = (await query.limit(filter.limit + 1).execute()) as Row[];
-  return { data: rows.slice(0, filter.limit).map(toDeletionRequest), hasMore: rows.length > filter.limit };
+  const after = filter.startingAfter;
+  const { rows, hasMore } = await newestFirstPage(
+    query,
+    { time: "requested_at", id: "id" },
+    filter.limit,
+    after
+      ? { id: after, time: tx.selectFrom("deletion_requests").select("requested_at").where("id", "=", after) }
+      : undefined,
+  );
+  return { data: (rows as Row[]).map(toDeletionRequest), hasMore };
 }
 
 export type SuppressionType = "user_id" | "email" | "phone";
@@ -225,36 +220,35 @@ export async function listSuppressions(
   projectId: string,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: Suppression[]; hasMore: boolean }> {
-  let query = tx
+  const query = tx
     .selectFrom("suppressions")
     .select(["identifier_type", "identifier_sha256", "deletion_request_id", "created_at"])
-    .where("project_id", "=", projectId)
-    .orderBy("created_at", "desc")
-    .orderBy("identifier_sha256", "desc");
-  if (page.startingAfter) {
-    const after = page.startingAfter.toLowerCase();
-    const cursor = tx
-      .selectFrom("suppressions")
-      .select("created_at")
-      .where("project_id", "=", projectId)
-      .where("identifier_sha256", "=", after)
-      .limit(1);
-    query = query.where((eb) =>
-      eb.or([
-        eb("created_at", "<", cursor),
-        eb.and([eb("created_at", "=", cursor), eb("identifier_sha256", "<", after)]),
-      ]),
-    );
-  }
-  const rows = await query.limit(page.limit + 1).execute();
+    .where("project_id", "=", projectId);
+  const after = page.startingAfter?.toLowerCase();
+  const { rows, hasMore } = await newestFirstPage(
+    query,
+    { time: "created_at", id: "identifier_sha256" },
+    page.limit,
+    after
+      ? {
+          id: after,
+          time: tx
+            .selectFrom("suppressions")
+            .select("created_at")
+            .where("project_id", "=", projectId)
+            .where("identifier_sha256", "=", after)
+            .limit(1),
+        }
+      : undefined,
+  );
   return {
-    data: rows.slice(0, page.limit).map((r) => ({
+    data: rows.map((r) => ({
       object: "suppression" as const,
       identifierType: r.identifier_type,
       identifierSha256: r.identifier_sha256,
       deletionRequestId: r.deletion_request_id,
       createdAt: new Date(r.created_at).toISOString(),
     })),
-    hasMore: rows.length > page.limit,
+    hasMore,
   };
 }

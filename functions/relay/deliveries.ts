@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db, Tx } from "../../shared/db";
+import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import type { DestinationKind } from "../../shared/destinations";
 import type { RelayEvent } from "../../shared/schemas/relay";
 import type { AppleAttribution } from "./apple";
@@ -197,27 +198,26 @@ export async function listDeliveries(
     .selectFrom("relay_deliveries")
     .selectAll()
     .where("project_id", "=", projectId)
-    .where("destination", "=", destination)
-    .orderBy("last_attempt_at", "desc")
-    .orderBy("batch_id", "desc");
+    .where("destination", "=", destination);
   if (filter.status) q = q.where("status", "=", filter.status);
-  if (page.startingAfter) {
-    const after = page.startingAfter;
-    const cursor = tx
-      .selectFrom("relay_deliveries")
-      .select("last_attempt_at")
-      .where("batch_id", "=", after)
-      .where("project_id", "=", projectId);
-    q = q.where((eb) =>
-      eb.or([
-        eb("last_attempt_at", "<", cursor),
-        eb.and([eb("last_attempt_at", "=", cursor), eb("batch_id", "<", after)]),
-      ]),
-    );
-  }
-  const rows = await q.limit(page.limit + 1).execute();
+  const after = page.startingAfter;
+  const { rows, hasMore } = await newestFirstPage(
+    q,
+    { time: "last_attempt_at", id: "batch_id" },
+    page.limit,
+    after
+      ? {
+          id: after,
+          time: tx
+            .selectFrom("relay_deliveries")
+            .select("last_attempt_at")
+            .where("batch_id", "=", after)
+            .where("project_id", "=", projectId),
+        }
+      : undefined,
+  );
   return {
-    data: rows.slice(0, page.limit).map((r) => ({
+    data: rows.map((r) => ({
       id: r.batch_id,
       destination: r.destination,
       eventCount: r.event_count,
@@ -230,7 +230,7 @@ export async function listDeliveries(
       firstAttemptAt: new Date(r.first_attempt_at),
       lastAttemptAt: new Date(r.last_attempt_at),
     })),
-    hasMore: rows.length > page.limit,
+    hasMore,
   };
 }
 

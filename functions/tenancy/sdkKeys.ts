@@ -1,4 +1,5 @@
 import type { Tx } from "../../shared/db";
+import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { sha256Hex } from "../../shared/hash";
 import { displayPrefix, newId, newSecret } from "../../shared/ids";
 
@@ -72,21 +73,19 @@ export async function listSdkKeys(
   projectId: string,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: SdkKey[]; hasMore: boolean }> {
-  let query = tx
-    .selectFrom("sdk_keys")
-    .select(["id", "project_id", "display_prefix", "created_at", "revoked_at"])
-    .where("project_id", "=", projectId)
-    .orderBy("created_at", "desc")
-    .orderBy("id", "desc");
-  if (page.startingAfter) {
-    const after = page.startingAfter;
-    const cursor = tx.selectFrom("sdk_keys").select("created_at").where("id", "=", after);
-    query = query.where((eb) =>
-      eb.or([eb("created_at", "<", cursor), eb.and([eb("created_at", "=", cursor), eb("id", "<", after)])]),
-    );
-  }
-  const rows = await query.limit(page.limit + 1).execute();
-  return { data: rows.slice(0, page.limit).map(toSdkKey), hasMore: rows.length > page.limit };
+  const after = page.startingAfter;
+  const { rows, hasMore } = await newestFirstPage(
+    tx
+      .selectFrom("sdk_keys")
+      .select(["id", "project_id", "display_prefix", "created_at", "revoked_at"])
+      .where("project_id", "=", projectId),
+    { time: "created_at", id: "id" },
+    page.limit,
+    after
+      ? { id: after, time: tx.selectFrom("sdk_keys").select("created_at").where("id", "=", after) }
+      : undefined,
+  );
+  return { data: rows.map(toSdkKey), hasMore };
 }
 
 export async function getSdkKey(tx: Tx, projectId: string, keyId: string): Promise<SdkKey | null> {
