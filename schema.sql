@@ -164,9 +164,12 @@ create index if not exists audit_log_time on audit_log (occurred_at);
 create index if not exists audit_log_org_resource on audit_log (org_id, resource_id, occurred_at desc, id desc);
 create index if not exists audit_log_org_actor on audit_log (org_id, actor_id, occurred_at desc, id desc);
 
--- Idempotency-Key records, scope org + key, kept 24 h: a hash of the request and the replay envelope.
+-- Idempotency-Key records, kept 24 h: a hash of the request (method, path with query string, body) and the
+-- replay envelope, never a secret (a replayed key creation shows `secret: null`). Scope: org + the API key
+-- that sent it + Idempotency-Key, so another key of the org can neither replay nor block it.
 create table if not exists idempotency_keys (
   org_id           text not null references organizations (id) on delete cascade,
+  api_key_id       text not null,
   idempotency_key  text not null check (length(idempotency_key) between 1 and 255),
   request_sha256   text not null,
   state            text not null check (state in ('in_progress', 'completed')),
@@ -175,10 +178,23 @@ create table if not exists idempotency_keys (
   response_body    json,
   created_at       timestamptz not null,
   completed_at     timestamptz,
-  primary key (org_id, idempotency_key)
+  primary key (org_id, api_key_id, idempotency_key)
 );
 create index if not exists idempotency_keys_created on idempotency_keys (created_at);
 alter table idempotency_keys alter column response_body type json;
+-- Databases from before the per-key scope: records (a 24-hour cache) cannot be attributed to a key, so they
+-- go, and the primary key takes the API key in.
+alter table idempotency_keys add column if not exists api_key_id text;
+delete from idempotency_keys where api_key_id is null;
+alter table idempotency_keys alter column api_key_id set not null;
+do $$
+begin
+  if (select array_length(conkey, 1) from pg_constraint where conname = 'idempotency_keys_pkey') = 2 then
+    alter table idempotency_keys drop constraint idempotency_keys_pkey;
+    alter table idempotency_keys add primary key (org_id, api_key_id, idempotency_key);
+  end if;
+end
+$$;
 
 -- Request metadata, kept 30 days. Never a request or response body.
 create table if not exists request_logs (

@@ -173,14 +173,36 @@ export async function rotateApiKey(
   return { old: toApiKey(old), created };
 }
 
-/** Revokes at once. Returns the key as it was before, or null when there is no live key with that id. */
+/** Why a revoke was refused; the route maps each to its API error. */
+export type RevokeRefusal = "not_found" | "already_revoked" | "last_owner_key";
+
+/**
+ * Revokes at once. The org's last live owner key is never revoked: without it nobody could manage owners
+ * or the org again. The org row is locked first, so two concurrent revokes of the last two owner keys cannot
+ * both pass the check (the same lock serializes member changes).
+ */
 export async function revokeApiKey(
   tx: Tx,
+  orgId: string,
   keyId: string,
   now: Date,
-): Promise<{ before: ApiKey; after: ApiKey } | null> {
+): Promise<{ before: ApiKey; after: ApiKey } | { refused: RevokeRefusal }> {
+  await tx.selectFrom("organizations").select("id").where("id", "=", orgId).forUpdate().execute();
   const before = await getApiKey(tx, keyId);
-  if (!before || before.revokedAt) return null;
+  if (!before) return { refused: "not_found" };
+  if (before.revokedAt || (before.expiresAt && before.expiresAt <= now))
+    return { refused: "already_revoked" };
+  if (before.role === "owner") {
+    const { others } = await tx
+      .selectFrom("api_keys")
+      .select((eb) => eb.fn.countAll<string>().as("others"))
+      .where("role", "=", "owner")
+      .where("id", "!=", keyId)
+      .where("revoked_at", "is", null)
+      .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+      .executeTakeFirstOrThrow();
+    if (Number(others) === 0) return { refused: "last_owner_key" };
+  }
   const row = await tx
     .updateTable("api_keys")
     .set({ revoked_at: now })

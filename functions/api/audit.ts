@@ -1,5 +1,6 @@
 import type { Tx } from "../../shared/db";
 import { newId } from "../../shared/ids";
+import { withoutSecrets } from "../../shared/secretFields";
 
 export interface Actor {
   type: "api_key" | "member" | "system";
@@ -16,27 +17,14 @@ export interface AuditEntry {
   after?: unknown;
 }
 
-// Never copied into an audit row, whatever a caller passes.
-const SECRET_FIELDS = new Set(["secret", "key_sha256", "keySha256", "token", "accessToken", "password"]);
-
-function stripSecrets(value: unknown): unknown {
-  if (value === null || typeof value !== "object") return value;
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(stripSecrets);
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([key]) => !SECRET_FIELDS.has(key))
-      .map(([key, v]) => [key, stripSecrets(v)]),
-  );
-}
-
 /**
  * The before/after diff: only the fields that changed, secrets removed. Creates have no `before`,
  * deletes no `after`.
  */
 export function auditChanges(before: unknown, after: unknown): Record<string, unknown> {
-  const b = stripSecrets(before) as Record<string, unknown> | null | undefined;
-  const a = stripSecrets(after) as Record<string, unknown> | null | undefined;
+  // Secrets are never copied into an audit row, whatever a caller passes.
+  const b = withoutSecrets(before, "drop") as Record<string, unknown> | null | undefined;
+  const a = withoutSecrets(after, "drop") as Record<string, unknown> | null | undefined;
   if (!b || !a) return { ...(b ? { before: b } : {}), ...(a ? { after: a } : {}) };
   const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])].filter(
     (k) => JSON.stringify(b[k]) !== JSON.stringify(a[k]),

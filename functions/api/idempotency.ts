@@ -1,9 +1,20 @@
-import type { Db } from "../../shared/db";
+import type { Db, Tx } from "../../shared/db";
 import { withTenant } from "../../shared/db";
+import { withoutSecrets } from "../../shared/secretFields";
 
-/** How long a key and its replay envelope are kept (the seeds promise 24 h). */
+/** How long a key and its replay envelope are kept (the data-protection page promises 24 h). */
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/**
+ * Whose key it is: the org and the API key that sent it. Another key of the same org never sees the record,
+ * so it can neither replay an answer it was not authorised to get nor block the key's owner.
+ */
+export interface IdempotencyScope {
+  orgId: string;
+  apiKeyId: string;
+  key: string;
+}
 
 export type Claim =
   | { kind: "claimed" }
@@ -13,40 +24,43 @@ export type Claim =
 
 /**
  * Claims an Idempotency-Key for one request, in its own committed transaction so concurrent requests see
- * the claim at once. Insert-or-nothing on (org, key) is the lock: exactly one request wins; the others
- * learn whether to replay (same request, finished), wait (same request, in flight) or fail (other request).
+ * the claim at once. Insert-or-nothing on (org, API key, key) is the lock: exactly one request wins; the
+ * others learn whether to replay (same request, finished), wait (same request, in flight) or fail (another
+ * request: a different method, path, query string or body).
  */
 export async function claimIdempotencyKey(
   db: Db,
-  orgId: string,
-  key: string,
+  scope: IdempotencyScope,
   requestSha256: string,
   now: Date,
 ): Promise<Claim> {
-  return withTenant(db, orgId, async (tx) => {
+  return withTenant(db, scope.orgId, async (tx) => {
     // A record older than the TTL no longer binds the key (the Cron purge removes it later).
     await tx
       .deleteFrom("idempotency_keys")
-      .where("idempotency_key", "=", key)
+      .where("api_key_id", "=", scope.apiKeyId)
+      .where("idempotency_key", "=", scope.key)
       .where("created_at", "<=", new Date(now.getTime() - IDEMPOTENCY_TTL_MS))
       .execute();
     const inserted = await tx
       .insertInto("idempotency_keys")
       .values({
-        org_id: orgId,
-        idempotency_key: key,
+        org_id: scope.orgId,
+        api_key_id: scope.apiKeyId,
+        idempotency_key: scope.key,
         request_sha256: requestSha256,
         state: "in_progress",
         created_at: now,
       })
-      .onConflict((oc) => oc.columns(["org_id", "idempotency_key"]).doNothing())
+      .onConflict((oc) => oc.columns(["org_id", "api_key_id", "idempotency_key"]).doNothing())
       .returning("idempotency_key")
       .executeTakeFirst();
     if (inserted) return { kind: "claimed" };
     const existing = await tx
       .selectFrom("idempotency_keys")
       .select(["request_sha256", "state", "response_status", "response_body"])
-      .where("idempotency_key", "=", key)
+      .where("api_key_id", "=", scope.apiKeyId)
+      .where("idempotency_key", "=", scope.key)
       .executeTakeFirstOrThrow();
     if (existing.request_sha256 !== requestSha256) return { kind: "reused" };
     if (existing.state === "in_progress") return { kind: "in_use" };
@@ -54,10 +68,14 @@ export async function claimIdempotencyKey(
   });
 }
 
-/** Stores the replay envelope. Called inside the request's own transaction, so it commits with the change. */
+/**
+ * Stores the replay envelope. Called inside the request's own transaction, so it commits with the change.
+ * Secrets in the answer (a new key's secret) are stored as null: a secret is shown once and never kept, so
+ * a replay returns the resource with `secret: null` instead of handing the secret out a second time.
+ */
 export async function completeIdempotencyKey(
-  tx: Db,
-  key: string,
+  tx: Tx,
+  scope: IdempotencyScope,
   response: { status: number; body: unknown },
   now: Date,
 ): Promise<void> {
@@ -66,19 +84,22 @@ export async function completeIdempotencyKey(
     .set({
       state: "completed",
       response_status: response.status,
-      response_body: JSON.stringify(response.body),
+      // JSON text as the client received it (json, not jsonb: key order is kept for a byte-identical replay).
+      response_body: response.body === null ? null : JSON.stringify(withoutSecrets(response.body, "null")),
       completed_at: now,
     })
-    .where("idempotency_key", "=", key)
+    .where("api_key_id", "=", scope.apiKeyId)
+    .where("idempotency_key", "=", scope.key)
     .execute();
 }
 
 /** Gives the key back after a failure on our side (5xx), so the client can retry with it. */
-export async function releaseIdempotencyKey(db: Db, orgId: string, key: string): Promise<void> {
-  await withTenant(db, orgId, (tx) =>
+export async function releaseIdempotencyKey(db: Db, scope: IdempotencyScope): Promise<void> {
+  await withTenant(db, scope.orgId, (tx) =>
     tx
       .deleteFrom("idempotency_keys")
-      .where("idempotency_key", "=", key)
+      .where("api_key_id", "=", scope.apiKeyId)
+      .where("idempotency_key", "=", scope.key)
       .where("state", "=", "in_progress")
       .execute(),
   );

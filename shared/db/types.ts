@@ -116,6 +116,8 @@ export interface AuditLogTable {
 
 export interface IdempotencyKeysTable {
   org_id: string;
+  /** The API key that sent it: the scope is org + API key + Idempotency-Key. */
+  api_key_id: string;
   idempotency_key: string;
   request_sha256: string;
   state: "in_progress" | "completed";

@@ -3,6 +3,7 @@ import { type Actor, writeAudit } from "../../functions/api/audit";
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
+  type IdempotencyScope,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   releaseIdempotencyKey,
 } from "../../functions/api/idempotency";
@@ -37,6 +38,18 @@ function scope(c: Context<ApiEnv>, tx: Tx): RequestScope {
   };
 }
 
+/**
+ * Who may call a route, checked before anything else runs — before a stored idempotent answer is replayed,
+ * so a replay never skips a check the live path would make. `orgWide`: keys restricted to one project are
+ * refused (403). `projectId`: the project the route acts on; a key restricted to another project gets 404,
+ * as for a project of another org (whether it exists is not confirmed).
+ */
+export interface Access {
+  role: Role;
+  orgWide?: boolean;
+  projectId?: string;
+}
+
 export function requireRole(c: Context<ApiEnv>, required: Role): void {
   const { role } = c.get("auth");
   if (!hasRole(role, required)) {
@@ -52,30 +65,47 @@ export function requireOrgWideKey(c: Context<ApiEnv>): void {
   if (c.get("auth").projectId) throw new ApiError("forbidden", "This API key is restricted to one project.");
 }
 
+function authorize(c: Context<ApiEnv>, access: Role | Access): void {
+  const rule = typeof access === "string" ? { role: access } : access;
+  requireRole(c, rule.role);
+  if (rule.orgWide) requireOrgWideKey(c);
+  const restricted = c.get("auth").projectId;
+  if (rule.projectId !== undefined && restricted && restricted !== rule.projectId) {
+    throw new ApiError("not_found", `No project ${rule.projectId}.`);
+  }
+}
+
 /** A read: the handler's queries run in one transaction scoped to the caller's org. */
 export async function query<T extends Response>(
   c: Context<ApiEnv>,
-  required: Role,
+  access: Role | Access,
   fn: (s: RequestScope) => Promise<T>,
 ): Promise<T> {
-  requireRole(c, required);
+  authorize(c, access);
   return withTenant(c.get("db"), c.get("auth").orgId, (tx) => fn(scope(c, tx)));
 }
 
+/** What identifies "the same request" for an Idempotency-Key: method, path with query string, body. */
+async function requestFingerprint(c: Context<ApiEnv>): Promise<string> {
+  const url = new URL(c.req.url);
+  return sha256Hex(`${c.req.method} ${url.pathname}${url.search}\n${await c.req.text()}`);
+}
+
 /**
- * A change (POST/PATCH/DELETE). With an Idempotency-Key, the key is claimed first (scope: org + key);
- * the change, its audit rows and the stored replay envelope then commit in one transaction, so no request
- * with a key can cause its side effect twice. A 4xx answer is stored like a success (the same request gets
- * the same answer); on a 5xx the claim is released so the client can retry.
+ * A change (POST/PATCH/DELETE). With an Idempotency-Key, the key is claimed first (scope: org + the calling
+ * API key + key); the change, its audit rows and the stored replay envelope then commit in one transaction,
+ * so no request with a key can cause its side effect twice. A 4xx answer is stored like a success (the same
+ * request gets the same answer); on a 5xx the claim is released so the client can retry. Secrets in an
+ * answer are never stored: their replay carries `secret: null`.
  */
 export async function mutation<T extends Response>(
   c: Context<ApiEnv>,
-  required: Role,
+  access: Role | Access,
   fn: (s: RequestScope) => Promise<T>,
 ): Promise<T> {
-  requireRole(c, required);
+  authorize(c, access);
   const db = c.get("db");
-  const { orgId } = c.get("auth");
+  const { orgId, keyId } = c.get("auth");
   const now = c.get("now");
   const key = c.req.header("Idempotency-Key");
   if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
@@ -84,9 +114,9 @@ export async function mutation<T extends Response>(
       `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
     );
   }
-  if (key !== undefined) {
-    const fingerprint = await sha256Hex(`${c.req.method} ${c.req.path}\n${await c.req.text()}`);
-    const claim = await claimIdempotencyKey(db, orgId, key, fingerprint, now);
+  const idem: IdempotencyScope | undefined = key === undefined ? undefined : { orgId, apiKeyId: keyId, key };
+  if (idem) {
+    const claim = await claimIdempotencyKey(db, idem, await requestFingerprint(c), now);
     if (claim.kind === "reused") {
       throw new ApiError("idempotency_key_reused", "This Idempotency-Key was used with a different request.");
     }
@@ -106,20 +136,20 @@ export async function mutation<T extends Response>(
   try {
     return await withTenant(db, orgId, async (tx) => {
       const response = await fn(scope(c, tx));
-      if (key !== undefined) {
+      if (idem) {
         const body = response.status === 204 ? null : await response.clone().json();
-        await completeIdempotencyKey(tx, key, { status: response.status, body }, now);
+        await completeIdempotencyKey(tx, idem, { status: response.status, body }, now);
       }
       return response;
     });
   } catch (error) {
-    if (key !== undefined) {
+    if (idem) {
       // 401/403/429 say nothing about the request itself: like the checks before this layer, not stored.
       if (error instanceof ApiError && error.status < 500 && ![401, 403, 429].includes(error.status)) {
         const envelope = { status: error.status, body: errorBody(error, c.get("requestId")) };
-        await withTenant(db, orgId, (tx) => completeIdempotencyKey(tx, key, envelope, now));
+        await withTenant(db, orgId, (tx) => completeIdempotencyKey(tx, idem, envelope, now));
       } else {
-        await releaseIdempotencyKey(db, orgId, key);
+        await releaseIdempotencyKey(db, idem);
       }
     }
     throw error;

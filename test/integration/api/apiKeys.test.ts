@@ -103,6 +103,51 @@ describe("API keys: security", () => {
     expect(count).toHaveLength(3);
   });
 
+  test("revoking needs the same grant as creating: an admin cannot revoke an owner key; nothing changes", async () => {
+    const owner = await createApiTenant(stack.db);
+    const secondOwner = await addApiKey(stack.db, owner.orgId, "owner");
+    const admin = await addApiKey(stack.db, owner.orgId, "admin");
+    const denied = await post(admin, `/v1/api-keys/${secondOwner.keyId}/revoke`);
+    expect(denied.status).toBe(403);
+    expect(((await denied.json()) as { error: { code: string } }).error.code).toBe("forbidden");
+    expect((await stack.api("/v1/projects", { headers: bearer(secondOwner.secret) })).status).toBe(200);
+    const row = await stack.db
+      .selectFrom("api_keys")
+      .select("revoked_at")
+      .where("id", "=", secondOwner.keyId)
+      .executeTakeFirstOrThrow();
+    expect(row.revoked_at).toBeNull();
+    // An admin may still revoke keys at or below its own role.
+    const developer = await addApiKey(stack.db, owner.orgId, "developer");
+    expect((await post(admin, `/v1/api-keys/${developer.keyId}/revoke`)).status).toBe(200);
+  });
+
+  test("the org's last live owner key cannot be revoked (409); with a second owner key it can", async () => {
+    const owner = await createApiTenant(stack.db);
+    const selfRevoke = await post(owner, `/v1/api-keys/${owner.keyId}/revoke`);
+    expect(selfRevoke.status).toBe(409);
+    expect(((await selfRevoke.json()) as { error: { code: string } }).error.code).toBe("conflict");
+    expect((await stack.api("/v1/projects", { headers: bearer(owner.secret) })).status).toBe(200);
+
+    // An owner key in its rotation grace period still works, so it counts as live until it expires.
+    const second = await addApiKey(stack.db, owner.orgId, "owner");
+    const rotated = await post(second, `/v1/api-keys/${second.keyId}/rotate`, { gracePeriodSeconds: 600 });
+    expect(rotated.status).toBe(201);
+    const successor = (await rotated.json()) as KeyJson;
+    // Three owner keys exist (owner, second in grace, successor): revoking two of them leaves one.
+    expect((await post(owner, `/v1/api-keys/${successor.id}/revoke`)).status).toBe(200);
+    expect((await post(owner, `/v1/api-keys/${second.keyId}/revoke`)).status).toBe(200);
+    expect((await post(owner, `/v1/api-keys/${owner.keyId}/revoke`)).status).toBe(409);
+    const live = await stack.db
+      .selectFrom("api_keys")
+      .select("id")
+      .where("org_id", "=", owner.orgId)
+      .where("role", "=", "owner")
+      .where("revoked_at", "is", null)
+      .execute();
+    expect(live.map((k) => k.id)).toEqual([owner.keyId]);
+  });
+
   test("no key, a malformed key, an unknown key → 401 with the error shape", async () => {
     const attempts: Record<string, string>[] = [
       {},

@@ -4,7 +4,7 @@ import { withTenant } from "../../../shared/db";
 import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
 import { type Stack, startStack } from "../../support/stack";
 
-// Idempotency-Key on the partner API (issue 3): scope org + key, replay of the first answer, 422 on reuse
+// Idempotency-Key on the partner API: scope org + API key + key, replay of the first answer, 422 on reuse
 // with another request, 409 while in flight, 24 h lifetime, and nothing stored for answers given before the
 // idempotency layer (401/403 by role, validation 400s). Real Worker in workerd, real Postgres.
 
@@ -230,18 +230,18 @@ describe("Idempotency-Key: scope", () => {
     expect(await projectRows(c.orgId)).toHaveLength(1);
   });
 
-  test("two API keys of one org share the scope: the second key gets the first key's answer", async () => {
+  test("two API keys of one org have separate scopes: the second key's request is its own, never a replay", async () => {
     const owner = await createApiTenant(stack.db);
     const developer = await addApiKey(stack.db, owner.orgId, "developer");
-    const body = { name: "Org scoped" };
+    const body = { name: "Key scoped" };
     const first = await createdProject(
       await send(owner.secret, "POST", "/v1/projects", body, withKey("org-k")),
     );
     const second = await send(developer.secret, "POST", "/v1/projects", body, withKey("org-k"));
     expect(second.status).toBe(201);
-    expect(second.headers.get("Idempotent-Replayed")).toBe("true");
-    expect(await second.json()).toEqual(first);
-    expect(await projectRows(owner.orgId)).toHaveLength(1);
+    expect(second.headers.get("Idempotent-Replayed")).toBeNull();
+    expect(((await second.json()) as ProjectJson).id).not.toBe(first.id);
+    expect(await projectRows(owner.orgId)).toHaveLength(2);
   });
 });
 

@@ -121,6 +121,7 @@ test("idempotency records are removed once older than 24 hours, in progress or c
   const t = await createTenant(stack.db);
   const row = (key: string, createdAt: Date, state: "in_progress" | "completed") => ({
     org_id: t.orgId,
+    api_key_id: "key_retentionTest",
     idempotency_key: key,
     request_sha256: "0".repeat(64),
     state,

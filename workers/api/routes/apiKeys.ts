@@ -5,6 +5,7 @@ import {
   getApiKey,
   listApiKeys,
   MAX_ROTATION_GRACE_SECONDS,
+  type RevokeRefusal,
   revokeApiKey,
   rotateApiKey,
 } from "../../../functions/api/apiKeys";
@@ -47,7 +48,14 @@ const ApiKeySchema = z
   .openapi("ApiKey");
 
 const CreatedApiKeySchema = ApiKeySchema.extend({
-  secret: z.string().openapi({ description: "The secret. Shown once, in this response only." }),
+  secret: z
+    .string()
+    .nullable()
+    .openapi({
+      description:
+        "The secret. Shown once, in this response only: it is never stored, so an idempotent replay of this " +
+        "request (Idempotent-Replayed: true) answers `secret: null`. Rotate the key if the secret was lost.",
+    }),
 }).openapi("CreatedApiKey");
 
 const CreateApiKeySchema = z
@@ -139,22 +147,22 @@ const routes = {
     method: "post",
     path: "/v1/api-keys/{keyId}/revoke",
     tags: ["API keys"],
-    summary: "Revoke a key: it stops working immediately",
+    summary:
+      "Revoke a key: it stops working immediately (not above the caller's role; never the last owner key)",
     request: { params: KeyParams, headers: IdempotencyHeaderSchema },
     responses: { 200: json(ApiKeySchema, "The revoked key"), ...errorResponses(403, 404, 409, 422) },
   }),
 };
 
-/** A key may not hand out more than it has: no role above its own, no wider project scope. */
+/** A key may not hand out (or take away) more than it has: no role above its own. */
 function checkGrant(role: ApiKey["role"], ownRole: ApiKey["role"]) {
   if (!hasRole(ownRole, role))
-    throw new ApiError("forbidden", `A ${ownRole} key cannot create or rotate a ${role} key.`);
+    throw new ApiError("forbidden", `A ${ownRole} key cannot create, rotate or revoke a ${role} key.`);
 }
 
 export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(routes.create, (c) =>
-    mutation(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    mutation(c, { role: "admin", orgWide: true }, async (s) => {
       const input = c.req.valid("json");
       checkGrant(input.role, c.get("auth").role);
       if (input.projectId && !(await getProject(s.tx, input.projectId))) {
@@ -176,8 +184,7 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(routes.rotate, (c) =>
-    mutation(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    mutation(c, { role: "admin", orgWide: true }, async (s) => {
       const { keyId } = c.req.valid("param");
       // The body is optional: no body means "stop the old secret now".
       const gracePeriodSeconds = c.req.valid("json")?.gracePeriodSeconds ?? 0;
@@ -204,15 +211,14 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(routes.revoke, (c) =>
-    mutation(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    mutation(c, { role: "admin", orgWide: true }, async (s) => {
       const { keyId } = c.req.valid("param");
-      const revoked = await revokeApiKey(s.tx, keyId, s.now);
-      if (!revoked) {
-        if (await getApiKey(s.tx, keyId))
-          throw new ApiError("conflict", `API key ${keyId} is already revoked.`);
-        throw new ApiError("not_found", `No API key ${keyId}.`);
-      }
+      const target = await getApiKey(s.tx, keyId);
+      if (!target) throw new ApiError("not_found", `No API key ${keyId}.`);
+      // Revoking is as strong as creating: an admin key cannot revoke an owner key.
+      checkGrant(target.role, c.get("auth").role);
+      const revoked = await revokeApiKey(s.tx, s.orgId, keyId, s.now);
+      if ("refused" in revoked) throw revokeRefusal(revoked.refused, keyId);
       await audit(
         s,
         "api_key.revoked",
@@ -222,4 +228,18 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
       return c.json(apiKeyJson(revoked.after), 200);
     }),
   );
+}
+
+function revokeRefusal(refused: RevokeRefusal, keyId: string): ApiError {
+  switch (refused) {
+    case "not_found":
+      return new ApiError("not_found", `No API key ${keyId}.`);
+    case "already_revoked":
+      return new ApiError("conflict", `API key ${keyId} is already revoked or expired.`);
+    case "last_owner_key":
+      return new ApiError(
+        "conflict",
+        "This is the org's last live owner key; create another owner key before revoking it.",
+      );
+  }
 }

@@ -257,7 +257,7 @@ async function openRequest(
 
 export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(deleteUser, (c) =>
-    mutation(c, "admin", async (s) => {
+    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
       const { projectId, userId } = c.req.valid("param");
       const { suppress } = c.req.valid("query");
       const request = await openRequest(s, projectId, { userId }, suppress === "true");
@@ -266,7 +266,7 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(createByIdentifier, (c) =>
-    mutation(c, "admin", async (s) => {
+    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
       const { projectId } = c.req.valid("param");
       const body = c.req.valid("json");
       const request = await openRequest(
@@ -326,7 +326,7 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(lift, (c) =>
-    mutation(c, "admin", async (s) => {
+    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
       const { projectId, kind, value } = c.req.valid("param");
       await visibleProject(s, projectId);
       if (kind !== "users" && !/^[0-9a-fA-F]{64}$/.test(value)) {

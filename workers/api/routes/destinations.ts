@@ -346,7 +346,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   ];
   for (const [kind, schema] of puts) {
     app.openapi(putRoute(kind, schema), (c) =>
-      mutation(c, "admin", (s) =>
+      mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, (s) =>
         auditedPut(
           c,
           s,
@@ -378,7 +378,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(deleteRoute, (c) =>
-    mutation(c, "admin", async (s) => {
+    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
       const { projectId, kind } = c.req.valid("param");
       await visibleProject(s, projectId);
       const removed = await deleteDestination(s.tx, projectId, kind);
@@ -394,7 +394,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(testRoute, (c) =>
-    mutation(c, "admin", async (s) => {
+    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
       const { projectId, kind } = c.req.valid("param");
       await visibleProject(s, projectId);
       if (kind === "apple-search-ads") {

@@ -147,8 +147,7 @@ const remove = createRoute({
 
 export function registerMemberRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(create, (c) =>
-    mutation(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    mutation(c, { role: "admin", orgWide: true }, async (s) => {
       const result = await createMember(s.tx, s.orgId, c.req.valid("json"), c.get("auth").role, s.now);
       if ("refused" in result) throw refusal(result.refused);
       const member = memberJson(result.member);
@@ -167,8 +166,7 @@ export function registerMemberRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(update, (c) =>
-    mutation(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    mutation(c, { role: "admin", orgWide: true }, async (s) => {
       const { memberId } = c.req.valid("param");
       const result = await updateMember(
         s.tx,
@@ -190,8 +188,7 @@ export function registerMemberRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(remove, (c) =>
-    mutation(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    mutation(c, { role: "admin", orgWide: true }, async (s) => {
       const { memberId } = c.req.valid("param");
       const result = await removeMember(s.tx, s.orgId, memberId, c.get("auth").role);
       if ("refused" in result) throw refusal(result.refused, memberId);

@@ -56,8 +56,7 @@ export function registerOrgRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(update, (c) =>
-    mutation(c, "owner", async (s) => {
-      requireOrgWideKey(c);
+    mutation(c, { role: "owner", orgWide: true }, async (s) => {
       const changed = await updateOrg(s.tx, s.orgId, c.req.valid("json"));
       if (!changed) throw new ApiError("not_found", "No such org.");
       await audit(

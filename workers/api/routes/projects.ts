@@ -123,8 +123,7 @@ const archiveRoute = (archived: boolean) =>
 
 export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(create, (c) =>
-    mutation(c, "developer", async (s) => {
-      requireOrgWideKey(c);
+    mutation(c, { role: "developer", orgWide: true }, async (s) => {
       const input = c.req.valid("json");
       const project = await createProject(s.tx, s.orgId, input);
       await audit(s, "project.created", { type: "project", id: project.id }, { after: projectJson(project) });
@@ -147,7 +146,7 @@ export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(update, (c) =>
-    mutation(c, "developer", async (s) => {
+    mutation(c, { role: "developer", projectId: c.req.valid("param").projectId }, async (s) => {
       const { projectId } = c.req.valid("param");
       await visibleProject(s, projectId);
       const changed = await updateProject(s.tx, projectId, c.req.valid("json"), s.now);
@@ -167,7 +166,7 @@ export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
 
   for (const archived of [true, false]) {
     app.openapi(archiveRoute(archived), (c) =>
-      mutation(c, "developer", async (s) => {
+      mutation(c, { role: "developer", projectId: c.req.valid("param").projectId }, async (s) => {
         const { projectId } = c.req.valid("param");
         await visibleProject(s, projectId);
         const changed = await updateProject(s.tx, projectId, { archived }, s.now);

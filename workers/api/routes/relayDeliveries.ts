@@ -130,7 +130,7 @@ export function registerRelayDeliveryRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(replay, (c) =>
-    mutation(c, "admin", async (s) => {
+    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
       const { projectId, kind } = c.req.valid("param");
       const project = await visibleProject(s, projectId);
       if (kind === "apple-search-ads") {

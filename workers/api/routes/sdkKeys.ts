@@ -32,9 +32,14 @@ const SdkKeySchema = z
   .openapi("SdkKey");
 
 const CreatedSdkKeySchema = SdkKeySchema.extend({
-  secret: z.string().openapi({
-    description: "The publishable key for the SDK (Authorization: Bearer … on POST /l/events). Shown once.",
-  }),
+  secret: z
+    .string()
+    .nullable()
+    .openapi({
+      description:
+        "The publishable key for the SDK (Authorization: Bearer … on POST /l/events). Shown once: never " +
+        "stored, so an idempotent replay of this request answers `secret: null`.",
+    }),
 }).openapi("CreatedSdkKey");
 
 const ProjectParams = z.object({
@@ -96,7 +101,7 @@ const routes = {
 
 export function registerSdkKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(routes.create, (c) =>
-    mutation(c, "developer", async (s) => {
+    mutation(c, { role: "developer", projectId: c.req.valid("param").projectId }, async (s) => {
       const project = await visibleProject(s, c.req.valid("param").projectId);
       const created = await createSdkKey(s.tx, s.orgId, project.id);
       const key = sdkKeyJson(created);
@@ -115,7 +120,7 @@ export function registerSdkKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(routes.revoke, (c) =>
-    mutation(c, "developer", async (s) => {
+    mutation(c, { role: "developer", projectId: c.req.valid("param").projectId }, async (s) => {
       const { projectId, keyId } = c.req.valid("param");
       await visibleProject(s, projectId);
       const before = await getSdkKey(s.tx, projectId, keyId);
