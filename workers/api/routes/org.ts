@@ -2,7 +2,7 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { getOrg, type Org, updateOrg } from "../../../functions/api/org";
 import { ApiError } from "../../../shared/errors";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query, requireOrgWideKey } from "../handlers";
+import { audit, mutation, query } from "../handlers";
 import { dateTime, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
 
 export const OrgSchema = z

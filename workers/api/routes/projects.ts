@@ -3,7 +3,7 @@ import { getProject, listProjects, updateProject } from "../../../functions/api/
 import { createProject, type Project } from "../../../functions/tenancy/createProject";
 import { ApiError } from "../../../shared/errors";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query, type RequestScope, requireOrgWideKey } from "../handlers";
+import { audit, mutation, query, type RequestScope } from "../handlers";
 import {
   dateTime,
   errorResponses,
