@@ -1,16 +1,22 @@
 -- Layers: the whole database. Applying this file to an existing database is safe (npm run db:migrate):
 -- every statement is idempotent (if not exists / or replace / drop-then-create for policies).
--- It runs as the owner role (the DATABASE_URL owner in production, postgres locally). The Workers
--- connect as `layers_app`: not superuser, not BYPASSRLS, not the owner of any table, so row-level
--- security always applies to them.
+-- It runs as the owner role (the DATABASE_URL owner in production, postgres locally). Each Worker connects
+-- as its own role (layers_ingest, layers_consumer, layers_relay, layers_api, layers_maintenance): not
+-- superuser, not the owner of any table, so row-level security always applies to the four application
+-- roles.
 
+-- One login role per Worker, each granted only what its Worker does (the grants are at the end of this
+-- file; the README's "Database roles" table lists them and a test compares the two). None is superuser;
+-- only the Cron Worker's role bypasses RLS (its jobs span orgs); none owns a table.
 do $$
+declare
+  r text;
 begin
-  if not exists (select 1 from pg_roles where rolname = 'layers_app') then
-    create role layers_app login nosuperuser nobypassrls nocreatedb nocreaterole;
-  end if;
-  -- The Cron Worker's role: it works across orgs (retention, deletion requests, archive), so it bypasses
-  -- RLS; it is granted only what its jobs need (see "Maintenance grants" at the end of this file).
+  foreach r in array array['layers_ingest', 'layers_consumer', 'layers_relay', 'layers_api'] loop
+    if not exists (select 1 from pg_roles where rolname = r) then
+      execute format('create role %I login nosuperuser nobypassrls nocreatedb nocreaterole', r);
+    end if;
+  end loop;
   if not exists (select 1 from pg_roles where rolname = 'layers_maintenance') then
     create role layers_maintenance login nosuperuser bypassrls nocreatedb nocreaterole;
   end if;
@@ -228,8 +234,6 @@ as $$
   on conflict (org_id, request_id) do nothing
 $$;
 revoke all on function write_request_log(text, text, text, text, text, integer, integer, timestamptz) from public;
-grant execute on function write_request_log(text, text, text, text, text, integer, integer, timestamptz)
-  to layers_app;
 
 -- Destinations (conversion relays: Meta CAPI, TikTok Events API, Apple Search Ads) ------------------
 -- One row per project and platform. `config` holds only non-secret settings (dataset id, pixel code, test
@@ -403,7 +407,6 @@ begin
     execute format(
       'create policy tenant_isolation on %I using (org_id = current_setting(''app.org_id'', true)) '
       'with check (org_id = current_setting(''app.org_id'', true))', t);
-    execute format('grant select, insert, update, delete on %I to layers_app', t);
   end loop;
 end
 $$;
@@ -414,8 +417,6 @@ drop policy if exists tenant_isolation on organizations;
 create policy tenant_isolation on organizations
   using (id = current_setting('app.org_id', true))
   with check (id = current_setting('app.org_id', true));
-grant select, insert, update on organizations to layers_app;
-grant usage on schema public to layers_app;
 
 -- Ingest authentication happens before the org is known, so it cannot run under the tenant policy.
 -- This definer function answers exactly one question (which live key has this hash?) and nothing else.
@@ -432,7 +433,6 @@ as $$
   where k.key_sha256 = p_key_sha256 and k.revoked_at is null
 $$;
 revoke all on function resolve_sdk_key(text) from public;
-grant execute on function resolve_sdk_key(text) to layers_app;
 
 -- API authentication, like ingest's: one question (which key is live at `p_now` for this hash?). `p_now` is
 -- passed in so the caller's clock decides when a rotated key's grace period ends.
@@ -450,10 +450,67 @@ as $$
     and (k.expires_at is null or k.expires_at > p_now)
 $$;
 revoke all on function resolve_api_key(text, timestamptz) from public;
-grant execute on function resolve_api_key(text, timestamptz) to layers_app;
 
--- Maintenance grants (the Cron Worker, role layers_maintenance) ---------------------------------------
-grant usage on schema public to layers_maintenance;
+-- Grants ------------------------------------------------------------------------------------------------
+-- Least privilege per Worker. Everything is revoked first, so applying this file to an existing database
+-- converges on exactly these grants (a privilege removed here is removed there). The README's "Database
+-- roles" table is the same list; test/integration/roles.test.ts compares it with the catalog.
+
+do $$
+declare
+  r text;
+begin
+  foreach r in array array['layers_ingest', 'layers_consumer', 'layers_relay', 'layers_api',
+                            'layers_maintenance'] loop
+    execute format('revoke all on all tables in schema public from %I', r);
+    execute format('revoke all on all functions in schema public from %I', r);
+    execute format('grant usage on schema public to %I', r);
+  end loop;
+  -- The single role of earlier releases (roles are cluster-wide: it may still serve another database).
+  if exists (select 1 from pg_roles where rolname = 'layers_app') then
+    revoke all on all tables in schema public from layers_app;
+    revoke all on all functions in schema public from layers_app;
+  end if;
+end
+$$;
+
+-- Ingest (internet-facing): the SDK-key lookup, nothing else.
+grant execute on function resolve_sdk_key(text) to layers_ingest;
+
+-- Consumer: stores events, counts and user state; reads the erasure rules and which destinations are on
+-- (never a token, never a deletion request's plaintext user id).
+grant select on projects, suppressions to layers_consumer;
+grant select, insert on sdk_events to layers_consumer;
+grant select, insert, update on sdk_users, event_daily_counts to layers_consumer;
+grant select (org_id, project_id, requested_at, user_id_sha256, email_sha256, phone_sha256)
+  on deletion_requests to layers_consumer;
+grant select (org_id, project_id, kind, enabled, config) on destinations to layers_consumer;
+
+-- Relay: reads destinations (tokens included, to send), records deliveries, dead letters and Apple
+-- attributions, marks a destination failing/active, and checks each event against the erasure rules.
+grant select on destinations, suppressions to layers_relay;
+grant update (status, failing_since) on destinations to layers_relay;
+grant select, insert, update on relay_deliveries, relay_dead_letters, apple_attributions to layers_relay;
+grant select (org_id, project_id, event_id, user_id, email_sha256, phone_sha256, received_at)
+  on sdk_events to layers_relay;
+grant select (org_id, project_id, requested_at, user_id_sha256, email_sha256, phone_sha256)
+  on deletion_requests to layers_relay;
+
+-- Partner API. The audit log is insert-only (rows are never changed or removed by the API); the request
+-- log is written only through write_request_log.
+grant execute on function resolve_api_key(text, timestamptz) to layers_api;
+grant execute on function write_request_log(text, text, text, text, text, integer, integer, timestamptz)
+  to layers_api;
+grant select, update on organizations to layers_api;
+grant select, insert, update on projects, sdk_keys, api_keys, deletion_requests, destinations to layers_api;
+grant delete on destinations to layers_api;
+grant select, insert, update, delete on members, idempotency_keys to layers_api;
+grant select, insert, delete on suppressions to layers_api;
+grant select, insert on audit_log to layers_api;
+grant select on sdk_events, sdk_users, apple_attributions, request_logs, relay_deliveries to layers_api;
+grant select, update (replayed_at) on relay_dead_letters to layers_api;
+
+-- Maintenance (the Cron Worker; BYPASSRLS because its jobs span orgs).
 grant select on organizations, projects to layers_maintenance;
 -- Data-subject requests: the deletion executor erases one user's rows, keeps the receipt and purges it
 -- after 2 years.
@@ -461,11 +518,10 @@ grant select, update, delete on deletion_requests to layers_maintenance;
 grant select, delete on sdk_events, sdk_users, apple_attributions, relay_dead_letters to layers_maintenance;
 grant insert on audit_log to layers_maintenance;
 -- Relay: the 30-day purge of the delivery log and the dead letters.
-grant select, delete on relay_deliveries, relay_dead_letters to layers_maintenance;
+grant select, delete on relay_deliveries to layers_maintenance;
 -- Destinations: the key-rotation re-encryption (scripts/reencrypt-destination-tokens.ts) reads every org's
 -- tokens and rewrites only the ciphertext and its key id.
 grant select, update (token_ciphertext, token_key_id) on destinations to layers_maintenance;
 -- Retention and the cold audit archive (functions/retention, functions/archive): each class is selected by
 -- its time index and deleted by primary key; audit rows are read whole for the archive before deletion.
-grant select, delete on sdk_events, event_daily_counts, request_logs, idempotency_keys to layers_maintenance;
-grant select, delete on audit_log to layers_maintenance;
+grant select, delete on event_daily_counts, request_logs, idempotency_keys, audit_log to layers_maintenance;

@@ -9,8 +9,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import S3rver from "s3rver";
+import type { DbRole } from "../shared/db";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./local/embedded-postgres";
-import { appRoleUrl, maintenanceRoleUrl, migrate } from "./local/migrate";
+import { maintenanceRoleUrl, migrate, roleUrl } from "./local/migrate";
 import { createNodeDb } from "./local/node-db";
 import { seedDemo } from "./local/seed";
 import { startWsBridge } from "./local/ws-bridge";
@@ -57,17 +58,24 @@ async function main() {
   );
   console.log(`• Neon WebSocket bridge on 127.0.0.1:${bridge.port}`);
 
-  // Secrets for wrangler dev: one .dev.vars beside each Worker's config (git-ignored).
-  const devVars = [
-    `DATABASE_URL=${process.env.APP_DATABASE_URL ?? appRoleUrl(ownerUrl)}`,
-    `NEON_WS_PROXY=127.0.0.1:${bridge.port}/v1`,
-    // Destination-token keyring (API and relay): a fixed local-only key, so tokens saved in .data/pg stay
-    // readable across runs. Production keys are Worker secrets (README, "Destination token keys").
-    `DESTINATION_KEYS='{"local-dev":"bG9jYWwtZGV2ZWxvcG1lbnQtb25seS1rZXktMDAwMDA="}'`,
-    "DESTINATION_KEY_ID=local-dev",
-    "",
-  ].join("\n");
+  // Secrets for wrangler dev: one .dev.vars beside each Worker's config (git-ignored). Each Worker logs in
+  // as its own database role, as in production.
+  const roles: Record<string, DbRole> = {
+    "wrangler.toml": "layers_ingest",
+    "workers/consumer/wrangler.toml": "layers_consumer",
+    "workers/relay/wrangler.toml": "layers_relay",
+    [API_CONFIG]: "layers_api",
+  };
   for (const config of [...WORKER_CONFIGS, API_CONFIG]) {
+    const devVars = [
+      `DATABASE_URL=${roleUrl(ownerUrl, roles[config] as DbRole)}`,
+      `NEON_WS_PROXY=127.0.0.1:${bridge.port}/v1`,
+      // Destination-token keyring (API and relay): a fixed local-only key, so tokens saved in .data/pg stay
+      // readable across runs. Production keys are Worker secrets (README, "Destination token keys").
+      `DESTINATION_KEYS='{"local-dev":"bG9jYWwtZGV2ZWxvcG1lbnQtb25seS1rZXktMDAwMDA="}'`,
+      "DESTINATION_KEY_ID=local-dev",
+      "",
+    ].join("\n");
     await writeFile(path.join(ROOT, path.dirname(config), ".dev.vars"), devVars);
   }
 

@@ -1,5 +1,5 @@
 // npm run db:migrate: applies schema.sql (idempotent) to DATABASE_URL, or to the embedded database
-// under .data/pg when DATABASE_URL is unset. Run it with the owner role, not layers_app.
+// under .data/pg when DATABASE_URL is unset. Run it with the owner role, not a Worker role.
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { startEmbeddedPostgres } from "./local/embedded-postgres";

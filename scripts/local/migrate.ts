@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import pg from "pg";
+import type { DbRole } from "../../shared/db";
 
 const SCHEMA = new URL("../../schema.sql", import.meta.url);
 
@@ -17,19 +18,18 @@ export async function migrate(ownerUrl: string): Promise<void> {
   }
 }
 
-/** The same server and database, connecting as the application role (RLS applies to it). */
-export function appRoleUrl(ownerUrl: string): string {
-  return roleUrl(ownerUrl, "layers_app");
-}
-
-/** The same server and database, connecting as the Cron Worker's role (cross-org, few grants). */
-export function maintenanceRoleUrl(ownerUrl: string): string {
-  return roleUrl(ownerUrl, "layers_maintenance");
-}
-
-function roleUrl(ownerUrl: string, role: string): string {
+/**
+ * The same server and database, logging in as one of the Workers' roles (schema.sql creates them without a
+ * password: local servers use trust auth, the embedded PGlite checks none; production sets passwords).
+ */
+export function roleUrl(ownerUrl: string, role: DbRole): string {
   const url = new URL(ownerUrl);
   url.username = role;
   url.password = "";
   return url.toString();
+}
+
+/** The Cron Worker's role (cross-org, few grants): for scripts that work across orgs. */
+export function maintenanceRoleUrl(ownerUrl: string): string {
+  return roleUrl(ownerUrl, "layers_maintenance");
 }

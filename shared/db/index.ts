@@ -6,8 +6,38 @@ export type { Database } from "./types";
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
 
-/** The role every tenant transaction runs as: not superuser, not BYPASSRLS, owns nothing. */
-export const APP_ROLE = "layers_app";
+/**
+ * The database role of each Worker: each has only the grants its Worker needs (schema.sql, "Grants"). None
+ * is superuser; only layers_maintenance (the Cron Worker, whose jobs span orgs) bypasses RLS.
+ */
+export const DB_ROLES = [
+  "layers_ingest",
+  "layers_consumer",
+  "layers_relay",
+  "layers_api",
+  "layers_maintenance",
+] as const;
+export type DbRole = (typeof DB_ROLES)[number];
+
+/** The role a connection string logs in as, when it is one of ours (undefined for the owner, in tooling). */
+export function roleOfUrl(databaseUrl: string): DbRole | undefined {
+  let user: string;
+  try {
+    user = decodeURIComponent(new URL(databaseUrl).username);
+  } catch {
+    return undefined;
+  }
+  return (DB_ROLES as readonly string[]).includes(user) ? (user as DbRole) : undefined;
+}
+
+// The role each handle's tenant transactions switch to (see withTenant).
+const tenantRoles = new WeakMap<Db, DbRole>();
+
+/** Records the role `db`'s tenant transactions run as; createDb does this from the connection string. */
+export function setTenantRole(db: Db, role: DbRole | undefined): Db {
+  if (role) tenantRoles.set(db, role);
+  return db;
+}
 
 export interface DbConfig {
   databaseUrl: string;
@@ -17,6 +47,8 @@ export interface DbConfig {
    */
   wsProxy?: string | undefined;
   maxConnections?: number;
+  /** The role tenant transactions run as; default: the role the connection string logs in as. */
+  role?: DbRole;
 }
 
 /**
@@ -32,19 +64,24 @@ export function createDb(config: DbConfig): Db {
     neonConfig.pipelineConnect = false;
   }
   const pool = new Pool({ connectionString: config.databaseUrl, max: config.maxConnections ?? 4 });
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return setTenantRole(db, config.role ?? roleOfUrl(config.databaseUrl));
 }
 
 /**
  * Runs `fn` in a transaction scoped to one org. Both settings are transaction-local (`true`): a pooled
- * connection never carries them into the next transaction. RLS policies read app.org_id; switching to
- * the app role makes RLS apply even where the connection itself is privileged (embedded PGlite).
+ * connection never carries them into the next transaction. RLS policies read app.org_id. Switching to the
+ * handle's role makes RLS and that role's grants apply even where the connection itself is privileged (the
+ * embedded PGlite serves every connection as its superuser); a tooling handle on the owner connection has
+ * no role and is scoped by app.org_id alone.
  */
 export async function withTenant<T>(db: Db, orgId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const role = tenantRoles.get(db);
   return db.transaction().execute(async (tx) => {
-    await sql`select set_config('app.org_id', ${orgId}, true), set_config('role', ${APP_ROLE}, true)`.execute(
-      tx,
-    );
+    await (role
+      ? sql`select set_config('app.org_id', ${orgId}, true), set_config('role', ${role}, true)`
+      : sql`select set_config('app.org_id', ${orgId}, true)`
+    ).execute(tx);
     return fn(tx);
   });
 }

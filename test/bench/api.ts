@@ -4,7 +4,7 @@ import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { bootstrapOrg } from "../../functions/api/bootstrap";
 import { createProject } from "../../functions/tenancy/createProject";
-import { appRoleUrl } from "../../scripts/local/migrate";
+import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { findPgBouncer, startPgBouncer } from "../../scripts/local/pgbouncer";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
@@ -75,7 +75,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   const binary = options.pooler === "pgbouncer" ? findPgBouncer() : undefined;
   const pooler = binary ? "pgbouncer" : "direct";
   if (binary) {
-    const bouncer = await startPgBouncer(binary, target, ["layers_app"]);
+    const bouncer = await startPgBouncer(binary, target, ["layers_api"]);
     resources.add("pgbouncer (api)", () => bouncer.stop());
     target = { host: "127.0.0.1", port: bouncer.port };
   }
@@ -109,7 +109,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
             routes: ["api.bench/*"],
             bindings: {
               ...fromConfig.bindings,
-              DATABASE_URL: appRoleUrl(options.ownerUrl),
+              DATABASE_URL: roleUrl(options.ownerUrl, "layers_api"),
               NEON_WS_PROXY: `127.0.0.1:${bridge.port}/v1`,
               // The most the config schema allows; production's 600 a minute would make this load 429s.
               API_RATE_LIMIT_PER_MINUTE: "100000",

@@ -1,6 +1,6 @@
 import { neonConfig } from "@neondatabase/serverless";
 import WebSocket from "ws";
-import { appRoleUrl } from "../../scripts/local/migrate";
+import { roleUrl } from "../../scripts/local/migrate";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import type { IngestBindings } from "../../workers/ingest/env";
 import { BROWSER_USER_AGENT, ingestBody } from "./events";
@@ -49,7 +49,7 @@ export async function benchCpu(resources: Resources, options: CpuOptions): Promi
   const closeBridge = resources.add("ws bridge (cpu)", () => bridge.close());
 
   const env: IngestBindings = {
-    DATABASE_URL: appRoleUrl(options.ownerUrl),
+    DATABASE_URL: roleUrl(options.ownerUrl, "layers_ingest"),
     NEON_WS_PROXY: `127.0.0.1:${bridge.port}/v1`,
     EVENTS_QUEUE: { sendBatch: async () => {} },
     INGEST_RATE_LIMITER: { limit: async () => ({ success: true }) },

@@ -3,7 +3,7 @@ import { createDeletionRequest } from "../../functions/dsar/deletionRequests";
 import { executeDeletions, MAX_ROWS_PER_RUN } from "../../functions/dsar/executeDeletions";
 import { resolveSubject } from "../../functions/dsar/subject";
 import { persistEvents } from "../../functions/events/persistEvents";
-import { appRoleUrl, maintenanceRoleUrl } from "../../scripts/local/migrate";
+import { maintenanceRoleUrl, roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { type Db, withTenant } from "../../shared/db";
 import type { EventsMessage } from "../../shared/schemas/queue";
@@ -197,7 +197,7 @@ export async function benchDeleteUser(
 ): Promise<DeleteUserFigures> {
   const ownerDb = createNodeDb(options.ownerUrl, 2);
   const closeOwner = resources.add("dsar owner pool", () => ownerDb.destroy());
-  const appDb = createNodeDb(appRoleUrl(options.ownerUrl), 1);
+  const appDb = createNodeDb(roleUrl(options.ownerUrl, "layers_consumer"), 1);
   const closeApp = resources.add("dsar app pool", () => appDb.destroy());
   const maintenance = createNodeDb(maintenanceRoleUrl(options.ownerUrl), 1);
   const closeMaintenance = resources.add("dsar maintenance pool", () => maintenance.destroy());

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { appRoleUrl } from "../../scripts/local/migrate";
+import { roleUrl } from "../../scripts/local/migrate";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { bundleWorker, ROOT } from "../support/build";
 import { BROWSER_USER_AGENT, ingestBody } from "./events";
@@ -112,7 +112,7 @@ export async function benchIngest(resources: Resources, options: IngestOptions):
             routes: ["layers.bench/*"],
             bindings: {
               ...fromConfig.bindings,
-              DATABASE_URL: appRoleUrl(options.ownerUrl),
+              DATABASE_URL: roleUrl(options.ownerUrl, "layers_ingest"),
               NEON_WS_PROXY: `127.0.0.1:${bridge.port}/v1`,
             },
             // Production's limit (1000 per 10 s per key) would turn most of this load into 429s.

@@ -4,7 +4,7 @@ import { sql } from "kysely";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { persistEvents } from "../../functions/events/persistEvents";
-import { appRoleUrl } from "../../scripts/local/migrate";
+import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
 import type { EventsMessage, QueuedEvent } from "../../shared/schemas/queue";
@@ -77,7 +77,7 @@ export async function benchPersist(resources: Resources, options: PersistOptions
   }));
 
   // The consumer connects as the app role; COPY FROM needs a role that bypasses RLS (the owner, superuser).
-  const appDb = createNodeDb(appRoleUrl(options.ownerUrl), options.concurrency);
+  const appDb = createNodeDb(roleUrl(options.ownerUrl, "layers_consumer"), options.concurrency);
   const closeAppDb = resources.add("app db pool", () => appDb.destroy());
   const copyPool = new pg.Pool({ connectionString: options.ownerUrl, max: options.concurrency });
   copyPool.on("error", () => {}); // an idle connection dropped: the next connect() reports it

@@ -4,7 +4,7 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { parseKeyring } from "../../functions/destinations/crypto";
 import { putDestination } from "../../functions/destinations/store";
 import { buildMetaEvents } from "../../functions/relay/meta";
-import { appRoleUrl } from "../../scripts/local/migrate";
+import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { withTenant } from "../../shared/db";
@@ -122,7 +122,7 @@ export async function benchRelay(resources: Resources, options: RelayBenchOption
         scriptPath: await bundleWorker("workers/relay/index.ts", "bench-relay"),
         bindings: {
           ...relay.bindings,
-          DATABASE_URL: appRoleUrl(options.ownerUrl),
+          DATABASE_URL: roleUrl(options.ownerUrl, "layers_relay"),
           NEON_WS_PROXY: `127.0.0.1:${bridge.port}/v1`,
           ...BENCH_KEYRING,
           ...fakes.vars,

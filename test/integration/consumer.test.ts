@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { persistEvents } from "../../functions/events/persistEvents";
-import { appRoleUrl } from "../../scripts/local/migrate";
+import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
 import type { EventsMessage } from "../../shared/schemas/queue";
@@ -68,7 +68,7 @@ describe("redelivery and duplicates", () => {
 
   test("concurrent persists of one message: every event stored and counted exactly once", async () => {
     const t = await createTenant(stack.db);
-    const db = createNodeDb(appRoleUrl(inject("ownerUrl")), 8);
+    const db = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"), 8);
     try {
       const body = message(
         t,

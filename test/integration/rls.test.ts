@@ -1,9 +1,9 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { persistEvents } from "../../functions/events/persistEvents";
-import { appRoleUrl } from "../../scripts/local/migrate";
+import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
-import { type Db, withTenant } from "../../shared/db";
+import { DB_ROLES, type Db, withTenant } from "../../shared/db";
 import { eventsMessage, queuedEvent } from "../support/messages";
 import { createTenant, type TestTenant } from "../support/tenant";
 
@@ -34,7 +34,9 @@ const TENANT_TABLES = [
 ] as const;
 
 let owner: Db;
+/** The API's role; event_daily_counts, which the API cannot read, is checked with the consumer's. */
 let app: Db;
+let consumer: Db;
 let a: TestTenant;
 let b: TestTenant;
 
@@ -51,7 +53,8 @@ async function seedEvents(t: TestTenant) {
 
 beforeAll(async () => {
   owner = createNodeDb(inject("ownerUrl"));
-  app = createNodeDb(appRoleUrl(inject("ownerUrl")));
+  app = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"));
+  consumer = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"));
   a = await createTenant(owner);
   b = await createTenant(owner);
   await seedEvents(a);
@@ -60,13 +63,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await owner?.destroy();
   await app?.destroy();
+  await consumer?.destroy();
 });
 
 describe("tenant isolation", () => {
   test.each(
     SEEDED_TABLES,
   )("%s: a transaction scoped to org A reads only A's rows, with no WHERE clause", async (table) => {
-    const rows = await withTenant(app, a.orgId, async (tx) => {
+    const reader = table === "event_daily_counts" ? consumer : app;
+    const rows = await withTenant(reader, a.orgId, async (tx) => {
       const { rows } = await sql<{
         org: string;
       }>`select ${sql.ref(table === "organizations" ? "id" : "org_id")} as org from ${sql.table(table)}`.execute(
@@ -78,15 +83,23 @@ describe("tenant isolation", () => {
     expect(new Set(rows.map((r) => r.org))).toEqual(new Set([a.orgId]));
   });
 
-  test.each(TENANT_TABLES)("%s: with no org in scope, the app role reads nothing", async (table) => {
-    const count = await app.transaction().execute(async (tx) => {
-      await sql`select set_config('role', 'layers_app', true)`.execute(tx);
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(
-        tx,
-      );
-      return rows[0]!.n;
-    });
-    expect(count).toBe(0);
+  test.each(TENANT_TABLES)("%s: with no org in scope, no application role reads anything", async (table) => {
+    const column = table === "organizations" ? "id" : "org_id";
+    let checked = 0;
+    for (const role of DB_ROLES.filter((r) => r !== "layers_maintenance")) {
+      const { rows: grant } = await sql<{ readable: boolean }>`
+        select has_column_privilege(${role}, ${table}, ${column}, 'SELECT') as readable`.execute(owner);
+      if (!grant[0]?.readable) continue;
+      checked += 1;
+      const count = await owner.transaction().execute(async (tx) => {
+        await sql`select set_config('role', ${role}, true)`.execute(tx);
+        const { rows } = await sql<{ n: number }>`
+          select count(${sql.ref(column)})::int as n from ${sql.table(table)}`.execute(tx);
+        return rows[0]!.n;
+      });
+      expect(count, `${role} on ${table}`).toBe(0);
+    }
+    expect(checked, `some application role reads ${table}`).toBeGreaterThan(0);
   });
 
   test("org A cannot write rows into org B, nor change B's rows", async () => {
@@ -99,10 +112,15 @@ describe("tenant isolation", () => {
       tx.updateTable("projects").set({ name: "hijacked" }).where("id", "=", b.projectId).executeTakeFirst(),
     );
     expect(updated.numUpdatedRows).toBe(0n);
-    const deleted = await withTenant(app, a.orgId, (tx) =>
-      tx.deleteFrom("sdk_events").where("project_id", "=", b.projectId).executeTakeFirst(),
-    );
+    // A table the API may delete from: B's member survives A's unfiltered delete.
+    await owner
+      .insertInto("members")
+      .values({ id: `mem_${b.orgId}`, org_id: b.orgId, email: "b@example.org", role: "owner" })
+      .execute();
+    const deleted = await withTenant(app, a.orgId, (tx) => tx.deleteFrom("members").executeTakeFirst());
     expect(deleted.numDeletedRows).toBe(0n);
+    const bMembers = await owner.selectFrom("members").select("id").where("org_id", "=", b.orgId).execute();
+    expect(bMembers).toHaveLength(1);
     const bProject = await owner
       .selectFrom("projects")
       .select("name")
@@ -112,7 +130,7 @@ describe("tenant isolation", () => {
   });
 
   test("the scope is transaction-local: the next transaction on the same connection sees nothing", async () => {
-    const single = createNodeDb(appRoleUrl(inject("ownerUrl")), 1);
+    const single = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"), 1);
     try {
       await withTenant(single, a.orgId, (tx) => tx.selectFrom("projects").select("id").execute());
       const { rows } = await sql<{
@@ -125,15 +143,21 @@ describe("tenant isolation", () => {
   });
 });
 
-describe("the application role", () => {
-  test("is neither superuser nor BYPASSRLS, and owns no table", async () => {
-    const { rows: role } = await sql<{ rolsuper: boolean; rolbypassrls: boolean }>`
-      select rolsuper, rolbypassrls from pg_roles where rolname = 'layers_app'`.execute(owner);
-    expect(role).toEqual([{ rolsuper: false, rolbypassrls: false }]);
-    const { rows: owned } = await sql<{ tablename: string }>`
-      select tablename from pg_tables where schemaname = 'public' and tableowner = 'layers_app'`.execute(
-      owner,
+describe("the Workers' roles", () => {
+  test("none is superuser, only the Cron Worker's bypasses RLS, and none owns a table", async () => {
+    const { rows: roles } = await sql<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean }>`
+      select rolname, rolsuper, rolbypassrls from pg_roles where rolname = any(${[...DB_ROLES]}::text[])
+      order by rolname`.execute(owner);
+    expect(roles).toEqual(
+      [...DB_ROLES].sort().map((rolname) => ({
+        rolname,
+        rolsuper: false,
+        rolbypassrls: rolname === "layers_maintenance",
+      })),
     );
+    const { rows: owned } = await sql<{ tablename: string }>`
+      select tablename from pg_tables
+      where schemaname = 'public' and tableowner = any(${[...DB_ROLES]}::text[])`.execute(owner);
     expect(owned).toEqual([]);
   });
 

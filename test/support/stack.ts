@@ -2,10 +2,10 @@ import path from "node:path";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { inject } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { appRoleUrl, maintenanceRoleUrl } from "../../scripts/local/migrate";
+import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
-import type { Db } from "../../shared/db";
+import type { Db, DbRole } from "../../shared/db";
 import { ROOT } from "./build";
 
 export interface StackOptions {
@@ -76,8 +76,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const pgTarget = { host: target.hostname, port: Number(target.port || 5432) };
   let bridge = await startWsBridge(pgTarget);
   const bridgePort = bridge.port;
-  const databaseUrl = appRoleUrl(ownerUrl);
-  const dbBindings = { DATABASE_URL: databaseUrl, NEON_WS_PROXY: `127.0.0.1:${bridgePort}/v1` };
+  // Each Worker logs in as its own role, as in production.
+  const dbBindings = (role: DbRole) => ({
+    DATABASE_URL: roleUrl(ownerUrl, role),
+    NEON_WS_PROXY: `127.0.0.1:${bridgePort}/v1`,
+  });
   const logs: string[] = [];
 
   const ingest = fromConfig("wrangler.toml");
@@ -89,7 +92,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       name: "ingest",
       modules: true,
       scriptPath: inject("ingestScript"),
-      bindings: { ...ingest.bindings, ...dbBindings, SDK_KEY_CACHE_TTL_SECONDS: "0", ...options.ingestVars },
+      bindings: {
+        ...ingest.bindings,
+        ...dbBindings("layers_ingest"),
+        SDK_KEY_CACHE_TTL_SECONDS: "0",
+        ...options.ingestVars,
+      },
       ...(options.ingestRateLimit
         ? { ratelimits: { INGEST_RATE_LIMITER: { simple: { limit: options.ingestRateLimit, period: 60 } } } }
         : {}),
@@ -114,7 +122,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       scriptPath: inject("consumerScript"),
       bindings: {
         ...consumer.bindings,
-        ...dbBindings,
+        ...dbBindings("layers_consumer"),
         RETRY_BASE_DELAY_SECONDS: "1",
         ...options.consumerVars,
       },
@@ -129,7 +137,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     scriptPath: inject("apiScript"),
     bindings: {
       ...api.bindings,
-      ...dbBindings,
+      ...dbBindings("layers_api"),
       ALLOW_TEST_CLOCK: "true",
       ...TEST_DESTINATION_KEYRING,
       // Test-send's platforms: nowhere unless a test points them at its fakes.
@@ -151,7 +159,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     scriptPath: inject("relayScript"),
     bindings: {
       ...relay.bindings,
-      ...dbBindings,
+      ...dbBindings("layers_relay"),
       ...TEST_DESTINATION_KEYRING,
       META_API_BASE: nowhere,
       TIKTOK_API_BASE: nowhere,
@@ -174,8 +182,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     scriptPath: inject("cronScript"),
     bindings: {
       ...cron.bindings,
-      DATABASE_URL: maintenanceRoleUrl(ownerUrl),
-      NEON_WS_PROXY: dbBindings.NEON_WS_PROXY,
+      ...dbBindings("layers_maintenance"),
       ...options.cronVars,
     },
   });

@@ -34,7 +34,11 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   c.set("vars", vars);
   const testNow = vars.ALLOW_TEST_CLOCK === "true" ? c.req.header("X-Layers-Test-Now") : undefined;
   c.set("now", testNow ? new Date(testNow) : new Date());
-  const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
+  const db = createDb({
+    databaseUrl: vars.DATABASE_URL,
+    wsProxy: vars.NEON_WS_PROXY,
+    role: "layers_api",
+  });
   c.set("db", db);
   const deferred: Promise<unknown>[] = [];
   c.set("defer", (task) => deferred.push(task));

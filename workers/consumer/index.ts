@@ -20,7 +20,11 @@ const log = createLogger({ worker: "consumer" });
 export default {
   async queue(batch: MessageBatch<unknown>, env: ConsumerBindings): Promise<void> {
     const vars = consumerVarsSchema.parse(env);
-    const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
+    const db = createDb({
+      databaseUrl: vars.DATABASE_URL,
+      wsProxy: vars.NEON_WS_PROXY,
+      role: "layers_consumer",
+    });
     try {
       await Promise.all(
         batch.messages.map(async (message) => {

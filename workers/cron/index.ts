@@ -14,7 +14,11 @@ export default {
   async scheduled(controller: ScheduledController, env: CronBindings): Promise<void> {
     const vars = cronVarsSchema.parse(env);
     const now = new Date(controller.scheduledTime);
-    const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
+    const db = createDb({
+      databaseUrl: vars.DATABASE_URL,
+      wsProxy: vars.NEON_WS_PROXY,
+      role: "layers_maintenance",
+    });
     const failed: string[] = [];
     try {
       for (const job of CRON_JOBS) {

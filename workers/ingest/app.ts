@@ -72,7 +72,12 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
     }
 
     const key = await keyCache!.get(keySha256, receivedAt.getTime(), async () => {
-      const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY, maxConnections: 1 });
+      const db = createDb({
+        databaseUrl: vars.DATABASE_URL,
+        wsProxy: vars.NEON_WS_PROXY,
+        role: "layers_ingest",
+        maxConnections: 1,
+      });
       try {
         return await resolveSdkKey(db, keySha256);
       } catch (error) {

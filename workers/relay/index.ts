@@ -20,7 +20,11 @@ const DLQ = "layers-relay-dlq";
 export default {
   async queue(batch: MessageBatch<unknown>, env: RelayBindings): Promise<void> {
     const vars = relayVarsSchema.parse(env);
-    const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
+    const db = createDb({
+      databaseUrl: vars.DATABASE_URL,
+      wsProxy: vars.NEON_WS_PROXY,
+      role: "layers_relay",
+    });
     try {
       if (batch.queue === DLQ) {
         for (const message of batch.messages) {

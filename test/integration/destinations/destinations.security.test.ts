@@ -149,7 +149,7 @@ describe("destinations: security", () => {
     const a = await orgWithMeta();
     const b = await orgWithMeta();
     const seen = await stack.db.transaction().execute(async (tx) => {
-      await sql`select set_config('app.org_id', ${a.owner.orgId}, true), set_config('role', 'layers_app', true)`.execute(
+      await sql`select set_config('app.org_id', ${a.owner.orgId}, true), set_config('role', 'layers_api', true)`.execute(
         tx,
       );
       return tx.selectFrom("destinations").select(["org_id", "project_id"]).execute();

@@ -137,6 +137,8 @@ describe("GET /v1/projects/:projectId/events/users/:userId", () => {
         });
         const reader = (r.body as ReadableStream<Uint8Array>).getReader();
         await reader.read();
+        // The counter sees the export's connection while it is open, so "released" below means something.
+        if (i === 0) expect(await backendsAsApp()).toBeGreaterThan(before);
         await reader.cancel();
       }
       // The Neon pool is destroyed once the stream is cancelled: no connection of ours lingers.
@@ -153,7 +155,7 @@ describe("GET /v1/projects/:projectId/events/users/:userId", () => {
 /** Open connections of the app role (what the API Worker uses); on PGlite there are no separate backends. */
 async function backendsAsApp(): Promise<number> {
   const { rows } = await sql<{ n: string }>`
-    select count(*) as n from pg_stat_activity where usename = 'layers_app'
+    select count(*) as n from pg_stat_activity where usename = 'layers_api'
   `.execute(stack.db);
   return Number(rows[0]?.n ?? 0);
 }
