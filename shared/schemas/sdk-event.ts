@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { INGEST_LIMITS as L } from "../limits";
+import { isPhoneCountry, PHONE_COUNTRY_RULE } from "../phone";
 
 // What an SDK sends to POST /l/events. Unknown fields are stripped (never stored), so older SDKs that
 // send extra fields keep working and nothing unexpected reaches the queue.
@@ -25,6 +26,11 @@ export const sdkEventSchema = z.object({
   properties: z.record(z.string(), z.unknown()).optional(),
   email: boundedString(L.maxEmailLength).nullish(),
   phone: boundedString(L.maxPhoneLength).nullish(),
+  /**
+   * Where `phone` is placed when written without its country code (ISO 3166-1 alpha-2, any case): the
+   * device's own country as the SDK knows it. Absent: the request's geo country. Steers phone parsing only.
+   */
+  phoneCountry: z.string().refine(isPhoneCountry, PHONE_COUNTRY_RULE).nullish(),
   device: z
     .object({
       os: boundedString(L.maxDeviceFieldLength).nullish(),
