@@ -12,6 +12,15 @@ const isoOrEpochMs = z.union([
 
 const boundedString = (max: number) => z.string().max(max);
 
+/**
+ * Where a phone written without its country code is placed: an ISO 3166-1 alpha-2 code, any case, of a
+ * country with a phone numbering plan. The SDK event and the partner API's lookups and deletions share it.
+ */
+export const phoneCountrySchema = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, "must be a two-letter ISO 3166-1 alpha-2 country code")
+  .refine(isPhoneCountry, PHONE_COUNTRY_RULE);
+
 export const sdkEventSchema = z.object({
   eventId: z
     .string()
@@ -30,7 +39,7 @@ export const sdkEventSchema = z.object({
    * Where `phone` is placed when written without its country code (ISO 3166-1 alpha-2, any case): the
    * device's own country as the SDK knows it. Absent: the request's geo country. Steers phone parsing only.
    */
-  phoneCountry: z.string().refine(isPhoneCountry, PHONE_COUNTRY_RULE).nullish(),
+  phoneCountry: phoneCountrySchema.nullish(),
   device: z
     .object({
       os: boundedString(L.maxDeviceFieldLength).nullish(),
