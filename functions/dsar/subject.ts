@@ -9,6 +9,11 @@ export interface SubjectInput {
   userId?: string | undefined;
   email?: string | undefined;
   phone?: string | undefined;
+  /**
+   * Where a raw phone written without its country code is placed (ISO 3166-1 alpha-2). Without it such a
+   * number cannot be placed and is hashed as its digits as sent (see shared/phone.ts readPhone).
+   */
+  phoneCountry?: string | undefined;
 }
 
 /** The subject reduced to what we may keep: digests only, plus the plaintext user id while it is needed. */
@@ -26,7 +31,7 @@ export async function resolveSubject(input: SubjectInput): Promise<Subject | nul
   const userId = input.userId ?? null;
   const userIdSha256 = userId === null ? null : await sha256Hex(userId);
   const emailSha256 = await hashEmail(input.email);
-  const phoneSha256 = await hashPhone(input.phone);
+  const phoneSha256 = await hashPhone(input.phone, input.phoneCountry);
   if (!userIdSha256 && !emailSha256 && !phoneSha256) return null;
   const subjectSha256 = await sha256Hex(
     `u:${userIdSha256 ?? ""}|e:${emailSha256 ?? ""}|p:${phoneSha256 ?? ""}`,

@@ -1,6 +1,6 @@
 import type { EventRejectionCode } from "../../shared/errors";
 import { INGEST_LIMITS } from "../../shared/limits";
-import { hashEmail, hashPhone, type RelayPhoneHashes, relayPhoneHashes } from "../../shared/pii";
+import { hashEmail, type PhoneHashes, phoneHashes } from "../../shared/pii";
 import type { QueuedEvent } from "../../shared/schemas/queue";
 import { checkPropertyBounds, type SdkEvent, sdkEventSchema } from "../../shared/schemas/sdk-event";
 import type { ParsedUserAgent } from "./parseUserAgent";
@@ -54,24 +54,26 @@ export async function normalizeEvents(
   const rejected: Rejection[] = [];
   const pending: Promise<QueuedEvent>[] = [];
   // A batch from one device repeats the same email and phone: hash each distinct value once.
-  const hashes = new Map<string, Promise<string | null>>();
-  const hashOnce = (kind: "email" | "phone", raw: string | null | undefined) => {
+  const emailHashes = new Map<string, Promise<string | null>>();
+  const emailOnce = (raw: string | null | undefined) => {
     if (raw == null) return Promise.resolve(null);
-    const key = `${kind}:${raw}`;
-    let hash = hashes.get(key);
+    let hash = emailHashes.get(raw);
     if (!hash) {
-      hash = kind === "email" ? hashEmail(raw) : hashPhone(raw);
-      hashes.set(key, hash);
+      hash = hashEmail(raw);
+      emailHashes.set(raw, hash);
     }
     return hash;
   };
-  const relayHashes = new Map<string, Promise<RelayPhoneHashes | undefined>>();
-  const relayPhoneOnce = (raw: string | null | undefined) => {
-    if (raw == null) return Promise.resolve(undefined);
-    let hash = relayHashes.get(raw);
+  // A phone's hashes depend on the region a national number is placed in: the event's own phoneCountry,
+  // else the request's geo country.
+  const phones = new Map<string, Promise<PhoneHashes | null>>();
+  const phoneOnce = (raw: string | null | undefined, region: string | null) => {
+    if (raw == null) return Promise.resolve(null);
+    const key = `${region ?? ""}:${raw}`;
+    let hash = phones.get(key);
     if (!hash) {
-      hash = relayPhoneHashes(raw);
-      relayHashes.set(raw, hash);
+      hash = phoneHashes(raw, region);
+      phones.set(key, hash);
     }
     return hash;
   };
@@ -79,7 +81,7 @@ export async function normalizeEvents(
   for (const [index, raw] of rawEvents.entries()) {
     const problem = judge(raw);
     if ("code" in problem) rejected.push({ index, ...problem });
-    else pending.push(toQueued(problem.event, problem.ts, ctx, hashOnce, relayPhoneOnce));
+    else pending.push(toQueued(problem.event, problem.ts, ctx, emailOnce, phoneOnce));
   }
 
   return { accepted: await Promise.all(pending), rejected };
@@ -135,14 +137,15 @@ async function toQueued(
   event: SdkEvent,
   ts: Date,
   ctx: IngestContext,
-  hash: (kind: "email" | "phone", raw: string | null | undefined) => Promise<string | null>,
-  relayPhone: (raw: string | null | undefined) => Promise<RelayPhoneHashes | undefined>,
+  email: (raw: string | null | undefined) => Promise<string | null>,
+  phone: (raw: string | null | undefined, region: string | null) => Promise<PhoneHashes | null>,
 ): Promise<QueuedEvent> {
-  const [emailSha256, phoneSha256, relayPhoneSha256] = await Promise.all([
-    hash("email", event.email),
-    hash("phone", event.phone),
-    relayPhone(event.phone),
+  const [emailSha256, phoneHashed] = await Promise.all([
+    email(event.email),
+    phone(event.phone, event.phoneCountry ?? ctx.country),
   ]);
+  const phoneSha256 = phoneHashed?.sha256 ?? null;
+  const relayPhoneSha256 = phoneHashed?.relay;
   const device = event.device ?? {};
   const consentAds = event.consent?.ads ?? null;
   const idfa = device.idfa && device.idfa !== ZERO_AD_ID ? device.idfa : undefined;

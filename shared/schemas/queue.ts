@@ -29,8 +29,8 @@ export const queuedEventSchema = z.object({
    */
   adIds: z.object({ idfa: z.string().optional(), gaid: z.string().optional() }).optional(),
   /**
-   * The phone hashed by each platform's own rule (shared/pii.ts relayPhoneHashes), for the relays only:
-   * never written to any table. Absent when there is no phone or its country code is unknown.
+   * The phone hashed by each platform's own rule (shared/pii.ts phoneHashes), for the relays only:
+   * never written to any table. Absent when there is no phone or it is not a valid number.
    */
   relayPhone: z.object({ metaSha256: sha256, tiktokSha256: sha256 }).optional(),
   /** Apple's AdServices attribution token, for the Apple Search Ads relay only: never written to any table. */

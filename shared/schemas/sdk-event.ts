@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { INGEST_LIMITS as L } from "../limits";
+import { isPhoneCountry, PHONE_COUNTRY_RULE } from "../phone";
 
 // What an SDK sends to POST /l/events. Unknown fields are stripped (never stored), so older SDKs that
 // send extra fields keep working and nothing unexpected reaches the queue.
@@ -10,6 +11,15 @@ const isoOrEpochMs = z.union([
 ]);
 
 const boundedString = (max: number) => z.string().max(max);
+
+/**
+ * Where a phone written without its country code is placed: an ISO 3166-1 alpha-2 code, any case, of a
+ * country with a phone numbering plan. The SDK event and the partner API's lookups and deletions share it.
+ */
+export const phoneCountrySchema = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, "must be a two-letter ISO 3166-1 alpha-2 country code")
+  .refine(isPhoneCountry, PHONE_COUNTRY_RULE);
 
 export const sdkEventSchema = z.object({
   eventId: z
@@ -25,6 +35,11 @@ export const sdkEventSchema = z.object({
   properties: z.record(z.string(), z.unknown()).optional(),
   email: boundedString(L.maxEmailLength).nullish(),
   phone: boundedString(L.maxPhoneLength).nullish(),
+  /**
+   * Where `phone` is placed when written without its country code (ISO 3166-1 alpha-2, any case): the
+   * device's own country as the SDK knows it. Absent: the request's geo country. Steers phone parsing only.
+   */
+  phoneCountry: phoneCountrySchema.nullish(),
   device: z
     .object({
       os: boundedString(L.maxDeviceFieldLength).nullish(),

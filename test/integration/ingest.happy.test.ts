@@ -179,7 +179,9 @@ describe("POST /l/events → Postgres", () => {
       { email: "Alice@Example.com", emailSha256: sha256("alice@example.com"), phoneSha256: null },
       { email: "\t bob@EXAMPLE.org \n", emailSha256: sha256("bob@example.org"), phoneSha256: null },
       { phone: "+44 20 7946 0958", emailSha256: null, phoneSha256: sha256("442079460958") },
-      { phone: "(555) 010-0000", emailSha256: null, phoneSha256: sha256("5550100000") },
+      // National format, placed in the request's geo country (DE here): one number, one hash.
+      { phone: "0170 123 4567", emailSha256: null, phoneSha256: sha256("491701234567") },
+      { phone: "0049 170 1234567", emailSha256: null, phoneSha256: sha256("491701234567") },
       { phone: "+1.415.555.0100 ", emailSha256: null, phoneSha256: sha256("14155550100") },
       // Pre-hashed values are kept (lower-cased), never hashed a second time.
       {

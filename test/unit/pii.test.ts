@@ -69,17 +69,17 @@ describe("hashPhone", () => {
     ["dots as separators", "+33.6.12.34.56.78", "33612345678"],
     ["surrounding whitespace", "  +44 20 7946 0958\n", "442079460958"],
     ["letters are removed", "tel: +1-555-010-0000 ext", "15550100000"],
-    // The documented rule is digits only, nothing else: partners re-hash with it to match deletion and
-    // lookup requests, so leading zeros stay (Meta's own zero-stripping rule belongs to its relay).
-    ["UK number written with the 00 international prefix", "0044-20-7946-0958", "00442079460958"],
+    // One number, one hash: the E.164 digits, so the 00 international prefix is not part of it
+    // (shared/phone.ts; the full table of forms and countries is in phone.test.ts).
+    ["UK number written with the 00 international prefix", "0044-20-7946-0958", "442079460958"],
     ["Meta's documented example (country code included)", "1 (650) 555-1212", "16505551212"],
   ])("%s: %j hashes as %j", async (_label, raw, normalized) => {
     await expect(hashPhone(raw)).resolves.toBe(sha256(normalized));
   });
 
-  it("digits only: a 00 prefix is kept, so +44… and 0044… are different inputs", async () => {
+  it("+44… and 0044… are one number, one hash", async () => {
     expect(await hashPhone("+44 20 7946 0958")).toBe(sha256("442079460958"));
-    expect(await hashPhone("0044 20 7946 0958")).toBe(sha256("00442079460958"));
+    expect(await hashPhone("0044 20 7946 0958")).toBe(sha256("442079460958"));
   });
 
   it.each([

@@ -4,7 +4,7 @@ import { metaEventName, tiktokEventName } from "../../functions/relay/eventNames
 import { parseRetryAfter, safeErrorText } from "../../functions/relay/http";
 import { buildMetaEvents, META_MAX_EVENT_AGE_MS } from "../../functions/relay/meta";
 import { buildTikTokEvents } from "../../functions/relay/tiktok";
-import { hashEmail, relayPhoneHashes } from "../../shared/pii";
+import { hashEmail, phoneHashes } from "../../shared/pii";
 import type { RelayEvent } from "../../shared/schemas/relay";
 import { metaEventProblem, tiktokEventProblem } from "../support/fakePlatforms";
 import { sha256 } from "../support/sha256";
@@ -46,7 +46,7 @@ describe("normalization vectors from the platforms' docs", () => {
   });
 
   test("phone: Meta hashes digits with country code (448444124653), TikTok E.164 with '+'", async () => {
-    const hashes = await relayPhoneHashes("+44 844 412 4653");
+    const hashes = (await phoneHashes("+44 844 412 4653"))?.relay;
     expect(hashes?.metaSha256).toBe("dc008fda46e2e64002cf2f82a4906236282d431c4f75e5b60bfe79fc48546383");
     expect(hashes?.tiktokSha256).toBe(sha256("+448444124653"));
     const e = event({

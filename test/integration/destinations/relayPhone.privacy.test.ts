@@ -7,16 +7,16 @@ import { sha256 } from "../../support/sha256";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
 
-// The edge computes each platform's phone hash while it still has the number (Meta: digits with country
-// code, no leading zeros; TikTok: E.164 with "+"). Those hashes ride the queues to the platforms and are
-// never stored: after the relay delivered, no table holds them nor any form of the raw number.
-// "0049 …" makes Meta's hash differ from the stored phone_sha256 (which keeps every digit), so the scan
-// can tell them apart.
+// The edge places a phone in a region (here the request's geo country, US) while it still has the number,
+// and hashes its E.164 digits: "(650)555-1212" is +1 650 555 1212. Meta gets SHA-256 of "16505551212" (the
+// stored phone_sha256 too: one number, one hash), TikTok SHA-256 of "+16505551212" — not "6505551212" or
+// "+6505551212" (Singapore's +65), which a national number used to give. TikTok's hash rides the queues to
+// the platform and is stored nowhere; no table or log holds any form of the raw number.
 
-const RAW_PHONE = "0049 (170) 555-0177";
-const META_HASH = sha256("491705550177");
-const TIKTOK_HASH = sha256("+491705550177");
-const STORED_HASH = sha256("00491705550177");
+const RAW_PHONE = "(650)555-1212";
+const STORED_HASH = sha256("16505551212");
+const META_HASH = STORED_HASH;
+const TIKTOK_HASH = sha256("+16505551212");
 
 let stack: Stack;
 let fakes: FakePlatforms;
@@ -29,7 +29,7 @@ afterAll(async () => {
   await fakes?.close();
 });
 
-test("relay phone hashes reach Meta and TikTok and are stored nowhere; the raw number is stored nowhere", async () => {
+test("a US device's national number reaches Meta and TikTok as +1 650 555 1212; TikTok's hash and the raw number are stored nowhere", async () => {
   const t = await createTenant(stack.db);
   await addDestinations(stack.db, t, fakes, { meta: {}, tiktok: {} });
   const eventId = `phone-${t.projectId}`;
@@ -37,7 +37,7 @@ test("relay phone hashes reach Meta and TikTok and are stored nowhere; the raw n
     {
       events: [{ eventId, name: "purchase", userId: "user-phone", phone: RAW_PHONE, consent: { ads: true } }],
     },
-    { key: t.sdkKey },
+    { key: t.sdkKey, cf: { country: "US", region: "California" } },
   );
   expect(response.status).toBe(202);
 
@@ -63,7 +63,7 @@ test("relay phone hashes reach Meta and TikTok and are stored nowhere; the raw n
   const { rows: tables } = await sql<{ table_name: string }>`
     select table_name from information_schema.tables
     where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name`.execute(stack.db);
-  const needles = [META_HASH, TIKTOK_HASH, RAW_PHONE, "491705550177", "1705550177", "555-0177"];
+  const needles = [TIKTOK_HASH, RAW_PHONE, "6505551212", "5551212", "555-1212"];
   const leaks: string[] = [];
   let storedHashSeen = false;
   for (const { table_name } of tables) {
@@ -72,7 +72,7 @@ test("relay phone hashes reach Meta and TikTok and are stored nowhere; the raw n
     }>`select t::text as row from ${sql.table(table_name)} as t`.execute(stack.db);
     for (const { row } of rows) {
       if (row.includes(STORED_HASH)) storedHashSeen = true;
-      // The stored hash contains none of the needles by construction; strip it so digits inside it don't match.
+      // The stored hash is Meta's by design; strip it so digits inside it don't match a needle.
       const text = row.split(STORED_HASH).join("");
       for (const needle of needles) if (text.includes(needle)) leaks.push(`${table_name}: ${needle}`);
     }

@@ -10,6 +10,7 @@ import {
 import { resolveSubject, type SubjectInput } from "../../../functions/dsar/subject";
 import { ApiError } from "../../../shared/errors";
 import { sha256Hex } from "../../../shared/hash";
+import { phoneCountrySchema } from "../../../shared/schemas/sdk-event";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, type RequestScope } from "../handlers";
 import {
@@ -94,7 +95,15 @@ const CreateDeletionSchema = z
       .min(1)
       .max(64)
       .optional()
-      .openapi({ description: "Hashed here, never stored or logged." }),
+      .openapi({
+        description:
+          "Hashed here as at ingest (SHA-256 of the E.164 digits, without +), never stored or logged. " +
+          "A number without its country code needs phoneCountry, else it is hashed as its digits as sent.",
+      }),
+    phoneCountry: phoneCountrySchema.optional().openapi({
+      description: "ISO 3166-1 alpha-2 country in which a national-format phone is read (phone only).",
+      example: "US",
+    }),
     emailSha256: sha256.optional(),
     phoneSha256: sha256.optional(),
     suppress: z.boolean().default(false),
@@ -105,6 +114,10 @@ const CreateDeletionSchema = z
   })
   .refine((b) => b.userId || b.email || b.phone || b.emailSha256 || b.phoneSha256, {
     message: "Name the subject: userId, email, phone, emailSha256 or phoneSha256.",
+  })
+  .refine((b) => b.phoneCountry === undefined || b.phone !== undefined, {
+    message: "phoneCountry applies to a raw phone only.",
+    path: ["phoneCountry"],
   })
   .openapi("CreateDeletionRequest", {
     example: {
@@ -272,7 +285,12 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
       const request = await openRequest(
         s,
         projectId,
-        { userId: body.userId, email: body.email ?? body.emailSha256, phone: body.phone ?? body.phoneSha256 },
+        {
+          userId: body.userId,
+          email: body.email ?? body.emailSha256,
+          phone: body.phone ?? body.phoneSha256,
+          phoneCountry: body.phoneCountry,
+        },
         body.suppress,
       );
       return c.json(request, 202);

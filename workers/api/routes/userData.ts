@@ -9,6 +9,7 @@ import {
   userEventsPage,
 } from "../../../functions/dsar/userData";
 import { ApiError } from "../../../shared/errors";
+import { phoneCountrySchema } from "../../../shared/schemas/sdk-event";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
 import { dateTime, errorResponses, json, listOf, MAX_PAGE_SIZE } from "../schemas";
@@ -123,13 +124,26 @@ const LookupSchema = z
       .min(1)
       .max(64)
       .optional()
-      .openapi({ description: "Hashed here (digits only, SHA-256); never stored or logged." }),
+      .openapi({
+        description:
+          "Hashed here as at ingest (SHA-256 of the E.164 digits, without +); never stored or logged. " +
+          "A number without its country code needs phoneCountry, else it is hashed as its digits as sent.",
+      }),
+    phoneCountry: phoneCountrySchema.optional().openapi({
+      description: "ISO 3166-1 alpha-2 country in which a national-format phone is read (phone only).",
+      example: "US",
+    }),
     emailSha256: sha256.optional(),
     phoneSha256: sha256.optional(),
   })
   .strict()
-  .refine((b) => Object.values(b).filter((v) => v !== undefined).length === 1, {
-    message: "Send exactly one of email, phone, emailSha256, phoneSha256.",
+  .refine(
+    (b) => [b.email, b.phone, b.emailSha256, b.phoneSha256].filter((v) => v !== undefined).length === 1,
+    { message: "Send exactly one of email, phone, emailSha256, phoneSha256." },
+  )
+  .refine((b) => b.phoneCountry === undefined || b.phone !== undefined, {
+    message: "phoneCountry applies to a raw phone only.",
+    path: ["phoneCountry"],
   })
   .openapi("UserLookup", { example: { email: "Jane.Doe@example.com" } });
 
@@ -232,6 +246,7 @@ export function registerUserDataRoutes(app: OpenAPIHono<ApiEnv>) {
       const subject = await resolveSubject({
         email: body.email ?? body.emailSha256,
         phone: body.phone ?? body.phoneSha256,
+        phoneCountry: body.phoneCountry,
       });
       if (!subject) throw new ApiError("invalid_request", "The identifier is empty after normalization.");
       const found = await lookupUsers(s.tx, projectId, subject);
