@@ -390,6 +390,10 @@ create table if not exists apple_attributions (
   primary key (project_id, user_id)
 );
 
+-- Retention walks each project's user state and Apple attributions by time (functions/retention).
+create index if not exists sdk_users_project_seen on sdk_users (project_id, last_seen_at);
+create index if not exists apple_attributions_project_time on apple_attributions (project_id, attributed_at);
+
 -- Row-level security ------------------------------------------------------------------------------
 -- Every tenant table: RLS enabled and forced, one policy on the transaction-local app.org_id.
 

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
-import { deleteInChunks } from "./deleteInChunks";
+import { type ChunkedDelete, deleteInChunks } from "./deleteInChunks";
 import {
   DEFAULT_LIMITS,
   daysBefore,
@@ -13,6 +13,8 @@ import {
 
 export interface PurgeCounts {
   sdk_events: number;
+  sdk_users: number;
+  apple_attributions: number;
   event_daily_counts: number;
   request_logs: number;
   idempotency_keys: number;
@@ -29,7 +31,14 @@ export async function purgeExpired(
   limits: RetentionLimits = DEFAULT_LIMITS,
 ): Promise<{ counts: PurgeCounts; more: boolean }> {
   const { chunkSize, rowBudget } = limits;
-  const events = await purgeEvents(db, now, limits);
+  const projects = await db
+    .selectFrom("projects")
+    .select(["id", "event_retention_days"])
+    .orderBy("id")
+    .execute();
+  const events = await purgePerProject(db, projects, now, limits, eventsOf);
+  const users = await purgePerProject(db, projects, now, limits, usersOf);
+  const attributions = await purgePerProject(db, projects, now, limits, attributionsOf);
 
   const dayCutoff = yearsBefore(now, RETENTION.dailyCountsYears).toISOString().slice(0, 10);
   const daily = await deleteInChunks(
@@ -66,34 +75,62 @@ export async function purgeExpired(
   return {
     counts: {
       sdk_events: events.deleted,
+      sdk_users: users.deleted,
+      apple_attributions: attributions.deleted,
       event_daily_counts: daily.deleted,
       request_logs: requests.deleted,
       idempotency_keys: idempotency.deleted,
     },
-    more: events.more || daily.more || requests.more || idempotency.more,
+    more: events.more || users.more || attributions.more || daily.more || requests.more || idempotency.more,
   };
 }
 
+type Project = { id: string; event_retention_days: number };
+
 /**
- * sdk_events, project by project with each project's own window. The predicate `project_id = $1 and
- * ts < $2` is a range scan of sdk_events_project_ts; the delete then goes by primary key.
+ * The per-user classes of a project share its event retention: an event goes once it is older than the
+ * window; a user's current state once their newest event is (state never outlives the events it came from);
+ * an Apple attribution once it was recorded before the window, or when its user's state is gone.
  */
-async function purgeEvents(db: Db, now: Date, limits: RetentionLimits) {
-  const projects = await db
-    .selectFrom("projects")
-    .select(["id", "event_retention_days"])
-    .orderBy("id")
-    .execute();
+type PerProjectClass = (project: string, cutoff: Date) => ChunkedDelete;
+
+/** sdk_events: `project_id = $1 and ts < $2` is a range scan of sdk_events_project_ts. */
+const eventsOf: PerProjectClass = (project, cutoff) => ({
+  table: "sdk_events",
+  where: sql`project_id = ${project} and ts < ${cutoff}`,
+  orderBy: "ts",
+});
+
+/** sdk_users: last_seen_at is the user's newest event time (sdk_users_project_seen). */
+const usersOf: PerProjectClass = (project, cutoff) => ({
+  table: "sdk_users",
+  where: sql`project_id = ${project} and last_seen_at < ${cutoff}`,
+  orderBy: "last_seen_at",
+});
+
+/** apple_attributions (apple_attributions_project_time), plus any whose user's state is gone. */
+const attributionsOf: PerProjectClass = (project, cutoff) => ({
+  table: "apple_attributions",
+  where: sql`project_id = ${project} and (attributed_at < ${cutoff} or not exists (
+    select 1 from sdk_users u where u.project_id = apple_attributions.project_id
+      and u.user_id = apple_attributions.user_id))`,
+  orderBy: "attributed_at",
+});
+
+/** One class, project by project with each project's own window, within the run's row budget. */
+async function purgePerProject(
+  db: Db,
+  projects: Project[],
+  now: Date,
+  limits: RetentionLimits,
+  spec: PerProjectClass,
+): Promise<{ deleted: number; more: boolean }> {
   let deleted = 0;
   for (const project of projects) {
     const cutoff = daysBefore(now, eventRetentionDays(project.event_retention_days));
     const result = await deleteInChunks(
       db,
-      {
-        table: "sdk_events",
-        where: sql`project_id = ${project.id} and ts < ${cutoff}`,
-        orderBy: "ts",
-      },
+      spec(project.id, cutoff),
       limits.chunkSize,
       limits.rowBudget - deleted,
     );

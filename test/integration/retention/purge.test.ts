@@ -63,6 +63,83 @@ describe("sdk_events", () => {
   });
 });
 
+describe("user state never outlives the events it came from", () => {
+  async function userState(t: { orgId: string; projectId: string }, userId: string, lastSeen: Date) {
+    await stack.db
+      .insertInto("sdk_users")
+      .values({
+        org_id: t.orgId,
+        project_id: t.projectId,
+        user_id: userId,
+        properties: JSON.stringify({ plan: "pro" }),
+        property_times: JSON.stringify({ plan: lastSeen.getTime() }),
+        first_seen_at: ago(500 * DAY),
+        last_seen_at: lastSeen,
+        email_sha256: "a".repeat(64),
+        email_sha256_at: lastSeen,
+      })
+      .execute();
+  }
+  async function attribution(t: { orgId: string; projectId: string }, userId: string, at: Date) {
+    await stack.db
+      .insertInto("apple_attributions")
+      .values({
+        org_id: t.orgId,
+        project_id: t.projectId,
+        user_id: userId,
+        event_id: uniq("evt"),
+        attribution: true,
+        campaign_id: 42,
+        attributed_at: at,
+      })
+      .execute();
+  }
+  const users = async (projectId: string) =>
+    (
+      await stack.db
+        .selectFrom("sdk_users")
+        .select("user_id")
+        .where("project_id", "=", projectId)
+        .orderBy("user_id")
+        .execute()
+    ).map((r) => r.user_id);
+  const attributed = async (projectId: string) =>
+    (
+      await stack.db
+        .selectFrom("apple_attributions")
+        .select("user_id")
+        .where("project_id", "=", projectId)
+        .orderBy("user_id")
+        .execute()
+    ).map((r) => r.user_id);
+
+  test("a user whose newest event is past the project's retention goes, with their Apple attribution", async () => {
+    const t = await createTenant(stack.db, { eventRetentionDays: 90 });
+    await userState(t, "gone", ago(90 * DAY + 1));
+    await attribution(t, "gone", ago(10 * DAY)); // recent, but its user's state is gone
+    await userState(t, "boundary", ago(90 * DAY));
+    await attribution(t, "boundary", ago(90 * DAY + 1)); // recorded before the window: goes on its own
+    await userState(t, "active", ago(DAY));
+    await attribution(t, "active", ago(DAY));
+
+    await stack.cron(NOW);
+    expect(await users(t.projectId)).toEqual(["active", "boundary"]);
+    expect(await attributed(t.projectId)).toEqual(["active"]);
+    const log = lastJobLog(stack, "retention");
+    expect(log.counts?.sdk_users).toBeGreaterThanOrEqual(1);
+    expect(log.counts?.apple_attributions).toBeGreaterThanOrEqual(2);
+  });
+
+  test("events and state leave together: after the run nothing of an expired user remains", async () => {
+    const t = await createTenant(stack.db);
+    await insertEvent(stack.db, t, ago(401 * DAY), "old-only");
+    await userState(t, "user-1", ago(401 * DAY));
+    await stack.cron(NOW);
+    expect(await eventIds(stack.db, t.projectId)).toEqual([]);
+    expect(await users(t.projectId)).toEqual([]);
+  });
+});
+
 test("event_daily_counts are removed once their day is more than 2 years old", async () => {
   const t = await createTenant(stack.db);
   // Two years before 2031-06-15 is 2029-06-15: that day stays, the day before goes.
