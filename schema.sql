@@ -326,6 +326,32 @@ create index if not exists sdk_events_phone on sdk_events (project_id, phone_sha
 create index if not exists sdk_users_email on sdk_users (project_id, email_sha256) where email_sha256 is not null;
 create index if not exists sdk_users_phone on sdk_users (project_id, phone_sha256) where phone_sha256 is not null;
 
+-- The one erasure rule, used by the consumer before storing an event and by the relay before sending,
+-- storing an attribution or a dead letter, and by dead-letter replay: an event is erased when its user id
+-- (as SHA-256), email or phone digest is named by a deletion request of its project made at or after the
+-- event was received (any status: a completed request must not be undone by a late message), or by an
+-- active suppression. Invoker's rights: RLS and the caller's grants apply. Written as one expression so
+-- the planner inlines it.
+create or replace function erased_by_request(p_project_id text, p_received_at timestamptz, p_user_id text,
+  p_email_sha256 text, p_phone_sha256 text)
+returns boolean
+language sql
+stable
+as $$
+  select exists (
+      select 1 from deletion_requests d
+      where d.project_id = p_project_id and d.requested_at >= p_received_at
+        and (d.user_id_sha256 = encode(sha256(convert_to(p_user_id, 'UTF8')), 'hex')
+          or d.email_sha256 = p_email_sha256 or d.phone_sha256 = p_phone_sha256))
+    or exists (
+      select 1 from suppressions s
+      where s.project_id = p_project_id
+        and ((s.identifier_type = 'user_id' and s.identifier_sha256 = encode(sha256(convert_to(p_user_id, 'UTF8')), 'hex'))
+          or (s.identifier_type = 'email' and s.identifier_sha256 = p_email_sha256)
+          or (s.identifier_type = 'phone' and s.identifier_sha256 = p_phone_sha256)))
+$$;
+revoke all on function erased_by_request(text, timestamptz, text, text, text) from public;
+
 -- Relay (conversion delivery to Meta, TikTok, Apple Search Ads) ---------------------------------------
 -- One row per batch sent to a platform: counts, status, attempts, the platform's answer code and an error
 -- text already stripped of tokens and personal data. Kept 30 days (Cron job relay-deliveries-purge).
@@ -489,6 +515,7 @@ grant select, insert, update on sdk_users, event_daily_counts to layers_consumer
 grant select (org_id, project_id, requested_at, user_id_sha256, email_sha256, phone_sha256)
   on deletion_requests to layers_consumer;
 grant select (org_id, project_id, kind, enabled, config) on destinations to layers_consumer;
+grant execute on function erased_by_request(text, timestamptz, text, text, text) to layers_consumer;
 
 -- Relay: reads destinations (tokens included, to send), records deliveries, dead letters and Apple
 -- attributions, marks a destination failing/active, and checks each event against the erasure rules.
@@ -499,6 +526,7 @@ grant select (org_id, project_id, event_id, user_id, email_sha256, phone_sha256,
   on sdk_events to layers_relay;
 grant select (org_id, project_id, requested_at, user_id_sha256, email_sha256, phone_sha256)
   on deletion_requests to layers_relay;
+grant execute on function erased_by_request(text, timestamptz, text, text, text) to layers_relay;
 
 -- Partner API. The audit log is insert-only (rows are never changed or removed by the API); the request
 -- log is written only through write_request_log.
@@ -513,6 +541,7 @@ grant select, insert, delete on suppressions to layers_api;
 grant select, insert on audit_log to layers_api;
 grant select on sdk_events, sdk_users, apple_attributions, request_logs, relay_deliveries to layers_api;
 grant select, update (replayed_at) on relay_dead_letters to layers_api;
+grant execute on function erased_by_request(text, timestamptz, text, text, text) to layers_api;
 
 -- Maintenance (the Cron Worker; BYPASSRLS because its jobs span orgs).
 grant select on organizations, projects to layers_maintenance;

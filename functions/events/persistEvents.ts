@@ -64,34 +64,21 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
           properties jsonb)
         where exists (select 1 from project)
       ),
-      -- Erasure (data-subject deletion): an event is dropped, never stored, when its user (or its hashed
-      -- email/phone) is named by a deletion request made at or after this message was received (any
-      -- status: a request that already completed must not be undone by a consumer running late), or by
-      -- an active suppression. The two guards skip the per-event probes for projects that have neither.
+      -- Erasure (data-subject deletion): an event is dropped, never stored, when erased_by_request (schema.sql,
+      -- the rule the relay applies too) says its user, email or phone was named by a deletion request made
+      -- at or after this message was received, or is suppressed. The guards skip the per-event probes for
+      -- projects that have neither.
       guards as (
         select
           exists (select 1 from deletion_requests
-                  where project_id = ${projectId} and requested_at >= ${receivedAt}::timestamptz) as erasures,
-          exists (select 1 from suppressions where project_id = ${projectId}) as suppressions
+                  where project_id = ${projectId} and requested_at >= ${receivedAt}::timestamptz)
+          or exists (select 1 from suppressions where project_id = ${projectId}) as any_rule
       ),
       kept as (
         select i.* from incoming i
         cross join guards g
-        cross join lateral (
-          select case when i.user_id is null then null
-            else encode(sha256(convert_to(i.user_id, 'UTF8')), 'hex') end as user_sha
-        ) h
-        where not (g.erasures and exists (
-            select 1 from deletion_requests d
-            where d.project_id = ${projectId} and d.requested_at >= ${receivedAt}::timestamptz
-              and (d.user_id_sha256 = h.user_sha or d.email_sha256 = i.email_sha256
-                or d.phone_sha256 = i.phone_sha256)))
-          and not (g.suppressions and exists (
-            select 1 from suppressions s
-            where s.project_id = ${projectId}
-              and ((s.identifier_type = 'user_id' and s.identifier_sha256 = h.user_sha)
-                or (s.identifier_type = 'email' and s.identifier_sha256 = i.email_sha256)
-                or (s.identifier_type = 'phone' and s.identifier_sha256 = i.phone_sha256))))
+        where not (g.any_rule and erased_by_request(${projectId}, ${receivedAt}::timestamptz, i.user_id,
+          i.email_sha256, i.phone_sha256))
       ),
       inserted as (
         insert into sdk_events (org_id, project_id, event_id, name, user_id, ts, received_at, app_id, os,

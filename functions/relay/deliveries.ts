@@ -4,6 +4,7 @@ import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import type { DestinationKind } from "../../shared/destinations";
 import type { RelayEvent } from "../../shared/schemas/relay";
 import type { AppleAttribution } from "./apple";
+import { notErased } from "./erasure";
 
 // The relay's records: the delivery log (one row per batch, 30 days), dead letters (replayable, except
 // Apple's), and Apple attribution records per user. Nothing here holds a token (destination or
@@ -87,40 +88,73 @@ export interface DeadLetter {
   at: Date;
 }
 
-/** Stores a dead letter (again on a second arrival: the latest failure stands, pending replay). */
-export async function storeDeadLetter(tx: Tx, d: DeadLetter): Promise<void> {
+/**
+ * Stores a dead letter (again on a second arrival: the latest failure stands, pending replay). Events whose
+ * user was erased or suppressed meanwhile are left out (schema.sql erased_by_request); when none is left,
+ * nothing is stored. A batch that ran out of attempts always has a delivery row saying `dead_lettered`,
+ * created here when no attempt could record one (our side failed: database, keyring), so the API lists
+ * every dead letter whatever failed. Returns how many events were kept.
+ */
+export async function storeDeadLetter(tx: Tx, d: DeadLetter): Promise<number> {
+  const kept = new Set(
+    await notErased(
+      tx,
+      d.projectId,
+      d.events.map((e) => e.eventId),
+    ),
+  );
+  const events = d.events.filter((e) => kept.has(e.eventId));
+  if (events.length > 0) {
+    await tx
+      .insertInto("relay_dead_letters")
+      .values({
+        org_id: d.orgId,
+        project_id: d.projectId,
+        batch_id: d.batchId,
+        destination: d.destination,
+        reason: d.reason,
+        response_code: d.responseCode,
+        error: d.error,
+        events: JSON.stringify(withoutDeviceIdsOrTokens(events)),
+        dead_at: d.at,
+        replayed_at: null,
+      })
+      .onConflict((oc) =>
+        oc.columns(["org_id", "batch_id"]).doUpdateSet((eb) => ({
+          reason: eb.ref("excluded.reason"),
+          response_code: eb.ref("excluded.response_code"),
+          error: eb.ref("excluded.error"),
+          events: eb.ref("excluded.events"),
+          dead_at: eb.ref("excluded.dead_at"),
+          replayed_at: null,
+        })),
+      )
+      .execute();
+  }
+  // A rejected batch keeps its "rejected" row (the platform's answer); one that ran out of attempts shows it.
+  if (d.reason !== "max_attempts") return events.length;
   await tx
-    .insertInto("relay_dead_letters")
+    .insertInto("relay_deliveries")
     .values({
       org_id: d.orgId,
       project_id: d.projectId,
       batch_id: d.batchId,
       destination: d.destination,
-      reason: d.reason,
+      event_count: d.events.length,
+      sent_count: 0,
+      skipped: JSON.stringify(
+        events.length < d.events.length ? { user_erased: d.events.length - events.length } : {},
+      ),
+      status: "dead_lettered",
+      attempts: 1,
       response_code: d.responseCode,
-      error: d.error,
-      events: JSON.stringify(withoutDeviceIdsOrTokens(d.events)),
-      dead_at: d.at,
-      replayed_at: null,
+      error: d.error ?? "every attempt failed on our side (database or keyring); see the relay logs",
+      first_attempt_at: d.at,
+      last_attempt_at: d.at,
     })
-    .onConflict((oc) =>
-      oc.columns(["org_id", "batch_id"]).doUpdateSet((eb) => ({
-        reason: eb.ref("excluded.reason"),
-        response_code: eb.ref("excluded.response_code"),
-        error: eb.ref("excluded.error"),
-        dead_at: eb.ref("excluded.dead_at"),
-        replayed_at: null,
-      })),
-    )
+    .onConflict((oc) => oc.columns(["org_id", "batch_id"]).doUpdateSet({ status: "dead_lettered" }))
     .execute();
-  // A rejected batch keeps its "rejected" row (the platform's answer); one that ran out of attempts shows it.
-  if (d.reason !== "max_attempts") return;
-  await tx
-    .updateTable("relay_deliveries")
-    .set({ status: "dead_lettered" })
-    .where("batch_id", "=", d.batchId)
-    .where("project_id", "=", d.projectId)
-    .execute();
+  return events.length;
 }
 
 /** Upserts each user's Apple record (the newest answer wins; asking again is harmless). */
@@ -234,7 +268,10 @@ export async function listDeliveries(
   };
 }
 
-/** Dead letters not yet replayed, oldest first, at most `limit`; marks them replayed in the same transaction. */
+/**
+ * Dead letters not yet replayed, oldest first, at most `limit`; marks them replayed in the same transaction.
+ * Events of users erased or suppressed since are left out (a batch left empty is marked and not returned).
+ */
 export async function takeDeadLettersForReplay(
   tx: Tx,
   projectId: string,
@@ -266,8 +303,19 @@ export async function takeDeadLettersForReplay(
       )
       .execute();
   }
+  // A user erased or suppressed since the batch died is not sent again (the relay checks once more).
+  const batches = taken.map((r) => ({ batchId: r.batch_id, events: r.events as RelayEvent[] }));
+  const kept = new Set(
+    await notErased(
+      tx,
+      projectId,
+      batches.flatMap((b) => b.events.map((e) => e.eventId)),
+    ),
+  );
   return {
-    batches: taken.map((r) => ({ batchId: r.batch_id, events: r.events as RelayEvent[] })),
+    batches: batches
+      .map((b) => ({ ...b, events: b.events.filter((e) => kept.has(e.eventId)) }))
+      .filter((b) => b.events.length > 0),
     hasMore: rows.length > limit,
   };
 }

@@ -96,6 +96,7 @@ export function buildRelayMessages(
         projectId: message.projectId,
         destination: target.kind,
         enqueuedAt: now.toISOString(),
+        receivedAt: message.receivedAt,
         events,
       });
       events = [];

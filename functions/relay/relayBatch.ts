@@ -10,8 +10,9 @@ import {
   storeAppleAttributions,
   storeDeadLetter,
 } from "./deliveries";
+import { notErased } from "./erasure";
 import { type RelayEndpoints, type SendDeps, sendToDestination } from "./send";
-import { countSkips } from "./skips";
+import { countSkips, type Skipped } from "./skips";
 
 // The relay Worker's work for one message (one batch for one destination), as plain functions so the
 // decisions (ack, retry after how long, dead-letter) are the same wherever they run.
@@ -36,6 +37,11 @@ interface Item {
   attempts: number;
 }
 
+/** A message after the erasure check: the events that may still be sent, and how many were erased. */
+interface Checked extends Item {
+  erased: number;
+}
+
 interface Sent {
   decision: RelayDecision;
   attempt: DeliveryAttempt;
@@ -50,16 +56,22 @@ interface Sent {
  */
 async function sendCall(
   ctx: RelayContext,
-  items: Item[],
+  items: Checked[],
   destination: Destination | undefined,
 ): Promise<{ sent: Sent[]; write?: Write }> {
+  const erasedOf = new Map(items.map((i) => [i.message, i.erased]));
   const base = (m: RelayMessage) => ({
     orgId: m.orgId,
     projectId: m.projectId,
     batchId: m.batchId,
     destination: m.destination,
-    eventCount: m.events.length,
+    eventCount: m.events.length + (erasedOf.get(m) ?? 0),
   });
+  // The delivery log counts erased events among the skipped ones.
+  const skipsOf = (m: RelayMessage, skipped: Skipped[]) => {
+    const erased = erasedOf.get(m) ?? 0;
+    return { ...countSkips(skipped), ...(erased > 0 ? { user_erased: erased } : {}) };
+  };
   if (!destination?.enabled) {
     // Switched off (or removed) after the events were queued: the partner's switch wins, nothing is sent.
     const at = ctx.deps.now();
@@ -69,7 +81,7 @@ async function sendCall(
         attempt: {
           ...base(m),
           sentCount: 0,
-          skipped: { destination_disabled: m.events.length },
+          skipped: { destination_disabled: m.events.length, ...skipsOf(m, []) },
           status: "skipped",
           responseCode: null,
           error: null,
@@ -102,7 +114,7 @@ async function sendCall(
           attempt: {
             ...base(m),
             sentCount: sent,
-            skipped: countSkips(skipped),
+            skipped: skipsOf(m, skipped),
             status,
             responseCode: outcome.status,
             error: null,
@@ -111,7 +123,16 @@ async function sendCall(
         };
       }),
       write: async (tx) => {
-        await storeAppleAttributions(tx, first.orgId, first.projectId, outcome.attributions, at);
+        // A user erased while AdServices answered gets no record: the rule is checked again here.
+        const keep = new Set(
+          await notErased(
+            tx,
+            first.projectId,
+            outcome.attributions.map((a) => a.eventId),
+          ),
+        );
+        const attributions = outcome.attributions.filter((a) => keep.has(a.eventId));
+        await storeAppleAttributions(tx, first.orgId, first.projectId, attributions, at);
         if (destination.status === "failing" && outcome.sent > 0) {
           await setDestinationStatus(tx, first.projectId, first.destination, "active", at);
         }
@@ -126,7 +147,7 @@ async function sendCall(
         attempt: {
           ...base(m),
           sentCount: 0,
-          skipped: countSkips(skippedOf(m)),
+          skipped: skipsOf(m, skippedOf(m)),
           status: "rejected",
           responseCode: outcome.status,
           error: outcome.error,
@@ -162,7 +183,7 @@ async function sendCall(
       attempt: {
         ...base(m),
         sentCount: 0,
-        skipped: countSkips(skippedOf(m)),
+        skipped: skipsOf(m, skippedOf(m)),
         status: "retrying",
         responseCode: outcome.status,
         error: outcome.error,
@@ -177,11 +198,11 @@ async function sendCall(
  * at most 1,000 events per call (the platforms' limit; one queue message holds fewer, since a message
  * is at most 128 KB). Apple's calls are per token anyway, so its batches are not merged.
  */
-function plan(items: Item[], indexes: number[]): number[][] {
+function plan(items: Item[]): number[][] {
   const calls: number[][] = [];
   const open = new Map<string, { list: number[]; events: number }>();
-  for (const i of indexes) {
-    const m = (items[i] as Item).message;
+  for (const [i, item] of items.entries()) {
+    const m = item.message;
     const key = `${m.projectId}/${m.destination}`;
     const current = open.get(key);
     if (
@@ -234,6 +255,7 @@ export async function relayMessages(
           });
         }
         const loaded = new Map<string, Destination | null | TokenDecryptError>();
+        const checked = new Map<number, Checked>();
         await withTenant(ctx.db, orgId, async (tx) => {
           for (const [key, { projectId, kind }] of wanted) {
             try {
@@ -243,21 +265,81 @@ export async function relayMessages(
               loaded.set(key, error);
             }
           }
+          // Erasure: a user deleted or suppressed since the events were queued is not sent. One check per
+          // project, from the earliest receipt among its messages (a replay has none: every rule counts).
+          const byProject = new Map<string, number[]>();
+          for (const i of indexes) {
+            const projectId = (items[i] as Item).message.projectId;
+            byProject.set(projectId, [...(byProject.get(projectId) ?? []), i]);
+          }
+          for (const [projectId, members] of byProject) {
+            const messages = members.map((i) => (items[i] as Item).message);
+            const times = messages.map((m) => m.receivedAt);
+            const since = times.every((t) => t !== undefined) ? times.sort()[0] : undefined;
+            const ids = messages.flatMap((m) => m.events.map((e) => e.eventId));
+            const kept = new Set(await notErased(tx, projectId, ids, since));
+            for (const i of members) {
+              const item = items[i] as Item;
+              const events = item.message.events.filter((e) => kept.has(e.eventId));
+              const erased = item.message.events.length - events.length;
+              checked.set(i, { ...item, message: { ...item.message, events }, erased });
+            }
+          }
         });
         const calls: number[][] = [];
-        for (const call of plan(items, indexes)) {
-          const m = (items[call[0] as number] as Item).message;
+        const ours: DeliveryAttempt[] = [];
+        const at = ctx.deps.now();
+        for (const i of indexes) {
+          const c = checked.get(i) as Checked;
+          if (c.message.events.length > 0) continue;
+          // Every event of the batch was erased: nothing to send, the log says why.
+          results[i] = { status: "fulfilled", value: { kind: "ack", status: "skipped", sent: 0 } };
+          ours.push({
+            orgId,
+            projectId: c.message.projectId,
+            batchId: c.message.batchId,
+            destination: c.message.destination,
+            eventCount: c.erased,
+            sentCount: 0,
+            skipped: { user_erased: c.erased },
+            status: "skipped",
+            responseCode: null,
+            error: null,
+            at,
+          });
+        }
+        const live = indexes.filter((i) => (checked.get(i) as Checked).message.events.length > 0);
+        for (const call of plan(live.map((i) => checked.get(i) as Checked))) {
+          const callIndexes = call.map((k) => live[k] as number);
+          const m = (checked.get(callIndexes[0] as number) as Checked).message;
           const found = loaded.get(destinationKey(m.projectId, m.destination));
           if (found instanceof TokenDecryptError) {
-            for (const i of call) results[i] = { status: "rejected", reason: found };
-          } else calls.push(call);
+            // Our side failed: the batch is retried, and the delivery log shows why meanwhile.
+            for (const i of callIndexes) {
+              results[i] = { status: "rejected", reason: found };
+              const c = checked.get(i) as Checked;
+              ours.push({
+                orgId,
+                projectId: c.message.projectId,
+                batchId: c.message.batchId,
+                destination: c.message.destination,
+                eventCount: c.message.events.length + c.erased,
+                sentCount: 0,
+                skipped: c.erased > 0 ? { user_erased: c.erased } : {},
+                status: "retrying",
+                responseCode: null,
+                error: "the destination's token cannot be decrypted: its key is not in DESTINATION_KEYS",
+                at,
+              });
+            }
+          } else calls.push(callIndexes);
         }
         const destinations = [...loaded.values()].filter(
           (d): d is Destination => d !== null && !(d instanceof TokenDecryptError),
         );
         const done = await Promise.all(
           calls.map((call) => {
-            const callItems = call.map((i) => items[i] as Item);
+            const callItems = call.map((i) => checked.get(i) as Checked);
             const m = callItems[0]?.message as RelayMessage;
             const destination = destinations.find(
               (d) => d.projectId === m.projectId && d.kind === m.destination,
@@ -267,10 +349,7 @@ export async function relayMessages(
         );
         await withTenant(ctx.db, orgId, async (tx) => {
           // The delivery log first (a dead letter marks its row), then the few extra writes.
-          await recordDeliveryAttempts(
-            tx,
-            done.flatMap((d) => d.sent.map((s) => s.attempt)),
-          );
+          await recordDeliveryAttempts(tx, [...ours, ...done.flatMap((d) => d.sent.map((s) => s.attempt))]);
           for (const d of done) if (d.write) await d.write(tx);
         });
         done.forEach((d, c) => {

@@ -44,6 +44,11 @@ export const relayMessageSchema = z.object({
   projectId: z.string().min(1),
   destination: z.enum(DESTINATION_KINDS),
   enqueuedAt: z.iso.datetime(),
+  /**
+   * When the edge received these events (the events message's receivedAt); the erasure rule compares
+   * deletion requests with it. Absent on replays of dead letters: then every rule of the project is checked.
+   */
+  receivedAt: z.iso.datetime().optional(),
   events: z.array(relayEventSchema).min(1).max(RELAY_MAX_EVENTS_PER_BATCH),
 });
 export type RelayMessage = z.infer<typeof relayMessageSchema>;
