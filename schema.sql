@@ -292,6 +292,8 @@ create table if not exists deletion_requests (
 alter table deletion_requests add column if not exists deleted_attributions bigint not null default 0;
 alter table deletion_requests add column if not exists deleted_dead_letters bigint not null default 0;
 alter table deletion_requests add column if not exists heartbeat_at timestamptz;
+-- Events removed from dead letters in object storage (functions/deadLetters/erase.ts).
+alter table deletion_requests add column if not exists deleted_dead_lettered_events bigint not null default 0;
 create unique index if not exists deletion_requests_open on deletion_requests (project_id, subject_sha256)
   where status in ('pending', 'running');
 create index if not exists deletion_requests_org on deletion_requests (org_id, requested_at desc, id desc);

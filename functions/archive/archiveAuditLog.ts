@@ -1,9 +1,9 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { DEFAULT_LIMITS, daysBefore, RETENTION, type RetentionLimits } from "../retention/policy";
+import type { ObjectStore } from "../storage/objectStore";
 import { auditObjectKey } from "./auditKeys";
 import { decodeNdjsonGz, encodeNdjsonGz, sha256OfBytes } from "./ndjson";
-import type { ArchiveStorage } from "./storage";
 
 /** One audit row as archived: every column; the timestamp as UTC text with its full microseconds. */
 export interface ArchivedAuditRow {
@@ -42,7 +42,7 @@ export class ArchiveVerificationError extends Error {
  */
 export async function archiveAuditLog(
   db: Db,
-  storage: ArchiveStorage,
+  storage: ObjectStore,
   now: Date,
   limits: RetentionLimits = DEFAULT_LIMITS,
 ): Promise<{ counts: ArchiveCounts; more: boolean }> {
@@ -69,7 +69,7 @@ export async function archiveAuditLog(
 
 async function archiveBatch(
   db: Db,
-  storage: ArchiveStorage,
+  storage: ObjectStore,
   orgId: string,
   day: string,
   cutoff: Date,
@@ -113,7 +113,7 @@ async function archiveBatch(
 
 /** The object as stored must be byte-identical to what was written and hold every row about to go. */
 async function verify(
-  storage: ArchiveStorage,
+  storage: ObjectStore,
   key: string,
   written: Uint8Array,
   expectedRows: number,

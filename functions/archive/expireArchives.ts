@@ -1,6 +1,6 @@
 import { daysBefore, RETENTION, yearsBefore } from "../retention/policy";
+import type { ObjectStore } from "../storage/objectStore";
 import { AUDIT_PREFIX, auditDayPrefix } from "./auditKeys";
-import type { ArchiveStorage } from "./storage";
 
 /**
  * Deletes cold audit archives whose day is past the hot period plus the cold period, at most `budget`
@@ -8,7 +8,7 @@ import type { ArchiveStorage } from "./storage";
  * cutoff day's prefix: the listing stops at the first key that is still kept.
  */
 export async function expireArchives(
-  storage: ArchiveStorage,
+  storage: ObjectStore,
   now: Date,
   budget: number,
 ): Promise<{ deleted: number; more: boolean }> {

@@ -2,13 +2,30 @@ import type { Db } from "../../shared/db";
 import { DSAR_JOBS } from "../dsar/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
+import type { ObjectStore } from "../storage/objectStore";
 import type { CronVars } from "./vars";
 
-/** What a job gets: a maintenance-role connection, the run's clock (the trigger's scheduled time), its vars. */
+/** The part of a Queue binding the jobs use. */
+export interface QueueSender {
+  send(body: unknown, options?: { contentType?: "json" }): Promise<unknown>;
+}
+
+/**
+ * What a job gets: a maintenance-role connection, the run's clock (the trigger's scheduled time), its vars,
+ * and the stores and queues the Worker is bound to (undefined when not configured).
+ */
 export interface JobContext {
   db: Db;
   now: Date;
   vars: CronVars;
+  /** The cold audit archive bucket. */
+  archive?: ObjectStore | undefined;
+  /** Dead-lettered events and relay batches (functions/deadLetters). */
+  deadLetters?: ObjectStore | undefined;
+  /** Producer to "layers-events": dead letters are redriven through the normal persist path. */
+  eventsQueue?: QueueSender | undefined;
+  /** Producer to "layers-relay-dlq": relay dead letters kept in storage while the database was down. */
+  relayDeadLetterQueue?: QueueSender | undefined;
 }
 
 /**

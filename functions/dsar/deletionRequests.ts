@@ -17,7 +17,14 @@ export interface DeletionRequest {
   status: DeletionStatus;
   subject: { userIdSha256: string | null; emailSha256: string | null; phoneSha256: string | null };
   suppress: boolean;
-  deleted: { events: number; users: number; attributions: number; deadLetters: number };
+  deleted: {
+    events: number;
+    users: number;
+    attributions: number;
+    deadLetters: number;
+    /** The subject's events removed from dead letters kept in object storage. */
+    deadLetteredEvents: number;
+  };
   /** What a deletion keeps on purpose: the per-day aggregates, which are not per user. */
   retained: { eventDailyCounts: "kept: aggregated per day, event name and country, never per user" };
   failureReason: string | null;
@@ -40,6 +47,7 @@ const COLUMNS = [
   "deleted_users",
   "deleted_attributions",
   "deleted_dead_letters",
+  "deleted_dead_lettered_events",
   "failure_reason",
   "requested_at",
   "started_at",
@@ -58,6 +66,7 @@ type Row = {
   deleted_users: string | number;
   deleted_attributions: string | number;
   deleted_dead_letters: string | number;
+  deleted_dead_lettered_events: string | number;
   failure_reason: string | null;
   requested_at: Date;
   started_at: Date | null;
@@ -80,6 +89,7 @@ export function toDeletionRequest(r: Row): DeletionRequest {
       users: Number(r.deleted_users),
       attributions: Number(r.deleted_attributions),
       deadLetters: Number(r.deleted_dead_letters),
+      deadLetteredEvents: Number(r.deleted_dead_lettered_events),
     },
     retained: { eventDailyCounts: "kept: aggregated per day, event name and country, never per user" },
     failureReason: r.failure_reason,

@@ -1,6 +1,8 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { writeAudit } from "../api/audit";
+import { eraseFromDeadLetters } from "../deadLetters/erase";
+import type { ObjectStore } from "../storage/objectStore";
 
 /** Rows per DELETE statement: each batch is its own short transaction, so no lock is held for long. */
 export const DELETE_BATCH_ROWS = 5_000;
@@ -19,6 +21,8 @@ const ACTOR = { type: "system", id: "cron:dsar-deletions" } as const;
 export interface DeletionRunOptions {
   batchRows?: number;
   maxRowsPerRun?: number;
+  /** Dead letters in object storage (functions/deadLetters): a deletion reaches them too. */
+  deadLetters?: ObjectStore | undefined;
 }
 
 interface Claimed {
@@ -52,6 +56,7 @@ export async function executeDeletions(
     sdk_users: 0,
     apple_attributions: 0,
     relay_dead_letters: 0,
+    dead_lettered_events: 0,
   };
   const tried: string[] = [];
 
@@ -79,12 +84,23 @@ export async function executeDeletions(
           if (n === 0) break;
         }
       }
-      const done = await complete(db, request, now);
+      // Copies outside the database: events and relay batches kept in dead-letter storage.
+      const stored = options.deadLetters
+        ? await eraseFromDeadLetters(options.deadLetters, {
+            orgId: request.org_id,
+            projectId: request.project_id,
+            userId: request.user_id,
+            emailSha256: request.email_sha256,
+            phoneSha256: request.phone_sha256,
+          })
+        : 0;
+      const done = await complete(db, request, now, stored);
       // null: another run completed it first (it took over after our lease expired); nothing counted twice.
       if (done) {
         counts.sdk_users += done.users;
         counts.apple_attributions += done.attributions;
         counts.relay_dead_letters += done.deadLetters;
+        counts.dead_lettered_events += stored;
         counts.requests_completed += 1;
       }
     } catch (error) {
@@ -160,7 +176,12 @@ interface Completed {
  * must still be running: of two runs that reach this point for one request, the second waits for the first
  * to commit, then finds it completed and does nothing (null), so there is one completion and one audit row.
  */
-async function complete(db: Db, request: Claimed, now: Date): Promise<Completed | null> {
+async function complete(
+  db: Db,
+  request: Claimed,
+  now: Date,
+  storedDeadLetterEvents: number,
+): Promise<Completed | null> {
   return db.transaction().execute(async (tx) => {
     const { rows: open } = await sql`
       select 1 from deletion_requests where id = ${request.id} and status = 'running' for update
@@ -211,6 +232,7 @@ async function complete(db: Db, request: Claimed, now: Date): Promise<Completed 
       update deletion_requests set deleted_users = deleted_users + ${users},
         deleted_attributions = deleted_attributions + ${attributions},
         deleted_dead_letters = deleted_dead_letters + ${deadLetters},
+        deleted_dead_lettered_events = deleted_dead_lettered_events + ${storedDeadLetterEvents},
         status = 'completed', finished_at = ${now}, heartbeat_at = null, user_id = null
       where id = ${request.id} and status = 'running'
       returning deleted_events, deleted_users

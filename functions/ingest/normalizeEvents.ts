@@ -3,6 +3,7 @@ import { INGEST_LIMITS } from "../../shared/limits";
 import { hashEmail, type PhoneHashes, phoneHashes } from "../../shared/pii";
 import type { QueuedEvent } from "../../shared/schemas/queue";
 import { checkPropertyBounds, type SdkEvent, sdkEventSchema } from "../../shared/schemas/sdk-event";
+import { unstorableText } from "../../shared/storableText";
 import type { ParsedUserAgent } from "./parseUserAgent";
 
 export interface IngestContext {
@@ -14,10 +15,10 @@ export interface IngestContext {
   /** Size of the whole request body: when it is under the per-event limit, no event can be over it. */
   bodyBytes: number;
   /**
-   * Whether the body holds a \u0000 escape. Postgres stores no NUL in text or jsonb, so such an event would
-   * fail its whole queue message on every retry: it is refused here instead, and only then looked for.
+   * Whether the body holds a \u0000 or \ud800–\udfff escape (shared/storableText.ts): only then are the
+   * event's strings searched for a value Postgres refuses, which would fail its whole queue message.
    */
-  bodyHasNul: boolean;
+  bodyMayHoldUnstorableText: boolean;
 }
 
 export interface Rejection {
@@ -96,9 +97,8 @@ export async function normalizeEvents(
         message: `An event may be at most ${INGEST_LIMITS.maxEventBytes} bytes of JSON.`,
       };
     }
-    if (ctx.bodyHasNul && JSON.stringify(raw).includes("\\u0000")) {
-      return { code: "invalid_event", message: "Strings may not contain the NUL character (\\u0000)." };
-    }
+    const unstorable = ctx.bodyMayHoldUnstorableText ? unstorableText(raw) : null;
+    if (unstorable) return { code: "invalid_event", message: `Strings may not contain ${unstorable}.` };
     const parsed = sdkEventSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

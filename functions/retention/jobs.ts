@@ -1,6 +1,5 @@
 import { archiveAuditLog } from "../archive/archiveAuditLog";
 import { expireArchives } from "../archive/expireArchives";
-import { type ArchiveStorage, createS3Storage } from "../archive/storage";
 import type { CronJob } from "../cron/jobs";
 import type { CronVars } from "../cron/vars";
 import type { RetentionLimits } from "./policy";
@@ -8,21 +7,6 @@ import { purgeExpired } from "./purgeExpired";
 
 function limitsFrom(vars: CronVars): RetentionLimits {
   return { chunkSize: vars.RETENTION_CHUNK_SIZE, rowBudget: vars.RETENTION_ROW_BUDGET };
-}
-
-/** The archive store from the Worker's vars; undefined when none is configured. */
-function storageFrom(vars: CronVars): ArchiveStorage | undefined {
-  if (!vars.ARCHIVE_S3_ENDPOINT) return undefined;
-  if (!vars.ARCHIVE_S3_ACCESS_KEY_ID || !vars.ARCHIVE_S3_SECRET_ACCESS_KEY) {
-    throw new Error("ARCHIVE_S3_ENDPOINT is set but ARCHIVE_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY are not");
-  }
-  return createS3Storage({
-    endpoint: vars.ARCHIVE_S3_ENDPOINT,
-    bucket: vars.ARCHIVE_S3_BUCKET,
-    region: vars.ARCHIVE_S3_REGION,
-    accessKeyId: vars.ARCHIVE_S3_ACCESS_KEY_ID,
-    secretAccessKey: vars.ARCHIVE_S3_SECRET_ACCESS_KEY,
-  });
 }
 
 /** Hot-table retention: sdk_events per project, daily counts, request logs, idempotency records. */
@@ -40,8 +24,7 @@ export const retentionJob: CronJob = {
  */
 export const auditArchiveJob: CronJob = {
   name: "audit-archive",
-  async run({ db, now, vars }) {
-    const storage = storageFrom(vars);
+  async run({ db, now, vars, archive: storage }) {
     if (!storage) {
       // Nothing is deleted without an archive: audit rows simply stay hot until storage is configured.
       return {

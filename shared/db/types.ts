@@ -170,6 +170,7 @@ export interface DeletionRequestsTable {
   deleted_users: ColumnType<string, number | undefined, number | string>;
   deleted_attributions: ColumnType<string, number | undefined, number | string>;
   deleted_dead_letters: ColumnType<string, number | undefined, number | string>;
+  deleted_dead_lettered_events: ColumnType<string, number | undefined, number | string>;
   /** When the run working on the request last made progress; null when no run holds it. */
   heartbeat_at: Timestamp | null;
   attempts: Generated<number>;

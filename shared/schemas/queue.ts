@@ -44,5 +44,7 @@ export const eventsMessageSchema = z.object({
   projectId: z.string().min(1),
   receivedAt: z.iso.datetime(),
   events: z.array(queuedEventSchema).min(1),
+  /** Set when a dead letter is sent back (functions/deadLetters/tend.ts): how many times it was. */
+  redrives: z.number().int().min(1).optional(),
 });
 export type EventsMessage = z.infer<typeof eventsMessageSchema>;

@@ -24,7 +24,7 @@ export async function bundleWorker(entry: string, name: string): Promise<string>
     logLevel: "silent",
     external: ["cloudflare:*"],
     // As workers/cron/wrangler.toml [alias]: the S3 SDK's XML parser without DOMParser (not in workerd).
-    alias: { "@aws-sdk/xml-builder": path.join(ROOT, "functions/archive/xmlParser.ts") },
+    alias: { "@aws-sdk/xml-builder": path.join(ROOT, "functions/storage/xmlParser.ts") },
   });
   return outfile;
 }

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import S3rver from "s3rver";
-import { type ArchiveStorage, createS3Storage } from "../../functions/archive/storage";
+import { type ObjectStore, createS3Store } from "../../functions/storage/objectStore";
 
 export interface LocalS3 {
   endpoint: string;
@@ -11,7 +11,7 @@ export interface LocalS3 {
   /** The bindings the Cron Worker needs to reach this server. */
   cronVars: Record<string, string>;
   /** A client for assertions and setup, the same code the Worker uses. */
-  storage: ArchiveStorage;
+  storage: ObjectStore;
   /** Stops the server, keeping its files (a storage outage); `start()` brings it back on the same port. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -48,7 +48,7 @@ export async function startLocalS3(bucket = "layers-audit-archive"): Promise<Loc
       ARCHIVE_S3_ACCESS_KEY_ID: ACCESS_KEY_ID,
       ARCHIVE_S3_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
     },
-    storage: createS3Storage({
+    storage: createS3Store({
       endpoint,
       bucket,
       region: "us-east-1",

@@ -30,7 +30,7 @@ function ctx(overrides: Partial<IngestContext> = {}): IngestContext {
     userAgent: IPHONE_UA,
     // As large as a body may be, so the per-event size check always runs.
     bodyBytes: 500 * 1024,
-    bodyHasNul: true,
+    bodyMayHoldUnstorableText: true,
     ...overrides,
   };
 }
@@ -471,6 +471,30 @@ describe("normalizeEvents: personal data", () => {
     ]) {
       expect(json).not.toContain(forbidden);
     }
+  });
+});
+
+describe("strings Postgres refuses", () => {
+  it("an unpaired surrogate in any string or key is rejected; a proper pair (an emoji) is kept", async () => {
+    const out = await normalizeEvents(
+      [
+        { eventId: "emoji", name: "open", properties: { mood: "\ud83d\ude00" } },
+        { eventId: "high", name: "open", properties: { note: "a\ud800b" } },
+        { eventId: "low", name: "\udc00open" },
+        { eventId: "key", name: "open", properties: { "k\udbff": 1 } },
+        { eventId: "nested", name: "open", properties: { a: [{ b: "\udfff" }] } },
+      ],
+      undefined,
+      ctx(),
+    );
+    expect(out.accepted.map((e) => e.eventId)).toEqual(["emoji"]);
+    expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, "invalid_event"],
+      [2, "invalid_event"],
+      [3, "invalid_event"],
+      [4, "invalid_event"],
+    ]);
+    expect(out.rejected[0]?.message).toContain("surrogate");
   });
 });
 

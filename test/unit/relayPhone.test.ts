@@ -14,7 +14,7 @@ function ctx(country: string | null): IngestContext {
     region: null,
     userAgent: { os: null, osVersion: null, browser: null, deviceModel: null },
     bodyBytes: 200,
-    bodyHasNul: false,
+    bodyMayHoldUnstorableText: false,
   };
 }
 

@@ -11,6 +11,7 @@ import { sha256Hex } from "../../shared/hash";
 import { newId } from "../../shared/ids";
 import { INGEST_LIMITS } from "../../shared/limits";
 import { createLogger } from "../../shared/logger";
+import { mayHoldUnstorableText } from "../../shared/storableText";
 import { errorResponse } from "../common/errorResponse";
 import { type IngestBindings, type IngestVars, ingestVarsSchema } from "./env";
 import { readBody } from "./readBody";
@@ -105,7 +106,7 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       region: cf?.region ?? null,
       userAgent: parseUserAgent(c.req.header("User-Agent")),
       bodyBytes: body.bytes,
-      bodyHasNul: body.text.includes("\\u0000"),
+      bodyMayHoldUnstorableText: mayHoldUnstorableText(body.text),
     });
     if (accepted.length === 0) {
       throw new ApiError("invalid_events", "No event in the request is valid.", { details: { rejected } });

@@ -57,6 +57,9 @@ const DeletionRequestSchema = z
           .number()
           .int()
           .openapi({ description: "Relay dead-letter batches that held one of the subject's events." }),
+        deadLetteredEvents: z.number().int().openapi({
+          description: "The subject's events removed from dead letters kept in object storage.",
+        }),
       })
       .openapi({
         description:

@@ -7,8 +7,11 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 
-/** Object storage as the archive jobs see it: just enough of the S3 API, so tests can reach a real server. */
-export interface ArchiveStorage {
+/**
+ * Object storage as every job sees it (the cold audit archive, dead letters): just enough of the S3 API, so
+ * tests and `npm run dev` reach a real S3-compatible server and production reaches R2.
+ */
+export interface ObjectStore {
   put(key: string, body: Uint8Array, contentType: string): Promise<void>;
   /** The object's bytes, or undefined when there is no such key. */
   get(key: string): Promise<Uint8Array | undefined>;
@@ -35,7 +38,7 @@ export interface S3Config {
  * because local servers do not resolve bucket subdomains (R2 accepts both). Checksums only where the API
  * requires them: R2 and s3rver do not all speak the SDK's newer default (flexible checksums).
  */
-export function createS3Storage(config: S3Config): ArchiveStorage {
+export function createS3Store(config: S3Config): ObjectStore {
   const client = new S3Client({
     endpoint: config.endpoint,
     region: config.region,
