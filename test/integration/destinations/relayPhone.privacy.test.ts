@@ -6,6 +6,7 @@ import { waitForEvents } from "../../support/rows";
 import { sha256 } from "../../support/sha256";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
+import { browserHeaders, PAGE_URL } from "../../support/web";
 
 // The edge computes each platform's phone hash while it still has the number (Meta: digits with country
 // code, no leading zeros; TikTok: E.164 with "+"). Those hashes ride the queues to the platforms and are
@@ -35,9 +36,18 @@ test("relay phone hashes reach Meta and TikTok and are stored nowhere; the raw n
   const eventId = `phone-${t.projectId}`;
   const response = await stack.ingest(
     {
-      events: [{ eventId, name: "purchase", userId: "user-phone", phone: RAW_PHONE, consent: { ads: true } }],
+      events: [
+        {
+          eventId,
+          name: "purchase",
+          userId: "user-phone",
+          phone: RAW_PHONE,
+          consent: { ads: true },
+          pageUrl: PAGE_URL,
+        },
+      ],
     },
-    { key: t.sdkKey },
+    { key: t.sdkKey, headers: browserHeaders },
   );
   expect(response.status).toBe(202);
 
