@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export type Fault =
-  | { kind: "status"; status: number; retryAfter?: string }
+  | { kind: "status"; status: number; retryAfter?: string; message?: string }
   | { kind: "hang"; afterAccept: boolean };
 
 export interface RecordedRequest {
@@ -248,7 +248,7 @@ export async function startFakePlatforms(options: { hangMs?: number } = {}): Pro
       send(
         res,
         fault.status,
-        { error: { message: "injected failure", code: 2 } },
+        { error: { message: fault.message ?? "injected failure", code: 2 } },
         fault.retryAfter ? { "Retry-After": fault.retryAfter } : {},
       );
       return true;

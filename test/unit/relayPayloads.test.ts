@@ -4,10 +4,11 @@ import { buildRelayMessages } from "../../functions/relay/enqueueRelays";
 import { metaEventName, tiktokEventName } from "../../functions/relay/eventNames";
 import { parseRetryAfter, safeErrorText } from "../../functions/relay/http";
 import { buildMetaEvents, META_MAX_EVENT_AGE_MS } from "../../functions/relay/meta";
+import { defaultSendDeps, sendToDestination } from "../../functions/relay/send";
 import { buildTikTokEvents } from "../../functions/relay/tiktok";
 import { hashEmail, relayPhoneHashes } from "../../shared/pii";
 import type { RelayEvent } from "../../shared/schemas/relay";
-import { metaEventProblem, tiktokEventProblem } from "../support/fakePlatforms";
+import { metaEventProblem, startFakePlatforms, tiktokEventProblem } from "../support/fakePlatforms";
 import { sha256 } from "../support/sha256";
 
 // The payload builders against the platforms' documented normalization vectors and shapes (the same
@@ -252,6 +253,50 @@ describe("TikTok payloads", () => {
       event_time: NOW.getTime() / 1000,
       properties: { value: 3, currency: "EUR", contents: [{ content_id: "s1" }] },
     });
+  });
+});
+
+describe("error texts", () => {
+  test("a platform error that echoes a User-Agent is recorded without it", async () => {
+    const fakes = await startFakePlatforms();
+    try {
+      const datasetId = "700000000000009";
+      fakes.meta.tokens.set(datasetId, "EAAtoken-for-error-text");
+      // Graph API errors may quote the offending parameter's value.
+      fakes.meta.failNext(1, {
+        kind: "status",
+        status: 400,
+        message: `Invalid parameter: client_user_agent "${CHROME_UA}"`,
+      });
+      const outcome = await sendToDestination(
+        {
+          kind: "meta",
+          orgId: "org_x",
+          projectId: "proj_x",
+          enabled: true,
+          status: "active",
+          datasetId,
+          accessToken: "EAAtoken-for-error-text",
+          testEventCode: null,
+          sendDeviceIds: false,
+        },
+        [event({ eventId: "echo" })],
+        {
+          metaApiBase: fakes.vars.META_API_BASE,
+          tiktokApiBase: fakes.vars.TIKTOK_API_BASE,
+          appleAdServicesUrl: fakes.vars.APPLE_ADSERVICES_URL,
+          timeoutMs: 5_000,
+          appleNotFoundRetryIntervalMs: 0,
+        },
+        { ...defaultSendDeps, now: () => new Date() },
+      );
+      expect(outcome.kind).toBe("rejected");
+      const error = outcome.kind === "rejected" ? outcome.error : "";
+      expect(error).toContain("Invalid parameter: client_user_agent");
+      expect(error).not.toContain("Mozilla/5.0");
+    } finally {
+      await fakes.close();
+    }
   });
 });
 
