@@ -8,8 +8,9 @@ import { RELAY_MAX_EVENTS_PER_BATCH, type RelayEvent, type RelayMessage } from "
 import { mobilePlatform } from "./identity";
 
 // The consumer's half of the relay: after persisting, one relay message per enabled destination with the
-// events it may relay, each carrying only the transient fields its platform uses. Tokens are not needed here (the relay Worker decrypts them), so the consumer reads
-// only which destinations are on and whether device ids may go to Meta.
+// events it may relay, each carrying only the transient fields its platform uses. Tokens are not needed
+// here (the relay Worker decrypts them), so the consumer reads only which destinations are on and whether
+// device ids may go to Meta.
 
 /** The part of a Queue binding we use. */
 export interface RelayQueue {

@@ -3,7 +3,7 @@ export type SkipReason =
   | "too_old"
   | "event_name_invalid"
   | "no_customer_information"
-  /** Meta website events: client_user_agent is required (the request had no User-Agent, or a dead letter was replayed). */
+  /** Meta website events need client_user_agent: the request had no User-Agent, or a dead letter was replayed. */
   | "no_client_user_agent"
   /** Meta website events: event_source_url is required (no `pageUrl`, no http(s) `url` property). */
   | "no_event_source_url"
