@@ -16,6 +16,10 @@ export const INGEST_LIMITS = {
   maxDeviceFieldLength: 64,
   // Apple's AdServices attribution token (AAAttribution.attributionToken()) is about 1–2 KB of base64.
   maxAdServicesTokenLength: 4096,
+  // The User-Agent header: real ones are < 512 characters; longer input is cut to this, never trusted whole.
+  maxUserAgentLength: 512,
+  // `pageUrl`, as sent and after its query and fragment are removed (the common browser URL limit).
+  maxPageUrlLength: 2048,
 } as const;
 
 /** Cloudflare Queues: one message ≤ 128 KB; one sendBatch ≤ 100 messages and ≤ 256 KB in all. */

@@ -32,27 +32,69 @@ const SENSITIVE_KEYS = new Set(
   ].map((k) => k.toLowerCase()),
 );
 
-const VALUE_PATTERNS: [RegExp, string][] = [
-  [/\b(lp_[a-z]+_)[0-9A-Za-z]{8,}/g, "$1[redacted]"], // our key formats
-  [/Bearer\s+\S+/gi, "Bearer [redacted]"],
-  [/[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z]{2,}/g, "[redacted-email]"],
+// Every redaction runs in time linear in the string's length: log lines carry error texts of any size, and
+// a pattern that backtracks over a long run (the e-mail regex did: seconds for 40k characters) lets one
+// string stall a Worker. Each regex below can start a match only at a literal ("lp_", "Bearer", "+") or a
+// boundary and then takes a bounded or unambiguous path; e-mail addresses are found by a scanner.
+type Redactor = (value: string) => string;
+const replacing =
+  (pattern: RegExp, replacement: string): Redactor =>
+  (value) =>
+    value.replace(pattern, replacement);
+
+/** Characters an e-mail address never holds here (what ends one in free text). */
+const NOT_IN_ADDRESS = /[\s@"'<>(),;:]/;
+const LETTER = /[A-Za-z]/;
+
+/**
+ * Masks exactly what /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z]{2,}/g would, in one pass: for each "@",
+ * the run of address characters before it (not reaching back into the previous match) and the run after
+ * it up to its last "." followed by two letters, and those letters. The regex retried every start inside a
+ * long run of address characters, each time scanning to the run's end: quadratic.
+ */
+function redactEmails(value: string): string {
+  const inAddress = (i: number) => !NOT_IN_ADDRESS.test(value.charAt(i));
+  const isLetter = (i: number) => i < value.length && LETTER.test(value.charAt(i));
+  let out = "";
+  let copied = 0; // value up to here is already in `out`
+  for (let at = value.indexOf("@"); at !== -1; at = value.indexOf("@", at + 1)) {
+    let start = at;
+    while (start > copied && inAddress(start - 1)) start -= 1;
+    if (start === at) continue;
+    let end = at + 1;
+    while (end < value.length && inAddress(end)) end += 1;
+    let dot = end - 3;
+    while (dot >= at + 2 && !(value.charAt(dot) === "." && isLetter(dot + 1) && isLetter(dot + 2))) dot -= 1;
+    if (dot < at + 2) continue;
+    let stop = dot + 3;
+    while (stop < end && isLetter(stop)) stop += 1;
+    out += `${value.slice(copied, start)}[redacted-email]`;
+    copied = stop;
+  }
+  return copied === 0 ? value : out + value.slice(copied);
+}
+
+const REDACTORS: Redactor[] = [
+  replacing(/\b(lp_[a-z]+_)[0-9A-Za-z]{8,}/g, "$1[redacted]"), // our key formats
+  replacing(/Bearer\s+\S+/gi, "Bearer [redacted]"),
+  redactEmails,
   // International phone numbers ("+49 170 …"); bare digit runs are too often ids or dates to mask.
-  [/\+\d[\d\s().-]{6,}\d/g, "[redacted-number]"],
-  [/\b\d{1,3}(?:\.\d{1,3}){3}\b/g, "[redacted-ip]"],
+  replacing(/\+\d[\d\s().-]{6,}\d/g, "[redacted-number]"),
+  replacing(/\b\d{1,3}(?:\.\d{1,3}){3}\b/g, "[redacted-ip]"),
   // Compressed IPv6 ("2001:db8::1", "fe80::1ff:fe23:4567:890a", "::1") first, then the full form; the
   // look-arounds keep times such as "12:34:56" intact.
-  [
+  replacing(
     /(?<![0-9A-Za-z:])(?:(?:[0-9a-fA-F]{1,4}:){1,7}:(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,5})?|::[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})(?![0-9A-Za-z:])/g,
     "[redacted-ip]",
-  ],
-  [/\b(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4}\b/g, "[redacted-ip]"],
+  ),
+  replacing(/\b(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4}\b/g, "[redacted-ip]"),
 ];
 
 export const REDACTED = "[redacted]";
 
 function redactString(value: string): string {
   let out = value;
-  for (const [pattern, replacement] of VALUE_PATTERNS) out = out.replace(pattern, replacement);
+  for (const redactor of REDACTORS) out = redactor(out);
   return out;
 }
 
@@ -67,11 +109,14 @@ export function redact(value: unknown, depth = 0): unknown {
     return { message: redactString(value.message) };
   }
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    out[k] = SENSITIVE_KEYS.has(k.toLowerCase()) ? REDACTED : redact(v, depth + 1);
-  }
-  return out;
+  // fromEntries defines each key as an own property: `out[k] = …` with k "__proto__" (a key JSON.parse
+  // makes) would set the copy's prototype instead, and the field would vanish from the log line.
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      SENSITIVE_KEYS.has(k.toLowerCase()) ? REDACTED : redact(v, depth + 1),
+    ]),
+  );
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";

@@ -74,8 +74,8 @@ export function parseKeyring(env: {
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new KeyringError("DESTINATION_KEYS must be a JSON object of key id → base64 key.");
   }
-  const keys: Record<string, string> = {};
-  for (const [id, value] of Object.entries(parsed)) {
+  const entries = Object.entries(parsed);
+  for (const [id, value] of entries) {
     if (!KEY_ID.test(id))
       throw new KeyringError(`DESTINATION_KEYS: key id "${id.slice(0, 64)}" must match ${KEY_ID}.`);
     let length = -1;
@@ -87,9 +87,11 @@ export function parseKeyring(env: {
     if (length !== KEY_BYTES) {
       throw new KeyringError(`DESTINATION_KEYS: key "${id}" must be base64 of exactly ${KEY_BYTES} bytes.`);
     }
-    keys[id] = value as string;
   }
-  if (!(env.DESTINATION_KEY_ID in keys)) {
+  // fromEntries keeps every id an own key ("__proto__" included, which `keys[id] = …` would not store),
+  // and own keys are the only ones looked up: `in` would find "constructor" or "toString" on any object.
+  const keys = Object.fromEntries(entries) as Record<string, string>;
+  if (!Object.hasOwn(keys, env.DESTINATION_KEY_ID)) {
     throw new KeyringError(
       `DESTINATION_KEY_ID "${env.DESTINATION_KEY_ID.slice(0, 64)}" is not in DESTINATION_KEYS.`,
     );
@@ -101,7 +103,8 @@ export function parseKeyring(env: {
 const imported = new Map<string, Promise<CryptoKey>>();
 
 function cryptoKey(keyring: Keyring, keyId: string): Promise<CryptoKey> {
-  const material = keyring.keys[keyId];
+  // keyId comes from a stored row: an inherited member ("toString") is not a key of the ring.
+  const material = Object.hasOwn(keyring.keys, keyId) ? keyring.keys[keyId] : undefined;
   if (material === undefined) {
     return Promise.reject(
       new TokenDecryptError(`Destination key "${keyId}" is not in the keyring (removed too early?).`),

@@ -12,6 +12,11 @@ export interface IngestContext {
   country: string | null;
   region: string | null;
   userAgent: ParsedUserAgent;
+  /**
+   * The request's User-Agent, bounded (boundedUserAgent). It rides the queue message for Meta's
+   * client_user_agent (required for website events) and is never stored: left out with ads consent refused.
+   */
+  relayUserAgent?: string | null;
   /** Size of the whole request body: when it is under the per-event limit, no event can be over it. */
   bodyBytes: number;
   /**
@@ -174,5 +179,8 @@ async function toQueued(
   // Like the ad ids, they exist only for ad platforms: refused ads consent leaves them out.
   if (consentAds !== false && relayPhoneSha256) queued.relayPhone = relayPhoneSha256;
   if (consentAds !== false && event.adServicesToken) queued.adServicesToken = event.adServicesToken;
+  // Meta requires both for website events; they exist only for the relays, so the same consent rule applies.
+  if (consentAds !== false && ctx.relayUserAgent) queued.userAgent = ctx.relayUserAgent;
+  if (consentAds !== false && event.pageUrl) queued.pageUrl = event.pageUrl;
   return queued;
 }

@@ -1,4 +1,5 @@
 import { UAParser } from "ua-parser-js";
+import { INGEST_LIMITS } from "../../shared/limits";
 
 export interface ParsedUserAgent {
   os: string | null;
@@ -10,13 +11,23 @@ export interface ParsedUserAgent {
 const EMPTY: ParsedUserAgent = { os: null, osVersion: null, browser: null, deviceModel: null };
 
 /**
- * Reduces a User-Agent to the four coarse fields we keep. The raw string goes no further than this
- * function: it is not returned, enqueued, stored or logged.
+ * The User-Agent as far as we ever read it: parsing cost grows with length and real UAs are under 512
+ * characters, so longer input is cut, not trusted whole. Null when the request had none.
+ */
+export function boundedUserAgent(userAgent: string | null | undefined): string | null {
+  const bounded = userAgent?.trim().slice(0, INGEST_LIMITS.maxUserAgentLength);
+  return bounded ? bounded : null;
+}
+
+/**
+ * Reduces a User-Agent to the four coarse fields we keep. The raw string is not part of the result: the
+ * only copy that goes further is boundedUserAgent's, which rides the queues to Meta (website events, ads
+ * consent not refused) and is never stored or logged.
  */
 export function parseUserAgent(userAgent: string | null | undefined): ParsedUserAgent {
-  if (!userAgent) return EMPTY;
-  // Parsing cost grows with length; real UAs are < 512 chars, so longer input is cut, not trusted.
-  const result = new UAParser(userAgent.slice(0, 512)).getResult();
+  const bounded = boundedUserAgent(userAgent);
+  if (!bounded) return EMPTY;
+  const result = new UAParser(bounded).getResult();
   return {
     os: result.os.name ?? null,
     osVersion: result.os.version ?? null,

@@ -69,11 +69,15 @@ export async function recordDeliveryAttempts(tx: Tx, all: DeliveryAttempt[]): Pr
 }
 
 /**
- * Device ids and Apple AdServices tokens (a one-day credential) never reach a table: a dead letter keeps
- * the batch without them. An Apple dead letter is therefore not replayable (replay refuses that kind).
+ * The relay-only fields never reach a table: device ids, Apple AdServices tokens (a one-day credential),
+ * the raw User-Agent and the page URL. A dead letter keeps the batch without them, so an Apple dead letter
+ * is not replayable (replay refuses that kind) and a replayed Meta website event is skipped
+ * (no_client_user_agent).
  */
-export function withoutDeviceIdsOrTokens(events: RelayEvent[]): RelayEvent[] {
-  return events.map(({ madid: _madid, adServicesToken: _token, ...rest }) => rest);
+export function withoutRelayOnlyFields(events: RelayEvent[]): RelayEvent[] {
+  return events.map(
+    ({ madid: _madid, adServicesToken: _token, userAgent: _userAgent, pageUrl: _pageUrl, ...rest }) => rest,
+  );
 }
 
 export interface DeadLetter {
@@ -115,7 +119,7 @@ export async function storeDeadLetter(tx: Tx, d: DeadLetter): Promise<number> {
         reason: d.reason,
         response_code: d.responseCode,
         error: d.error,
-        events: JSON.stringify(withoutDeviceIdsOrTokens(events)),
+        events: JSON.stringify(withoutRelayOnlyFields(events)),
         dead_at: d.at,
         replayed_at: null,
       })

@@ -5,10 +5,12 @@ import { newId } from "../../shared/ids";
 import { QUEUE_LIMITS } from "../../shared/limits";
 import type { EventsMessage, QueuedEvent } from "../../shared/schemas/queue";
 import { RELAY_MAX_EVENTS_PER_BATCH, type RelayEvent, type RelayMessage } from "../../shared/schemas/relay";
+import { mobilePlatform } from "./identity";
 
 // The consumer's half of the relay: after persisting, one relay message per enabled destination with the
-// events it may relay. Tokens are not needed here (the relay Worker decrypts them), so the consumer reads
-// only which destinations are on and whether device ids may go to Meta.
+// events it may relay, each carrying only the transient fields its platform uses. Tokens are not needed
+// here (the relay Worker decrypts them), so the consumer reads only which destinations are on and whether
+// device ids may go to Meta.
 
 /** The part of a Queue binding we use. */
 export interface RelayQueue {
@@ -65,6 +67,9 @@ function relayEvent(e: QueuedEvent, target: RelayTarget): RelayEvent | null {
   if (target.kind === "meta" && target.sendDeviceIds && e.consentAds !== false && deviceId)
     out.madid = deviceId;
   if (target.kind === "apple-search-ads" && e.adServicesToken) out.adServicesToken = e.adServicesToken;
+  // Meta requires the User-Agent for website events; app events are matched without it, so it stays behind.
+  if (target.kind === "meta" && e.userAgent && mobilePlatform(e) === null) out.userAgent = e.userAgent;
+  if (target.kind !== "apple-search-ads" && e.pageUrl) out.pageUrl = e.pageUrl;
   return out;
 }
 

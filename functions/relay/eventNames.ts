@@ -15,28 +15,31 @@ export function metaEventName(name: string): string | null {
  * Our event names (the SDK's snake_case, case-insensitive) → TikTok Events API 2.0 standard events.
  * Documented in the README; extend here only with names from TikTok's standard-event list.
  */
-export const TIKTOK_STANDARD_EVENTS: Readonly<Record<string, string>> = {
-  purchase: "CompletePayment",
-  complete_payment: "CompletePayment",
-  add_to_cart: "AddToCart",
-  add_payment_info: "AddPaymentInfo",
-  add_to_wishlist: "AddToWishlist",
-  begin_checkout: "InitiateCheckout",
-  initiate_checkout: "InitiateCheckout",
-  place_order: "PlaceAnOrder",
-  sign_up: "CompleteRegistration",
-  complete_registration: "CompleteRegistration",
-  view_item: "ViewContent",
-  view_content: "ViewContent",
-  search: "Search",
-  subscribe: "Subscribe",
-  contact: "Contact",
-  download: "Download",
-  submit_form: "SubmitForm",
-  lead: "SubmitForm",
-  click_button: "ClickButton",
-};
+export const TIKTOK_STANDARD_EVENTS: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    purchase: "CompletePayment",
+    complete_payment: "CompletePayment",
+    add_to_cart: "AddToCart",
+    add_payment_info: "AddPaymentInfo",
+    add_to_wishlist: "AddToWishlist",
+    begin_checkout: "InitiateCheckout",
+    initiate_checkout: "InitiateCheckout",
+    place_order: "PlaceAnOrder",
+    sign_up: "CompleteRegistration",
+    complete_registration: "CompleteRegistration",
+    view_item: "ViewContent",
+    view_content: "ViewContent",
+    search: "Search",
+    subscribe: "Subscribe",
+    contact: "Contact",
+    download: "Download",
+    submit_form: "SubmitForm",
+    lead: "SubmitForm",
+    click_button: "ClickButton",
+  }),
+);
 
+/** A Map, so an event named "constructor" or "__proto__" is an unknown name like any other. */
 export function tiktokEventName(name: string): string | null {
-  return TIKTOK_STANDARD_EVENTS[name.trim().toLowerCase()] ?? null;
+  return TIKTOK_STANDARD_EVENTS.get(name.trim().toLowerCase()) ?? null;
 }

@@ -5,8 +5,9 @@ import { hashBatchIdentities, mobilePlatform } from "./identity";
 import type { Built, Skipped } from "./skips";
 
 // Meta Conversions API: one server event per our event (POST {base}/{dataset_id}/events, data[] ≤ 1,000).
-// Meta rejects the whole request when one event is invalid (e.g. older than 7 days), so every event is
-// checked here first and the ones that cannot be sent are left out with a reason.
+// Meta rejects the whole request when one event is invalid (e.g. older than 7 days, or a website event
+// without client_user_agent or event_source_url), so every event is checked here first and the ones that
+// cannot be sent are left out with a reason.
 
 /** Meta refuses event_time older than 7 days; a margin keeps an event near the edge from failing the call. */
 export const META_MAX_EVENT_AGE_MS = 7 * 24 * 3600_000 - 10 * 60_000;
@@ -23,6 +24,8 @@ export interface MetaServerEvent {
     external_id?: string[];
     country?: string[];
     madid?: string;
+    /** The raw User-Agent, not hashed (Meta's rule); website events only. */
+    client_user_agent?: string;
   };
   custom_data?: Record<string, unknown>;
   app_data?: {
@@ -73,6 +76,16 @@ export async function buildMetaEvents(events: RelayEvent[], now: Date): Promise<
     }
     const platform = mobilePlatform(e);
     const c = commerceFrom(e.properties);
+    // A website event needs both, or Meta refuses the request with every other event in it.
+    const sourceUrl = e.pageUrl ?? c.url;
+    if (!platform && !e.userAgent) {
+      skipped.push({ eventId: e.eventId, reason: "no_client_user_agent" });
+      continue;
+    }
+    if (!platform && !sourceUrl) {
+      skipped.push({ eventId: e.eventId, reason: "no_event_source_url" });
+      continue;
+    }
     const custom: Record<string, unknown> = {
       ...(c.value !== undefined && { value: c.value }),
       ...(c.currency && { currency: c.currency }),
@@ -91,7 +104,6 @@ export async function buildMetaEvents(events: RelayEvent[], now: Date): Promise<
       action_source: platform ? "app" : "website",
       user_data: user,
     };
-    if (!platform && c.url) item.event_source_url = c.url;
     if (Object.keys(custom).length) item.custom_data = custom;
     if (platform) {
       item.app_data = {
@@ -99,6 +111,9 @@ export async function buildMetaEvents(events: RelayEvent[], now: Date): Promise<
         application_tracking_enabled: 1,
         extinfo: extinfo(platform, e),
       };
+    } else {
+      user.client_user_agent = e.userAgent;
+      item.event_source_url = sourceUrl;
     }
     items.push(item);
     sentIds.push(e.eventId);

@@ -121,7 +121,8 @@ export async function sendToDestination(
     destination.kind === "meta"
       ? metaRequest(destination, built.items, endpoints)
       : tiktokRequest(destination, built.items, endpoints);
-  const secrets = [destination.accessToken];
+  // Cut out of any error text, should a platform echo them: the token and the raw User-Agents.
+  const secrets = [destination.accessToken, ...new Set(events.flatMap((e) => e.userAgent ?? []))];
   const result = await callPlatform(deps.fetch, request.url, request.init, {
     timeoutMs: endpoints.timeoutMs,
     now,

@@ -3,6 +3,10 @@ export type SkipReason =
   | "too_old"
   | "event_name_invalid"
   | "no_customer_information"
+  /** Meta website events need client_user_agent: the request had no User-Agent, or a dead letter was replayed. */
+  | "no_client_user_agent"
+  /** Meta website events: event_source_url is required (no `pageUrl`, no http(s) `url` property). */
+  | "no_event_source_url"
   | "not_a_standard_event"
   | "no_attribution_token"
   | "no_user_id"
@@ -25,7 +29,9 @@ export interface Built<T> {
 
 /** Counts per reason, the form the delivery log keeps (event ids are not needed there). */
 export function countSkips(skipped: Skipped[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of skipped) out[s.reason] = (out[s.reason] ?? 0) + 1;
-  return out;
+  // A Map, not `out[reason]` on a plain object: a key named like an Object.prototype member would read
+  // the inherited member instead of a count.
+  const counts = new Map<string, number>();
+  for (const s of skipped) counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
+  return Object.fromEntries(counts);
 }

@@ -55,7 +55,8 @@ export async function buildTikTokEvents(events: RelayEvent[]): Promise<Built<Tik
       user,
     };
     if (Object.keys(properties).length) item.properties = properties;
-    if (c.url) item.page = { url: c.url };
+    const url = e.pageUrl ?? c.url;
+    if (url) item.page = { url };
     items.push(item);
     sentIds.push(e.eventId);
   }

@@ -1,7 +1,11 @@
 import { z } from "zod";
+import { INGEST_LIMITS } from "../limits";
+import { propertiesSchema } from "./properties";
 
 // The contract between the edge and the consumer: what rides in one message on the "events" queue.
-// Everything personal is already hashed; there is no IP and no User-Agent field to fill.
+// Everything personal is already hashed, and there is no IP. The few raw values the relays need (device ad
+// ids, the User-Agent, the AdServices token) ride here only, and only when ads consent was not refused;
+// the consumer never writes them to a table.
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const text = z.string().max(8192);
@@ -20,7 +24,7 @@ export const queuedEventSchema = z.object({
   region: text.nullable(),
   emailSha256: sha256.nullable(),
   phoneSha256: sha256.nullable(),
-  properties: z.record(z.string(), z.unknown()),
+  properties: propertiesSchema,
   /** null when the SDK said nothing about consent. */
   consentAds: z.boolean().nullable(),
   /**
@@ -35,6 +39,13 @@ export const queuedEventSchema = z.object({
   relayPhone: z.object({ metaSha256: sha256, tiktokSha256: sha256 }).optional(),
   /** Apple's AdServices attribution token, for the Apple Search Ads relay only: never written to any table. */
   adServicesToken: z.string().min(1).max(4096).optional(),
+  /**
+   * The request's User-Agent (its first 512 characters), for Meta's client_user_agent on website events
+   * only: never written to any table or log.
+   */
+  userAgent: z.string().min(1).max(INGEST_LIMITS.maxUserAgentLength).optional(),
+  /** The page URL without query or fragment (shared/pageUrl.ts), for the relays only: never stored. */
+  pageUrl: z.string().min(1).max(INGEST_LIMITS.maxPageUrlLength).optional(),
 });
 export type QueuedEvent = z.infer<typeof queuedEventSchema>;
 

@@ -1,11 +1,14 @@
 import { z } from "zod";
 import { DESTINATION_KINDS } from "../destinations";
+import { INGEST_LIMITS } from "../limits";
+import { propertiesSchema } from "./properties";
 
 // The contract between the consumer (which enqueues) and the relay Worker (which sends): one message on the
 // "relay" queue is one batch for one destination of one project, and becomes one platform call.
-// Everything personal is already hashed. Two transient fields exist only here, for the platform that needs
-// them: `madid` (IDFA/GAID, Meta only, when the partner enabled it) and `adServicesToken` (Apple only).
-// Neither is ever written to a table: dead letters store the events with both removed.
+// Everything personal is already hashed. Transient fields exist only here, for the platform that needs
+// them: `madid` (IDFA/GAID, Meta only, when the partner enabled it), `userAgent` (Meta website events
+// only), `pageUrl` (Meta and TikTok) and `adServicesToken` (Apple only). None is ever written to a table:
+// dead letters store the events with all of them removed (deliveries.ts withoutRelayOnlyFields).
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -21,7 +24,7 @@ export const relayEventSchema = z.object({
   os: z.string().max(8192).nullable(),
   osVersion: z.string().max(8192).nullable(),
   deviceModel: z.string().max(8192).nullable(),
-  /** Set by the edge's User-Agent parse for web events; null for app events. The raw UA never travels. */
+  /** Set by the edge's User-Agent parse for web events; null for app events. */
   browser: z.string().max(8192).nullable(),
   country: z.string().max(8).nullable(),
   emailSha256: sha256.nullable(),
@@ -29,10 +32,14 @@ export const relayEventSchema = z.object({
   phoneSha256: sha256.nullable(),
   /** SHA-256 of the E.164 form with "+" (TikTok's rule); only the edge saw the raw number to compute it. */
   phoneE164Sha256: sha256.nullable(),
-  properties: z.record(z.string(), z.unknown()),
+  properties: propertiesSchema,
   consentAds: z.boolean().nullable(),
   madid: z.string().min(1).max(64).optional(),
   adServicesToken: z.string().min(1).max(4096).optional(),
+  /** The raw User-Agent (≤ 512 characters): Meta's client_user_agent, for website events only. */
+  userAgent: z.string().min(1).max(INGEST_LIMITS.maxUserAgentLength).optional(),
+  /** The page URL without query or fragment: Meta's event_source_url, TikTok's page.url. */
+  pageUrl: z.string().min(1).max(INGEST_LIMITS.maxPageUrlLength).optional(),
 });
 export type RelayEvent = z.infer<typeof relayEventSchema>;
 

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { INGEST_LIMITS as L } from "../limits";
+import { pageUrlForRelay } from "../pageUrl";
 import { isPhoneCountry, PHONE_COUNTRY_RULE } from "../phone";
+import { propertiesSchema } from "./properties";
 
 // What an SDK sends to POST /l/events. Unknown fields are stripped (never stored), so older SDKs that
 // send extra fields keep working and nothing unexpected reaches the queue.
@@ -20,6 +22,20 @@ export const phoneCountrySchema = z
   .string()
   .regex(/^[A-Za-z]{2}$/, "must be a two-letter ISO 3166-1 alpha-2 country code")
   .refine(isPhoneCountry, PHONE_COUNTRY_RULE);
+/** Validated per event, and already in the form that may be relayed (see pageUrlForRelay). */
+const pageUrl = z
+  .string()
+  .max(L.maxPageUrlLength)
+  .transform((raw, ctx) => {
+    const url = pageUrlForRelay(raw);
+    if (url !== null) return url;
+    ctx.issues.push({
+      code: "custom",
+      input: raw,
+      message: `an absolute http or https URL of at most ${L.maxPageUrlLength} characters`,
+    });
+    return z.NEVER;
+  });
 
 export const sdkEventSchema = z.object({
   eventId: z
@@ -32,7 +48,7 @@ export const sdkEventSchema = z.object({
   userId: z.string().min(1).max(L.maxUserIdLength).nullish(),
   timestamp: isoOrEpochMs.optional(),
   appId: boundedString(L.maxAppIdLength).nullish(),
-  properties: z.record(z.string(), z.unknown()).optional(),
+  properties: propertiesSchema.optional(),
   email: boundedString(L.maxEmailLength).nullish(),
   phone: boundedString(L.maxPhoneLength).nullish(),
   /**
@@ -52,6 +68,11 @@ export const sdkEventSchema = z.object({
   consent: z.object({ ads: z.boolean().optional() }).optional(),
   /** iOS: the AdServices attribution token, for the Apple Search Ads relay. Never stored. */
   adServicesToken: boundedString(L.maxAdServicesTokenLength).nullish(),
+  /**
+   * Web SDKs: the page the event happened on, for Meta's event_source_url (required for website events).
+   * Relayed without its query string and fragment; never stored.
+   */
+  pageUrl: pageUrl.nullish(),
 });
 export type SdkEvent = z.infer<typeof sdkEventSchema>;
 

@@ -13,6 +13,7 @@ import { bundleWorker, ROOT } from "../support/build";
 import { startFakePlatforms } from "../support/fakePlatforms";
 import { sha256 } from "../support/sha256";
 import { createTenant } from "../support/tenant";
+import { BROWSER_UA, PAGE_URL } from "../support/web";
 import type { Resources } from "./resources";
 
 export interface RelayBenchOptions {
@@ -66,6 +67,9 @@ function relayEvents(prefix: string, count: number): RelayEvent[] {
     phoneE164Sha256: null,
     properties: { value: i % 100, currency: "EUR", content_ids: [`sku-${i % 50}`] },
     consentAds: true,
+    // Website events: Meta requires both (without them every event would be skipped, not sent).
+    userAgent: BROWSER_UA,
+    pageUrl: PAGE_URL,
   }));
 }
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export type Fault =
-  | { kind: "status"; status: number; retryAfter?: string }
+  | { kind: "status"; status: number; retryAfter?: string; message?: string }
   | { kind: "hang"; afterAccept: boolean };
 
 export interface RecordedRequest {
@@ -70,6 +70,15 @@ function accept(p: FakePlatform, events: Record<string, unknown>[]) {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
+function isHttpUrl(v: string): boolean {
+  try {
+    const url = new URL(v);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
 /** A hashed field: one SHA-256 hex string or a list of them (Meta accepts both). */
 function hashedList(v: unknown): boolean {
   if (typeof v === "string") return SHA256.test(v);
@@ -109,6 +118,21 @@ export function metaEventProblem(e: unknown, nowSeconds: number): string | null 
     return "user_data.madid must be the raw advertiser id, not hashed";
   if (u.em === undefined && u.ph === undefined && u.external_id === undefined && u.madid === undefined)
     return "user_data needs at least one customer information parameter";
+  if (
+    u.client_user_agent !== undefined &&
+    (typeof u.client_user_agent !== "string" || u.client_user_agent === "")
+  )
+    return "user_data.client_user_agent must be the User-Agent string";
+  if (typeof u.client_user_agent === "string" && SHA256.test(u.client_user_agent))
+    return "user_data.client_user_agent must not be hashed";
+  // Website events require client_user_agent and event_source_url; non-web events only action_source
+  // (developers.facebook.com, Conversions API parameters). App events also need app_data.
+  if (e.action_source === "website") {
+    if (u.client_user_agent === undefined)
+      return "user_data.client_user_agent is required for website events";
+    if (typeof e.event_source_url !== "string" || !isHttpUrl(e.event_source_url))
+      return "event_source_url is required for website events (the browser URL where the event happened)";
+  }
   if (e.action_source === "app") {
     const a = e.app_data;
     if (!isObject(a)) return "app_data is required for app events";
@@ -224,7 +248,7 @@ export async function startFakePlatforms(options: { hangMs?: number } = {}): Pro
       send(
         res,
         fault.status,
-        { error: { message: "injected failure", code: 2 } },
+        { error: { message: fault.message ?? "injected failure", code: 2 } },
         fault.retryAfter ? { "Retry-After": fault.retryAfter } : {},
       );
       return true;

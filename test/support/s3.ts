@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import S3rver from "s3rver";
-import { type ObjectStore, createS3Store } from "../../functions/storage/objectStore";
+import { createS3Store, type ObjectStore } from "../../functions/storage/objectStore";
 
 export interface LocalS3 {
   endpoint: string;

@@ -136,3 +136,36 @@ describe("rotation", () => {
     await expect(reencryptToken(keyring, sealed, here)).resolves.toBeNull();
   });
 });
+
+describe("key ids named like Object.prototype members", () => {
+  it.each([
+    "constructor",
+    "toString",
+    "__proto__",
+    "hasOwnProperty",
+    "valueOf",
+  ])("a current id %s that is not in the ring is refused like any other", (id) => {
+    expect(() => parseKeyring({ DESTINATION_KEYS: JSON.stringify({ k1 }), DESTINATION_KEY_ID: id })).toThrow(
+      /not in DESTINATION_KEYS/,
+    );
+  });
+
+  it("a ring whose key id is __proto__ keeps it as an ordinary key", async () => {
+    const keyring = parseKeyring({
+      DESTINATION_KEYS: `{"__proto__":"${k1}"}`,
+      DESTINATION_KEY_ID: "__proto__",
+    });
+    expect(Object.keys(keyring.keys)).toEqual(["__proto__"]);
+    const sealed = await encryptToken(keyring, TOKEN, here);
+    await expect(decryptToken(keyring, sealed, here)).resolves.toBe(TOKEN);
+  });
+
+  it.each([
+    "toString",
+    "constructor",
+  ])("a stored key id %s is not in the ring: a TokenDecryptError", async (id) => {
+    const keyring = ring("k1", { k1 });
+    const sealed = await encryptToken(keyring, TOKEN, here);
+    await expect(decryptToken(keyring, { ...sealed, keyId: id }, here)).rejects.toThrow(/not in the keyring/);
+  });
+});

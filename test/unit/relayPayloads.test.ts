@@ -1,19 +1,24 @@
 import { describe, expect, test } from "vitest";
+import { withoutRelayOnlyFields } from "../../functions/relay/deliveries";
 import { buildRelayMessages } from "../../functions/relay/enqueueRelays";
 import { metaEventName, tiktokEventName } from "../../functions/relay/eventNames";
 import { parseRetryAfter, safeErrorText } from "../../functions/relay/http";
 import { buildMetaEvents, META_MAX_EVENT_AGE_MS } from "../../functions/relay/meta";
+import { defaultSendDeps, sendToDestination } from "../../functions/relay/send";
 import { buildTikTokEvents } from "../../functions/relay/tiktok";
 import { hashEmail, phoneHashes } from "../../shared/pii";
 import type { RelayEvent } from "../../shared/schemas/relay";
-import { metaEventProblem, tiktokEventProblem } from "../support/fakePlatforms";
+import { metaEventProblem, startFakePlatforms, tiktokEventProblem } from "../support/fakePlatforms";
 import { sha256 } from "../support/sha256";
 
 // The payload builders against the platforms' documented normalization vectors and shapes (the same
 // checks the fake platforms apply in the integration tests).
 
 const NOW = new Date("2026-11-23T12:00:00Z");
+const CHROME_UA =
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
 
+/** A website event (a browser, no mobile app) with what Meta requires of one, unless overridden. */
 function event(overrides: Partial<RelayEvent>): RelayEvent {
   return {
     eventId: "e1",
@@ -31,6 +36,8 @@ function event(overrides: Partial<RelayEvent>): RelayEvent {
     phoneE164Sha256: null,
     properties: {},
     consentAds: null,
+    userAgent: CHROME_UA,
+    pageUrl: "https://shop.example/checkout",
     ...overrides,
   };
 }
@@ -84,6 +91,7 @@ describe("Meta payloads", () => {
     const built = await buildMetaEvents(
       [
         event({
+          pageUrl: undefined,
           properties: {
             value: "12.50",
             currency: "usd",
@@ -129,6 +137,99 @@ describe("Meta payloads", () => {
     ]);
   });
 
+  test("website events: the raw User-Agent as client_user_agent, the page URL as event_source_url", async () => {
+    const built = await buildMetaEvents([event({ eventId: "web" })], NOW);
+    expect(built.skipped).toEqual([]);
+    expect(built.items[0]).toMatchObject({
+      action_source: "website",
+      event_source_url: "https://shop.example/checkout",
+      user_data: { client_user_agent: CHROME_UA },
+    });
+    expect(built.items[0]?.app_data).toBeUndefined();
+    expect(metaEventProblem(built.items[0], NOW.getTime() / 1000)).toBeNull();
+  });
+
+  test("the url property stands in for pageUrl, without its query string, fragment or credentials", async () => {
+    const built = await buildMetaEvents(
+      [
+        event({
+          pageUrl: undefined,
+          properties: {
+            url: "https://jane:pw@shop.example/p/1?email=jane%40example.com&token=abc#access_token=x",
+          },
+        }),
+        event({ eventId: "ftp", pageUrl: undefined, properties: { page_url: "ftp://shop.example/p" } }),
+      ],
+      NOW,
+    );
+    expect(built.items[0]?.event_source_url).toBe("https://shop.example/p/1");
+    expect(built.skipped).toEqual([{ eventId: "ftp", reason: "no_event_source_url" }]);
+  });
+
+  test("a website event without a User-Agent or a page URL is left out with its reason; the rest are sent", async () => {
+    const built = await buildMetaEvents(
+      [
+        event({ eventId: "no-ua", userAgent: undefined }),
+        event({ eventId: "no-url", pageUrl: undefined }),
+        // No browser and no mobile OS: Meta gets it as a website event, so the same rule applies.
+        event({ eventId: "server", browser: null, userAgent: undefined, pageUrl: undefined }),
+        event({ eventId: "ok" }),
+        // App events need neither: action_source app with app_data, no User-Agent sent.
+        event({
+          eventId: "app",
+          browser: null,
+          os: "iOS",
+          appId: "com.x",
+          userAgent: CHROME_UA,
+          pageUrl: undefined,
+        }),
+      ],
+      NOW,
+    );
+    expect(built.skipped).toEqual([
+      { eventId: "no-ua", reason: "no_client_user_agent" },
+      { eventId: "no-url", reason: "no_event_source_url" },
+      { eventId: "server", reason: "no_client_user_agent" },
+    ]);
+    expect(built.sentIds).toEqual(["ok", "app"]);
+    const app = built.items[1];
+    expect(app).toMatchObject({ action_source: "app", app_data: { extinfo: expect.any(Array) } });
+    expect(app?.user_data.client_user_agent).toBeUndefined();
+    expect(app?.event_source_url).toBeUndefined();
+    for (const item of built.items) expect(metaEventProblem(item, NOW.getTime() / 1000)).toBeNull();
+  });
+
+  test("the fake Meta refuses what Meta refuses: website events without client_user_agent or event_source_url, app events without app_data", () => {
+    const now = NOW.getTime() / 1000;
+    const base = {
+      event_name: "layers_x",
+      event_time: now,
+      event_id: "e",
+      user_data: { external_id: [sha256("u")] },
+    };
+    const web = {
+      ...base,
+      action_source: "website",
+      event_source_url: "https://shop.example/",
+      user_data: { ...base.user_data, client_user_agent: CHROME_UA },
+    };
+    expect(metaEventProblem(web, now)).toBeNull();
+    expect(metaEventProblem({ ...web, user_data: base.user_data }, now)).toMatch(
+      /client_user_agent is required/,
+    );
+    expect(metaEventProblem({ ...web, event_source_url: undefined }, now)).toMatch(
+      /event_source_url is required/,
+    );
+    expect(metaEventProblem({ ...web, event_source_url: "shop.example" }, now)).toMatch(/event_source_url/);
+    expect(
+      metaEventProblem(
+        { ...web, user_data: { ...base.user_data, client_user_agent: sha256(CHROME_UA) } },
+        now,
+      ),
+    ).toMatch(/must not be hashed/);
+    expect(metaEventProblem({ ...base, action_source: "app" }, now)).toMatch(/app_data is required/);
+  });
+
   test("event names: characters Meta refuses become _, 40 characters at most", () => {
     expect(metaEventName("screen.view")).toBe("layers_screen_view");
     expect(metaEventName("a".repeat(33))).toBe(`layers_${"a".repeat(33)}`);
@@ -152,6 +253,50 @@ describe("TikTok payloads", () => {
       event_time: NOW.getTime() / 1000,
       properties: { value: 3, currency: "EUR", contents: [{ content_id: "s1" }] },
     });
+  });
+});
+
+describe("error texts", () => {
+  test("a platform error that echoes a User-Agent is recorded without it", async () => {
+    const fakes = await startFakePlatforms();
+    try {
+      const datasetId = "700000000000009";
+      fakes.meta.tokens.set(datasetId, "EAAtoken-for-error-text");
+      // Graph API errors may quote the offending parameter's value.
+      fakes.meta.failNext(1, {
+        kind: "status",
+        status: 400,
+        message: `Invalid parameter: client_user_agent "${CHROME_UA}"`,
+      });
+      const outcome = await sendToDestination(
+        {
+          kind: "meta",
+          orgId: "org_x",
+          projectId: "proj_x",
+          enabled: true,
+          status: "active",
+          datasetId,
+          accessToken: "EAAtoken-for-error-text",
+          testEventCode: null,
+          sendDeviceIds: false,
+        },
+        [event({ eventId: "echo" })],
+        {
+          metaApiBase: fakes.vars.META_API_BASE,
+          tiktokApiBase: fakes.vars.TIKTOK_API_BASE,
+          appleAdServicesUrl: fakes.vars.APPLE_ADSERVICES_URL,
+          timeoutMs: 5_000,
+          appleNotFoundRetryIntervalMs: 0,
+        },
+        { ...defaultSendDeps, now: () => new Date() },
+      );
+      expect(outcome.kind).toBe("rejected");
+      const error = outcome.kind === "rejected" ? outcome.error : "";
+      expect(error).toContain("Invalid parameter: client_user_agent");
+      expect(error).not.toContain("Mozilla/5.0");
+    } finally {
+      await fakes.close();
+    }
   });
 });
 
@@ -243,5 +388,44 @@ describe("relay messages from an events message", () => {
     expect(apple.flatMap((m) => m.events.map((e) => [e.eventId, e.adServicesToken]))).toEqual([
       ["q2", "ADSERVICES-TOKEN-1"],
     ]);
+  });
+
+  test("the User-Agent goes only to Meta, only for website events; the page URL to Meta and TikTok", () => {
+    const web = { os: "Windows", browser: "Chrome", userAgent: CHROME_UA, pageUrl: "https://shop.example/" };
+    const events = [
+      queued(1, { ...web, adServicesToken: "ADSERVICES-TOKEN-1" }),
+      queued(2, { userAgent: "Layers/1.0 (iPhone; iOS 18.1)", adServicesToken: "ADSERVICES-TOKEN-2" }),
+    ];
+    const ids = new Set(["q1", "q2"]);
+    const targets = [
+      { kind: "meta" as const, sendDeviceIds: false },
+      { kind: "tiktok" as const, sendDeviceIds: false },
+      { kind: "apple-search-ads" as const, sendDeviceIds: false },
+    ];
+    const out = buildRelayMessages(message(events), ids, targets, NOW);
+    const of = (kind: string) => out.filter((m) => m.destination === kind).flatMap((m) => m.events);
+    expect(of("meta").map((e) => [e.eventId, e.userAgent, e.pageUrl])).toEqual([
+      ["q1", CHROME_UA, "https://shop.example/"],
+      ["q2", undefined, undefined], // an app event: Meta does not need its User-Agent
+    ]);
+    expect(of("tiktok").map((e) => [e.eventId, e.userAgent, e.pageUrl])).toEqual([
+      ["q1", undefined, "https://shop.example/"],
+      ["q2", undefined, undefined],
+    ]);
+    expect(JSON.stringify(of("apple-search-ads"))).not.toContain(CHROME_UA);
+    expect(JSON.stringify(of("apple-search-ads"))).not.toContain("shop.example");
+  });
+
+  test("a dead letter keeps no relay-only field: device id, AdServices token, User-Agent, page URL", () => {
+    const e = event({ madid: "IDFA-1", adServicesToken: "ADSERVICES-TOKEN-1" });
+    const [stored] = withoutRelayOnlyFields([e]);
+    expect(Object.keys(stored ?? {}).sort()).toEqual(
+      Object.keys(e)
+        .filter((k) => !["madid", "adServicesToken", "userAgent", "pageUrl"].includes(k))
+        .sort(),
+    );
+    const json = JSON.stringify(stored);
+    for (const gone of ["IDFA-1", "ADSERVICES-TOKEN-1", CHROME_UA, "shop.example"])
+      expect(json).not.toContain(gone);
   });
 });

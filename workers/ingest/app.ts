@@ -3,7 +3,7 @@ import { cors } from "hono/cors";
 import { enqueueEvents } from "../../functions/ingest/enqueueEvents";
 import { normalizeEvents } from "../../functions/ingest/normalizeEvents";
 import { parseBatch } from "../../functions/ingest/parseBatch";
-import { parseUserAgent } from "../../functions/ingest/parseUserAgent";
+import { boundedUserAgent, parseUserAgent } from "../../functions/ingest/parseUserAgent";
 import { resolveSdkKey, SdkKeyCache } from "../../functions/ingest/resolveSdkKey";
 import { createDb } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
@@ -105,6 +105,7 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       country: cf?.country ?? null,
       region: cf?.region ?? null,
       userAgent: parseUserAgent(c.req.header("User-Agent")),
+      relayUserAgent: boundedUserAgent(c.req.header("User-Agent")),
       bodyBytes: body.bytes,
       bodyMayHoldUnstorableText: mayHoldUnstorableText(body.text),
     });

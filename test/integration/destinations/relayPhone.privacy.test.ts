@@ -6,6 +6,7 @@ import { waitForEvents } from "../../support/rows";
 import { sha256 } from "../../support/sha256";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
+import { browserHeaders, PAGE_URL } from "../../support/web";
 
 // The edge places a phone in a region (here the request's geo country, US) while it still has the number,
 // and hashes its E.164 digits: "(650)555-1212" is +1 650 555 1212. Meta gets SHA-256 of "16505551212" (the
@@ -35,9 +36,18 @@ test("a US device's national number reaches Meta and TikTok as +1 650 555 1212; 
   const eventId = `phone-${t.projectId}`;
   const response = await stack.ingest(
     {
-      events: [{ eventId, name: "purchase", userId: "user-phone", phone: RAW_PHONE, consent: { ads: true } }],
+      events: [
+        {
+          eventId,
+          name: "purchase",
+          userId: "user-phone",
+          phone: RAW_PHONE,
+          consent: { ads: true },
+          pageUrl: PAGE_URL,
+        },
+      ],
     },
-    { key: t.sdkKey, cf: { country: "US", region: "California" } },
+    { key: t.sdkKey, headers: browserHeaders, cf: { country: "US", region: "California" } },
   );
   expect(response.status).toBe(202);
 

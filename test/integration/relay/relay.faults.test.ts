@@ -5,6 +5,7 @@ import { addDestinations } from "../../support/destinations";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 import { createTenant, type TestTenant } from "../../support/tenant";
+import { browserHeaders, PAGE_URL } from "../../support/web";
 
 // Platforms failing: every event still arrives, and arrives once (by event_id); a batch a platform refuses
 // is dead-lettered, visible and replayable; tokens and device ids never end up in logs or tables.
@@ -22,8 +23,17 @@ afterAll(async () => {
   await fakes?.close();
 });
 
-/** Ingests `batches` SDK requests of `size` purchases each; returns every event id. */
-async function ingestPurchases(t: TestTenant, batches: number, size: number, extra = {}): Promise<string[]> {
+/**
+ * Ingests `batches` SDK requests of `size` purchases each (from a browser unless `headers` say otherwise);
+ * returns every event id.
+ */
+async function ingestPurchases(
+  t: TestTenant,
+  batches: number,
+  size: number,
+  extra = {},
+  headers: Record<string, string> = browserHeaders,
+): Promise<string[]> {
   const ids: string[] = [];
   for (let b = 0; b < batches; b++) {
     const events = Array.from({ length: size }, (_, i) => {
@@ -34,10 +44,11 @@ async function ingestPurchases(t: TestTenant, batches: number, size: number, ext
         name: "purchase",
         userId: `u${i}`,
         properties: { value: i, currency: "USD" },
+        pageUrl: PAGE_URL,
         ...extra,
       };
     });
-    expect((await stack.ingest({ events }, { key: t.sdkKey })).status).toBe(202);
+    expect((await stack.ingest({ events }, { key: t.sdkKey, headers })).status).toBe(202);
   }
   return ids;
 }
@@ -128,7 +139,8 @@ describe("permanent failures", () => {
       meta: { token: wrongToken, sendDeviceIds: true },
     });
     const idfa = "AB12CD34-0000-4000-8000-DEVICEIDFA01";
-    const ids = await ingestPurchases(t, 1, 3, { device: { os: "iOS", idfa }, consent: { ads: true } });
+    // App events (no browser): they replay whole; a website event's dead letter has no User-Agent.
+    const ids = await ingestPurchases(t, 1, 3, { device: { os: "iOS", idfa }, consent: { ads: true } }, {});
     const [row] = await waitFor(async () => {
       const rows = await deliveries(t, "meta");
       return rows[0]?.status === "rejected" ? rows : undefined;

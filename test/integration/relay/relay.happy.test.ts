@@ -11,6 +11,7 @@ import { eventsMessage, queuedEvent } from "../../support/messages";
 import { sha256 } from "../../support/sha256";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
+import { browserHeaders, PAGE_URL } from "../../support/web";
 
 // The relay path end to end: SDK → ingest → consumer → relay queue → relay Worker → (fake) Meta and TikTok,
 // with the payloads checked field by field against what the platforms document.
@@ -122,24 +123,26 @@ describe("relay to Meta and TikTok", () => {
     await addDestinations(stack.db, t, fakes, { meta: {}, tiktok: {} });
     const p = t.projectId;
     const old = new Date(Date.now() - 8 * 86_400_000).toISOString();
+    const pageUrl = PAGE_URL;
     const response = await stack.ingest(
       {
         events: [
-          { eventId: `ok-${p}`, name: "add_to_cart", userId: "u1" },
-          { eventId: `noconsent-${p}`, name: "purchase", userId: "u1", consent: { ads: false } },
-          { eventId: `custom-${p}`, name: "level_up", userId: "u1" },
-          { eventId: `old-${p}`, name: "purchase", userId: "u1", timestamp: old },
-          { eventId: `anon-${p}`, name: "purchase" },
+          { eventId: `ok-${p}`, name: "add_to_cart", userId: "u1", pageUrl },
+          { eventId: `noconsent-${p}`, name: "purchase", userId: "u1", pageUrl, consent: { ads: false } },
+          { eventId: `custom-${p}`, name: "level_up", userId: "u1", pageUrl },
+          { eventId: `old-${p}`, name: "purchase", userId: "u1", pageUrl, timestamp: old },
+          { eventId: `anon-${p}`, name: "purchase", pageUrl },
           // The partner did not enable device ids for Meta here: the IDFA stays behind.
           {
             eventId: `idfa-${p}`,
             name: "purchase",
             userId: "u2",
+            pageUrl,
             device: { os: "iOS", idfa: "IDFA-NOT-ENABLED" },
           },
         ],
       },
-      { key: t.sdkKey },
+      { key: t.sdkKey, headers: browserHeaders },
     );
     expect(response.status).toBe(202);
     await waitFor(async () => (fakes.meta.accepted.has(`custom-${p}`) ? true : undefined));
@@ -199,8 +202,10 @@ describe("relay to Meta and TikTok", () => {
       .execute();
     const id = `undecryptable-${t.projectId}`;
     const response = await stack.ingest(
-      { events: [{ eventId: id, name: "purchase", userId: "u-1", email: "a@example.com" }] },
-      { key: t.sdkKey },
+      {
+        events: [{ eventId: id, name: "purchase", userId: "u-1", email: "a@example.com", pageUrl: PAGE_URL }],
+      },
+      { key: t.sdkKey, headers: browserHeaders },
     );
     expect(response.status).toBe(202);
     await waitFor(async () => fakes.meta.accepted.get(id));
@@ -216,10 +221,13 @@ describe("relay to Meta and TikTok", () => {
   test("a disabled destination and a redelivered events message relay nothing more", async () => {
     const t = await createTenant(stack.db);
     await addDestinations(stack.db, t, fakes, { meta: {}, tiktok: { enabled: false } });
-    const batch = { events: [{ eventId: `dup-${t.projectId}`, name: "purchase", userId: "u" }] };
-    expect((await stack.ingest(batch, { key: t.sdkKey })).status).toBe(202);
+    const batch = {
+      events: [{ eventId: `dup-${t.projectId}`, name: "purchase", userId: "u", pageUrl: PAGE_URL }],
+    };
+    const init = { key: t.sdkKey, headers: browserHeaders };
+    expect((await stack.ingest(batch, init)).status).toBe(202);
     await waitFor(async () => (fakes.meta.accepted.has(`dup-${t.projectId}`) ? true : undefined));
-    expect((await stack.ingest(batch, { key: t.sdkKey })).status).toBe(202);
+    expect((await stack.ingest(batch, init)).status).toBe(202);
     await waitFor(async () =>
       stack.logs.filter((l) => l.includes(t.projectId) && l.includes('"inserted":0')).length
         ? true
@@ -364,12 +372,14 @@ describe("delivery log", () => {
         error: null,
         events: JSON.stringify([
           {
+            // An app event: a website event's dead letter has lost its User-Agent (never stored), so
+            // Meta would skip it on replay (relay.metaWeb.test.ts).
             eventId,
             name: "purchase",
             userId: "u1",
             timestamp: new Date().toISOString(),
-            appId: null,
-            os: null,
+            appId: "com.example.shop",
+            os: "iOS",
             osVersion: null,
             deviceModel: null,
             browser: null,

@@ -298,6 +298,9 @@ function syntheticEvent(now: Date): RelayEvent {
     phoneE164Sha256: null,
     properties: { value: 1, currency: "USD", layers_test_send: true },
     consentAds: null,
+    // A website event, so it carries the two fields Meta requires of one.
+    userAgent: "Layers-Test-Send/1.0",
+    pageUrl: "https://example.com/layers-test-send",
   };
 }
 
