@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { ApiError } from "../../shared/errors";
 import { errorResponse } from "../common/errorResponse";
 import type { ApiEnv } from "./context";
-import { authenticate, log, requestContext } from "./middleware";
+import { authenticate, limitBody, log, requestContext } from "./middleware";
 import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerAuditLogRoutes } from "./routes/auditLog";
 import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
@@ -57,6 +57,7 @@ export function createApiApp() {
   app.doc31("/v1/openapi.json", { ...OPENAPI_INFO, security: [{ apiKey: [] }] });
   app.get("/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Layers partner API" }));
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/openapi.json" ? next() : authenticate(c, next)));
+  app.use("*", limitBody);
 
   registerProjectRoutes(app);
   registerApiKeyRoutes(app);

@@ -7,6 +7,7 @@ import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { newId } from "../../shared/ids";
 import { createLogger } from "../../shared/logger";
+import { readBody } from "../common/readBody";
 import type { ApiEnv } from "./context";
 import { type ApiBindings, type ApiVars, apiVarsSchema } from "./env";
 
@@ -14,6 +15,8 @@ export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 const API_KEY_FORMAT = /^lp_(live|test)_[A-Za-z0-9]{16,64}$/;
 const RATE_LIMIT_WINDOW_SECONDS = 60;
+/** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
+export const API_MAX_BODY_BYTES = 1_048_576;
 
 // The env object is the same for every request an isolate serves: validate it once, not per request.
 const parsedVars = new WeakMap<object, ApiVars>();
@@ -113,3 +116,18 @@ function routePattern(c: Parameters<MiddlewareHandler<ApiEnv>>[0]): string {
   const handler = matchedRoutes(c).findLast((r) => r.method !== "ALL");
   return handler?.path ?? "(unmatched)";
 }
+
+/**
+ * Reads the body up to API_MAX_BODY_BYTES as it streams (with or without Content-Length: a chunked upload
+ * is cut off as soon as it passes the limit) and hands the handlers a buffered copy. Runs before
+ * validation and the idempotency layer, so a refused body stores nothing: no idempotency key, no change.
+ */
+export const limitBody: MiddlewareHandler<ApiEnv> = async (c, next) => {
+  const raw = c.req.raw;
+  // GET and HEAD carry no body we read, and a Request of either may not be built with one.
+  if (raw.body && raw.method !== "GET" && raw.method !== "HEAD") {
+    const { text } = await readBody(raw, API_MAX_BODY_BYTES);
+    c.req.raw = new Request(raw, { body: text });
+  }
+  await next();
+};

@@ -12,8 +12,8 @@ import { newId } from "../../shared/ids";
 import { INGEST_LIMITS } from "../../shared/limits";
 import { createLogger } from "../../shared/logger";
 import { errorResponse } from "../common/errorResponse";
+import { readBody } from "../common/readBody";
 import { type IngestBindings, type IngestVars, ingestVarsSchema } from "./env";
-import { readBody } from "./readBody";
 
 type IngestEnv = { Bindings: IngestBindings; Variables: { requestId: string; vars: IngestVars } };
 
