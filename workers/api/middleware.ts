@@ -13,6 +13,8 @@ import { type ApiBindings, type ApiVars, apiVarsSchema } from "./env";
 
 export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+/** Where a caller's own (valid) X-Request-Id comes back; ours is always X-Request-Id. */
+export const CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id";
 const API_KEY_FORMAT = /^lp_(live|test)_[A-Za-z0-9]{16,64}$/;
 const RATE_LIMIT_WINDOW_SECONDS = 60;
 /** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
@@ -29,10 +31,15 @@ function varsOf(env: ApiBindings): ApiVars {
   return vars;
 }
 
-/** Request id (a valid client X-Request-Id is echoed), env vars, the clock, and a db handle per request. */
+/**
+ * Our request id (always generated: it keys the request log, so no client may choose it), the caller's
+ * X-Request-Id kept beside it when it has the allowed shape, env vars, the clock, and a db handle.
+ */
 export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
+  c.set("requestId", newId("req"));
   const sent = c.req.header("X-Request-Id");
-  c.set("requestId", sent && CLIENT_REQUEST_ID.test(sent) ? sent : newId("req"));
+  const clientRequestId = sent && CLIENT_REQUEST_ID.test(sent) ? sent : null;
+  c.set("clientRequestId", clientRequestId);
   const vars = varsOf(c.env);
   c.set("vars", vars);
   const testNow = vars.ALLOW_TEST_CLOCK === "true" ? c.req.header("X-Layers-Test-Now") : undefined;
@@ -45,6 +52,7 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
     await next();
   } finally {
     c.header("X-Request-Id", c.get("requestId"));
+    if (clientRequestId) c.header(CLIENT_REQUEST_ID_HEADER, clientRequestId);
     // Work deferred past the response (the request log) finishes before the connections close.
     c.executionCtx.waitUntil(Promise.allSettled(deferred).then(() => db.destroy()));
   }
@@ -94,6 +102,7 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   } finally {
     const entry = {
       requestId: c.get("requestId"),
+      clientRequestId: c.get("clientRequestId"),
       orgId: identity.orgId,
       apiKeyId: identity.keyId,
       method: c.req.method,
