@@ -16,7 +16,8 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 /** Where a caller's own (valid) X-Request-Id comes back; ours is always X-Request-Id. */
 export const CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id";
 const API_KEY_FORMAT = /^lp_(live|test)_[A-Za-z0-9]{16,64}$/;
-const RATE_LIMIT_WINDOW_SECONDS = 60;
+/** API_RATE_LIMIT_PER_MINUTE is earned over this period. */
+const RATE_LIMIT_PERIOD_SECONDS = 60;
 /** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
 export const API_MAX_BODY_BYTES = 1_048_576;
 
@@ -71,7 +72,7 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(await sha256Hex(secret)));
   const rate = await limiter.hit(
     c.get("vars").API_RATE_LIMIT_PER_MINUTE,
-    RATE_LIMIT_WINDOW_SECONDS,
+    RATE_LIMIT_PERIOD_SECONDS,
     c.get("now").getTime(),
   );
   c.header("RateLimit-Limit", String(rate.limit));
@@ -79,7 +80,7 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   c.header("RateLimit-Reset", String(rate.resetSeconds));
   if (!rate.allowed) {
     throw new ApiError("rate_limited", "Too many requests for this API key.", {
-      headers: { "Retry-After": String(rate.resetSeconds) },
+      headers: { "Retry-After": String(rate.retryAfterSeconds) },
     });
   }
   let identity: Awaited<ReturnType<typeof resolveApiKey>>;
