@@ -58,7 +58,16 @@ export async function listRequestLogs(
 ): Promise<{ data: RequestLog[]; hasMore: boolean }> {
   let query = tx
     .selectFrom("request_logs")
-    .select(["request_id", "client_request_id", "api_key_id", "method", "route", "status", "latency_ms", "occurred_at"]);
+    .select([
+      "request_id",
+      "client_request_id",
+      "api_key_id",
+      "method",
+      "route",
+      "status",
+      "latency_ms",
+      "occurred_at",
+    ]);
   if (filter.status !== undefined) query = query.where("status", "=", filter.status);
   if (filter.apiKeyId !== undefined) query = query.where("api_key_id", "=", filter.apiKeyId);
   if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
