@@ -1,12 +1,13 @@
 import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import { resolveApiKey } from "../../functions/api/apiKeys";
+import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/api/apiKeys";
 import { writeRequestLog } from "../../functions/api/requestLogs";
 import { createDb } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
-import { newId } from "../../shared/ids";
+import { hasSecretShape, newId } from "../../shared/ids";
 import { createLogger } from "../../shared/logger";
+import { KeyLookupCache } from "../common/keyLookupCache";
 import { readBody } from "../common/readBody";
 import type { ApiEnv } from "./context";
 import { type ApiBindings, type ApiVars, apiVarsSchema } from "./env";
@@ -15,7 +16,6 @@ export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 /** Where a caller's own (valid) X-Request-Id comes back; ours is always X-Request-Id. */
 export const CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id";
-const API_KEY_FORMAT = /^lp_(live|test)_[A-Za-z0-9]{16,64}$/;
 /** API_RATE_LIMIT_PER_MINUTE is earned over this period. */
 const RATE_LIMIT_PERIOD_SECONDS = 60;
 /** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
@@ -60,16 +60,43 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
 };
 
 /**
+ * Unknown API key hashes this isolate has already looked up, for a few seconds: a client retrying a wrong or
+ * revoked key costs no database lookup. Found keys are never cached here: a revocation applies at once.
+ */
+const UNKNOWN_KEY_CACHE_MS = 5_000;
+const apiKeyLookups = new KeyLookupCache<ApiKeyIdentity>({
+  knownTtlMs: 0,
+  unknownTtlMs: UNKNOWN_KEY_CACHE_MS,
+});
+
+const isApiKeyShaped = (secret: string) =>
+  hasSecretShape(secret, apiKeyPrefix("live")) || hasSecretShape(secret, apiKeyPrefix("test"));
+
+/**
  * Bearer API key → identity, then the per-key rate limit, then (after the handler) the request metadata
- * log. Runs before validation and before the idempotency layer: 401/403/429 are never stored as replays.
+ * log. Cheapest check first, so traffic without a valid key costs next to nothing: the exact key shape,
+ * then this isolate's memory of unknown keys, then the database; only a real key reaches its rate-limit
+ * Durable Object (named by the key's id, so no unknown key ever creates one). Runs before validation and
+ * before the idempotency layer: 401/403/429 are never stored as replays.
  */
 export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   const started = performance.now();
   const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
-  if (!secret || !API_KEY_FORMAT.test(secret)) {
+  if (!secret || !isApiKeyShaped(secret)) {
     throw new ApiError("unauthorized", "Send a secret API key as `Authorization: Bearer lp_live_…`.");
   }
-  const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(await sha256Hex(secret)));
+  let identity: ApiKeyIdentity | null;
+  try {
+    identity = await apiKeyLookups.lookup(await sha256Hex(secret), Date.now(), () =>
+      resolveApiKey(c.get("db"), secret, c.get("now")),
+    );
+  } catch (error) {
+    log.error("api key lookup failed", { requestId: c.get("requestId"), error });
+    throw new ApiError("database_unavailable", "The API is briefly unavailable; retry.");
+  }
+  if (!identity) throw new ApiError("unauthorized", "Unknown, revoked or expired API key.");
+
+  const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(identity.keyId));
   const rate = await limiter.hit(
     c.get("vars").API_RATE_LIMIT_PER_MINUTE,
     RATE_LIMIT_PERIOD_SECONDS,
@@ -78,19 +105,12 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   c.header("RateLimit-Limit", String(rate.limit));
   c.header("RateLimit-Remaining", String(rate.remaining));
   c.header("RateLimit-Reset", String(rate.resetSeconds));
+  // Refused before the request log too: a key hammering past its limit costs no log writes.
   if (!rate.allowed) {
     throw new ApiError("rate_limited", "Too many requests for this API key.", {
       headers: { "Retry-After": String(rate.retryAfterSeconds) },
     });
   }
-  let identity: Awaited<ReturnType<typeof resolveApiKey>>;
-  try {
-    identity = await resolveApiKey(c.get("db"), secret, c.get("now"));
-  } catch (error) {
-    log.error("api key lookup failed", { requestId: c.get("requestId"), error });
-    throw new ApiError("database_unavailable", "The API is briefly unavailable; retry.");
-  }
-  if (!identity) throw new ApiError("unauthorized", "Unknown, revoked or expired API key.");
   c.set("auth", identity);
 
   let status = 500;
