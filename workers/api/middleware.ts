@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
+import { secureHeaders } from "hono/secure-headers";
 import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/api/apiKeys";
 import { writeRequestLog } from "../../functions/api/requestLogs";
 import { createDb } from "../../shared/db";
@@ -31,6 +32,41 @@ function varsOf(env: ApiBindings): ApiVars {
   }
   return vars;
 }
+
+/**
+ * Hono's secure headers (nosniff, HSTS, no referrer, same-origin resource and opener policies, …) on every
+ * answer, errors included, with a Content-Security-Policy. JSON answers are never rendered, so theirs
+ * allows nothing. The /docs page, where partners paste API keys, may load scripts, styles, fonts and
+ * images from this origin only (the renderer is served from here) and fetch only from it; inline scripts
+ * and styles in markup stay forbidden, and no page may frame it.
+ */
+const NOTHING = ["'none'"];
+const headersForApi = secureHeaders({
+  xFrameOptions: "DENY",
+  contentSecurityPolicy: {
+    defaultSrc: NOTHING,
+    frameAncestors: NOTHING,
+    baseUri: NOTHING,
+    formAction: NOTHING,
+  },
+});
+const SELF = ["'self'"];
+const headersForDocs = secureHeaders({
+  xFrameOptions: "DENY",
+  contentSecurityPolicy: {
+    defaultSrc: NOTHING,
+    scriptSrc: SELF,
+    styleSrc: SELF,
+    imgSrc: ["'self'", "data:"],
+    fontSrc: SELF,
+    connectSrc: SELF,
+    frameAncestors: NOTHING,
+    baseUri: NOTHING,
+    formAction: SELF,
+  },
+});
+export const securityHeaders: MiddlewareHandler<ApiEnv> = (c, next) =>
+  c.req.path === "/docs" ? headersForDocs(c, next) : headersForApi(c, next);
 
 /**
  * Our request id (always generated: it keys the request log, so no client may choose it), the caller's
