@@ -193,7 +193,8 @@ export const limitBody: MiddlewareHandler<ApiEnv> = async (c, next) => {
   // GET and HEAD carry no body we read, and a Request of either may not be built with one.
   if (raw.body && raw.method !== "GET" && raw.method !== "HEAD") {
     const { text } = await readBody(raw, API_MAX_BODY_BYTES);
-    c.req.raw = new Request(raw, { body: text });
+    // Bytes, not the string: a string body would give a request sent without Content-Type a text/plain one.
+    c.req.raw = new Request(raw, { body: new TextEncoder().encode(text) });
   }
   await next();
 };
