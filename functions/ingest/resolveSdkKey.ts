@@ -1,5 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
+import { hasSecretShape } from "../../shared/ids";
+import { SDK_KEY_PREFIX } from "../tenancy/sdkKeys";
 
 export interface SdkKeyIdentity {
   keyId: string;
@@ -7,6 +9,14 @@ export interface SdkKeyIdentity {
   projectId: string;
   eventRetentionDays: number;
   archived: boolean;
+}
+
+/**
+ * Whether the secret has the exact shape of an SDK key (`lp_pk_` + 32 letters or digits). Anything else is
+ * refused before any lookup or rate-limit call: it cannot be a key.
+ */
+export function isSdkKeyShaped(secret: string): boolean {
+  return hasSecretShape(secret, SDK_KEY_PREFIX);
 }
 
 /**
@@ -33,36 +43,4 @@ export async function resolveSdkKey(db: Db, keySha256: string): Promise<SdkKeyId
     eventRetentionDays: row.event_retention_days,
     archived: row.archived,
   };
-}
-
-/**
- * A small per-isolate cache of positive lookups, so a busy SDK key costs a database round trip about
- * once a minute per isolate instead of once per request. Unknown keys are not cached: a key created a
- * second ago works at once. The price: a revoked key keeps working for up to `ttlMs` on warm isolates
- * (documented in the README).
- */
-export class SdkKeyCache {
-  readonly #entries = new Map<string, { identity: SdkKeyIdentity; expiresAt: number }>();
-
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
-  ) {}
-
-  async get(
-    keySha256: string,
-    now: number,
-    load: () => Promise<SdkKeyIdentity | null>,
-  ): Promise<SdkKeyIdentity | null> {
-    const hit = this.#entries.get(keySha256);
-    if (hit && hit.expiresAt > now) return hit.identity;
-    const identity = await load();
-    if (identity && this.ttlMs > 0) {
-      if (this.#entries.size >= this.maxEntries) this.#entries.clear();
-      this.#entries.set(keySha256, { identity, expiresAt: now + this.ttlMs });
-    } else {
-      this.#entries.delete(keySha256);
-    }
-    return identity;
-  }
 }

@@ -4,6 +4,8 @@ import { WebSocketServer } from "ws";
 
 export interface WsBridge {
   port: number;
+  /** Database connections opened through the bridge so far: tests count database work with it. */
+  readonly connectionsOpened: number;
   /** Stops accepting and drops every open connection, as a database outage would. */
   close(): Promise<void>;
 }
@@ -23,8 +25,10 @@ export async function startWsBridge(target: { host: string; port: number }, port
   const http: Server = createServer((_req, res) => res.writeHead(426).end("WebSocket only"));
   const wss = new WebSocketServer({ server: http });
   const sockets = new Set<net.Socket>();
+  let connectionsOpened = 0;
 
   wss.on("connection", (ws) => {
+    connectionsOpened += 1;
     const tcp = net.connect(target.port, target.host);
     sockets.add(tcp);
     tcp.setNoDelay(true);
@@ -60,6 +64,9 @@ export async function startWsBridge(target: { host: string; port: number }, port
   const boundPort = typeof address === "object" && address ? address.port : port;
   return {
     port: boundPort,
+    get connectionsOpened() {
+      return connectionsOpened;
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       for (const client of wss.clients) client.terminate();

@@ -136,6 +136,8 @@ export interface RequestLogsTable {
   status: number;
   latency_ms: number;
   occurred_at: Timestamp;
+  /** The caller's X-Request-Id when it had the allowed shape; request_id is always ours. */
+  client_request_id: string | null;
 }
 
 /** Conversion-relay destinations (schema.sql "Destinations"); the token only ever as ciphertext. */

@@ -1,7 +1,24 @@
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
+
+/**
+ * Files a Worker imports as text, as its wrangler.toml `[[rules]] type = "Text"` declares them (wrangler
+ * uploads them as text modules; here they are inlined as the same string).
+ */
+const TEXT_MODULES = /(^|\/)swagger-ui-dist\/(swagger-ui-bundle\.js|swagger-ui\.css)$/;
+
+const textModules: Plugin = {
+  name: "text-modules",
+  setup(b) {
+    b.onLoad({ filter: TEXT_MODULES }, async (args) => ({
+      contents: await readFile(args.path, "utf8"),
+      loader: "text",
+    }));
+  },
+};
 
 /**
  * Bundles a Worker the way `wrangler deploy` does (esbuild, ESM, workerd conditions), so tests run the
@@ -23,6 +40,7 @@ export async function bundleWorker(entry: string, name: string): Promise<string>
     mainFields: ["browser", "module", "main"],
     logLevel: "silent",
     external: ["cloudflare:*"],
+    plugins: [textModules],
     // As workers/cron/wrangler.toml [alias]: the S3 SDK's XML parser without DOMParser (not in workerd).
     alias: { "@aws-sdk/xml-builder": path.join(ROOT, "functions/storage/xmlParser.ts") },
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { displayPrefix, newId, newSecret } from "../../shared/ids";
+import { DEMO } from "../../scripts/local/seed";
+import { displayPrefix, hasSecretShape, newId, newSecret } from "../../shared/ids";
 
 // Bitcoin's base58: no 0/O and no I/l, so an id read aloud or retyped cannot be misread.
 const BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
@@ -55,5 +56,32 @@ describe("displayPrefix", () => {
     ["lp_live_Zx9Yw8Vu", 8, "lp_live_Zx9Y"],
   ])("%s with a %i-character prefix → %s", (secret, prefixLength, expected) => {
     expect(displayPrefix(secret, prefixLength)).toBe(expected);
+  });
+});
+
+describe("hasSecretShape", () => {
+  it("accepts every secret newSecret makes, for each prefix", () => {
+    for (const prefix of [SDK_KEY_PREFIX, "lp_live_", "lp_test_"]) {
+      for (let i = 0; i < 200; i++) expect(hasSecretShape(newSecret(prefix), prefix)).toBe(true);
+    }
+  });
+
+  it("accepts the local demo keys (their 0, O and l are why the shape is letters and digits, not base58)", () => {
+    expect(hasSecretShape(DEMO.sdkKey, SDK_KEY_PREFIX)).toBe(true);
+    expect(hasSecretShape(DEMO.apiKey, "lp_test_")).toBe(true);
+  });
+
+  it.each([
+    ["one character short", `${SDK_KEY_PREFIX}${"A".repeat(31)}`],
+    ["one character long", `${SDK_KEY_PREFIX}${"A".repeat(33)}`],
+    ["an underscore", `${SDK_KEY_PREFIX}${"A".repeat(31)}_`],
+    ["a hyphen", `${SDK_KEY_PREFIX}-${"A".repeat(31)}`],
+    ["a non-ASCII letter", `${SDK_KEY_PREFIX}${"A".repeat(31)}é`],
+    ["a space", `${SDK_KEY_PREFIX}${"A".repeat(31)} `],
+    ["another prefix", `lp_live_${"A".repeat(32)}`],
+    ["no prefix", "A".repeat(38)],
+    ["empty", ""],
+  ])("refuses %s", (_label, value) => {
+    expect(hasSecretShape(value, SDK_KEY_PREFIX)).toBe(false);
   });
 });

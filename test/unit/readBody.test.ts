@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../shared/errors";
 import { INGEST_LIMITS } from "../../shared/limits";
-import { readBody } from "../../workers/ingest/readBody";
+import { readBody } from "../../workers/common/readBody";
 
 const URL = "https://ingest.example/l/events";
 const LIMIT = 1024;

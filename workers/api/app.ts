@@ -1,10 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import { ApiError } from "../../shared/errors";
 import { errorResponse } from "../common/errorResponse";
 import type { ApiEnv } from "./context";
-import { authenticate, log, requestContext } from "./middleware";
+import { registerDocsRoutes } from "./docs";
+import { authenticate, limitBody, log, requestContext, securityHeaders } from "./middleware";
 import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerAuditLogRoutes } from "./routes/auditLog";
 import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
@@ -52,11 +52,13 @@ export function createApiApp() {
     },
   });
 
+  app.use("*", securityHeaders);
   app.use("*", requestContext);
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", { ...OPENAPI_INFO, security: [{ apiKey: [] }] });
-  app.get("/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Layers partner API" }));
+  registerDocsRoutes(app);
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/openapi.json" ? next() : authenticate(c, next)));
+  app.use("*", limitBody);
 
   registerProjectRoutes(app);
   registerApiKeyRoutes(app);

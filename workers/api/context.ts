@@ -6,7 +6,10 @@ import type { ApiBindings, ApiVars } from "./env";
 export type ApiEnv = {
   Bindings: ApiBindings;
   Variables: {
+    /** Generated for every request: the request-log key, X-Request-Id and error bodies. */
     requestId: string;
+    /** The caller's X-Request-Id when it has the allowed shape, kept beside ours; null otherwise. */
+    clientRequestId: string | null;
     vars: ApiVars;
     /** The request's clock: wall time, or X-Layers-Test-Now where tests may set it. */
     now: Date;

@@ -1,19 +1,26 @@
 import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import { resolveApiKey } from "../../functions/api/apiKeys";
+import { secureHeaders } from "hono/secure-headers";
+import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/api/apiKeys";
 import { writeRequestLog } from "../../functions/api/requestLogs";
 import { createDb } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
-import { newId } from "../../shared/ids";
+import { hasSecretShape, newId } from "../../shared/ids";
 import { createLogger } from "../../shared/logger";
+import { KeyLookupCache } from "../common/keyLookupCache";
+import { readBody } from "../common/readBody";
 import type { ApiEnv } from "./context";
 import { type ApiBindings, type ApiVars, apiVarsSchema } from "./env";
 
 export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
-const API_KEY_FORMAT = /^lp_(live|test)_[A-Za-z0-9]{16,64}$/;
-const RATE_LIMIT_WINDOW_SECONDS = 60;
+/** Where a caller's own (valid) X-Request-Id comes back; ours is always X-Request-Id. */
+export const CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id";
+/** API_RATE_LIMIT_PER_MINUTE is earned over this period. */
+const RATE_LIMIT_PERIOD_SECONDS = 60;
+/** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
+export const API_MAX_BODY_BYTES = 1_048_576;
 
 // The env object is the same for every request an isolate serves: validate it once, not per request.
 const parsedVars = new WeakMap<object, ApiVars>();
@@ -26,10 +33,50 @@ function varsOf(env: ApiBindings): ApiVars {
   return vars;
 }
 
-/** Request id (a valid client X-Request-Id is echoed), env vars, the clock, and a db handle per request. */
+/**
+ * Hono's secure headers (nosniff, HSTS, no referrer, same-origin resource and opener policies, …) on every
+ * answer, errors included, with a Content-Security-Policy. JSON answers are never rendered, so theirs
+ * allows nothing. The /docs page, where partners paste API keys, may load scripts, styles, fonts and
+ * images from this origin only (the renderer is served from here) and fetch only from it; inline scripts
+ * and styles in markup stay forbidden, and no page may frame it.
+ */
+const NOTHING = ["'none'"];
+const headersForApi = secureHeaders({
+  xFrameOptions: "DENY",
+  contentSecurityPolicy: {
+    defaultSrc: NOTHING,
+    frameAncestors: NOTHING,
+    baseUri: NOTHING,
+    formAction: NOTHING,
+  },
+});
+const SELF = ["'self'"];
+const headersForDocs = secureHeaders({
+  xFrameOptions: "DENY",
+  contentSecurityPolicy: {
+    defaultSrc: NOTHING,
+    scriptSrc: SELF,
+    styleSrc: SELF,
+    imgSrc: ["'self'", "data:"],
+    fontSrc: SELF,
+    connectSrc: SELF,
+    frameAncestors: NOTHING,
+    baseUri: NOTHING,
+    formAction: SELF,
+  },
+});
+export const securityHeaders: MiddlewareHandler<ApiEnv> = (c, next) =>
+  c.req.path === "/docs" ? headersForDocs(c, next) : headersForApi(c, next);
+
+/**
+ * Our request id (always generated: it keys the request log, so no client may choose it), the caller's
+ * X-Request-Id kept beside it when it has the allowed shape, env vars, the clock, and a db handle.
+ */
 export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
+  c.set("requestId", newId("req"));
   const sent = c.req.header("X-Request-Id");
-  c.set("requestId", sent && CLIENT_REQUEST_ID.test(sent) ? sent : newId("req"));
+  const clientRequestId = sent && CLIENT_REQUEST_ID.test(sent) ? sent : null;
+  c.set("clientRequestId", clientRequestId);
   const vars = varsOf(c.env);
   c.set("vars", vars);
   const testNow = vars.ALLOW_TEST_CLOCK === "true" ? c.req.header("X-Layers-Test-Now") : undefined;
@@ -46,43 +93,64 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
     await next();
   } finally {
     c.header("X-Request-Id", c.get("requestId"));
+    if (clientRequestId) c.header(CLIENT_REQUEST_ID_HEADER, clientRequestId);
     // Work deferred past the response (the request log) finishes before the connections close.
     c.executionCtx.waitUntil(Promise.allSettled(deferred).then(() => db.destroy()));
   }
 };
 
 /**
+ * Unknown API key hashes this isolate has already looked up, for a few seconds: a client retrying a wrong or
+ * revoked key costs no database lookup. Found keys are never cached here: a revocation applies at once.
+ */
+const UNKNOWN_KEY_CACHE_MS = 5_000;
+const apiKeyLookups = new KeyLookupCache<ApiKeyIdentity>({
+  knownTtlMs: 0,
+  unknownTtlMs: UNKNOWN_KEY_CACHE_MS,
+});
+
+const isApiKeyShaped = (secret: string) =>
+  hasSecretShape(secret, apiKeyPrefix("live")) || hasSecretShape(secret, apiKeyPrefix("test"));
+
+/**
  * Bearer API key → identity, then the per-key rate limit, then (after the handler) the request metadata
- * log. Runs before validation and before the idempotency layer: 401/403/429 are never stored as replays.
+ * log. Cheapest check first, so traffic without a valid key costs next to nothing: the exact key shape,
+ * then this isolate's memory of unknown keys, then the database; only a real key reaches its rate-limit
+ * Durable Object (named by the key's id, so no unknown key ever creates one). Runs before validation and
+ * before the idempotency layer: 401/403/429 are never stored as replays.
  */
 export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   const started = performance.now();
   const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
-  if (!secret || !API_KEY_FORMAT.test(secret)) {
+  if (!secret || !isApiKeyShaped(secret)) {
     throw new ApiError("unauthorized", "Send a secret API key as `Authorization: Bearer lp_live_…`.");
   }
-  const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(await sha256Hex(secret)));
-  const rate = await limiter.hit(
-    c.get("vars").API_RATE_LIMIT_PER_MINUTE,
-    RATE_LIMIT_WINDOW_SECONDS,
-    c.get("now").getTime(),
-  );
-  c.header("RateLimit-Limit", String(rate.limit));
-  c.header("RateLimit-Remaining", String(rate.remaining));
-  c.header("RateLimit-Reset", String(rate.resetSeconds));
-  if (!rate.allowed) {
-    throw new ApiError("rate_limited", "Too many requests for this API key.", {
-      headers: { "Retry-After": String(rate.resetSeconds) },
-    });
-  }
-  let identity: Awaited<ReturnType<typeof resolveApiKey>>;
+  let identity: ApiKeyIdentity | null;
   try {
-    identity = await resolveApiKey(c.get("db"), secret, c.get("now"));
+    identity = await apiKeyLookups.lookup(await sha256Hex(secret), Date.now(), () =>
+      resolveApiKey(c.get("db"), secret, c.get("now")),
+    );
   } catch (error) {
     log.error("api key lookup failed", { requestId: c.get("requestId"), error });
     throw new ApiError("database_unavailable", "The API is briefly unavailable; retry.");
   }
   if (!identity) throw new ApiError("unauthorized", "Unknown, revoked or expired API key.");
+
+  const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(identity.keyId));
+  const rate = await limiter.hit(
+    c.get("vars").API_RATE_LIMIT_PER_MINUTE,
+    RATE_LIMIT_PERIOD_SECONDS,
+    c.get("now").getTime(),
+  );
+  c.header("RateLimit-Limit", String(rate.limit));
+  c.header("RateLimit-Remaining", String(rate.remaining));
+  c.header("RateLimit-Reset", String(rate.resetSeconds));
+  // Refused before the request log too: a key hammering past its limit costs no log writes.
+  if (!rate.allowed) {
+    throw new ApiError("rate_limited", "Too many requests for this API key.", {
+      headers: { "Retry-After": String(rate.retryAfterSeconds) },
+    });
+  }
   c.set("auth", identity);
 
   let status = 500;
@@ -95,6 +163,7 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   } finally {
     const entry = {
       requestId: c.get("requestId"),
+      clientRequestId: c.get("clientRequestId"),
       orgId: identity.orgId,
       apiKeyId: identity.keyId,
       method: c.req.method,
@@ -117,3 +186,19 @@ function routePattern(c: Parameters<MiddlewareHandler<ApiEnv>>[0]): string {
   const handler = matchedRoutes(c).findLast((r) => r.method !== "ALL");
   return handler?.path ?? "(unmatched)";
 }
+
+/**
+ * Reads the body up to API_MAX_BODY_BYTES as it streams (with or without Content-Length: a chunked upload
+ * is cut off as soon as it passes the limit) and hands the handlers a buffered copy. Runs before
+ * validation and the idempotency layer, so a refused body stores nothing: no idempotency key, no change.
+ */
+export const limitBody: MiddlewareHandler<ApiEnv> = async (c, next) => {
+  const raw = c.req.raw;
+  // GET and HEAD carry no body we read, and a Request of either may not be built with one.
+  if (raw.body && raw.method !== "GET" && raw.method !== "HEAD") {
+    const { text } = await readBody(raw, API_MAX_BODY_BYTES);
+    // Bytes, not the string: a string body would give a request sent without Content-Type a text/plain one.
+    c.req.raw = new Request(raw, { body: new TextEncoder().encode(text) });
+  }
+  await next();
+};

@@ -4,7 +4,7 @@ import { enqueueEvents } from "../../functions/ingest/enqueueEvents";
 import { normalizeEvents } from "../../functions/ingest/normalizeEvents";
 import { parseBatch } from "../../functions/ingest/parseBatch";
 import { boundedUserAgent, parseUserAgent } from "../../functions/ingest/parseUserAgent";
-import { resolveSdkKey, SdkKeyCache } from "../../functions/ingest/resolveSdkKey";
+import { isSdkKeyShaped, resolveSdkKey, type SdkKeyIdentity } from "../../functions/ingest/resolveSdkKey";
 import { createDb } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
@@ -13,8 +13,9 @@ import { INGEST_LIMITS } from "../../shared/limits";
 import { createLogger } from "../../shared/logger";
 import { mayHoldUnstorableText } from "../../shared/storableText";
 import { errorResponse } from "../common/errorResponse";
+import { KeyLookupCache } from "../common/keyLookupCache";
+import { readBody } from "../common/readBody";
 import { type IngestBindings, type IngestVars, ingestVarsSchema } from "./env";
-import { readBody } from "./readBody";
 
 type IngestEnv = { Bindings: IngestBindings; Variables: { requestId: string; vars: IngestVars } };
 
@@ -23,7 +24,7 @@ const log = createLogger({ worker: "ingest" });
 const RATE_LIMIT_PERIOD_SECONDS = 10;
 
 let cachedVars: IngestVars | undefined;
-let keyCache: SdkKeyCache | undefined;
+let keyLookups: KeyLookupCache<SdkKeyIdentity> | undefined;
 
 export function createIngestApp(clock: () => Date = () => new Date()) {
   const app = new Hono<IngestEnv>();
@@ -31,7 +32,10 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
   app.use("*", async (c, next) => {
     c.set("requestId", newId("req"));
     cachedVars ??= ingestVarsSchema.parse(c.env);
-    keyCache ??= new SdkKeyCache(cachedVars.SDK_KEY_CACHE_TTL_SECONDS * 1000);
+    // Found keys and unknown keys alike, for SDK_KEY_CACHE_TTL_SECONDS: how long a revocation or an archive
+    // may take to reach a warm isolate.
+    const ttlMs = cachedVars.SDK_KEY_CACHE_TTL_SECONDS * 1000;
+    keyLookups ??= new KeyLookupCache({ knownTtlMs: ttlMs, unknownTtlMs: ttlMs });
     c.set("vars", cachedVars);
     await next();
     c.header("X-Request-Id", c.get("requestId"));
@@ -52,17 +56,11 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
   app.post("/l/events", async (c) => {
     const receivedAt = clock();
     const vars = c.get("vars");
+    // Cheapest check first, so traffic without a valid key costs next to nothing: the exact key shape, then
+    // this isolate's cache (unknown keys too), then the database; only a real key reaches the rate limiter.
     const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
-    if (!secret)
-      throw new ApiError("unauthorized", "Send the project's SDK key as `Authorization: Bearer <key>`.");
-    const keySha256 = await sha256Hex(secret);
-
-    const { success } = await c.env.INGEST_RATE_LIMITER.limit({ key: keySha256 });
-    if (!success) {
-      throw new ApiError("rate_limited", "Too many requests for this SDK key; retry after the delay given.", {
-        headers: { "Retry-After": String(RATE_LIMIT_PERIOD_SECONDS) },
-      });
-    }
+    if (!secret || !isSdkKeyShaped(secret))
+      throw new ApiError("unauthorized", "Send the project's SDK key as `Authorization: Bearer lp_pk_…`.");
 
     const declared = Number(c.req.header("Content-Length") ?? "0");
     if (declared > INGEST_LIMITS.maxBodyBytes) {
@@ -72,7 +70,8 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       );
     }
 
-    const key = await keyCache!.get(keySha256, receivedAt.getTime(), async () => {
+    const keySha256 = await sha256Hex(secret);
+    const key = await keyLookups!.lookup(keySha256, receivedAt.getTime(), async () => {
       const db = createDb({
         databaseUrl: vars.DATABASE_URL,
         wsProxy: vars.NEON_WS_PROXY,
@@ -94,6 +93,13 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
     if (!key) throw new ApiError("unauthorized", "Unknown or revoked SDK key.");
     if (key.archived)
       throw new ApiError("project_archived", "This project is archived and accepts no events.");
+
+    const { success } = await c.env.INGEST_RATE_LIMITER.limit({ key: key.keyId });
+    if (!success) {
+      throw new ApiError("rate_limited", "Too many requests for this SDK key; retry after the delay given.", {
+        headers: { "Retry-After": String(RATE_LIMIT_PERIOD_SECONDS) },
+      });
+    }
 
     const body = await readBody(c.req.raw, INGEST_LIMITS.maxBodyBytes);
     const batch = parseBatch(body.text);

@@ -1,5 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { writeRequestLog } from "../../../functions/api/requestLogs";
+import { roleUrl } from "../../../scripts/local/migrate";
+import { createNodeDb } from "../../../scripts/local/node-db";
 import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 
@@ -15,6 +18,7 @@ afterAll(() => stack?.dispose());
 
 interface RequestLogJson {
   requestId: string;
+  clientRequestId: string | null;
   object: "request_log";
   apiKeyId: string;
   method: string;
@@ -125,6 +129,7 @@ describe("request logs: what is recorded", () => {
       const item = list.data.find((i) => i.requestId === response.requestId);
       expect(item).toEqual({
         requestId: response.requestId,
+        clientRequestId: null,
         object: "request_log",
         apiKeyId: owner.keyId,
         method,
@@ -152,44 +157,118 @@ describe("request logs: what is recorded", () => {
     }
   });
 
-  test("X-Request-Id: a valid client id is echoed and logged; an invalid one is replaced", async () => {
+  test("X-Request-Id is always ours; a valid client id is kept beside it, echoed in X-Client-Request-Id", async () => {
     const owner = await createApiTenant(stack.db);
     const clientId = `client.${randomUUID()}:retry-1`;
-    const valid = await call(owner, "GET", "/v1/projects", { headers: { "X-Request-Id": clientId } });
+    const valid = await stack.api("/v1/projects", {
+      headers: bearer(owner.secret, { "X-Request-Id": clientId }),
+    });
     expect(valid.status).toBe(200);
-    expect(valid.requestId).toBe(clientId);
+    const ours = valid.headers.get("X-Request-Id")!;
+    expect(ours).toMatch(GENERATED_ID);
+    expect(valid.headers.get("X-Client-Request-Id")).toBe(clientId);
 
+    // An error body names our id; the caller's comes back in its own header.
+    const missing = await stack.api("/v1/projects/proj_nope00000000000000", {
+      headers: bearer(owner.secret, { "X-Request-Id": `${clientId}-404` }),
+    });
+    expect(missing.status).toBe(404);
+    const missingId = missing.headers.get("X-Request-Id")!;
+    expect(missingId).toMatch(GENERATED_ID);
+    expect(((await missing.json()) as { error: { requestId: string } }).error.requestId).toBe(missingId);
+    expect(missing.headers.get("X-Client-Request-Id")).toBe(`${clientId}-404`);
+
+    // Invalid client ids are dropped: our id only, no echo, nothing stored beside it.
     const invalidIds = ["short", "has spaces in it", "x".repeat(129), "semi;colon-1234", 'quote"12345678'];
-    const replaced: string[] = [];
+    const dropped: string[] = [];
     for (const sent of invalidIds) {
       const response = await call(owner, "GET", "/v1/projects", { headers: { "X-Request-Id": sent } });
       expect(response.status).toBe(200);
       expect(response.requestId).toMatch(GENERATED_ID);
-      replaced.push(response.requestId);
+      dropped.push(response.requestId);
     }
-    const errorWithId = await call(owner, "GET", "/v1/projects/proj_nope00000000000000", {
-      headers: { "X-Request-Id": `${clientId}-404` },
-    });
-    expect(errorWithId.requestId).toBe(`${clientId}-404`);
-    expect((JSON.parse(errorWithId.text) as { error: { requestId: string } }).error.requestId).toBe(
-      `${clientId}-404`,
-    );
 
-    const rows = await logged([clientId, ...replaced, `${clientId}-404`]);
-    expect(rows.get(clientId)).toMatchObject({ org_id: owner.orgId, route: "/v1/projects", status: 200 });
-    expect(rows.get(`${clientId}-404`)).toMatchObject({ status: 404 });
-    const sentRows = await stack.db
-      .selectFrom("request_logs")
-      .select("request_id")
-      .where("request_id", "in", invalidIds)
-      .execute();
-    expect(sentRows).toEqual([]);
+    const rows = await logged([ours, missingId, ...dropped]);
+    expect(rows.get(ours)).toMatchObject({ client_request_id: clientId, route: "/v1/projects", status: 200 });
+    expect(rows.get(missingId)).toMatchObject({ client_request_id: `${clientId}-404`, status: 404 });
+    for (const id of dropped) expect(rows.get(id)?.client_request_id).toBeNull();
+    const list = await listLogs(owner, { limit: "100" });
+    expect(list.data.find((i) => i.requestId === ours)?.clientRequestId).toBe(clientId);
+    expect(list.data.find((i) => i.requestId === dropped[0])?.clientRequestId).toBeNull();
 
     // Boundaries: 8 and 128 characters of the allowed alphabet are kept.
     for (const sent of [`A.b:c-${randomUUID().slice(0, 2)}`, `${"a".repeat(92)}${randomUUID()}`]) {
-      expect((await call(owner, "GET", "/v1/org", { headers: { "X-Request-Id": sent } })).requestId).toBe(
-        sent,
-      );
+      const response = await stack.api("/v1/org", {
+        headers: bearer(owner.secret, { "X-Request-Id": sent }),
+      });
+      expect(response.headers.get("X-Client-Request-Id")).toBe(sent);
+      expect(response.headers.get("X-Request-Id")).toMatch(GENERATED_ID);
+    }
+  });
+
+  test("a client id sent again, or by another org, neither overwrites nor blocks a log row", async () => {
+    const mine = await createApiTenant(stack.db);
+    const theirs = await createApiTenant(stack.db);
+    const reused = `reused-${randomUUID()}`;
+    const sent = [
+      await call(mine, "GET", "/v1/projects", { headers: { "X-Request-Id": reused } }),
+      await call(mine, "GET", "/v1/projects/proj_gone0000000000000", { headers: { "X-Request-Id": reused } }),
+      await call(theirs, "GET", "/v1/org", { headers: { "X-Request-Id": reused } }),
+    ];
+    expect(new Set(sent.map((r) => r.requestId)).size).toBe(3);
+    const rows = await logged(sent.map((r) => r.requestId));
+    expect(sent.map((r) => rows.get(r.requestId))).toMatchObject([
+      { org_id: mine.orgId, client_request_id: reused, status: 200, route: "/v1/projects" },
+      { org_id: mine.orgId, client_request_id: reused, status: 404, route: "/v1/projects/:projectId" },
+      { org_id: theirs.orgId, client_request_id: reused, status: 200, route: "/v1/org" },
+    ]);
+    // Nothing is keyed by the client's id: no row has it as its request id.
+    expect(
+      await stack.db
+        .selectFrom("request_logs")
+        .select("request_id")
+        .where("request_id", "=", reused)
+        .execute(),
+    ).toEqual([]);
+  });
+});
+
+describe("write_request_log: the definer function checks the org", () => {
+  test("the app role cannot write a row into another org's log, nor with another org's key", async () => {
+    const mine = await createApiTenant(stack.db);
+    const theirs = await createApiTenant(stack.db);
+    const app = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"));
+    try {
+      const write = (requestId: string, orgId: string, keyId: string) =>
+        writeRequestLog(app, {
+          requestId,
+          clientRequestId: null,
+          orgId,
+          apiKeyId: keyId,
+          method: "GET",
+          route: "/v1/org",
+          status: 200,
+          latencyMs: 1,
+          occurredAt: new Date(),
+        });
+      const forged = [
+        [`req_forged_${randomUUID()}`, theirs.orgId, mine.keyId],
+        [`req_forged_${randomUUID()}`, mine.orgId, theirs.keyId],
+        [`req_forged_${randomUUID()}`, theirs.orgId, "key_doesnotexist0000000"],
+      ] as const;
+      for (const [requestId, orgId, keyId] of forged) {
+        await expect(write(requestId, orgId, keyId)).rejects.toThrow(/not a key of this org/);
+      }
+      const ok = `req_genuine_${randomUUID()}`;
+      await write(ok, mine.orgId, mine.keyId);
+      const rows = await stack.db
+        .selectFrom("request_logs")
+        .select(["request_id", "org_id"])
+        .where("request_id", "in", [ok, ...forged.map(([id]) => id)])
+        .execute();
+      expect(rows).toEqual([{ request_id: ok, org_id: mine.orgId }]);
+    } finally {
+      await app.destroy();
     }
   });
 });

@@ -93,7 +93,7 @@ const routes = {
     method: "post",
     path: "/v1/projects/{projectId}/sdk-keys/{keyId}/revoke",
     tags: ["SDK keys"],
-    summary: "Revoke an SDK key (ingest refuses it; warm edge caches forget it within 60 s)",
+    summary: "Revoke an SDK key (ingest refuses it within 5 s, the edge key cache's lifetime)",
     request: { params: KeyParams, headers: IdempotencyHeaderSchema },
     responses: { 200: json(SdkKeySchema, "The revoked key"), ...errorResponses(403, 404, 409, 422) },
   }),
