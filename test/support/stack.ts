@@ -7,6 +7,7 @@ import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
 import type { Db } from "../../shared/db";
 import { ROOT } from "./build";
+import { type FaultyProxy, startFaultyProxy } from "./faultyProxy";
 
 export interface StackOptions {
   /** "real": the consumer Worker persists to Postgres. "recorder": a stand-in keeps what was enqueued. */
@@ -20,6 +21,8 @@ export interface StackOptions {
   ingestRateLimit?: number;
   /** Adds a recorder on the dead-letter queue, read with takeDeadLetters(). */
   recordDeadLetters?: boolean;
+  /** Puts a proxy the test can blackhole or cut (test/support/faultyProxy.ts) between bridge and Postgres. */
+  faultyDatabase?: boolean;
 }
 
 export interface Stack {
@@ -27,6 +30,8 @@ export interface Stack {
   /** Owner connection (bypasses RLS) for assertions and setup. */
   db: Db;
   bridge: WsBridge;
+  /** Set with `faultyDatabase`: the Workers' only way to Postgres. */
+  proxy: FaultyProxy | undefined;
   logs: string[];
   ingest(body: unknown, init?: IngestInit): Promise<Response>;
   /** A request to the partner API Worker. */
@@ -73,7 +78,9 @@ function fromConfig(configPath: string): WorkerOptions {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const ownerUrl = inject("ownerUrl");
   const target = new URL(ownerUrl);
-  const pgTarget = { host: target.hostname, port: Number(target.port || 5432) };
+  const postgres = { host: target.hostname, port: Number(target.port || 5432) };
+  const proxy = options.faultyDatabase ? await startFaultyProxy(postgres) : undefined;
+  const pgTarget = proxy ? { host: "127.0.0.1", port: proxy.port } : postgres;
   let bridge = await startWsBridge(pgTarget);
   const bridgePort = bridge.port;
   const databaseUrl = appRoleUrl(ownerUrl);
@@ -209,6 +216,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     get bridge() {
       return bridge;
     },
+    proxy,
     logs,
     async ingest(body, init = {}) {
       const headers: Record<string, string> = { "Content-Type": "application/json", ...init.headers };
@@ -241,6 +249,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async dispose() {
       await mf.dispose();
       await bridge.close();
+      await proxy?.close();
       await db.destroy();
     },
   };
