@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { resolveApiKey } from "../../functions/api/apiKeys";
 import { writeRequestLog } from "../../functions/api/requestLogs";
-import { createDb } from "../../shared/db";
+import { closeDb, createDb } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { newId } from "../../shared/ids";
@@ -43,7 +43,7 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   } finally {
     c.header("X-Request-Id", c.get("requestId"));
     // Work deferred past the response (the request log) finishes before the connections close.
-    c.executionCtx.waitUntil(Promise.allSettled(deferred).then(() => db.destroy()));
+    c.executionCtx.waitUntil(Promise.allSettled(deferred).then(() => closeDb(db)));
   }
 };
 

@@ -2,7 +2,7 @@ import { persistEvents } from "../../functions/events/persistEvents";
 import { retryDelaySeconds } from "../../functions/events/retryDelay";
 import { enabledRelayTargets } from "../../functions/relay/enqueueRelays";
 import { relayInsertedEvents } from "../../functions/relay/relayInserted";
-import { createDb } from "../../shared/db";
+import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import { eventsMessageSchema } from "../../shared/schemas/queue";
 import { type ConsumerBindings, consumerVarsSchema } from "./env";
@@ -18,9 +18,17 @@ const log = createLogger({ worker: "consumer" });
  *    persistEvents ignores events it already has (and so they are not relayed again).
  */
 export default {
-  async queue(batch: MessageBatch<unknown>, env: ConsumerBindings): Promise<void> {
+  async queue(
+    batch: MessageBatch<unknown>,
+    env: ConsumerBindings,
+    execution: ExecutionContext,
+  ): Promise<void> {
     const vars = consumerVarsSchema.parse(env);
-    const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
+    const db = createDb({
+      databaseUrl: vars.DATABASE_URL,
+      wsProxy: vars.NEON_WS_PROXY,
+      stepTimeoutMs: vars.DATABASE_TIMEOUT_MS,
+    });
     try {
       await Promise.all(
         batch.messages.map(async (message) => {
@@ -77,7 +85,9 @@ export default {
         }),
       );
     } finally {
-      await db.destroy();
+      // Not awaited: every message is decided by now, and closing waits for connections a dead socket
+      // may never give back; an await here would hold the batch, and the queue, forever.
+      execution.waitUntil(closeDb(db));
     }
   },
 } satisfies ExportedHandler<ConsumerBindings, unknown>;

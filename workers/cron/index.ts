@@ -1,5 +1,5 @@
 import { CRON_JOBS } from "../../functions/cron/jobs";
-import { createDb } from "../../shared/db";
+import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import { type CronBindings, cronVarsSchema } from "./env";
 
@@ -11,7 +11,11 @@ const log = createLogger({ worker: "cron" });
  * then fails as a whole so Cloudflare records it.
  */
 export default {
-  async scheduled(controller: ScheduledController, env: CronBindings): Promise<void> {
+  async scheduled(
+    controller: ScheduledController,
+    env: CronBindings,
+    execution: ExecutionContext,
+  ): Promise<void> {
     const vars = cronVarsSchema.parse(env);
     const now = new Date(controller.scheduledTime);
     const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
@@ -28,7 +32,9 @@ export default {
         }
       }
     } finally {
-      await db.destroy();
+      // Not awaited: closing waits for connections a dead socket may never give back, and the run's
+      // outcome is already known.
+      execution.waitUntil(closeDb(db));
     }
     if (failed.length > 0) throw new Error(`cron jobs failed: ${failed.join(", ")}`);
   },

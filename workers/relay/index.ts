@@ -2,7 +2,7 @@ import { parseKeyring } from "../../functions/destinations/crypto";
 import { retryDelaySeconds } from "../../functions/events/retryDelay";
 import { relayDeadLetter, relayMessages } from "../../functions/relay/relayBatch";
 import { defaultSendDeps } from "../../functions/relay/send";
-import { createDb } from "../../shared/db";
+import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import { type RelayMessage, relayMessageSchema } from "../../shared/schemas/relay";
 import { type RelayBindings, relayVarsSchema } from "./env";
@@ -18,9 +18,13 @@ const DLQ = "layers-relay-dlq";
  * dropped: retrying cannot fix it). Logs carry ids and counts only, never a token or a payload.
  */
 export default {
-  async queue(batch: MessageBatch<unknown>, env: RelayBindings): Promise<void> {
+  async queue(batch: MessageBatch<unknown>, env: RelayBindings, execution: ExecutionContext): Promise<void> {
     const vars = relayVarsSchema.parse(env);
-    const db = createDb({ databaseUrl: vars.DATABASE_URL, wsProxy: vars.NEON_WS_PROXY });
+    const db = createDb({
+      databaseUrl: vars.DATABASE_URL,
+      wsProxy: vars.NEON_WS_PROXY,
+      stepTimeoutMs: vars.DATABASE_TIMEOUT_MS,
+    });
     try {
       if (batch.queue === DLQ) {
         for (const message of batch.messages) {
@@ -110,7 +114,9 @@ export default {
         }
       });
     } finally {
-      await db.destroy();
+      // Not awaited: every message is decided by now, and closing waits for connections a dead socket
+      // may never give back; an await here would hold the batch, and the queue, forever.
+      execution.waitUntil(closeDb(db));
     }
   },
 } satisfies ExportedHandler<RelayBindings, unknown>;
