@@ -1,4 +1,5 @@
 import type { Db } from "../../shared/db";
+import { DEAD_LETTER_JOBS } from "../deadLetters/jobs";
 import { DSAR_JOBS } from "../dsar/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
@@ -38,4 +39,4 @@ export interface CronJob {
 }
 
 /** Every job, in the order a run executes them. */
-export const CRON_JOBS: CronJob[] = [...DSAR_JOBS, ...RELAY_JOBS, ...RETENTION_JOBS];
+export const CRON_JOBS: CronJob[] = [...DSAR_JOBS, ...RELAY_JOBS, ...RETENTION_JOBS, ...DEAD_LETTER_JOBS];

@@ -6,9 +6,10 @@ import { storageVarsSchema } from "../storage/config";
 export const cronVarsSchema = storageVarsSchema.extend({
   DATABASE_URL: z.string().min(1),
   NEON_WS_PROXY: z.string().min(1).optional(),
-  // Buckets on the S3-API account (functions/storage/config.ts). Without S3_ENDPOINT the archive job does
-  // nothing (audit rows simply stay hot, never deleted unarchived) and there are no dead letters to tend.
-  ARCHIVE_BUCKET: z.string().min(3).max(63).default("layers-audit-archive"),
+  // Buckets on the S3-API account (functions/storage/config.ts). Without S3_ENDPOINT or ARCHIVE_BUCKET the
+  // archive job does nothing (audit rows simply stay hot, never deleted unarchived); without S3_ENDPOINT
+  // there are no dead letters to tend.
+  ARCHIVE_BUCKET: z.string().min(3).max(63).optional(),
   DEAD_LETTER_BUCKET: z.string().min(3).max(63).default("layers-dead-letters"),
   // Retention work per run: rows per DELETE chunk, and rows per data class per run.
   RETENTION_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5_000),

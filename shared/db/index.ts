@@ -1,6 +1,9 @@
-import { neonConfig, Pool } from "@neondatabase/serverless";
 import { Kysely, PostgresDialect, sql, type Transaction } from "kysely";
+import { poolWithDeadlines } from "./deadline";
+import { createNeonPool } from "./neonPool";
 import type { Database } from "./types";
+
+export { DatabaseTimeoutError } from "./deadline";
 
 export type { Database } from "./types";
 export type Db = Kysely<Database>;
@@ -49,23 +52,39 @@ export interface DbConfig {
   maxConnections?: number;
   /** The role tenant transactions run as; default: the role the connection string logs in as. */
   role?: DbRole;
+  /**
+   * A deadline for every database step: getting a connection, and each query. Queue Workers set it, so a
+   * connection whose socket died silently fails its message (retried with backoff) instead of holding the
+   * invocation, and with it the queue, forever. Unset: no deadline.
+   */
+  stepTimeoutMs?: number | undefined;
 }
 
 /**
  * A Kysely handle over the Neon serverless Pool. In a Worker, create one per request or queue batch and
- * `destroy()` it at the end: workerd does not let a socket outlive the request that opened it.
+ * close it with closeDb at the end: workerd does not let a socket outlive the request that opened it.
  */
 export function createDb(config: DbConfig): Db {
-  if (config.wsProxy) {
-    const proxy = config.wsProxy;
-    neonConfig.wsProxy = (host, port) => `${proxy}?address=${host}:${port}`;
-    neonConfig.useSecureWebSocket = false;
-    neonConfig.pipelineTLS = false;
-    neonConfig.pipelineConnect = false;
-  }
-  const pool = new Pool({ connectionString: config.databaseUrl, max: config.maxConnections ?? 4 });
+  const neon = createNeonPool({
+    connectionString: config.databaseUrl,
+    wsProxy: config.wsProxy,
+    max: config.maxConnections ?? 4,
+  });
+  const pool = poolWithDeadlines(neon, { stepMs: config.stepTimeoutMs, closeMs: CLOSE_TIMEOUT_MS });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return setTenantRole(db, config.role ?? roleOfUrl(config.databaseUrl));
+}
+
+/** How long closing waits for the connections to close cleanly before closing their sockets outright. */
+const CLOSE_TIMEOUT_MS = 2_000;
+
+/**
+ * Closes a handle's connections; never rejects, and never waits on a dead socket for longer than
+ * CLOSE_TIMEOUT_MS (past it, the sockets still open are closed outright). Hand it to `ctx.waitUntil` at the
+ * end of a request or queue batch rather than awaiting it in a `finally`: the outcome is already known.
+ */
+export async function closeDb(db: Db): Promise<void> {
+  await db.destroy().catch(() => {});
 }
 
 /**

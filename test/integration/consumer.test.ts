@@ -30,7 +30,7 @@ async function dailyCount(db: Db, projectId: string): Promise<number> {
 describe("redelivery and duplicates", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ recordDeadLetters: true });
+    stack = await startStack();
   });
   afterAll(() => stack?.dispose());
 
@@ -111,11 +111,12 @@ describe("redelivery and duplicates", () => {
     const poison = { v: 1, orgId: "org_x", projectId: "proj_x", receivedAt: "yesterday", events: [] };
     await queue.send(poison, { contentType: "json" });
     const dead = await waitFor(async () => {
-      const got = await stack.takeDeadLetters();
+      const got = (await stack.deadLetters("events")).filter((l) => l.orgId === "org_x");
       return got.length ? got : undefined;
     });
-    expect(dead).toEqual([poison]);
-    expect(stack.logs.some((l) => l.includes("malformed message sent to dead-letter queue"))).toBe(true);
+    // Kept in dead-letter storage as it came, with the reason: retrying could not fix it.
+    expect(dead).toMatchObject([{ reason: "malformed", projectId: "proj_x", redrives: 0, body: poison }]);
+    expect(stack.logs.some((l) => l.includes("malformed message sent to the dead-letter queue"))).toBe(true);
   });
 });
 
@@ -169,9 +170,9 @@ describe("database outage", () => {
 
   test("after max retries a message moves to the dead-letter queue, not lost", async () => {
     const stack = await startStack({
-      recordDeadLetters: true,
       ingestVars: { SDK_KEY_CACHE_TTL_SECONDS: "600" },
       consumerVars: { RETRY_BASE_DELAY_SECONDS: "0" },
+      consumerMaxRetries: 3,
     });
     try {
       const t = await createTenant(stack.db);
@@ -179,13 +180,14 @@ describe("database outage", () => {
       await waitForEvents(stack.db, t.projectId, 1);
       await stack.stopBridge();
       expect((await stack.ingest({ eventId: "doomed", name: "x" }, { key: t.sdkKey })).status).toBe(202);
-      const dead = (await waitFor(async () => {
-        const got = await stack.takeDeadLetters();
+      const dead = await waitFor(async () => {
+        const got = await stack.deadLetters("events");
         return got.length ? got : undefined;
-      }, 30_000)) as EventsMessage[];
-      expect(dead.flatMap((m) => m.events.map((e) => e.eventId))).toEqual(["doomed"]);
-      // wrangler.toml: max_retries = 8, so nine attempts in all.
-      expect(stack.logs.filter((l) => l.includes("persist failed, will retry")).length).toBe(9);
+      }, 30_000);
+      expect(dead).toMatchObject([{ reason: "max_retries", orgId: t.orgId, projectId: t.projectId }]);
+      expect((dead[0]?.body as EventsMessage).events.map((e) => e.eventId)).toEqual(["doomed"]);
+      // max_retries = 3 in this stack, so four attempts in all.
+      expect(stack.logs.filter((l) => l.includes("persist failed, will retry")).length).toBe(4);
     } finally {
       await stack.dispose();
     }

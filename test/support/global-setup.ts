@@ -13,6 +13,7 @@ declare module "vitest" {
     apiScript: string;
     cronScript: string;
     relayScript: string;
+    deadLettersScript: string;
   }
 }
 
@@ -34,6 +35,7 @@ export default async function setup(project: TestProject) {
   project.provide("apiScript", await bundleWorker("workers/api/index.ts", "api"));
   project.provide("cronScript", await bundleWorker("workers/cron/index.ts", "cron"));
   project.provide("relayScript", await bundleWorker("workers/relay/index.ts", "relay"));
+  project.provide("deadLettersScript", await bundleWorker("workers/dead-letters/index.ts", "dead-letters"));
   return async () => {
     await rm(path.join(ROOT, ".wrangler", "test-build", String(process.pid)), {
       recursive: true,

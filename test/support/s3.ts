@@ -6,12 +6,15 @@ import { createS3Store, type ObjectStore } from "../../functions/storage/objectS
 
 export interface LocalS3 {
   endpoint: string;
-  bucket: string;
   port: number;
-  /** The bindings the Cron Worker needs to reach this server. */
+  /** S3_* vars for a Worker to reach this server (the buckets are named separately). */
+  vars: Record<string, string>;
+  /** The Cron Worker's vars for the audit archive: the S3_* vars and ARCHIVE_BUCKET. */
   cronVars: Record<string, string>;
-  /** A client for assertions and setup, the same code the Worker uses. */
+  /** The audit-archive bucket, through the same client code the Workers use. */
   storage: ObjectStore;
+  /** The dead-letter bucket. */
+  deadLetters: ObjectStore;
   /** Stops the server, keeping its files (a storage outage); `start()` brings it back on the same port. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -19,12 +22,15 @@ export interface LocalS3 {
   dispose(): Promise<void>;
 }
 
+export const ARCHIVE_BUCKET = "layers-audit-archive";
+export const DEAD_LETTER_BUCKET = "layers-dead-letters";
+
 // s3rver accepts any credentials; these only have to be well-formed for the SDK to sign requests.
 const ACCESS_KEY_ID = "S3RVER";
 const SECRET_ACCESS_KEY = "S3RVER";
 
-/** A real S3-API server (s3rver) on a free local port, files in a fresh temp directory, one bucket. */
-export async function startLocalS3(bucket = "layers-audit-archive"): Promise<LocalS3> {
+/** A real S3-API server (s3rver) on a free local port, files in a fresh temp directory, both buckets. */
+export async function startLocalS3(): Promise<LocalS3> {
   const directory = await mkdtemp(path.join(tmpdir(), "layers-s3-"));
   const make = (port: number) =>
     new S3rver({
@@ -32,29 +38,32 @@ export async function startLocalS3(bucket = "layers-audit-archive"): Promise<Loc
       port,
       silent: true,
       directory,
-      configureBuckets: [{ name: bucket, configs: [] }],
+      configureBuckets: [ARCHIVE_BUCKET, DEAD_LETTER_BUCKET].map((name) => ({ name, configs: [] })),
     });
   let server: S3rver | undefined = make(0);
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
-  return {
-    endpoint,
-    bucket,
-    port,
-    cronVars: {
-      ARCHIVE_S3_ENDPOINT: endpoint,
-      ARCHIVE_S3_BUCKET: bucket,
-      ARCHIVE_S3_REGION: "us-east-1",
-      ARCHIVE_S3_ACCESS_KEY_ID: ACCESS_KEY_ID,
-      ARCHIVE_S3_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-    },
-    storage: createS3Store({
+  const vars = {
+    S3_ENDPOINT: endpoint,
+    S3_REGION: "us-east-1",
+    S3_ACCESS_KEY_ID: ACCESS_KEY_ID,
+    S3_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+  };
+  const store = (bucket: string) =>
+    createS3Store({
       endpoint,
       bucket,
       region: "us-east-1",
       accessKeyId: ACCESS_KEY_ID,
       secretAccessKey: SECRET_ACCESS_KEY,
-    }),
+    });
+  return {
+    endpoint,
+    port,
+    vars,
+    cronVars: { ...vars, ARCHIVE_BUCKET },
+    storage: store(ARCHIVE_BUCKET),
+    deadLetters: store(DEAD_LETTER_BUCKET),
     async stop() {
       await server?.close();
       server = undefined;

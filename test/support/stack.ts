@@ -2,11 +2,19 @@ import path from "node:path";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { inject } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import {
+  type DeadLetter,
+  type DeadLetterKind,
+  deadLetterKeys,
+  readDeadLetter,
+} from "../../functions/deadLetters/store";
 import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
 import type { Db, DbRole } from "../../shared/db";
 import { ROOT } from "./build";
+import { type FaultyProxy, startFaultyProxy } from "./faultyProxy";
+import { type LocalS3, startLocalS3 } from "./s3";
 
 export interface StackOptions {
   /** "real": the consumer Worker persists to Postgres. "recorder": a stand-in keeps what was enqueued. */
@@ -18,8 +26,14 @@ export interface StackOptions {
   /** The relay Worker's vars: platform URLs (tests point them at test/support/fakePlatforms.ts), timings. */
   relayVars?: Record<string, string>;
   ingestRateLimit?: number;
-  /** Adds a recorder on the dead-letter queue, read with takeDeadLetters(). */
-  recordDeadLetters?: boolean;
+  /** The consumer's max_retries (wrangler.toml's 20 unless a test wants a message to die sooner). */
+  consumerMaxRetries?: number;
+  /** The dead-letter Worker's vars (RELAY_RECORD_ATTEMPTS…). */
+  deadLetterVars?: Record<string, string>;
+  /** A local S3 server to use (a test that stops it to play an outage); else the stack starts its own. */
+  s3?: LocalS3;
+  /** Puts a proxy the test can blackhole or cut (test/support/faultyProxy.ts) between bridge and Postgres. */
+  faultyDatabase?: boolean;
 }
 
 export interface Stack {
@@ -27,15 +41,20 @@ export interface Stack {
   /** Owner connection (bypasses RLS) for assertions and setup. */
   db: Db;
   bridge: WsBridge;
+  /** Set with `faultyDatabase`: the Workers' only way to Postgres. */
+  proxy: FaultyProxy | undefined;
   logs: string[];
   ingest(body: unknown, init?: IngestInit): Promise<Response>;
   /** A request to the partner API Worker. */
   api(path: string, init?: RequestInit): Promise<Response>;
   /** Runs the Cron Worker's scheduled handler once, with `now` as the trigger's scheduled time. */
   cron(now?: Date): Promise<{ outcome: string }>;
+  /** The S3-API server every Worker's buckets live on (audit archive, dead letters). */
+  s3: LocalS3;
   /** Recorder mode: the queue messages delivered so far (and forget them). */
   takeRecorded(): Promise<unknown[]>;
-  takeDeadLetters(): Promise<unknown[]>;
+  /** The dead letters kept in storage so far, oldest first (read, not removed). */
+  deadLetters(kind?: DeadLetterKind): Promise<DeadLetter[]>;
   restartBridge(): Promise<void>;
   stopBridge(): Promise<void>;
   dispose(): Promise<void>;
@@ -73,8 +92,12 @@ function fromConfig(configPath: string): WorkerOptions {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const ownerUrl = inject("ownerUrl");
   const target = new URL(ownerUrl);
-  const pgTarget = { host: target.hostname, port: Number(target.port || 5432) };
+  const postgres = { host: target.hostname, port: Number(target.port || 5432) };
+  const proxy = options.faultyDatabase ? await startFaultyProxy(postgres) : undefined;
+  const pgTarget = proxy ? { host: "127.0.0.1", port: proxy.port } : postgres;
   let bridge = await startWsBridge(pgTarget);
+  const ownS3 = options.s3 ? undefined : await startLocalS3();
+  const s3 = (options.s3 ?? ownS3) as LocalS3;
   const bridgePort = bridge.port;
   // Each Worker logs in as its own role, as in production.
   const dbBindings = (role: DbRole) => ({
@@ -126,7 +149,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         RETRY_BASE_DELAY_SECONDS: "1",
         ...options.consumerVars,
       },
-      queueConsumers: { "layers-events": { ...configured["layers-events"], ...fastDelivery } },
+      queueConsumers: {
+        "layers-events": {
+          ...configured["layers-events"],
+          ...fastDelivery,
+          ...(options.consumerMaxRetries === undefined ? {} : { maxRetries: options.consumerMaxRetries }),
+        },
+      },
     });
   }
 
@@ -169,10 +198,25 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       APPLE_NOT_FOUND_RETRY_MS: "50",
       ...options.relayVars,
     },
-    queueConsumers: {
-      "layers-relay": { ...relayQueues["layers-relay"], ...fastDelivery },
-      "layers-relay-dlq": { ...relayQueues["layers-relay-dlq"], ...fastDelivery },
+    queueConsumers: { "layers-relay": { ...relayQueues["layers-relay"], ...fastDelivery } },
+  });
+  // The dead-letter Worker, on both dead-letter queues, keeping what it takes in the stack's S3.
+  const deadLetters = fromConfig("workers/dead-letters/wrangler.toml");
+  const deadLetterQueues = (deadLetters.queueConsumers ?? {}) as Record<string, object>;
+  workers.push({
+    ...deadLetters,
+    name: "dead-letters",
+    modules: true,
+    scriptPath: inject("deadLettersScript"),
+    bindings: {
+      ...deadLetters.bindings,
+      ...dbBindings("layers_relay"),
+      ...s3.vars,
+      ...options.deadLetterVars,
     },
+    queueConsumers: Object.fromEntries(
+      Object.entries(deadLetterQueues).map(([queue, settings]) => [queue, { ...settings, ...fastDelivery }]),
+    ),
   });
   const cron = fromConfig("workers/cron/wrangler.toml");
   workers.push({
@@ -181,20 +225,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     modules: true,
     scriptPath: inject("cronScript"),
     bindings: {
-      ...cron.bindings,
+      // The audit archive is on only where a test asks for it (its cronVars name ARCHIVE_BUCKET): a Cron run
+      // with a clock years ahead would otherwise archive every other test's audit rows.
+      ...Object.fromEntries(
+        Object.entries(cron.bindings ?? {}).filter(([name]) => name !== "ARCHIVE_BUCKET"),
+      ),
       ...dbBindings("layers_maintenance"),
+      ...s3.vars,
       ...options.cronVars,
     },
   });
-  if (options.recordDeadLetters) {
-    workers.push({
-      name: "dlq-recorder",
-      modules: true,
-      script: RECORDER,
-      compatibilityDate: "2026-04-20",
-      queueConsumers: { "layers-events-dlq": fastDelivery },
-    });
-  }
 
   const mf = new Miniflare({
     workers,
@@ -216,6 +256,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     get bridge() {
       return bridge;
     },
+    proxy,
     logs,
     async ingest(body, init = {}) {
       const headers: Record<string, string> = { "Content-Type": "application/json", ...init.headers };
@@ -237,8 +278,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const result = await worker.scheduled({ scheduledTime: now, cron: "*/5 * * * *" });
       return { outcome: result.outcome };
     },
+    s3,
     takeRecorded: () => take("recorder"),
-    takeDeadLetters: () => take("dlq-recorder"),
+    async deadLetters(kind) {
+      const out: DeadLetter[] = [];
+      for (const k of kind ? [kind] : (["events", "relay"] as const)) {
+        for await (const key of deadLetterKeys(s3.deadLetters, k)) {
+          const letter = await readDeadLetter(s3.deadLetters, key);
+          if (letter) out.push(letter);
+        }
+      }
+      return out;
+    },
     async stopBridge() {
       await bridge.close();
     },
@@ -248,6 +299,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async dispose() {
       await mf.dispose();
       await bridge.close();
+      await proxy?.close();
+      await ownS3?.dispose();
       await db.destroy();
     },
   };

@@ -3,7 +3,7 @@ import { matchedRoutes } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
 import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/api/apiKeys";
 import { writeRequestLog } from "../../functions/api/requestLogs";
-import { createDb } from "../../shared/db";
+import { closeDb, createDb } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { hasSecretShape, newId } from "../../shared/ids";
@@ -95,7 +95,7 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
     c.header("X-Request-Id", c.get("requestId"));
     if (clientRequestId) c.header(CLIENT_REQUEST_ID_HEADER, clientRequestId);
     // Work deferred past the response (the request log) finishes before the connections close.
-    c.executionCtx.waitUntil(Promise.allSettled(deferred).then(() => db.destroy()));
+    c.executionCtx.waitUntil(Promise.allSettled(deferred).then(() => closeDb(db)));
   }
 };
 

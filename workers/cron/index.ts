@@ -1,5 +1,6 @@
 import { CRON_JOBS } from "../../functions/cron/jobs";
-import { createDb } from "../../shared/db";
+import { objectStoreFor } from "../../functions/storage/config";
+import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import { type CronBindings, cronVarsSchema } from "./env";
 
@@ -11,7 +12,11 @@ const log = createLogger({ worker: "cron" });
  * then fails as a whole so Cloudflare records it.
  */
 export default {
-  async scheduled(controller: ScheduledController, env: CronBindings): Promise<void> {
+  async scheduled(
+    controller: ScheduledController,
+    env: CronBindings,
+    execution: ExecutionContext,
+  ): Promise<void> {
     const vars = cronVarsSchema.parse(env);
     const now = new Date(controller.scheduledTime);
     const db = createDb({
@@ -19,12 +24,17 @@ export default {
       wsProxy: vars.NEON_WS_PROXY,
       role: "layers_maintenance",
     });
+    const stores = {
+      archive: vars.ARCHIVE_BUCKET ? objectStoreFor(vars, vars.ARCHIVE_BUCKET) : undefined,
+      deadLetters: objectStoreFor(vars, vars.DEAD_LETTER_BUCKET),
+    };
+    const queues = { eventsQueue: env.EVENTS_QUEUE, relayDeadLetterQueue: env.RELAY_DLQ };
     const failed: string[] = [];
     try {
       for (const job of CRON_JOBS) {
         const started = Date.now();
         try {
-          const result = await job.run({ db, now, vars });
+          const result = await job.run({ db, now, vars, ...stores, ...queues });
           log.info("cron job done", { job: job.name, ...result, ms: Date.now() - started });
         } catch (error) {
           failed.push(job.name);
@@ -32,7 +42,9 @@ export default {
         }
       }
     } finally {
-      await db.destroy();
+      // Not awaited: closing waits for connections a dead socket may never give back, and the run's
+      // outcome is already known.
+      execution.waitUntil(closeDb(db));
     }
     if (failed.length > 0) throw new Error(`cron jobs failed: ${failed.join(", ")}`);
   },

@@ -5,7 +5,7 @@ import { normalizeEvents } from "../../functions/ingest/normalizeEvents";
 import { parseBatch } from "../../functions/ingest/parseBatch";
 import { boundedUserAgent, parseUserAgent } from "../../functions/ingest/parseUserAgent";
 import { isSdkKeyShaped, resolveSdkKey, type SdkKeyIdentity } from "../../functions/ingest/resolveSdkKey";
-import { createDb } from "../../shared/db";
+import { closeDb, createDb } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { newId } from "../../shared/ids";
@@ -87,7 +87,7 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
           "Ingest is briefly unavailable; retry with the same event ids.",
         );
       } finally {
-        c.executionCtx.waitUntil(db.destroy());
+        c.executionCtx.waitUntil(closeDb(db));
       }
     });
     if (!key) throw new ApiError("unauthorized", "Unknown or revoked SDK key.");

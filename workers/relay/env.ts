@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { databaseTimeoutMs } from "../../shared/db/timeoutVar";
 
 export interface RelayBindings {
   DATABASE_URL: string;
@@ -12,6 +13,9 @@ export interface RelayBindings {
   APPLE_NOT_FOUND_RETRY_MS?: string;
   RETRY_BASE_DELAY_SECONDS?: string;
   RETRY_MAX_DELAY_SECONDS?: string;
+  DATABASE_TIMEOUT_MS?: string;
+  /** Producer binding to the relay's dead-letter queue: malformed messages go straight there. */
+  RELAY_DLQ: Queue<unknown>;
 }
 
 export const relayVarsSchema = z.object({
@@ -24,5 +28,6 @@ export const relayVarsSchema = z.object({
   APPLE_NOT_FOUND_RETRY_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   RETRY_BASE_DELAY_SECONDS: z.coerce.number().int().min(0).max(3600).default(5),
   RETRY_MAX_DELAY_SECONDS: z.coerce.number().int().min(0).max(43_200).default(3600),
+  DATABASE_TIMEOUT_MS: databaseTimeoutMs,
 });
 export type RelayVars = z.infer<typeof relayVarsSchema>;

@@ -1,59 +1,32 @@
+import { deadLetterEnvelope } from "../../functions/deadLetters/fromQueue";
 import { parseKeyring } from "../../functions/destinations/crypto";
 import { retryDelaySeconds } from "../../functions/events/retryDelay";
-import { relayDeadLetter, relayMessages } from "../../functions/relay/relayBatch";
+import { relayMessages } from "../../functions/relay/relayBatch";
 import { defaultSendDeps } from "../../functions/relay/send";
-import { createDb } from "../../shared/db";
+import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import { type RelayMessage, relayMessageSchema } from "../../shared/schemas/relay";
 import { type RelayBindings, relayVarsSchema } from "./env";
 
 const log = createLogger({ worker: "relay" });
 
-/** The dead-letter queue's name (wrangler.toml): its batches are stored for replay, not sent. */
-const DLQ = "layers-relay-dlq";
-
 /**
- * Consumer of the "relay" queue and its dead-letter queue. Each message is one batch for one destination,
- * judged on its own (the database work is shared per queue batch, see relayMessages): delivered or refused (ack), failed for now (retry with backoff), malformed (logged and
- * dropped: retrying cannot fix it). Logs carry ids and counts only, never a token or a payload.
+ * Consumer of the "relay" queue. Each message is one batch for one destination, judged on its own (the
+ * database work is shared per queue batch, see relayMessages): delivered or refused (ack), failed for now
+ * (retry with backoff; after max_retries Cloudflare moves it to layers-relay-dlq, which the dead-letter
+ * Worker records), malformed (put on the dead-letter queue at once: retrying cannot fix it). Logs carry
+ * ids and counts only, never a token or a payload.
  */
 export default {
-  async queue(batch: MessageBatch<unknown>, env: RelayBindings): Promise<void> {
+  async queue(batch: MessageBatch<unknown>, env: RelayBindings, execution: ExecutionContext): Promise<void> {
     const vars = relayVarsSchema.parse(env);
     const db = createDb({
       databaseUrl: vars.DATABASE_URL,
       wsProxy: vars.NEON_WS_PROXY,
       role: "layers_relay",
+      stepTimeoutMs: vars.DATABASE_TIMEOUT_MS,
     });
     try {
-      if (batch.queue === DLQ) {
-        for (const message of batch.messages) {
-          const parsed = relayMessageSchema.safeParse(message.body);
-          if (!parsed.success) {
-            log.error("malformed relay dead letter dropped", { messageId: message.id });
-            message.ack();
-            continue;
-          }
-          try {
-            await relayDeadLetter(db, parsed.data, new Date());
-            log.warn("relay batch dead-lettered", {
-              batchId: parsed.data.batchId,
-              projectId: parsed.data.projectId,
-              destination: parsed.data.destination,
-              events: parsed.data.events.length,
-            });
-            message.ack();
-          } catch (error) {
-            log.error("storing a relay dead letter failed, will retry", {
-              batchId: parsed.data.batchId,
-              error,
-            });
-            message.retry({ delaySeconds: retryDelaySeconds(message.attempts, 5, 300) });
-          }
-        }
-        return;
-      }
-
       const ctx = {
         db,
         keyring: parseKeyring(env),
@@ -73,11 +46,16 @@ export default {
         const parsed = relayMessageSchema.safeParse(message.body);
         if (parsed.success) valid.push({ message, body: parsed.data });
         else {
-          log.error("malformed relay message dropped", {
+          log.error("malformed relay message sent to the dead-letter queue", {
             messageId: message.id,
             issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`),
           });
-          message.ack();
+          try {
+            await env.RELAY_DLQ.send(deadLetterEnvelope("malformed", message.body), { contentType: "json" });
+            message.ack();
+          } catch {
+            message.retry({ delaySeconds: retryDelaySeconds(message.attempts, 5, 600) });
+          }
         }
       }
       const results = await relayMessages(
@@ -114,7 +92,9 @@ export default {
         }
       });
     } finally {
-      await db.destroy();
+      // Not awaited: every message is decided by now, and closing waits for connections a dead socket
+      // may never give back; an await here would hold the batch, and the queue, forever.
+      execution.waitUntil(closeDb(db));
     }
   },
 } satisfies ExportedHandler<RelayBindings, unknown>;

@@ -107,6 +107,7 @@ describe("DELETE /v1/projects/:projectId/events/users/:userId", () => {
       users: 1,
       attributions: 0,
       deadLetters: 0,
+      deadLetteredEvents: 0,
     });
   });
 

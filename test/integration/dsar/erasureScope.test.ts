@@ -36,6 +36,20 @@ function relayEvent(overrides: Partial<RelayEvent> & Pick<RelayEvent, "eventId">
 }
 
 async function seedAttribution(t: TestTenant, userId: string, campaignId: number) {
+  // An attribution is stored for a user whose events were stored (retention drops one without state).
+  const seen = new Date("2026-11-01T10:00:00.000Z");
+  await stack.db
+    .insertInto("sdk_users")
+    .values({
+      org_id: t.orgId,
+      project_id: t.projectId,
+      user_id: userId,
+      properties: "{}",
+      property_times: "{}",
+      first_seen_at: seen,
+      last_seen_at: seen,
+    })
+    .execute();
   await stack.db
     .insertInto("apple_attributions")
     .values({
@@ -141,13 +155,19 @@ test("access shows the Apple attribution; deletion removes it and the dead lette
     phone: "+44 20 7946 0000",
   });
   expect(created.status).toBe(202);
-  expect(created.body.deleted).toEqual({ events: 0, users: 0, attributions: 0, deadLetters: 0 });
+  expect(created.body.deleted).toEqual({
+    events: 0,
+    users: 0,
+    attributions: 0,
+    deadLetters: 0,
+    deadLetteredEvents: 0,
+  });
   await runCron(stack, new Date(Date.now() + 5 * 60_000));
 
   const receipt = await call(stack, admin, "GET", `/v1/deletion-requests/${created.body.id}`);
   expect(receipt.body).toMatchObject({
     status: "completed",
-    deleted: { events: 0, users: 0, attributions: 1, deadLetters: 3 },
+    deleted: { events: 0, users: 1, attributions: 1, deadLetters: 3 },
   });
   expect(await attributedUsers(t)).toEqual(["bob"]);
   expect(await deadLetterIds(t)).toEqual(["b4-bob"]);

@@ -23,7 +23,7 @@ let s3: LocalS3;
 let stack: Stack;
 beforeAll(async () => {
   s3 = await startLocalS3();
-  stack = await startStack({ consumer: "recorder", cronVars: s3.cronVars });
+  stack = await startStack({ consumer: "recorder", s3, cronVars: s3.cronVars });
 });
 afterAll(async () => {
   await stack?.dispose();
