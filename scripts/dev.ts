@@ -1,55 +1,84 @@
 // npm run dev: the whole system on one machine, one command.
 //  1. Postgres: DATABASE_URL if set, else the embedded PGlite with its data under .data/pg.
-//  2. schema.sql applied, the demo org/project/SDK key seeded (idempotent).
+//  2. schema.sql applied; the demo org/project/keys seeded, only into a local database (they are public).
 //  3. The WebSocket-to-TCP bridge the Neon driver needs to reach a plain Postgres.
-//  4. Every Worker in one `wrangler dev`, so they share the local queues.
-//  5. A local S3-API server (s3rver) for the cold audit archive, and the Cron Worker with --test-scheduled.
-// Ctrl-C stops everything this script started (wrangler by its own pid, then bridge and database).
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+//  4. A local S3-API server (s3rver, files under .data/s3): the audit archive and the dead letters.
+//  5. Every Worker in one Miniflare (the workerd runtime wrangler uses), so they share the local queues
+//     exactly as the deployed Workers share Cloudflare's: ingest on :8787, the partner API on :8788, Cron
+//     runs on :8789 (and every 5 minutes by itself). A change to the code rebuilds and reloads them.
+// Ctrl-C stops everything this script started.
+import { watch } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
+import { Readable } from "node:stream";
+import { Miniflare, type WorkerOptions } from "miniflare";
 import S3rver from "s3rver";
-import type { DbRole } from "../shared/db";
+import { bundleWorker, ROOT } from "./local/bundle";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./local/embedded-postgres";
-import { maintenanceRoleUrl, migrate, roleUrl } from "./local/migrate";
+import { migrate } from "./local/migrate";
 import { createNodeDb } from "./local/node-db";
-import { seedDemo } from "./local/seed";
+import { DEMO, isLocalDatabase, seedDemo } from "./local/seed";
+import { WORKERS, type WorkerName, workerOptions } from "./local/workers";
 import { startWsBridge } from "./local/ws-bridge";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
+const DATA_DIR = path.resolve(process.env.LAYERS_DATA_DIR ?? path.join(ROOT, ".data"));
 const PORT = Number(process.env.PORT ?? 8787);
-const BRIDGE_PORT = Number(process.env.BRIDGE_PORT ?? 5433);
-const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 5440);
 const API_PORT = Number(process.env.API_PORT ?? 8788);
-// The queue-connected Workers share one wrangler dev (and so its local queues); the API, which uses no
-// queue, gets its own port, since wrangler dev serves only the first of several configs.
-const WORKER_CONFIGS = ["wrangler.toml", "workers/consumer/wrangler.toml", "workers/relay/wrangler.toml"];
-const API_CONFIG = "workers/api/wrangler.toml";
-// The Cron Worker runs in its own wrangler dev with --test-scheduled (a run is one curl, printed below);
-// its audit archive goes to a local S3-API server (s3rver) with files under .data/s3.
-const CRON_CONFIG = "workers/cron/wrangler.toml";
 const CRON_PORT = Number(process.env.CRON_PORT ?? 8789);
 const S3_PORT = Number(process.env.S3_PORT ?? 4569);
-const ARCHIVE_BUCKET = "layers-audit-archive";
+const BRIDGE_PORT = Number(process.env.BRIDGE_PORT ?? 5433);
+const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 5440);
+/** Minutes between automatic Cron runs (production: every 5); 0 runs Cron only when asked. */
+const CRON_MINUTES = Number(process.env.DEV_CRON_MINUTES ?? 5);
+const BUCKETS = ["layers-audit-archive", "layers-dead-letters"];
+// s3rver accepts any credentials; these only have to be well-formed for the SDK to sign with.
+const S3_VARS = {
+  S3_ENDPOINT: `http://127.0.0.1:${S3_PORT}`,
+  S3_REGION: "us-east-1",
+  S3_ACCESS_KEY_ID: "S3RVER",
+  S3_SECRET_ACCESS_KEY: "S3RVER",
+};
+// Destination-token keyring (API and relay): a fixed local-only key, so tokens saved in .data/pg stay
+// readable across runs. Production keys are Worker secrets (README, "Destination token keys").
+const LOCAL_KEYRING = {
+  DESTINATION_KEYS: '{"local-dev":"bG9jYWwtZGV2ZWxvcG1lbnQtb25seS1rZXktMDAwMDA="}',
+  DESTINATION_KEY_ID: "local-dev",
+};
+/** Where the ad platforms are: production unless set (e.g. to local fakes). */
+const PLATFORMS = Object.fromEntries(
+  ["META_API_BASE", "TIKTOK_API_BASE", "APPLE_ADSERVICES_URL"].flatMap((name) =>
+    process.env[name] ? [[name, process.env[name] as string]] : [],
+  ),
+);
+/** request.cf for every local request: Cloudflare's geo lookup, which is not there offline. */
+const LOCAL_CF = { country: "US", region: "California", city: "San Francisco", colo: "SFO" };
 
 async function main() {
   let embedded: EmbeddedPostgres | undefined;
   let ownerUrl = process.env.DATABASE_URL;
   if (!ownerUrl) {
-    const dataDir = path.join(ROOT, ".data", "pg");
+    const dataDir = path.join(DATA_DIR, "pg");
     await mkdir(dataDir, { recursive: true });
     embedded = await startEmbeddedPostgres({ dataDir, port: EMBEDDED_PG_PORT });
     ownerUrl = embedded.url;
-    console.log(`• embedded Postgres (PGlite) on 127.0.0.1:${embedded.port}, data in .data/pg`);
+    console.log(`• embedded Postgres (PGlite) on 127.0.0.1:${embedded.port}, data in ${dataDir}`);
   } else {
     console.log("• using the Postgres in DATABASE_URL");
   }
-
   await migrate(ownerUrl);
-  const db = createNodeDb(ownerUrl, 1);
-  const demo = await seedDemo(db);
-  await db.destroy();
-  console.log("• schema applied, demo org/project/key seeded");
+  // The demo keys are printed in the README: a database anyone else can reach never gets them.
+  const seeded = embedded !== undefined || isLocalDatabase(ownerUrl);
+  if (seeded) {
+    const db = createNodeDb(ownerUrl, 1);
+    await seedDemo(db);
+    await db.destroy();
+  }
+  console.log(
+    seeded
+      ? "• schema applied, demo org/project/keys seeded (local database only)"
+      : "• schema applied; DATABASE_URL is not on this machine, so no demo keys were seeded (npm run bootstrap)",
+  );
 
   const target = new URL(ownerUrl);
   const bridge = await startWsBridge(
@@ -58,122 +87,135 @@ async function main() {
   );
   console.log(`• Neon WebSocket bridge on 127.0.0.1:${bridge.port}`);
 
-  // Secrets for wrangler dev: one .dev.vars beside each Worker's config (git-ignored). Each Worker logs in
-  // as its own database role, as in production.
-  const roles: Record<string, DbRole> = {
-    "wrangler.toml": "layers_ingest",
-    "workers/consumer/wrangler.toml": "layers_consumer",
-    "workers/relay/wrangler.toml": "layers_relay",
-    [API_CONFIG]: "layers_api",
-  };
-  for (const config of [...WORKER_CONFIGS, API_CONFIG]) {
-    const devVars = [
-      `DATABASE_URL=${roleUrl(ownerUrl, roles[config] as DbRole)}`,
-      `NEON_WS_PROXY=127.0.0.1:${bridge.port}/v1`,
-      // Destination-token keyring (API and relay): a fixed local-only key, so tokens saved in .data/pg stay
-      // readable across runs. Production keys are Worker secrets (README, "Destination token keys").
-      `DESTINATION_KEYS='{"local-dev":"bG9jYWwtZGV2ZWxvcG1lbnQtb25seS1rZXktMDAwMDA="}'`,
-      "DESTINATION_KEY_ID=local-dev",
-      "",
-    ].join("\n");
-    await writeFile(path.join(ROOT, path.dirname(config), ".dev.vars"), devVars);
-  }
-
-  const s3Dir = path.join(ROOT, ".data", "s3");
+  const s3Dir = path.join(DATA_DIR, "s3");
   await mkdir(s3Dir, { recursive: true });
   const s3 = new S3rver({
     address: "127.0.0.1",
     port: S3_PORT,
     silent: true,
     directory: s3Dir,
-    configureBuckets: [{ name: ARCHIVE_BUCKET, configs: [] }],
+    configureBuckets: BUCKETS.map((name) => ({ name, configs: [] })),
   });
   await s3.run();
-  console.log(`• local S3 (s3rver) on 127.0.0.1:${S3_PORT}, bucket ${ARCHIVE_BUCKET}, files in .data/s3`);
-  // The Cron Worker connects as the maintenance role. The archive settings go on the command line, not in
-  // .dev.vars: the test harness reads .dev.vars too, and must not find a dev server's endpoint there.
-  await writeFile(
-    path.join(ROOT, path.dirname(CRON_CONFIG), ".dev.vars"),
-    [
-      `DATABASE_URL=${process.env.MAINTENANCE_DATABASE_URL ?? maintenanceRoleUrl(ownerUrl)}`,
-      `NEON_WS_PROXY=127.0.0.1:${bridge.port}/v1`,
-      "",
-    ].join("\n"),
+  console.log(
+    `• local S3 (s3rver) on 127.0.0.1:${S3_PORT}, buckets ${BUCKETS.join(", ")}, files in ${s3Dir}`,
   );
-  // s3rver accepts any credentials; these only have to be well-formed for the SDK to sign with.
-  const archiveVars = [
-    `ARCHIVE_S3_ENDPOINT:http://127.0.0.1:${S3_PORT}`,
-    `ARCHIVE_S3_BUCKET:${ARCHIVE_BUCKET}`,
-    "ARCHIVE_S3_REGION:us-east-1",
-    "ARCHIVE_S3_ACCESS_KEY_ID:S3RVER",
-    "ARCHIVE_S3_SECRET_ACCESS_KEY:S3RVER",
-  ].flatMap((v) => ["--var", v]);
 
-  const wranglerDev = (configs: string[], port: number, extra: string[] = []): ChildProcess =>
-    spawn(
-      path.join(ROOT, "node_modules", ".bin", "wrangler"),
-      [
-        "dev",
-        ...configs.flatMap((c) => ["-c", c]),
-        "--port",
-        String(port),
-        "--ip",
-        "127.0.0.1",
-        "--inspector-port",
-        "0",
-        ...extra,
-      ],
-      {
-        cwd: ROOT,
-        stdio: ["ignore", "inherit", "inherit"],
-        env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-      },
+  const database = { ownerUrl, wsProxy: `127.0.0.1:${bridge.port}/v1` };
+  const names = Object.keys(WORKERS) as WorkerName[];
+  const build = async (): Promise<WorkerOptions[]> => {
+    const scripts = await Promise.all(
+      names.map((name) => bundleWorker(WORKERS[name].entry, name, "dev-build")),
     );
-  const children = [
-    wranglerDev(WORKER_CONFIGS, PORT),
-    wranglerDev([API_CONFIG], API_PORT),
-    wranglerDev([CRON_CONFIG], CRON_PORT, ["--test-scheduled", ...archiveVars]),
+    const extra: Record<WorkerName, Record<string, string>> = {
+      ingest: {},
+      consumer: {},
+      relay: { ...LOCAL_KEYRING, ...PLATFORMS },
+      api: { ...LOCAL_KEYRING, ...PLATFORMS },
+      cron: S3_VARS,
+      "dead-letters": S3_VARS,
+    };
+    return names.map((name, i) => workerOptions(name, scripts[i] as string, database, extra[name]));
+  };
+  const options = (workers: WorkerOptions[]) => ({
+    workers,
+    cf: LOCAL_CF,
+    // Durable Object state (the API's rate limits) survives a restart, as in production.
+    defaultPersistRoot: path.join(DATA_DIR, "miniflare"),
+  });
+  const mf = new Miniflare(options(await build()));
+  await mf.ready;
+  console.log(`• ${names.length} Workers running in workerd (Miniflare): ${names.join(", ")}`);
+
+  const cron = async (at = new Date()) => {
+    const worker = await mf.getWorker("cron");
+    return worker.scheduled({ scheduledTime: at, cron: "*/5 * * * *" });
+  };
+  const servers = [
+    // Ingest is the entry Worker: dispatchFetch gives its requests the local request.cf (geo).
+    await frontDoor(
+      PORT,
+      (url, init) => mf.dispatchFetch(url, init as never) as unknown as Promise<Response>,
+    ),
+    await frontDoor(API_PORT, async (url, init) => {
+      const api = await mf.getWorker("api");
+      return api.fetch(url, init as never) as unknown as Promise<Response>;
+    }),
+    await listen(CRON_PORT, async (req, res) => {
+      // The same paths wrangler dev answers for a scheduled run.
+      const url = new URL(req.url ?? "/", `http://127.0.0.1:${CRON_PORT}`);
+      if (url.pathname !== "/__scheduled" && url.pathname !== "/cdn-cgi/handler/scheduled") {
+        res.writeHead(404).end("Cron: GET /__scheduled?cron=*/5+*+*+*+* runs the jobs once\n");
+        return;
+      }
+      const result = await cron();
+      res.writeHead(result.outcome === "ok" ? 200 : 500, { "Content-Type": "text/plain" });
+      res.end(`Ran the Cron jobs: ${result.outcome} (the log above shows each job's counts)\n`);
+    }),
   ];
+  const interval =
+    CRON_MINUTES > 0 ? setInterval(() => void cron().catch(() => {}), CRON_MINUTES * 60_000) : undefined;
+
+  // Rebuild and reload on a change to the code (the queues and Durable Objects restart with them).
+  let reloading: NodeJS.Timeout | undefined;
+  const watchers = ["workers", "functions", "shared"].map((dir) =>
+    watch(path.join(ROOT, dir), { recursive: true }, () => {
+      clearTimeout(reloading);
+      reloading = setTimeout(async () => {
+        try {
+          await mf.setOptions(options(await build()));
+          console.log("• code changed: Workers rebuilt and reloaded");
+        } catch (error) {
+          console.error("• rebuild failed (the Workers keep running the last build):", error);
+        }
+      }, 300);
+    }),
+  );
 
   let stopping = false;
-  const stop = async (code: number) => {
+  const stop = async () => {
     if (stopping) return;
     stopping = true;
     console.log("\n• stopping…");
-    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+    clearInterval(interval);
+    for (const w of watchers) w.close();
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    await mf.dispose();
     await s3.close();
     await bridge.close();
     await embedded?.stop();
-    process.exit(code);
+    process.exit(0);
   };
-  process.on("SIGINT", () => void stop(0));
-  process.on("SIGTERM", () => void stop(0));
-  for (const child of children) child.on("exit", (code) => void stop(code ?? 0));
+  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop());
 
   const ingestUrl = `http://127.0.0.1:${PORT}/l/events`;
   const apiUrl = `http://127.0.0.1:${API_PORT}`;
-  await waitUntilUp(ingestUrl);
-  await waitUntilUp(`${apiUrl}/v1/openapi.json`);
-  // Not probed: the Cron Worker has no fetch handler (a probe would log an error); it starts with the others.
   const cronUrl = `http://127.0.0.1:${CRON_PORT}/__scheduled?cron=*/5+*+*+*+*`;
-  console.log(`
-Layers is running.
-  ingest URL : ${ingestUrl}
-  SDK key    : ${demo.sdkKey}   (demo project ${demo.projectId}; local only)
+  const demo = seeded
+    ? `
+  SDK key    : ${DEMO.sdkKey}   (demo project ${DEMO.projectId}; local only)
 
 Send an event:
   curl -i -X POST ${ingestUrl} \\
-    -H 'Authorization: Bearer ${demo.sdkKey}' \\
+    -H 'Authorization: Bearer ${DEMO.sdkKey}' \\
     -H 'Content-Type: application/json' \\
     -d '{"events":[{"eventId":"evt-1","name":"signup","userId":"user-1","email":"Jane@Example.com","properties":{"plan":"pro"}}]}'
 
 Partner API: ${apiUrl}   (docs: ${apiUrl}/docs)
-  API key    : ${demo.apiKey}   (demo owner key; local only)
-  curl -s ${apiUrl}/v1/projects -H 'Authorization: Bearer ${demo.apiKey}'
-
-Cron (retention, deletion requests, audit archive): in production every 5 minutes; locally one run per
+  API key    : ${DEMO.apiKey}   (demo owner key; local only)
+  curl -s ${apiUrl}/v1/projects -H 'Authorization: Bearer ${DEMO.apiKey}'
+`
+    : `
+Partner API: ${apiUrl}   (docs: ${apiUrl}/docs)
+  Create the first org and owner key with: npm run bootstrap -- "Acme Inc"
+`;
+  console.log(`
+Layers is running.
+  ingest URL : ${ingestUrl}${demo}
+Cron (retention, deletion requests, audit archive, dead letters): every ${CRON_MINUTES || "—"} minutes, and once per
   curl -s '${cronUrl}'
-  (the Worker's log shows each job's counts; archives land in .data/s3/${ARCHIVE_BUCKET}/audit/…)
+  (the log shows each job's counts; archives and dead letters land in ${s3Dir})
 
 On a fresh install without the demo, create the first org and owner key with:
   npm run bootstrap -- "Acme Inc"
@@ -181,16 +223,43 @@ On a fresh install without the demo, create the first org and owner key with:
 Ctrl-C stops everything.`);
 }
 
-async function waitUntilUp(url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      await fetch(url, { method: "OPTIONS" });
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+/** An HTTP port whose requests go to one Worker, bodies streamed both ways. */
+function frontDoor(
+  port: number,
+  fetch: (url: string, init: RequestInit) => Promise<Response>,
+): Promise<Server> {
+  return listen(port, async (req, res) => {
+    const url = `http://127.0.0.1:${port}${req.url ?? "/"}`;
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
-  }
-  throw new Error(`wrangler dev did not answer on ${url}`);
+    const hasBody = req.method !== "GET" && req.method !== "HEAD";
+    const response = await fetch(url, {
+      method: req.method ?? "GET",
+      headers,
+      ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream, duplex: "half" } : {}),
+    } as RequestInit);
+    // Miniflare's own transport headers (mf-*) are not part of the Worker's answer.
+    const answer = [...response.headers].filter(([name]) => !name.startsWith("mf-"));
+    res.writeHead(response.status, Object.fromEntries(answer));
+    if (response.body) Readable.fromWeb(response.body as never).pipe(res);
+    else res.end();
+  });
+}
+
+function listen(
+  port: number,
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      console.error(error);
+      if (!res.headersSent) res.writeHead(502).end("local dev: the Worker did not answer\n");
+      else res.destroy();
+    });
+  });
+  return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve(server)));
 }
 
 main().catch((error) => {

@@ -13,6 +13,15 @@ export const DEMO = {
   apiKey: "lp_test_demoLocalDevelopmentOwnerKey0000",
 } as const;
 
+/**
+ * Whether a database is on this machine. The demo keys are public (they are in the README): they are seeded
+ * only into the embedded database or a server on localhost, never into one others can reach.
+ */
+export function isLocalDatabase(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === "" || host === "localhost" || /^127\./.test(host) || host === "::1" || host === "[::1]";
+}
+
 /** Creates the demo org, project and SDK key unless they exist. Idempotent. */
 export async function seedDemo(db: Db): Promise<typeof DEMO> {
   if (await resolveSdkKey(db, await sha256Hex(DEMO.sdkKey))) return DEMO;

@@ -9,7 +9,7 @@ import { createNodeDb } from "../../scripts/local/node-db";
 import { findPgBouncer, startPgBouncer } from "../../scripts/local/pgbouncer";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { withTenant } from "../../shared/db";
-import { bundleWorker, ROOT } from "../support/build";
+import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { type LoadResult, type LoadTarget, percentile, runLoad } from "./http";
 import { workerdCpuMs } from "./proc";
 import { type Resources, withoutForeignSignalHandlers } from "./resources";

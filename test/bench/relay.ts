@@ -9,7 +9,7 @@ import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { withTenant } from "../../shared/db";
 import { RELAY_MAX_EVENTS_PER_BATCH, type RelayEvent, type RelayMessage } from "../../shared/schemas/relay";
-import { bundleWorker, ROOT } from "../support/build";
+import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { startFakePlatforms } from "../support/fakePlatforms";
 import { sha256 } from "../support/sha256";
 import { createTenant } from "../support/tenant";

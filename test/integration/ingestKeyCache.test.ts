@@ -2,7 +2,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { addApiKey, bearer } from "../support/apiTenant";
-import { ROOT } from "../support/build";
+import { ROOT } from "../../scripts/local/bundle";
 import { type Stack, startStack } from "../support/stack";
 import { createTenant, type TestTenant } from "../support/tenant";
 

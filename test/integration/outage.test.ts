@@ -9,7 +9,7 @@ import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
 import type { Db } from "../../shared/db";
 import { createNeonPool } from "../../shared/db/neonPool";
-import { ROOT } from "../support/build";
+import { ROOT } from "../../scripts/local/bundle";
 import { addDestinations } from "../support/destinations";
 import { type FakePlatforms, startFakePlatforms } from "../support/fakePlatforms";
 import { type FaultyProxy, startFaultyProxy } from "../support/faultyProxy";

@@ -4,7 +4,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { DB_ROLES, type Db } from "../../shared/db";
-import { ROOT } from "../support/build";
+import { ROOT } from "../../scripts/local/bundle";
 
 // Least privilege is checked, not assumed: the grants each Worker's role holds in the database catalog are
 // exactly the README's "Database roles" table — nothing more (a forgotten grant), nothing less (a stale doc).

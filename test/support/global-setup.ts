@@ -3,7 +3,7 @@ import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
 import { migrate } from "../../scripts/local/migrate";
-import { bundleWorker, ROOT } from "./build";
+import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -12,7 +12,7 @@ import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
 import type { Db, DbRole } from "../../shared/db";
-import { ROOT } from "./build";
+import { ROOT } from "../../scripts/local/bundle";
 import { type FaultyProxy, startFaultyProxy } from "./faultyProxy";
 import { type LocalS3, startLocalS3 } from "./s3";
 

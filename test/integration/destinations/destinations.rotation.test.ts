@@ -7,7 +7,7 @@ import { parseKeyring } from "../../../functions/destinations/crypto";
 import { loadDestinations } from "../../../functions/destinations/store";
 import { withTenant } from "../../../shared/db";
 import { type ApiTenant, createApiTenant } from "../../support/apiTenant";
-import { ROOT } from "../../support/build";
+import { ROOT } from "../../../scripts/local/bundle";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { type Stack, startStack } from "../../support/stack";
 import { Calls, createProjectVia, type ErrorJson, metaBody, tiktokBody } from "./support";

@@ -21,12 +21,12 @@ const textModules: Plugin = {
 };
 
 /**
- * Bundles a Worker the way `wrangler deploy` does (esbuild, ESM, workerd conditions), so tests run the
- * same code that ships. Output goes under .wrangler/ (git-ignored), one folder per test run so two runs
- * at once never swap each other's bundles.
+ * Bundles a Worker the way `wrangler deploy` does (esbuild, ESM, workerd conditions), so tests and
+ * `npm run dev` run the same code that ships. Output goes under .wrangler/<dir>/<pid>/ (git-ignored), one
+ * folder per process so two runs at once never swap each other's bundles.
  */
-export async function bundleWorker(entry: string, name: string): Promise<string> {
-  const outfile = path.join(ROOT, ".wrangler", "test-build", String(process.pid), `${name}.js`);
+export async function bundleWorker(entry: string, name: string, dir = "test-build"): Promise<string> {
+  const outfile = path.join(ROOT, ".wrangler", dir, String(process.pid), `${name}.js`);
   await build({
     entryPoints: [path.join(ROOT, entry)],
     outfile,
@@ -41,7 +41,7 @@ export async function bundleWorker(entry: string, name: string): Promise<string>
     logLevel: "silent",
     external: ["cloudflare:*"],
     plugins: [textModules],
-    // As workers/cron/wrangler.toml [alias]: the S3 SDK's XML parser without DOMParser (not in workerd).
+    // As the wrangler.toml [alias] of the Workers that use S3: the S3 SDK's XML parser without DOMParser (not in workerd).
     alias: { "@aws-sdk/xml-builder": path.join(ROOT, "functions/storage/xmlParser.ts") },
   });
   return outfile;

@@ -1,0 +1,62 @@
+import path from "node:path";
+import type { WorkerOptions } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import type { DbRole } from "../../shared/db";
+import { ROOT } from "./bundle";
+import { roleUrl } from "./migrate";
+
+// Every Worker of the system, as `npm run dev` and the tests run them in one Miniflare (so they share the
+// local queues, as the deployed Workers share Cloudflare's): its wrangler config, its entry point, and the
+// database role it logs in as.
+export const WORKERS = {
+  ingest: { config: "wrangler.toml", entry: "workers/ingest/index.ts", role: "layers_ingest" },
+  consumer: {
+    config: "workers/consumer/wrangler.toml",
+    entry: "workers/consumer/index.ts",
+    role: "layers_consumer",
+  },
+  relay: { config: "workers/relay/wrangler.toml", entry: "workers/relay/index.ts", role: "layers_relay" },
+  api: { config: "workers/api/wrangler.toml", entry: "workers/api/index.ts", role: "layers_api" },
+  cron: { config: "workers/cron/wrangler.toml", entry: "workers/cron/index.ts", role: "layers_maintenance" },
+  "dead-letters": {
+    config: "workers/dead-letters/wrangler.toml",
+    entry: "workers/dead-letters/index.ts",
+    role: "layers_relay",
+  },
+} as const satisfies Record<string, { config: string; entry: string; role: DbRole }>;
+export type WorkerName = keyof typeof WORKERS;
+
+/** Where the Workers find Postgres: the owner URL (each Worker gets its own role's) and the bridge. */
+export interface LocalDatabase {
+  ownerUrl: string;
+  /** `host:port/v1` of the WebSocket-to-TCP bridge (scripts/local/ws-bridge.ts). */
+  wsProxy: string;
+}
+
+/**
+ * A Worker's Miniflare options as its wrangler config declares them (bindings, queues, Durable Objects,
+ * rate limits, compatibility), running `scriptPath` (scripts/local/bundle.ts), logged in to the database as
+ * its own role; `bindings` override the config's vars.
+ */
+export function workerOptions(
+  name: WorkerName,
+  scriptPath: string,
+  database: LocalDatabase,
+  bindings: Record<string, string> = {},
+): WorkerOptions {
+  const spec = WORKERS[name];
+  const config = unstable_getMiniflareWorkerOptions(path.join(ROOT, spec.config))
+    .workerOptions as WorkerOptions;
+  return {
+    ...config,
+    name,
+    modules: true,
+    scriptPath,
+    bindings: {
+      ...config.bindings,
+      DATABASE_URL: roleUrl(database.ownerUrl, spec.role),
+      NEON_WS_PROXY: database.wsProxy,
+      ...bindings,
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { ROOT } from "../../scripts/local/bundle";
+import { freePort } from "../../scripts/local/embedded-postgres";
+import { DEMO, isLocalDatabase } from "../../scripts/local/seed";
+import { type FakePlatforms, startFakePlatforms } from "../support/fakePlatforms";
+import { waitFor } from "../support/stack";
+
+// `npm run dev` as a newcomer runs it: the README's curl works as printed, and the system behaves like
+// production — a dead-letter replay from the API reaches the relay (every Worker shares the local queues).
+
+let dev: ChildProcess | undefined;
+let output = "";
+let fakes: FakePlatforms;
+let dataDir: string;
+const ports: Record<string, number> = {};
+
+beforeAll(async () => {
+  fakes = await startFakePlatforms();
+  dataDir = await mkdtemp(path.join(tmpdir(), "layers-dev-"));
+  for (const name of ["PORT", "API_PORT", "CRON_PORT", "S3_PORT", "BRIDGE_PORT", "EMBEDDED_PG_PORT"]) {
+    ports[name] = await freePort();
+  }
+  dev = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/dev.ts"], {
+    cwd: ROOT,
+    // Its own process group, so the test stops everything it started, and only that.
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      DATABASE_URL: inject("ownerUrl"),
+      LAYERS_DATA_DIR: dataDir,
+      DEV_CRON_MINUTES: "0",
+      ...fakes.vars,
+    },
+  });
+  dev.stdout?.on("data", (chunk) => {
+    output += String(chunk);
+  });
+  dev.stderr?.on("data", (chunk) => {
+    output += String(chunk);
+  });
+  await waitFor(async () => (output.includes("Layers is running.") ? true : undefined), 180_000, 200);
+}, 200_000);
+
+afterAll(async () => {
+  if (dev?.pid) {
+    const exited = new Promise((resolve) => dev?.once("exit", resolve));
+    process.kill(-dev.pid, "SIGTERM");
+    await exited;
+  }
+  await fakes?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const api = (p: string, init: RequestInit = {}) =>
+  fetch(`http://127.0.0.1:${ports.API_PORT}${p}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${DEMO.apiKey}`, "Content-Type": "application/json", ...init.headers },
+  });
+
+describe("npm run dev", () => {
+  test("the printed curl works as printed, and the event reaches Postgres", async () => {
+    const curl = /curl -i -X POST (\S+) \\\n\s+-H '([^']+)' \\\n\s+-H '([^']+)' \\\n\s+-d '([^']+)'/.exec(
+      output,
+    );
+    expect(curl, output).not.toBeNull();
+    const [, url, auth, type, body] = curl as RegExpExecArray;
+    const [authName, authValue] = (auth as string).split(": ");
+    const [typeName, typeValue] = (type as string).split(": ");
+    const res = await fetch(url as string, {
+      method: "POST",
+      headers: { [authName as string]: authValue as string, [typeName as string]: typeValue as string },
+      body,
+    });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
+    const user = await waitFor(async () => {
+      const r = await api(`/v1/projects/${DEMO.projectId}/events/users/user-1`);
+      const json = (await r.json()) as { events: { data: { id: string; country: string }[] } };
+      return json.events.data.length ? json : undefined;
+    });
+    // request.cf is the local stand-in: geo is filled, never fetched from Cloudflare.
+    expect(user.events.data[0]).toMatchObject({ id: "evt-1", country: "US" });
+    expect(output).not.toContain("Unable to fetch the Request.cf object");
+  });
+
+  test("a dead-lettered relay batch replayed from the API is delivered, as in production", async () => {
+    const datasetId = "9988776655";
+    const token = "EAAdevloopReplayToken000000000000001";
+    fakes.meta.tokens.set(datasetId, token);
+    const put = await api(`/v1/projects/${DEMO.projectId}/destinations/meta`, {
+      method: "PUT",
+      body: JSON.stringify({ enabled: true, datasetId, accessToken: token, sendDeviceIds: false }),
+    });
+    expect([200, 201]).toContain(put.status);
+    fakes.meta.failNext(1, { kind: "status", status: 400 });
+    const eventId = `dev-replay-${Date.now()}`;
+    const ingest = await fetch(`http://127.0.0.1:${ports.PORT}/l/events`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${DEMO.sdkKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        eventId,
+        name: "purchase",
+        userId: "dev-user",
+        appId: "com.example.app",
+        device: { os: "iOS", osVersion: "18.1" },
+        properties: { value: 9.99, currency: "USD" },
+      }),
+    });
+    expect(ingest.status).toBe(202);
+    await waitFor(async () => {
+      const r = await api(`/v1/projects/${DEMO.projectId}/destinations/meta/deliveries?status=rejected`);
+      const json = (await r.json()) as { data: unknown[] };
+      return json.data.length ? true : undefined;
+    }, 30_000);
+    expect(fakes.meta.accepted.has(eventId)).toBe(false);
+
+    const replay = await api(`/v1/projects/${DEMO.projectId}/destinations/meta/dead-letters/replay`, {
+      method: "POST",
+    });
+    expect(replay.status).toBe(200);
+    expect(await replay.json()).toMatchObject({ replayed: 1 });
+    await waitFor(async () => (fakes.meta.accepted.has(eventId) ? true : undefined), 30_000);
+  });
+});
+
+test("demo keys are seeded only into a database on this machine", () => {
+  expect(isLocalDatabase("postgres://postgres@127.0.0.1:5432/test")).toBe(true);
+  expect(isLocalDatabase("postgres://postgres@localhost/test")).toBe(true);
+  expect(isLocalDatabase("postgres://owner:pw@ep-cool-sun-123.us-east-2.aws.neon.tech/neondb")).toBe(false);
+  expect(isLocalDatabase("postgres://owner@10.0.0.5:5432/db")).toBe(false);
+});
