@@ -1,4 +1,4 @@
-import type { Db } from "../../shared/db";
+import { type Db, isDataError } from "../../shared/db";
 import type { EventsMessage, QueuedEvent } from "../../shared/schemas/queue";
 import { type PersistResult, persistEvents } from "./persistEvents";
 
@@ -6,16 +6,6 @@ import { type PersistResult, persistEvents } from "./persistEvents";
 export interface Refused {
   code: string;
   events: QueuedEvent[];
-}
-
-/**
- * A Postgres "data exception" (SQLSTATE class 22: invalid text or JSON, a character the encoding refuses,
- * a value out of range): the same input fails every time, so retrying cannot help. Anything else (a lost
- * connection, a timeout, a lock) may pass on a retry.
- */
-export function isDataError(error: unknown): error is { code: string } {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code);
 }
 
 /**

@@ -104,3 +104,13 @@ export async function withTenant<T>(db: Db, orgId: string, fn: (tx: Tx) => Promi
     return fn(tx);
   });
 }
+
+/**
+ * A Postgres "data exception" (SQLSTATE class 22: invalid text or JSON, a character the encoding refuses,
+ * a value out of range): the same input fails every time, so retrying cannot help and the caller's input,
+ * not the database, is at fault. Anything else (a lost connection, a timeout, a lock) may pass on a retry.
+ */
+export function isDataError(error: unknown): error is { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code);
+}

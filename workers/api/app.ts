@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
+import { isDataError } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
 import { errorResponse } from "../common/errorResponse";
 import type { ApiEnv } from "./context";
@@ -75,12 +76,15 @@ export function createApiApp() {
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);
-    // Postgres stores no NUL character in text or jsonb (22021 / 22P05): bad input, not our failure.
-    const pgCode = (error as { code?: unknown }).code;
-    if (pgCode === "22021" || pgCode === "22P05") {
+    // A value Postgres refuses as data (SQLSTATE class 22: NUL, invalid text, out of range): bad input,
+    // not our failure. The body is checked for such strings first; this catches what came another way.
+    if (isDataError(error)) {
       return errorResponse(
         c,
-        new ApiError("invalid_request", "Strings may not contain the NUL character (\\u0000)."),
+        new ApiError(
+          "invalid_request",
+          `A value in the request cannot be stored (database error ${error.code}).`,
+        ),
       );
     }
     // Hono's own 400 for a body that is not JSON: our code, not a 500.

@@ -8,6 +8,7 @@ import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { hasSecretShape, newId } from "../../shared/ids";
 import { createLogger } from "../../shared/logger";
+import { mayHoldUnstorableText, unstorableText } from "../../shared/storableText";
 import { KeyLookupCache } from "../common/keyLookupCache";
 import { readBody } from "../common/readBody";
 import type { ApiEnv } from "./context";
@@ -188,6 +189,23 @@ function routePattern(c: Parameters<MiddlewareHandler<ApiEnv>>[0]): string {
 }
 
 /**
+ * A JSON body holding a string Postgres refuses (NUL, an unpaired surrogate) is bad input: refused as a 400
+ * before anything runs, rather than failing half-way inside a transaction. A body that is not JSON is left
+ * to validation (400 invalid_json).
+ */
+function refuseUnstorableText(text: string): void {
+  if (!mayHoldUnstorableText(text)) return;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return;
+  }
+  const problem = unstorableText(body);
+  if (problem) throw new ApiError("invalid_request", `Strings may not contain ${problem}.`);
+}
+
+/**
  * Reads the body up to API_MAX_BODY_BYTES as it streams (with or without Content-Length: a chunked upload
  * is cut off as soon as it passes the limit) and hands the handlers a buffered copy. Runs before
  * validation and the idempotency layer, so a refused body stores nothing: no idempotency key, no change.
@@ -197,6 +215,7 @@ export const limitBody: MiddlewareHandler<ApiEnv> = async (c, next) => {
   // GET and HEAD carry no body we read, and a Request of either may not be built with one.
   if (raw.body && raw.method !== "GET" && raw.method !== "HEAD") {
     const { text } = await readBody(raw, API_MAX_BODY_BYTES);
+    refuseUnstorableText(text);
     // Bytes, not the string: a string body would give a request sent without Content-Type a text/plain one.
     c.req.raw = new Request(raw, { body: new TextEncoder().encode(text) });
   }
