@@ -10,7 +10,6 @@ import {
 import { type Tx, withTenant } from "../../shared/db";
 import { ApiError, errorBody } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
-import { hasRole, type Role } from "../../shared/roles";
 import type { ApiEnv } from "./context";
 
 // Every route handler goes through one of these two, so tenancy, roles and idempotency are applied the
@@ -38,50 +37,14 @@ function scope(c: Context<ApiEnv>, tx: Tx): RequestScope {
   };
 }
 
-/**
- * Who may call a route, checked before anything else runs — before a stored idempotent answer is replayed,
- * so a replay never skips a check the live path would make. `orgWide`: keys restricted to one project are
- * refused (403). `projectId`: the project the route acts on; a key restricted to another project gets 404,
- * as for a project of another org (whether it exists is not confirmed).
- */
-export interface Access {
-  role: Role;
-  orgWide?: boolean;
-  projectId?: string;
-}
-
-export function requireRole(c: Context<ApiEnv>, required: Role): void {
-  const { role } = c.get("auth");
-  if (!hasRole(role, required)) {
-    throw new ApiError(
-      "forbidden",
-      `This API key's role (${role}) cannot do this; it needs ${required} or higher.`,
-    );
-  }
-}
-
-/** Keys restricted to one project can only act on org-wide resources they are allowed to see. */
-export function requireOrgWideKey(c: Context<ApiEnv>): void {
-  if (c.get("auth").projectId) throw new ApiError("forbidden", "This API key is restricted to one project.");
-}
-
-function authorize(c: Context<ApiEnv>, access: Role | Access): void {
-  const rule = typeof access === "string" ? { role: access } : access;
-  requireRole(c, rule.role);
-  if (rule.orgWide) requireOrgWideKey(c);
-  const restricted = c.get("auth").projectId;
-  if (rule.projectId !== undefined && restricted && restricted !== rule.projectId) {
-    throw new ApiError("not_found", `No project ${rule.projectId}.`);
-  }
-}
+// Authorization (role, org-wide keys, a restricted key's project) is declared on each route and checked by
+// route middleware before these run (access.ts): before validation, and before a replay.
 
 /** A read: the handler's queries run in one transaction scoped to the caller's org. */
 export async function query<T extends Response>(
   c: Context<ApiEnv>,
-  access: Role | Access,
   fn: (s: RequestScope) => Promise<T>,
 ): Promise<T> {
-  authorize(c, access);
   return withTenant(c.get("db"), c.get("auth").orgId, (tx) => fn(scope(c, tx)));
 }
 
@@ -100,10 +63,8 @@ async function requestFingerprint(c: Context<ApiEnv>): Promise<string> {
  */
 export async function mutation<T extends Response>(
   c: Context<ApiEnv>,
-  access: Role | Access,
   fn: (s: RequestScope) => Promise<T>,
 ): Promise<T> {
-  authorize(c, access);
   const db = c.get("db");
   const { orgId, keyId } = c.get("auth");
   const now = c.get("now");

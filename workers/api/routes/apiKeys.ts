@@ -12,8 +12,9 @@ import {
 import { getProject } from "../../../functions/api/projects";
 import { ApiError } from "../../../shared/errors";
 import { hasRole, ROLES } from "../../../shared/roles";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query, requireOrgWideKey } from "../handlers";
+import { audit, mutation, query } from "../handlers";
 import {
   dateTime,
   errorResponses,
@@ -104,6 +105,7 @@ function apiKeyJson(k: ApiKey) {
 
 const routes = {
   create: createRoute({
+    ...requires("admin", { orgWide: true }),
     method: "post",
     path: "/v1/api-keys",
     tags: ["API keys"],
@@ -118,6 +120,7 @@ const routes = {
     },
   }),
   list: createRoute({
+    ...requires("admin", { orgWide: true }),
     method: "get",
     path: "/v1/api-keys",
     tags: ["API keys"],
@@ -129,6 +132,7 @@ const routes = {
     },
   }),
   rotate: createRoute({
+    ...requires("admin", { orgWide: true }),
     method: "post",
     path: "/v1/api-keys/{keyId}/rotate",
     tags: ["API keys"],
@@ -144,6 +148,7 @@ const routes = {
     },
   }),
   revoke: createRoute({
+    ...requires("admin", { orgWide: true }),
     method: "post",
     path: "/v1/api-keys/{keyId}/revoke",
     tags: ["API keys"],
@@ -162,7 +167,7 @@ function checkGrant(role: ApiKey["role"], ownRole: ApiKey["role"]) {
 
 export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(routes.create, (c) =>
-    mutation(c, { role: "admin", orgWide: true }, async (s) => {
+    mutation(c, async (s) => {
       const input = c.req.valid("json");
       checkGrant(input.role, c.get("auth").role);
       if (input.projectId && !(await getProject(s.tx, input.projectId))) {
@@ -175,8 +180,7 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(routes.list, (c) =>
-    query(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    query(c, async (s) => {
       const { limit, starting_after } = c.req.valid("query");
       const result = await listApiKeys(s.tx, { limit, startingAfter: starting_after });
       return c.json(page({ data: result.data.map(apiKeyJson), hasMore: result.hasMore }), 200);
@@ -184,7 +188,7 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(routes.rotate, (c) =>
-    mutation(c, { role: "admin", orgWide: true }, async (s) => {
+    mutation(c, async (s) => {
       const { keyId } = c.req.valid("param");
       // The body is optional: no body means "stop the old secret now".
       const gracePeriodSeconds = c.req.valid("json")?.gracePeriodSeconds ?? 0;
@@ -211,7 +215,7 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(routes.revoke, (c) =>
-    mutation(c, { role: "admin", orgWide: true }, async (s) => {
+    mutation(c, async (s) => {
       const { keyId } = c.req.valid("param");
       const target = await getApiKey(s.tx, keyId);
       if (!target) throw new ApiError("not_found", `No API key ${keyId}.`);

@@ -1,7 +1,8 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type AuditEvent, listAuditEvents } from "../../../functions/api/auditLog";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { query, requireOrgWideKey } from "../handlers";
+import { query } from "../handlers";
 import { dateTime, errorResponses, listOf, PageQuerySchema, page } from "../schemas";
 
 const AuditEventSchema = z
@@ -75,6 +76,7 @@ export function auditEventJson(e: AuditEvent) {
 }
 
 const list = createRoute({
+  ...requires("admin", { orgWide: true }),
   method: "get",
   path: "/v1/audit-log",
   tags: ["Audit log"],
@@ -94,8 +96,7 @@ const list = createRoute({
 
 export function registerAuditLogRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(list, (c) =>
-    query(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    query(c, async (s) => {
       const q = c.req.valid("query");
       const result = await listAuditEvents(
         s.tx,

@@ -11,6 +11,7 @@ import { resolveSubject, type SubjectInput } from "../../../functions/dsar/subje
 import { ApiError } from "../../../shared/errors";
 import { sha256Hex } from "../../../shared/hash";
 import { phoneCountrySchema } from "../../../shared/schemas/sdk-event";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, type RequestScope } from "../handlers";
 import {
@@ -150,6 +151,7 @@ const SuppressionParams = z.object({
 const accepted = { 202: json(DeletionRequestSchema, "The deletion request (new, or the one already open)") };
 
 const deleteUser = createRoute({
+  ...requires("admin"),
   method: "delete",
   path: "/v1/projects/{projectId}/events/users/{userId}",
   tags: ["Data-subject requests"],
@@ -163,6 +165,7 @@ const deleteUser = createRoute({
 });
 
 const createByIdentifier = createRoute({
+  ...requires("admin"),
   method: "post",
   path: "/v1/projects/{projectId}/deletion-requests",
   tags: ["Data-subject requests"],
@@ -176,6 +179,7 @@ const createByIdentifier = createRoute({
 });
 
 const get = createRoute({
+  ...requires("developer"),
   method: "get",
   path: "/v1/deletion-requests/{id}",
   tags: ["Data-subject requests"],
@@ -192,6 +196,7 @@ const get = createRoute({
 });
 
 const list = createRoute({
+  ...requires("developer"),
   method: "get",
   path: "/v1/deletion-requests",
   tags: ["Data-subject requests"],
@@ -204,6 +209,7 @@ const list = createRoute({
 });
 
 const lift = createRoute({
+  ...requires("admin"),
   method: "delete",
   path: "/v1/projects/{projectId}/suppressions/{kind}/{value}",
   tags: ["Data-subject requests"],
@@ -225,6 +231,7 @@ const SuppressionSchema = z
   .openapi("Suppression");
 
 const listSuppressionsRoute = createRoute({
+  ...requires("developer"),
   method: "get",
   path: "/v1/projects/{projectId}/suppressions",
   tags: ["Data-subject requests"],
@@ -273,7 +280,7 @@ async function openRequest(
 
 export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(deleteUser, (c) =>
-    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const { projectId, userId } = c.req.valid("param");
       const { suppress } = c.req.valid("query");
       const request = await openRequest(s, projectId, { userId }, suppress === "true");
@@ -282,7 +289,7 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(createByIdentifier, (c) =>
-    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const { projectId } = c.req.valid("param");
       const body = c.req.valid("json");
       const request = await openRequest(
@@ -301,7 +308,7 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(get, (c) =>
-    query(c, "developer", async (s) => {
+    query(c, async (s) => {
       const { id } = c.req.valid("param");
       const request = await getDeletionRequest(s.tx, id);
       if (!request || (s.projectId && request.projectId !== s.projectId)) {
@@ -312,7 +319,7 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(list, (c) =>
-    query(c, "developer", async (s) => {
+    query(c, async (s) => {
       const { limit, starting_after, status, project_id } = c.req.valid("query");
       if (s.projectId && project_id && project_id !== s.projectId) {
         return c.json(page({ data: [] as DeletionRequest[], hasMore: false }), 200);
@@ -328,7 +335,7 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(listSuppressionsRoute, (c) =>
-    query(c, "developer", async (s) => {
+    query(c, async (s) => {
       const { projectId } = c.req.valid("param");
       const { limit, starting_after } = c.req.valid("query");
       await visibleProject(s, projectId);
@@ -347,7 +354,7 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(lift, (c) =>
-    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const { projectId, kind, value } = c.req.valid("param");
       await visibleProject(s, projectId);
       if (kind !== "users" && !/^[0-9a-fA-F]{64}$/.test(value)) {

@@ -14,6 +14,7 @@ import { defaultSendDeps, sendToDestination } from "../../../functions/relay/sen
 import { DESTINATION_KINDS, type DestinationKind, type Keyring } from "../../../shared/destinations";
 import { ApiError } from "../../../shared/errors";
 import type { RelayEvent } from "../../../shared/schemas/relay";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { destinationVarsSchema } from "../env";
 import { audit, mutation, query, type RequestScope } from "../handlers";
@@ -214,6 +215,7 @@ const unavailable = { 503: json(ErrorSchema, "Destination keys unavailable (dest
 
 const putRoute = (kind: DestinationKind, schema: z.ZodTypeAny) =>
   createRoute({
+    ...requires("admin"),
     method: "put",
     path: `/v1/projects/{projectId}/destinations/${kind}`,
     tags: ["Destinations"],
@@ -232,6 +234,7 @@ const putRoute = (kind: DestinationKind, schema: z.ZodTypeAny) =>
   });
 
 const listRoute = createRoute({
+  ...requires("developer"),
   method: "get",
   path: "/v1/projects/{projectId}/destinations",
   tags: ["Destinations"],
@@ -241,6 +244,7 @@ const listRoute = createRoute({
 });
 
 const getRoute = createRoute({
+  ...requires("developer"),
   method: "get",
   path: "/v1/projects/{projectId}/destinations/{kind}",
   tags: ["Destinations"],
@@ -250,6 +254,7 @@ const getRoute = createRoute({
 });
 
 const deleteRoute = createRoute({
+  ...requires("admin"),
   method: "delete",
   path: "/v1/projects/{projectId}/destinations/{kind}",
   tags: ["Destinations"],
@@ -259,6 +264,7 @@ const deleteRoute = createRoute({
 });
 
 const testRoute = createRoute({
+  ...requires("admin"),
   method: "post",
   path: "/v1/projects/{projectId}/destinations/{kind}/test",
   tags: ["Destinations"],
@@ -349,7 +355,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   ];
   for (const [kind, schema] of puts) {
     app.openapi(putRoute(kind, schema), (c) =>
-      mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, (s) =>
+      mutation(c, (s) =>
         auditedPut(
           c,
           s,
@@ -362,7 +368,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   }
 
   app.openapi(listRoute, (c) =>
-    query(c, "developer", async (s) => {
+    query(c, async (s) => {
       const { projectId } = c.req.valid("param");
       await visibleProject(s, projectId);
       const data = (await listDestinations(s.tx, projectId)).map(destinationJson);
@@ -371,7 +377,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(getRoute, (c) =>
-    query(c, "developer", async (s) => {
+    query(c, async (s) => {
       const { projectId, kind } = c.req.valid("param");
       await visibleProject(s, projectId);
       const found = await getDestination(s.tx, projectId, kind);
@@ -381,7 +387,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(deleteRoute, (c) =>
-    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const { projectId, kind } = c.req.valid("param");
       await visibleProject(s, projectId);
       const removed = await deleteDestination(s.tx, projectId, kind);
@@ -397,7 +403,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(testRoute, (c) =>
-    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const { projectId, kind } = c.req.valid("param");
       await visibleProject(s, projectId);
       if (kind === "apple-search-ads") {

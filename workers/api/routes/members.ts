@@ -9,8 +9,9 @@ import {
 } from "../../../functions/api/members";
 import { ApiError } from "../../../shared/errors";
 import { ROLES } from "../../../shared/roles";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query, requireOrgWideKey } from "../handlers";
+import { audit, mutation, query } from "../handlers";
 import {
   dateTime,
   errorResponses,
@@ -95,6 +96,7 @@ function refusal(reason: MemberRefusal, memberId?: string): ApiError {
 
 // Members are org-wide people data: a project-restricted key can neither list nor manage them.
 const create = createRoute({
+  ...requires("admin", { orgWide: true }),
   method: "post",
   path: "/v1/members",
   tags: ["Members"],
@@ -107,6 +109,7 @@ const create = createRoute({
 });
 
 const list = createRoute({
+  ...requires("read_only", { orgWide: true }),
   method: "get",
   path: "/v1/members",
   tags: ["Members"],
@@ -119,6 +122,7 @@ const list = createRoute({
 });
 
 const update = createRoute({
+  ...requires("admin", { orgWide: true }),
   method: "patch",
   path: "/v1/members/{memberId}",
   tags: ["Members"],
@@ -132,6 +136,7 @@ const update = createRoute({
 });
 
 const remove = createRoute({
+  ...requires("admin", { orgWide: true }),
   method: "delete",
   path: "/v1/members/{memberId}",
   tags: ["Members"],
@@ -147,7 +152,7 @@ const remove = createRoute({
 
 export function registerMemberRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(create, (c) =>
-    mutation(c, { role: "admin", orgWide: true }, async (s) => {
+    mutation(c, async (s) => {
       const result = await createMember(s.tx, s.orgId, c.req.valid("json"), c.get("auth").role, s.now);
       if ("refused" in result) throw refusal(result.refused);
       const member = memberJson(result.member);
@@ -157,8 +162,7 @@ export function registerMemberRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(list, (c) =>
-    query(c, "read_only", async (s) => {
-      requireOrgWideKey(c);
+    query(c, async (s) => {
       const { limit, starting_after } = c.req.valid("query");
       const result = await listMembers(s.tx, { limit, startingAfter: starting_after });
       return c.json(page({ data: result.data.map(memberJson), hasMore: result.hasMore }), 200);
@@ -166,7 +170,7 @@ export function registerMemberRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(update, (c) =>
-    mutation(c, { role: "admin", orgWide: true }, async (s) => {
+    mutation(c, async (s) => {
       const { memberId } = c.req.valid("param");
       const result = await updateMember(
         s.tx,
@@ -188,7 +192,7 @@ export function registerMemberRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(remove, (c) =>
-    mutation(c, { role: "admin", orgWide: true }, async (s) => {
+    mutation(c, async (s) => {
       const { memberId } = c.req.valid("param");
       const result = await removeMember(s.tx, s.orgId, memberId, c.get("auth").role);
       if ("refused" in result) throw refusal(result.refused, memberId);

@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { getOrg, type Org, updateOrg } from "../../../functions/api/org";
 import { ApiError } from "../../../shared/errors";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
 import { dateTime, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
@@ -25,6 +26,7 @@ export function orgJson(o: Org) {
 }
 
 const get = createRoute({
+  ...requires("read_only"),
   method: "get",
   path: "/v1/org",
   tags: ["Org"],
@@ -33,6 +35,7 @@ const get = createRoute({
 });
 
 const update = createRoute({
+  ...requires("owner", { orgWide: true }),
   method: "patch",
   path: "/v1/org",
   tags: ["Org"],
@@ -47,7 +50,7 @@ const update = createRoute({
 export function registerOrgRoutes(app: OpenAPIHono<ApiEnv>) {
   // Any key may read its own org, project-restricted ones included: it is the key's own context.
   app.openapi(get, (c) =>
-    query(c, "read_only", async (s) => {
+    query(c, async (s) => {
       const org = await getOrg(s.tx, s.orgId);
       // A key whose org is gone is rejected at authentication (keys cascade); this is defensive.
       if (!org) throw new ApiError("not_found", "No such org.");
@@ -56,7 +59,7 @@ export function registerOrgRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(update, (c) =>
-    mutation(c, { role: "owner", orgWide: true }, async (s) => {
+    mutation(c, async (s) => {
       const changed = await updateOrg(s.tx, s.orgId, c.req.valid("json"));
       if (!changed) throw new ApiError("not_found", "No such org.");
       await audit(

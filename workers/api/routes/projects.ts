@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { getProject, listProjects, updateProject } from "../../../functions/api/projects";
 import { createProject, type Project } from "../../../functions/tenancy/createProject";
 import { ApiError } from "../../../shared/errors";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, type RequestScope } from "../handlers";
 import {
@@ -66,6 +67,7 @@ export async function visibleProject(s: RequestScope, projectId: string): Promis
 }
 
 const create = createRoute({
+  ...requires("developer", { orgWide: true }),
   method: "post",
   path: "/v1/projects",
   tags: ["Projects"],
@@ -78,6 +80,7 @@ const create = createRoute({
 });
 
 const list = createRoute({
+  ...requires("read_only"),
   method: "get",
   path: "/v1/projects",
   tags: ["Projects"],
@@ -90,6 +93,7 @@ const list = createRoute({
 });
 
 const get = createRoute({
+  ...requires("read_only"),
   method: "get",
   path: "/v1/projects/{projectId}",
   tags: ["Projects"],
@@ -99,6 +103,7 @@ const get = createRoute({
 });
 
 const update = createRoute({
+  ...requires("developer"),
   method: "patch",
   path: "/v1/projects/{projectId}",
   tags: ["Projects"],
@@ -113,6 +118,7 @@ const update = createRoute({
 
 const archiveRoute = (archived: boolean) =>
   createRoute({
+    ...requires("developer"),
     method: "post",
     path: `/v1/projects/{projectId}/${archived ? "archive" : "unarchive"}`,
     tags: ["Projects"],
@@ -123,7 +129,7 @@ const archiveRoute = (archived: boolean) =>
 
 export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(create, (c) =>
-    mutation(c, { role: "developer", orgWide: true }, async (s) => {
+    mutation(c, async (s) => {
       const input = c.req.valid("json");
       const project = await createProject(s.tx, s.orgId, input);
       await audit(s, "project.created", { type: "project", id: project.id }, { after: projectJson(project) });
@@ -132,7 +138,7 @@ export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(list, (c) =>
-    query(c, "read_only", async (s) => {
+    query(c, async (s) => {
       const { limit, starting_after } = c.req.valid("query");
       const result = await listProjects(s.tx, { limit, startingAfter: starting_after, onlyId: s.projectId });
       return c.json(page({ data: result.data.map(projectJson), hasMore: result.hasMore }), 200);
@@ -140,13 +146,11 @@ export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(get, (c) =>
-    query(c, "read_only", async (s) =>
-      c.json(projectJson(await visibleProject(s, c.req.valid("param").projectId)), 200),
-    ),
+    query(c, async (s) => c.json(projectJson(await visibleProject(s, c.req.valid("param").projectId)), 200)),
   );
 
   app.openapi(update, (c) =>
-    mutation(c, { role: "developer", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const { projectId } = c.req.valid("param");
       await visibleProject(s, projectId);
       const changed = await updateProject(s.tx, projectId, c.req.valid("json"), s.now);
@@ -166,7 +170,7 @@ export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
 
   for (const archived of [true, false]) {
     app.openapi(archiveRoute(archived), (c) =>
-      mutation(c, { role: "developer", projectId: c.req.valid("param").projectId }, async (s) => {
+      mutation(c, async (s) => {
         const { projectId } = c.req.valid("param");
         await visibleProject(s, projectId);
         const changed = await updateProject(s.tx, projectId, { archived }, s.now);

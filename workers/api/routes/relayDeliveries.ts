@@ -4,6 +4,7 @@ import { enqueueRelayMessages } from "../../../functions/relay/enqueueRelays";
 import { DESTINATION_KINDS } from "../../../shared/destinations";
 import { ApiError } from "../../../shared/errors";
 import type { RelayMessage } from "../../../shared/schemas/relay";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
 import {
@@ -83,6 +84,7 @@ function deliveryJson(d: Delivery) {
 }
 
 const list = createRoute({
+  ...requires("read_only"),
   method: "get",
   path: "/v1/projects/{projectId}/destinations/{kind}/deliveries",
   tags: ["Destinations"],
@@ -95,6 +97,7 @@ const list = createRoute({
 });
 
 const replay = createRoute({
+  ...requires("admin"),
   method: "post",
   path: "/v1/projects/{projectId}/destinations/{kind}/dead-letters/replay",
   tags: ["Destinations"],
@@ -114,7 +117,7 @@ const replay = createRoute({
 
 export function registerRelayDeliveryRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(list, (c) =>
-    query(c, "read_only", async (s) => {
+    query(c, async (s) => {
       const { projectId, kind } = c.req.valid("param");
       const project = await visibleProject(s, projectId);
       const q = c.req.valid("query");
@@ -130,7 +133,7 @@ export function registerRelayDeliveryRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(replay, (c) =>
-    mutation(c, { role: "admin", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const { projectId, kind } = c.req.valid("param");
       const project = await visibleProject(s, projectId);
       if (kind === "apple-search-ads") {

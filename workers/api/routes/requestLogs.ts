@@ -1,7 +1,8 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { listRequestLogs, type RequestLog } from "../../../functions/api/requestLogs";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { query, requireOrgWideKey } from "../handlers";
+import { query } from "../handlers";
 import { dateTime, errorResponses, PageQuerySchema } from "../schemas";
 
 const RequestLogSchema = z
@@ -74,6 +75,7 @@ function requestLogJson(r: RequestLog) {
 }
 
 const list = createRoute({
+  ...requires("admin", { orgWide: true }),
   method: "get",
   path: "/v1/request-logs",
   tags: ["Request logs"],
@@ -93,8 +95,7 @@ const list = createRoute({
 
 export function registerRequestLogRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(list, (c) =>
-    query(c, "admin", async (s) => {
-      requireOrgWideKey(c);
+    query(c, async (s) => {
       const q = c.req.valid("query");
       const result = await listRequestLogs(
         s.tx,

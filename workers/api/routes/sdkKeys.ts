@@ -7,6 +7,7 @@ import {
   type SdkKey,
 } from "../../../functions/tenancy/sdkKeys";
 import { ApiError } from "../../../shared/errors";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
 import {
@@ -68,6 +69,7 @@ function sdkKeyJson(k: SdkKey) {
 
 const routes = {
   create: createRoute({
+    ...requires("developer"),
     method: "post",
     path: "/v1/projects/{projectId}/sdk-keys",
     tags: ["SDK keys"],
@@ -79,6 +81,7 @@ const routes = {
     },
   }),
   list: createRoute({
+    ...requires("read_only"),
     method: "get",
     path: "/v1/projects/{projectId}/sdk-keys",
     tags: ["SDK keys"],
@@ -90,6 +93,7 @@ const routes = {
     },
   }),
   revoke: createRoute({
+    ...requires("developer"),
     method: "post",
     path: "/v1/projects/{projectId}/sdk-keys/{keyId}/revoke",
     tags: ["SDK keys"],
@@ -101,7 +105,7 @@ const routes = {
 
 export function registerSdkKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(routes.create, (c) =>
-    mutation(c, { role: "developer", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const project = await visibleProject(s, c.req.valid("param").projectId);
       const created = await createSdkKey(s.tx, s.orgId, project.id);
       const key = sdkKeyJson(created);
@@ -111,7 +115,7 @@ export function registerSdkKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(routes.list, (c) =>
-    query(c, "read_only", async (s) => {
+    query(c, async (s) => {
       const project = await visibleProject(s, c.req.valid("param").projectId);
       const { limit, starting_after } = c.req.valid("query");
       const result = await listSdkKeys(s.tx, project.id, { limit, startingAfter: starting_after });
@@ -120,7 +124,7 @@ export function registerSdkKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(routes.revoke, (c) =>
-    mutation(c, { role: "developer", projectId: c.req.valid("param").projectId }, async (s) => {
+    mutation(c, async (s) => {
       const { projectId, keyId } = c.req.valid("param");
       await visibleProject(s, projectId);
       const before = await getSdkKey(s.tx, projectId, keyId);

@@ -10,6 +10,7 @@ import {
 } from "../../../functions/dsar/userData";
 import { ApiError } from "../../../shared/errors";
 import { phoneCountrySchema } from "../../../shared/schemas/sdk-event";
+import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
 import { dateTime, errorResponses, json, listOf, MAX_PAGE_SIZE } from "../schemas";
@@ -155,6 +156,7 @@ const UserMatchListSchema = z
   .openapi("UserMatchList");
 
 const getUserData = createRoute({
+  ...requires("developer"),
   method: "get",
   path: "/v1/projects/{projectId}/events/users/{userId}",
   tags: ["Data-subject requests"],
@@ -177,6 +179,7 @@ const getUserData = createRoute({
 });
 
 const lookup = createRoute({
+  ...requires("developer"),
   method: "post",
   path: "/v1/projects/{projectId}/users/lookup",
   tags: ["Data-subject requests"],
@@ -193,7 +196,7 @@ const lookup = createRoute({
 
 export function registerUserDataRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(getUserData, (c) =>
-    query(c, "developer", async (s) => {
+    query(c, async (s) => {
       const { projectId, userId } = c.req.valid("param");
       const { limit, starting_after, order, from, to } = c.req.valid("query");
       await visibleProject(s, projectId);
@@ -239,7 +242,7 @@ export function registerUserDataRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(lookup, (c) =>
-    query(c, "developer", async (s) => {
+    query(c, async (s) => {
       const { projectId } = c.req.valid("param");
       const body = c.req.valid("json");
       await visibleProject(s, projectId);
