@@ -1,9 +1,9 @@
 import path from "node:path";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { roleUrl } from "../../scripts/local/migrate";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
-import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { BROWSER_USER_AGENT, ingestBody } from "./events";
 import { type LoadResult, type LoadTarget, runLoad } from "./http";
 import { workerdCpuMs } from "./proc";

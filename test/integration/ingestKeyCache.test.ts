@@ -1,8 +1,8 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { addApiKey, bearer } from "../support/apiTenant";
 import { ROOT } from "../../scripts/local/bundle";
+import { addApiKey, bearer } from "../support/apiTenant";
 import { type Stack, startStack } from "../support/stack";
 import { createTenant, type TestTenant } from "../support/tenant";
 

@@ -1,12 +1,14 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { waitForEvents } from "../support/rows";
+import { objectTexts } from "../support/scan";
 import { sha256 } from "../support/sha256";
-import { type Stack, startStack } from "../support/stack";
+import { type Stack, startStack, waitFor } from "../support/stack";
 import { createTenant } from "../support/tenant";
 
 // Privacy is tested, not assumed: after ingesting events that carry a known email, phone, IP, User-Agent
-// and device ids, no column of any table and no captured log line holds any of the raw strings.
+// and device ids, no column of any table, no object in any bucket (dead letters, archives) and no captured
+// log line holds any of the raw strings.
 
 const RAW = {
   email: "Priya.Sharma+Probe@Example.org",
@@ -39,7 +41,12 @@ const NEEDLES = [
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({
+    // A database outage past a short retry window dead-letters a batch, so object storage is scanned too.
+    ingestVars: { SDK_KEY_CACHE_TTL_SECONDS: "600" },
+    consumerVars: { RETRY_BASE_DELAY_SECONDS: "0" },
+    consumerMaxRetries: 1,
+  });
 });
 afterAll(() => stack?.dispose());
 
@@ -122,4 +129,36 @@ test("no raw email, phone, IP, User-Agent, device id or key is stored in any tab
   expect(logs).toContain(t.projectId.toLowerCase()); // the logs were captured
   for (const needle of [...NEEDLES, t.sdkKey])
     expect(logs, `log contains ${needle}`).not.toContain(needle.toLowerCase());
+
+  // The same data, dead-lettered while the database is down: kept in object storage without any of it.
+  await stack.stopBridge();
+  const dead = await stack.ingest(
+    {
+      events: [
+        {
+          eventId: "pii-dead",
+          name: "signup",
+          userId: "user-pii",
+          email: RAW.email,
+          phone: RAW.phone,
+          device: { idfa: RAW.idfa, gaid: RAW.gaid },
+          consent: { ads: true },
+        },
+      ],
+    },
+    { key: t.sdkKey, headers: { "User-Agent": RAW.userAgent, "CF-Connecting-IP": RAW.ipv4 } },
+  );
+  expect(dead.status).toBe(202);
+  await waitFor(async () => ((await stack.deadLetters("events")).length > 0 ? true : undefined), 30_000);
+  await stack.restartBridge();
+  const objects = [...(await objectTexts(stack.s3.deadLetters)), ...(await objectTexts(stack.s3.storage))];
+  // The scan saw the dead letter: its event id and hashed email are there, the raw values are not.
+  expect(
+    objects.some((o) => o.text.includes("pii-dead") && o.text.includes(sha256(RAW.email.toLowerCase()))),
+  ).toBe(true);
+  for (const { key, text } of objects) {
+    for (const needle of [...NEEDLES, t.sdkKey]) {
+      expect(text.toLowerCase(), `${key} holds ${needle}`).not.toContain(needle.toLowerCase());
+    }
+  }
 });

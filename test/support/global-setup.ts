@@ -1,9 +1,9 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
 import { migrate } from "../../scripts/local/migrate";
-import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 
 declare module "vitest" {
   export interface ProvidedContext {

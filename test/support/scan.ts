@@ -1,4 +1,6 @@
 import { sql } from "kysely";
+import { decodeNdjsonGz } from "../../functions/archive/ndjson";
+import type { ObjectStore } from "../../functions/storage/objectStore";
 import type { Db } from "../../shared/db";
 
 /** Every base table of the public schema: a scan that walks this list cannot miss a table added later. */
@@ -27,4 +29,24 @@ export async function findInTables(db: Db, needles: string[]): Promise<string[]>
     for (const { needle } of rows) hits.push(`${table}: ${needle}`);
   }
   return hits;
+}
+
+/** Every object's text in `store` (all of them: test buckets are small). */
+export async function objectTexts(store: ObjectStore): Promise<{ key: string; text: string }[]> {
+  const out: { key: string; text: string }[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.list("", after ? { after } : {});
+    for (const key of page.keys) {
+      const bytes = await store.get(key);
+      if (bytes === undefined) continue;
+      // Archives are gzip NDJSON: read them as they would be read back.
+      const text = key.endsWith(".gz")
+        ? (await decodeNdjsonGz(bytes)).map((r) => JSON.stringify(r)).join("\n")
+        : new TextDecoder().decode(bytes);
+      out.push({ key, text });
+    }
+    if (!page.next) return out;
+    after = page.next;
+  }
 }

@@ -1,18 +1,15 @@
-import path from "node:path";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { inject } from "vitest";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import {
   type DeadLetter,
   type DeadLetterKind,
   deadLetterKeys,
   readDeadLetter,
 } from "../../functions/deadLetters/store";
-import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
+import { type WorkerName, workerOptions } from "../../scripts/local/workers";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
-import type { Db, DbRole } from "../../shared/db";
-import { ROOT } from "../../scripts/local/bundle";
+import type { Db } from "../../shared/db";
 import { type FaultyProxy, startFaultyProxy } from "./faultyProxy";
 import { type LocalS3, startLocalS3 } from "./s3";
 
@@ -81,9 +78,15 @@ export const TEST_DESTINATION_KEYRING = {
   DESTINATION_KEY_ID: "test-k1",
 };
 
-function fromConfig(configPath: string): WorkerOptions {
-  return unstable_getMiniflareWorkerOptions(path.join(ROOT, configPath)).workerOptions as WorkerOptions;
-}
+/** The bundle of each Worker (test/support/global-setup.ts builds them once per run). */
+const SCRIPTS = {
+  ingest: "ingestScript",
+  consumer: "consumerScript",
+  relay: "relayScript",
+  api: "apiScript",
+  cron: "cronScript",
+  "dead-letters": "deadLettersScript",
+} as const satisfies Record<WorkerName, string>;
 
 /**
  * The real Workers in workerd (Miniflare), wired as wrangler.toml wires them (same queues, same rate-limit
@@ -99,35 +102,32 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const ownS3 = options.s3 ? undefined : await startLocalS3();
   const s3 = (options.s3 ?? ownS3) as LocalS3;
   const bridgePort = bridge.port;
-  // Each Worker logs in as its own role, as in production.
-  const dbBindings = (role: DbRole) => ({
-    DATABASE_URL: roleUrl(ownerUrl, role),
-    NEON_WS_PROXY: `127.0.0.1:${bridgePort}/v1`,
-  });
   const logs: string[] = [];
-
-  const ingest = fromConfig("wrangler.toml");
-  const consumer = fromConfig("workers/consumer/wrangler.toml");
-  const api = fromConfig("workers/api/wrangler.toml");
-  const workers: WorkerOptions[] = [
-    {
-      ...ingest,
-      name: "ingest",
-      modules: true,
-      scriptPath: inject("ingestScript"),
-      bindings: {
-        ...ingest.bindings,
-        ...dbBindings("layers_ingest"),
-        SDK_KEY_CACHE_TTL_SECONDS: "0",
-        ...options.ingestVars,
-      },
-      ...(options.ingestRateLimit
-        ? { ratelimits: { INGEST_RATE_LIMITER: { simple: { limit: options.ingestRateLimit, period: 60 } } } }
-        : {}),
-    },
-  ];
+  // Each Worker as its wrangler config declares it, logged in as its own role (scripts/local/workers.ts).
+  const database = { ownerUrl, wsProxy: `127.0.0.1:${bridgePort}/v1` };
+  const worker = (name: WorkerName, bindings: Record<string, string>) =>
+    workerOptions(name, inject(SCRIPTS[name]), database, bindings);
   // Deliver fast in tests; the production batch settings stay in wrangler.toml.
   const fastDelivery = { maxBatchSize: 100, maxBatchTimeout: 0.1 };
+  const fast = (options: WorkerOptions, overrides: Record<string, object> = {}): WorkerOptions => ({
+    ...options,
+    queueConsumers: Object.fromEntries(
+      Object.entries((options.queueConsumers ?? {}) as Record<string, object>).map(([queue, settings]) => [
+        queue,
+        { ...settings, ...fastDelivery, ...overrides[queue] },
+      ]),
+    ),
+  });
+  // The platforms are an address where nothing listens unless a test says otherwise, so no test ever
+  // reaches the real ones.
+  const nowhere = "http://127.0.0.1:9";
+  const platforms = { META_API_BASE: nowhere, TIKTOK_API_BASE: nowhere, APPLE_ADSERVICES_URL: nowhere };
+
+  const ingest = worker("ingest", { SDK_KEY_CACHE_TTL_SECONDS: "0", ...options.ingestVars });
+  if (options.ingestRateLimit) {
+    ingest.ratelimits = { INGEST_RATE_LIMITER: { simple: { limit: options.ingestRateLimit, period: 60 } } };
+  }
+  const workers: WorkerOptions[] = [ingest];
   if (options.consumer === "recorder") {
     workers.push({
       name: "recorder",
@@ -137,104 +137,38 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       queueConsumers: { "layers-events": fastDelivery },
     });
   } else {
-    const configured = (consumer.queueConsumers ?? {}) as Record<string, object>;
-    workers.push({
-      ...consumer,
-      name: "consumer",
-      modules: true,
-      scriptPath: inject("consumerScript"),
-      bindings: {
-        ...consumer.bindings,
-        ...dbBindings("layers_consumer"),
-        RETRY_BASE_DELAY_SECONDS: "1",
-        ...options.consumerVars,
-      },
-      queueConsumers: {
-        "layers-events": {
-          ...configured["layers-events"],
-          ...fastDelivery,
-          ...(options.consumerMaxRetries === undefined ? {} : { maxRetries: options.consumerMaxRetries }),
-        },
-      },
-    });
+    const retries =
+      options.consumerMaxRetries === undefined ? {} : { maxRetries: options.consumerMaxRetries };
+    workers.push(
+      fast(worker("consumer", { RETRY_BASE_DELAY_SECONDS: "1", ...options.consumerVars }), {
+        "layers-events": retries,
+      }),
+    );
   }
-
-  workers.push({
-    ...api,
-    name: "api",
-    modules: true,
-    scriptPath: inject("apiScript"),
-    bindings: {
-      ...api.bindings,
-      ...dbBindings("layers_api"),
+  workers.push(
+    worker("api", {
       ALLOW_TEST_CLOCK: "true",
       ...TEST_DESTINATION_KEYRING,
-      // Test-send's platforms: nowhere unless a test points them at its fakes.
-      META_API_BASE: "http://127.0.0.1:9",
-      TIKTOK_API_BASE: "http://127.0.0.1:9",
-      APPLE_ADSERVICES_URL: "http://127.0.0.1:9",
+      ...platforms,
       ...options.apiVars,
-    },
-  });
-  // The relay Worker, on the relay queue and its dead-letter queue. Unless a test says otherwise, the
-  // platforms are an address where nothing listens, so no test ever reaches the real ones.
-  const relay = fromConfig("workers/relay/wrangler.toml");
-  const relayQueues = (relay.queueConsumers ?? {}) as Record<string, object>;
-  const nowhere = "http://127.0.0.1:9";
-  workers.push({
-    ...relay,
-    name: "relay",
-    modules: true,
-    scriptPath: inject("relayScript"),
-    bindings: {
-      ...relay.bindings,
-      ...dbBindings("layers_relay"),
-      ...TEST_DESTINATION_KEYRING,
-      META_API_BASE: nowhere,
-      TIKTOK_API_BASE: nowhere,
-      APPLE_ADSERVICES_URL: nowhere,
-      RETRY_BASE_DELAY_SECONDS: "0",
-      RELAY_TIMEOUT_MS: "2000",
-      APPLE_NOT_FOUND_RETRY_MS: "50",
-      ...options.relayVars,
-    },
-    queueConsumers: { "layers-relay": { ...relayQueues["layers-relay"], ...fastDelivery } },
-  });
-  // The dead-letter Worker, on both dead-letter queues, keeping what it takes in the stack's S3.
-  const deadLetters = fromConfig("workers/dead-letters/wrangler.toml");
-  const deadLetterQueues = (deadLetters.queueConsumers ?? {}) as Record<string, object>;
-  workers.push({
-    ...deadLetters,
-    name: "dead-letters",
-    modules: true,
-    scriptPath: inject("deadLettersScript"),
-    bindings: {
-      ...deadLetters.bindings,
-      ...dbBindings("layers_relay"),
-      ...s3.vars,
-      ...options.deadLetterVars,
-    },
-    queueConsumers: Object.fromEntries(
-      Object.entries(deadLetterQueues).map(([queue, settings]) => [queue, { ...settings, ...fastDelivery }]),
+    }),
+    fast(
+      worker("relay", {
+        ...TEST_DESTINATION_KEYRING,
+        ...platforms,
+        RETRY_BASE_DELAY_SECONDS: "0",
+        RELAY_TIMEOUT_MS: "2000",
+        APPLE_NOT_FOUND_RETRY_MS: "50",
+        ...options.relayVars,
+      }),
     ),
-  });
-  const cron = fromConfig("workers/cron/wrangler.toml");
-  workers.push({
-    ...cron,
-    name: "cron",
-    modules: true,
-    scriptPath: inject("cronScript"),
-    bindings: {
-      // The audit archive is on only where a test asks for it (its cronVars name ARCHIVE_BUCKET): a Cron run
-      // with a clock years ahead would otherwise archive every other test's audit rows.
-      ...Object.fromEntries(
-        Object.entries(cron.bindings ?? {}).filter(([name]) => name !== "ARCHIVE_BUCKET"),
-      ),
-      ...dbBindings("layers_maintenance"),
-      ...s3.vars,
-      ...options.cronVars,
-    },
-  });
+    fast(worker("dead-letters", { ...s3.vars, ...options.deadLetterVars })),
+  );
+  const cron = worker("cron", { ...s3.vars, ...options.cronVars });
+  // The audit archive is on only where a test asks for it (its cronVars name ARCHIVE_BUCKET): a Cron run
+  // with a clock years ahead would otherwise archive every other test's audit rows.
+  if (!options.cronVars?.ARCHIVE_BUCKET) delete (cron.bindings as Record<string, unknown>).ARCHIVE_BUCKET;
+  workers.push(cron);
 
   const mf = new Miniflare({
     workers,

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ROOT } from "../../../scripts/local/bundle";
 import { DOCS_ASSETS } from "../../../workers/api/docs";
 import { bearer, createApiTenant } from "../../support/apiTenant";
-import { ROOT } from "../../../scripts/local/bundle";
 import { type Stack, startStack } from "../../support/stack";
 
 // Every answer of the partner API carries the secure headers and a Content-Security-Policy; /docs, where
