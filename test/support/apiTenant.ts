@@ -1,6 +1,7 @@
 import { bootstrapOrg } from "../../functions/api/bootstrap";
 import type { Db } from "../../shared/db";
 import type { Role } from "../../shared/roles";
+import { rememberSecret } from "./issuedSecrets";
 
 export interface ApiTenant {
   orgId: string;
@@ -11,6 +12,7 @@ export interface ApiTenant {
 /** A fresh org with one API key (owner unless said otherwise). */
 export async function createApiTenant(db: Db, role: Role = "owner"): Promise<ApiTenant> {
   const { org, key } = await bootstrapOrg(db, { orgName: "API test org", role });
+  rememberSecret(key.secret);
   return { orgId: org.id, keyId: key.id, secret: key.secret };
 }
 
@@ -23,6 +25,7 @@ export async function addApiKey(db: Db, orgId: string, role: Role, projectId?: s
     keyName: `${role} key`,
     ...(projectId ? { projectId } : {}),
   });
+  rememberSecret(key.secret);
   return { orgId, keyId: key.id, secret: key.secret };
 }
 

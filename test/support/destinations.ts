@@ -2,6 +2,7 @@ import { parseKeyring } from "../../functions/destinations/crypto";
 import { putDestination } from "../../functions/destinations/store";
 import { type Db, withTenant } from "../../shared/db";
 import type { FakePlatforms } from "./fakePlatforms";
+import { rememberSecret } from "./issuedSecrets";
 import { TEST_DESTINATION_KEYRING } from "./stack";
 import type { TestTenant } from "./tenant";
 
@@ -21,6 +22,8 @@ export async function addDestinations(
   const pixelCode = `PX${t.projectId.slice(-10)}`;
   const metaToken = `EAAmeta${t.projectId.slice(-12)}secret`;
   const tiktokToken = `tt${t.projectId.slice(-12)}secret`;
+  rememberSecret(metaToken);
+  rememberSecret(tiktokToken);
   fakes.meta.tokens.set(datasetId, metaToken);
   fakes.tiktok.tokens.set(pixelCode, tiktokToken);
   await withTenant(db, t.orgId, async (tx) => {

@@ -1,9 +1,11 @@
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
 import { migrate } from "../../scripts/local/migrate";
+import { createNodeDb } from "../../scripts/local/node-db";
+import { issuedSecretsInTables } from "./issuedSecrets";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -14,6 +16,7 @@ declare module "vitest" {
     cronScript: string;
     relayScript: string;
     deadLettersScript: string;
+    issuedSecretsFile: string;
   }
 }
 
@@ -36,11 +39,26 @@ export default async function setup(project: TestProject) {
   project.provide("cronScript", await bundleWorker("workers/cron/index.ts", "cron"));
   project.provide("relayScript", await bundleWorker("workers/relay/index.ts", "relay"));
   project.provide("deadLettersScript", await bundleWorker("workers/dead-letters/index.ts", "dead-letters"));
+  const buildDir = path.join(ROOT, ".wrangler", "test-build", String(process.pid));
+  await mkdir(buildDir, { recursive: true });
+  const issuedSecretsFile = path.join(buildDir, "issued-secrets.ndjson");
+  await writeFile(issuedSecretsFile, "");
+  project.provide("issuedSecretsFile", issuedSecretsFile);
   return async () => {
-    await rm(path.join(ROOT, ".wrangler", "test-build", String(process.pid)), {
-      recursive: true,
-      force: true,
-    });
-    await embedded?.stop();
+    // Every secret any test was issued, searched for in every table the run left behind.
+    const db = createNodeDb(ownerUrl, 1);
+    let leaks: string[];
+    try {
+      leaks = await issuedSecretsInTables(db, issuedSecretsFile);
+    } finally {
+      await db.destroy();
+      await rm(buildDir, { recursive: true, force: true });
+      await embedded?.stop();
+    }
+    if (leaks.length > 0) {
+      // vitest reports an error thrown here but still exits 0: the exit code is set as well.
+      process.exitCode = 1;
+      throw new Error(`secrets issued to the tests are stored: ${leaks.join(", ")}`);
+    }
   };
 }

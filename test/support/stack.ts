@@ -11,6 +11,7 @@ import { type WorkerName, workerOptions } from "../../scripts/local/workers";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
 import type { Db } from "../../shared/db";
 import { type FaultyProxy, startFaultyProxy } from "./faultyProxy";
+import { rememberSecretsIn } from "./issuedSecrets";
 import { type LocalS3, startLocalS3 } from "./s3";
 
 export interface StackOptions {
@@ -204,8 +205,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return response as unknown as Response;
     },
     async api(path, init) {
-      const response = await (await mf.getWorker("api")).fetch(`http://api.test${path}`, init as never);
-      return response as unknown as Response;
+      if (typeof init?.body === "string") rememberSecretsIn(parseJson(init.body));
+      const response = (await (
+        await mf.getWorker("api")
+      ).fetch(`http://api.test${path}`, init as never)) as unknown as Response;
+      // Every secret an answer hands out is remembered for the end-of-run scan (issuedSecrets.ts).
+      if (response.headers.get("Content-Type")?.includes("application/json")) {
+        rememberSecretsIn(parseJson(await response.clone().text()));
+      }
+      return response;
     },
     async cron(now = new Date()) {
       const worker = await mf.getWorker("cron");
@@ -252,5 +260,13 @@ export async function waitFor<T>(
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`waitFor: condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

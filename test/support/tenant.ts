@@ -2,6 +2,7 @@ import { createOrganization } from "../../functions/tenancy/createOrganization";
 import { createProject } from "../../functions/tenancy/createProject";
 import { createSdkKey } from "../../functions/tenancy/sdkKeys";
 import { type Db, withTenant } from "../../shared/db";
+import { rememberSecret } from "./issuedSecrets";
 
 export interface TestTenant {
   orgId: string;
@@ -20,5 +21,6 @@ export async function createTenant(
     const project = await createProject(tx, org.id, { name: "Test app", ...options });
     return { project, key: await createSdkKey(tx, org.id, project.id) };
   });
+  rememberSecret(key.secret);
   return { orgId: org.id, projectId: project.id, sdkKey: key.secret, sdkKeyId: key.id };
 }
