@@ -16,6 +16,7 @@ import { type FaultyProxy, startFaultyProxy } from "../support/faultyProxy";
 import { eventsMessage, queuedEvent } from "../support/messages";
 import { type Stack, startStack, waitFor } from "../support/stack";
 import { createTenant, type TestTenant } from "../support/tenant";
+import { browserHeaders, PAGE_URL } from "../support/web";
 
 // The database failing under a queue invocation — connections cut mid-query, or a database that stops
 // answering without closing anything — never holds the invocation (and with it the queue): every message
@@ -283,13 +284,15 @@ describe("queue Workers through a database outage", () => {
     await addDestinations(stack.db, t, fakes, { meta: {} });
     const ids = Array.from({ length: 5 }, (_, i) => `${t.projectId}-relay-${i}`);
     const unlock = await lockTable(stack.db, "relay_deliveries");
+    // Website events, as Meta accepts them: with the browser's User-Agent and the page URL.
     const events = ids.map((eventId) => ({
       eventId,
       name: "purchase",
       userId: "u",
+      pageUrl: PAGE_URL,
       properties: { value: 1, currency: "USD" },
     }));
-    expect((await stack.ingest({ events }, { key: t.sdkKey })).status).toBe(202);
+    expect((await stack.ingest({ events }, { key: t.sdkKey, headers: browserHeaders })).status).toBe(202);
     // The batch reached Meta; recording the delivery is what waits on the lock.
     await blockedOn(stack.db, "relay_deliveries", 1);
     stack.proxy?.setMode("blackhole");
