@@ -148,7 +148,14 @@ describe("permanent failures", () => {
     expect(row).toMatchObject({ attempts: 1, responseCode: 400, sentCount: 0, eventCount: 3 });
     expect(String(row?.error)).toContain("Invalid OAuth access token");
     expect(String(row?.error)).not.toContain(wrongToken);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // room for a retry, were there one
+    // The relay's decision for the batch was final (acked as rejected), so no retry can follow it.
+    await waitFor(async () =>
+      stack.logs.some(
+        (l) => l.includes("relay batch done") && l.includes(t.projectId) && l.includes('"status":"rejected"'),
+      )
+        ? true
+        : undefined,
+    );
     expect(fakes.meta.requests.filter((r) => r.body.includes(t.projectId))).toHaveLength(1);
     expect(await destinationStatus(t, "meta")).toBe("failing");
     const dead = await stack.db

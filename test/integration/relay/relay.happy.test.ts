@@ -10,7 +10,7 @@ import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatfo
 import { eventsMessage, queuedEvent } from "../../support/messages";
 import { sha256 } from "../../support/sha256";
 import { type Stack, startStack, waitFor } from "../../support/stack";
-import { createTenant } from "../../support/tenant";
+import { createTenant, type TestTenant } from "../../support/tenant";
 import { browserHeaders, PAGE_URL } from "../../support/web";
 
 // The relay path end to end: SDK → ingest → consumer → relay queue → relay Worker → (fake) Meta and TikTok,
@@ -233,7 +233,8 @@ describe("relay to Meta and TikTok", () => {
         ? true
         : undefined,
     );
-    await new Promise((resolve) => setTimeout(resolve, 500)); // room for a relay, were there one
+    // A later event of the project reaching Meta means the duplicate's turn has passed.
+    await sentinel(t);
     expect(fakes.meta.received.get(`dup-${t.projectId}`)).toBe(1);
     expect(fakes.tiktok.requests.some((r) => r.body.includes(t.projectId.slice(-10)))).toBe(false);
   });
@@ -404,7 +405,8 @@ describe("delivery log", () => {
       const res = await replay((await addApiKey(stack.db, t.orgId, role)).secret);
       expect(res.status).toBe(403);
     }
-    await new Promise((resolve) => setTimeout(resolve, 500)); // room for a relay, were there one
+    // Refused before anything ran: a later event of the project reaches Meta, the dead letter's does not.
+    await sentinel(t);
     expect(fakes.meta.received.has(eventId)).toBe(false);
     const pending = await stack.db
       .selectFrom("relay_dead_letters")
@@ -419,3 +421,14 @@ describe("delivery log", () => {
     await waitFor(async () => (fakes.meta.accepted.has(eventId) ? true : undefined));
   });
 });
+
+/** Sends one more website event of the project through the whole path and waits until Meta has it. */
+async function sentinel(t: TestTenant): Promise<void> {
+  const eventId = `sentinel-${t.projectId}-${Date.now()}`;
+  const res = await stack.ingest(
+    { events: [{ eventId, name: "purchase", userId: "sentinel", pageUrl: PAGE_URL }] },
+    { key: t.sdkKey, headers: browserHeaders },
+  );
+  expect(res.status).toBe(202);
+  await waitFor(async () => (fakes.meta.accepted.has(eventId) ? true : undefined));
+}
