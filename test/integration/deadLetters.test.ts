@@ -3,7 +3,7 @@ import { putDeadLetter } from "../../functions/deadLetters/store";
 import type { EventsMessage } from "../../shared/schemas/queue";
 import type { RelayMessage } from "../../shared/schemas/relay";
 import { addApiKey, bearer } from "../support/apiTenant";
-import { eventsMessage, queuedEvent } from "../support/messages";
+import { eventsMessage, queuedEvent, relayEvent, relayMessage } from "../support/messages";
 import { waitForEvents } from "../support/rows";
 import { type Stack, startStack, waitFor } from "../support/stack";
 import { createTenant, type TestTenant } from "../support/tenant";
@@ -223,33 +223,12 @@ describe("relay batches that die while the database is down", () => {
   test("kept in storage after their record attempts, then recorded (listed by the API) once it is back", async () => {
     const t = await createTenant(stack.db);
     const admin = (await addApiKey(stack.db, t.orgId, "admin")).secret;
-    const message: RelayMessage = {
-      v: 1,
-      batchId: `rb_${t.projectId.slice(-12)}x`,
-      orgId: t.orgId,
-      projectId: t.projectId,
-      destination: "tiktok",
-      enqueuedAt: new Date().toISOString(),
-      events: [
-        {
-          eventId: "relay-1",
-          name: "purchase",
-          userId: "u1",
-          timestamp: new Date().toISOString(),
-          appId: null,
-          os: null,
-          osVersion: null,
-          deviceModel: null,
-          browser: null,
-          country: "US",
-          emailSha256: null,
-          phoneSha256: null,
-          phoneE164Sha256: null,
-          properties: {},
-          consentAds: null,
-        },
-      ],
-    };
+    const message = relayMessage(
+      t,
+      "tiktok",
+      [relayEvent({ eventId: "relay-1", userId: "u1", country: "US" })],
+      { batchId: `rb_${t.projectId.slice(-12)}x` },
+    );
     await stack.stopBridge();
     const dlq = await stack.mf.getQueueProducer<RelayMessage>("RELAY_DLQ", "relay");
     await dlq.send(message, { contentType: "json" });

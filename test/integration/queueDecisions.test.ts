@@ -7,8 +7,7 @@ import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
-import type { RelayMessage } from "../../shared/schemas/relay";
-import { eventsMessage, queuedEvent } from "../support/messages";
+import { eventsMessage, queuedEvent, relayEvent, relayMessage } from "../support/messages";
 import { type LocalS3, startLocalS3 } from "../support/s3";
 import { createTenant } from "../support/tenant";
 
@@ -169,33 +168,9 @@ describe("the dead-letter queues", () => {
 
   test("relay batches: recorded → ack; database down → retry, then after the record attempts, storage", async () => {
     const t = await createTenant(owner);
-    const message: RelayMessage = {
-      v: 1,
+    const message = relayMessage(t, "tiktok", [relayEvent({ eventId: "r1", userId: "u" })], {
       batchId: `rb_${t.projectId.slice(-10)}qd`,
-      orgId: t.orgId,
-      projectId: t.projectId,
-      destination: "tiktok",
-      enqueuedAt: new Date().toISOString(),
-      events: [
-        {
-          eventId: "r1",
-          name: "purchase",
-          userId: "u",
-          timestamp: new Date().toISOString(),
-          appId: null,
-          os: null,
-          osVersion: null,
-          deviceModel: null,
-          browser: null,
-          country: null,
-          emailSha256: null,
-          phoneSha256: null,
-          phoneE164Sha256: null,
-          properties: {},
-          consentAds: null,
-        },
-      ],
-    };
+    });
     const receive = (db: Db, attempts: number) =>
       receiveRelayDeadLetter(
         { db, store: s3.deadLetters, recordAttempts: 12 },

@@ -11,7 +11,7 @@ import type { RelayEvent, RelayMessage } from "../../../shared/schemas/relay";
 import { addApiKey, bearer } from "../../support/apiTenant";
 import { addDestinations } from "../../support/destinations";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
-import { eventsMessage, queuedEvent } from "../../support/messages";
+import { eventsMessage, queuedEvent, relayEvent } from "../../support/messages";
 import { type Stack, startStack, TEST_DESTINATION_KEYRING, waitFor } from "../../support/stack";
 import { createTenant, type TestTenant } from "../../support/tenant";
 
@@ -171,7 +171,20 @@ describe("dead letters and replay", () => {
       destination: "tiktok",
       enqueuedAt: received,
       receivedAt: received,
-      events: [relayEvent("dl-keep", "keep"), relayEvent("dl-erase", "erase")],
+      events: [
+        relayEvent({
+          eventId: "dl-keep",
+          userId: "keep",
+          country: "US",
+          properties: { value: 1, currency: "USD" },
+        }),
+        relayEvent({
+          eventId: "dl-erase",
+          userId: "erase",
+          country: "US",
+          properties: { value: 1, currency: "USD" },
+        }),
+      ],
     };
     await relayDeadLetter(relayDb, message, new Date());
     const stored = await stack.db
@@ -234,7 +247,17 @@ describe("Apple Search Ads", () => {
           destination: "apple-search-ads",
           enqueuedAt: received,
           receivedAt: received,
-          events: [{ ...relayEvent("install-1", "ios-user"), adServicesToken: token }],
+          events: [
+            {
+              ...relayEvent({
+                eventId: "install-1",
+                userId: "ios-user",
+                country: "US",
+                properties: { value: 1, currency: "USD" },
+              }),
+              adServicesToken: token,
+            },
+          ],
         },
         1,
       );
@@ -297,23 +320,3 @@ describe("failures on our side are listed too", () => {
     expect(letter.reason).toBe("max_attempts");
   });
 });
-
-function relayEvent(eventId: string, userId: string): RelayEvent {
-  return {
-    eventId,
-    name: "purchase",
-    userId,
-    timestamp: new Date().toISOString(),
-    appId: null,
-    os: null,
-    osVersion: null,
-    deviceModel: null,
-    browser: null,
-    country: "US",
-    emailSha256: null,
-    phoneSha256: null,
-    phoneE164Sha256: null,
-    properties: { value: 1, currency: "USD" },
-    consentAds: null,
-  };
-}
