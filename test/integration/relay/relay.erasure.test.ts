@@ -71,7 +71,9 @@ describe("a batch still queued or retrying when the user is deleted", () => {
     const t = await createTenant(stack.db);
     const admin = (await addApiKey(stack.db, t.orgId, "admin")).secret;
     await addDestinations(stack.db, t, fakes, { tiktok: {} });
-    fakes.tiktok.failAlways({ kind: "status", status: 503 });
+    // Down, asking for 2 s between attempts: the batch keeps retrying (never running out of attempts)
+    // while the deletion happens.
+    fakes.tiktok.failAlways({ kind: "status", status: 429, retryAfter: "2" });
     const ids = await ingest(t, ["keep", "erase"], 3);
     // The batch is retrying against a platform that is down.
     await waitFor(async () =>
@@ -102,7 +104,9 @@ describe("a batch still queued or retrying when the user is deleted", () => {
     const t = await createTenant(stack.db);
     const admin = (await addApiKey(stack.db, t.orgId, "admin")).secret;
     await addDestinations(stack.db, t, fakes, { tiktok: {} });
-    fakes.tiktok.failAlways({ kind: "status", status: 503 });
+    // Down, asking for 2 s between attempts: the batch keeps retrying (never running out of attempts)
+    // while the deletion happens.
+    fakes.tiktok.failAlways({ kind: "status", status: 429, retryAfter: "2" });
     const ids = await ingest(t, ["only"], 2);
     await waitFor(async () =>
       fakes.tiktok.requests.some((r) => r.body.includes(t.projectId)) ? true : undefined,
