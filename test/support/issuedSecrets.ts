@@ -11,7 +11,17 @@ import { allTables, findInTables } from "./scan";
 /** Notes a secret the suite was issued or sent; empty and non-string values are ignored. */
 export function rememberSecret(value: unknown): void {
   if (typeof value !== "string" || value.length < 8) return;
-  appendFileSync(inject("issuedSecretsFile"), `${JSON.stringify(value)}\n`);
+  const file = issuedSecretsFile();
+  if (file) appendFileSync(file, `${JSON.stringify(value)}\n`);
+}
+
+/** The run's list, or undefined outside a test run (the bench uses the same tenant helpers). */
+function issuedSecretsFile(): string | undefined {
+  try {
+    return inject("issuedSecretsFile");
+  } catch {
+    return undefined;
+  }
 }
 
 /** Notes the secrets in an API answer or request body: `secret` and `accessToken` fields, at any depth. */
