@@ -11,7 +11,7 @@ export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
 
 /**
- * The database role of each Worker: each has only the grants its Worker needs (schema.sql, "Grants"). None
+ * The database role of each Worker: each has only the grants its Worker needs (README, Database roles). None
  * is superuser; only layers_maintenance (the Cron Worker, whose jobs span orgs) bypasses RLS.
  */
 export const DB_ROLES = [
