@@ -45,7 +45,7 @@ const OVERRIDES: Record<string, string> = {
 };
 
 async function generateSchema(url: string): Promise<void> {
-  const withRoles = [];
+  const withRoles: string[] = [];
   for (const file of (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith(".sql")).sort()) {
     if (/\bcreate role\b/i.test(await readFile(path.join(MIGRATIONS_DIR, file), "utf8")))
       withRoles.push(file);
@@ -62,6 +62,7 @@ async function generateSchema(url: string): Promise<void> {
 
 async function generateTypes(url: string): Promise<void> {
   const columnTypes = "./columnTypes";
+  // Each override's own type (the one inside Generated<…>), imported from the companion file.
   const imports = [...new Set(Object.values(OVERRIDES).map((t) => /(\w+)>?$/.exec(t)![1]!))];
   await new Cli().generate({
     dialect: "postgres",
@@ -73,13 +74,8 @@ async function generateTypes(url: string): Promise<void> {
     logLevel: "warn",
   });
   // The repository's formatter, so the file is the same however it was produced and lint stays clean.
-  await promisify(execFile)(
-    path.join(ROOT, "node_modules", ".bin", "biome"),
-    ["check", "--write", TYPES_FILE],
-    {
-      cwd: ROOT,
-    },
-  );
+  const biome = path.join(ROOT, "node_modules", ".bin", "biome");
+  await promisify(execFile)(biome, ["check", "--write", TYPES_FILE], { cwd: ROOT });
 }
 
 const targets = process.argv.slice(2);

@@ -17,13 +17,12 @@ export function scratchServerUrl(): string {
 
 /**
  * An empty database on the server of `serverUrl`, named after that URL's database (so a test run's scratch
- * databases are recognisable as its own) plus `purpose` and a random suffix. Drop it when done.
+ * databases are recognisable as its own; "layers_scratch" for the server's default database) plus `purpose`
+ * and a random suffix. Drop it when done.
  */
 export async function createScratchDatabase(serverUrl: string, purpose: string): Promise<ScratchDatabase> {
-  const server = new URL(serverUrl);
-  const base = process.env.TEST_DATABASE_URL
-    ? decodeURIComponent(server.pathname.slice(1))
-    : "layers_scratch";
+  const database = decodeURIComponent(new URL(serverUrl).pathname.slice(1));
+  const base = database === "postgres" ? "layers_scratch" : database;
   const name = `${base}_${purpose}_${randomBytes(4).toString("hex")}`
     .toLowerCase()
     .replace(/[^a-z0-9_]/g, "_");
