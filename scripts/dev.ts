@@ -1,6 +1,6 @@
 // npm run dev: the whole system on one machine, one command.
 //  1. Postgres: DATABASE_URL if set, else the embedded PGlite with its data under .data/pg.
-//  2. schema.sql applied; the demo org/project/keys seeded, only into a local database (they are public).
+//  2. the migrations applied; the demo org/project/keys seeded, only into a local database (they are public).
 //  3. The WebSocket-to-TCP bridge the Neon driver needs to reach a plain Postgres.
 //  4. A local S3-API server (s3rver, files under .data/s3): the audit archive and the dead letters.
 //  5. Every Worker in one Miniflare (the workerd runtime wrangler uses), so they share the local queues

@@ -1,6 +1,6 @@
-import type { Role } from "./db/types";
+import type { Role } from "./db/columnTypes";
 
-export type { Role } from "./db/types";
+export type { Role } from "./db/columnTypes";
 export const ROLES = ["owner", "admin", "developer", "read_only"] as const satisfies readonly Role[];
 
 // Each role can do everything the roles below it can.

@@ -1,7 +1,7 @@
 import type { Selectable } from "kysely";
 import { z } from "zod";
 import type { Tx } from "../../shared/db";
-import type { DestinationsTable } from "../../shared/db/types";
+import type { Destinations } from "../../shared/db/types";
 import type { Destination, DestinationKind, DestinationStatus, Keyring } from "../../shared/destinations";
 import { decryptToken, encryptToken, reencryptToken, type TokenBinding } from "./crypto";
 
@@ -72,7 +72,7 @@ const COLUMNS = [
   "failing_since",
 ] as const;
 
-type Row = Selectable<DestinationsTable>;
+type Row = Selectable<Destinations>;
 
 function binding(row: Pick<Row, "org_id" | "project_id" | "kind">): TokenBinding {
   return { orgId: row.org_id, projectId: row.project_id, kind: row.kind };

@@ -1,5 +1,6 @@
-import { sql } from "kysely";
+import { type Selectable, sql } from "kysely";
 import type { Tx } from "../../shared/db";
+import type { SdkEvents } from "../../shared/db/types";
 
 // Access and portability: everything we hold for one end user of a project (sdk_events, sdk_users and the
 // Apple Search Ads attribution).
@@ -65,23 +66,8 @@ const EVENT_COLUMNS = [
   "properties",
 ] as const;
 
-type EventRow = {
-  event_id: string;
-  name: string;
-  user_id: string | null;
-  ts: Date;
-  received_at: Date;
-  app_id: string | null;
-  os: string | null;
-  os_version: string | null;
-  device_model: string | null;
-  browser: string | null;
-  country: string | null;
-  region: string | null;
-  email_sha256: string | null;
-  phone_sha256: string | null;
-  properties: Record<string, unknown>;
-};
+/** The columns a user event is built from, typed by the generated row type of sdk_events. */
+type EventRow = Pick<Selectable<SdkEvents>, (typeof EVENT_COLUMNS)[number]>;
 
 function toUserEvent(r: EventRow): UserEvent {
   return {
@@ -148,7 +134,7 @@ export async function userEventsPage(
       ? query.where(sql<boolean>`(ts, event_id) < (${cursor.ts}::timestamptz, ${cursor.eventId})`)
       : query.where(sql<boolean>`(ts, event_id) > (${cursor.ts}::timestamptz, ${cursor.eventId})`);
   }
-  const rows = (await query.limit(limit + 1).execute()) as EventRow[];
+  const rows: EventRow[] = await query.limit(limit + 1).execute();
   const page = rows.slice(0, limit);
   const lastRow = page.at(-1);
   return {

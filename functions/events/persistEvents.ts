@@ -58,10 +58,9 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
         select id from projects where id = ${projectId}
       ),
       incoming as (
-        select e.* from jsonb_to_recordset(${events}::jsonb) as e(
-          event_id text, name text, user_id text, ts timestamptz, app_id text, os text, os_version text,
-          device_model text, browser text, country text, region text, email_sha256 text, phone_sha256 text,
-          properties jsonb)
+        -- Read as sdk_events rows (the table's own row type, not a second declaration of it); the columns
+        -- the JSON leaves out (org, project, received_at) are null here and not read below.
+        select e.* from jsonb_populate_recordset(null::sdk_events, ${events}::jsonb) as e
         where exists (select 1 from project)
       ),
       -- Erasure (data-subject deletion): an event is dropped, never stored, when erased_by_request (schema.sql,

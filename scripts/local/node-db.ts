@@ -1,7 +1,6 @@
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
-import { type Db, type DbRole, roleOfUrl, setTenantRole } from "../../shared/db";
-import type { Database } from "../../shared/db/types";
+import { type Database, type Db, type DbRole, roleOfUrl, setTenantRole } from "../../shared/db";
 
 /**
  * The same Kysely<Database> the Workers use, over node-postgres instead of the Neon driver, for

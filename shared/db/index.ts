@@ -1,16 +1,17 @@
 import { Kysely, PostgresDialect, sql, type Transaction } from "kysely";
 import { poolWithDeadlines } from "./deadline";
 import { createNeonPool } from "./neonPool";
-import type { Database } from "./types";
+import type { DB } from "./types";
 
 export { DatabaseTimeoutError } from "./deadline";
 
-export type { Database } from "./types";
+/** Kysely's view of the database: the row types generated from the migrations (shared/db/types.ts). */
+export type Database = DB;
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
 
 /**
- * The database role of each Worker: each has only the grants its Worker needs (schema.sql, "Grants"). None
+ * The database role of each Worker: each has only the grants its Worker needs (README, Database roles). None
  * is superuser; only layers_maintenance (the Cron Worker, whose jobs span orgs) bypasses RLS.
  */
 export const DB_ROLES = [

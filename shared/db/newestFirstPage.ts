@@ -1,5 +1,5 @@
 import { type Expression, type SelectQueryBuilder, sql } from "kysely";
-import type { Database } from "./types";
+import type { DB as Database } from "./types";
 
 export interface PageCursor {
   /** The last id of the previous page, as the client sent it back (`starting_after`). */

@@ -22,7 +22,7 @@ declare module "vitest" {
 
 /**
  * Once per `npm test`: a database (the server in TEST_DATABASE_URL, as in CI, else embedded PGlite in
- * memory), the schema applied to it, and the Workers bundled.
+ * memory), the migrations applied to it, and the Workers bundled.
  */
 export default async function setup(project: TestProject) {
   let embedded: EmbeddedPostgres | undefined;
