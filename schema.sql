@@ -105,7 +105,7 @@ create table if not exists sdk_users (
 );
 
 -- The aggregated warehouse: per project, day, event name and country. Never per user, so an end
--- user's deletion does not change it (the seeds say so).
+-- user's deletion does not change it (the deletion receipt reports these rows as retained).
 create table if not exists event_daily_counts (
   org_id      text not null,
   project_id  text not null references projects (id) on delete cascade,
