@@ -8,9 +8,9 @@ export default defineConfig({
     // Files run one after another: two cores, one workerd per file, one shared database.
     fileParallelism: false,
     testTimeout: 60_000,
-    // The tests' own S3 clients run in Node 20: the AWS SDK's notice that later versions need Node 22 is
-    // noise in every file's output (the Workers' copy runs in workerd and never prints it).
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
     hookTimeout: 60_000,
+    // The AWS SDK (test/support/s3.ts) warns on Node 20 that its releases after January 2027 need Node 22.
+    // The SDK is pinned and package.json says Node 20: a notice for whoever upgrades, not for every run.
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   },
 });

@@ -31,6 +31,10 @@ const env = process.env.S3_ENDPOINT
       S3_REGION: process.env.S3_REGION ?? "auto",
     }
   : LOCAL;
+// The AWS SDK's notice that its releases after January 2027 need Node 22 (it is pinned; package.json says
+// Node 20) is for whoever upgrades, not for every operator command. Its documented switch; read when the
+// client is built.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const store = objectStoreFor(env, process.env.DEAD_LETTER_BUCKET ?? "layers-dead-letters");
 if (!store) throw new Error("no object storage configured");
 

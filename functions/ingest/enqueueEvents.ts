@@ -3,7 +3,7 @@ import type { EventsMessage, QueuedEvent } from "../../shared/schemas/queue";
 
 /** The part of a Queue binding we use; the Worker passes its real binding, tests may pass another. */
 export interface EventsQueue {
-  sendBatch(messages: Iterable<MessageSendRequest<EventsMessage>>): Promise<void>;
+  sendBatch(messages: Iterable<MessageSendRequest<EventsMessage>>): Promise<unknown>;
 }
 
 export interface EnqueueResult {

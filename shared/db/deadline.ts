@@ -13,7 +13,10 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DatabaseTimeoutError(`${what} took longer than ${ms} ms`)), ms);
   });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+  // Always set by now (the executor runs at once); workerd's clearTimeout does not accept undefined.
+  return Promise.race([promise, expired]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
 }
 
 export interface PoolDeadlines {

@@ -1,8 +1,8 @@
 import { neonConfig } from "@neondatabase/serverless";
+import type { ExecutionContext } from "hono";
 import WebSocket from "ws";
 import { roleUrl } from "../../scripts/local/migrate";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
-import type { IngestBindings } from "../../workers/ingest/env";
 import { BROWSER_USER_AGENT, ingestBody } from "./events";
 import type { Resources } from "./resources";
 
@@ -48,7 +48,7 @@ export async function benchCpu(resources: Resources, options: CpuOptions): Promi
   const bridge = await startWsBridge({ host: target.hostname, port: Number(target.port || 5432) });
   const closeBridge = resources.add("ws bridge (cpu)", () => bridge.close());
 
-  const env: IngestBindings = {
+  const env = {
     DATABASE_URL: roleUrl(options.ownerUrl, "layers_ingest"),
     NEON_WS_PROXY: `127.0.0.1:${bridge.port}/v1`,
     EVENTS_QUEUE: { sendBatch: async () => {} },

@@ -1,6 +1,6 @@
 import type { ApiKeyIdentity } from "../../functions/api/apiKeys";
 import type { Db } from "../../shared/db";
-import type { ApiBindings, ApiVars } from "./env";
+import type { ApiVars } from "./env";
 
 /** What every request carries through the middleware chain (unkey's HonoEnv pattern). */
 export type ApiEnv = {

@@ -1,33 +1,15 @@
 import { z } from "zod";
-import type { RelayMessage } from "../../shared/schemas/relay";
-import type { ApiRateLimiter } from "./rateLimiter";
 
-export interface ApiBindings {
-  DATABASE_URL: string;
-  NEON_WS_PROXY?: string;
-  API_RATE_LIMIT_PER_MINUTE?: string;
-  /** Tests only: lets a request carry its own "now" (X-Layers-Test-Now). Never set in production. */
-  ALLOW_TEST_CLOCK?: string;
-  RATE_LIMITER: DurableObjectNamespace<ApiRateLimiter>;
-  /**
-   * Secrets: the destination-token keyring (functions/destinations/crypto.ts parseKeyring). JSON object of
-   * key id → base64 of 32 bytes, and the id new writes use. Read only by the destination routes, so a
-   * missing keyring breaks nothing else.
-   */
-  DESTINATION_KEYS?: string;
-  DESTINATION_KEY_ID?: string;
-  META_API_BASE?: string;
-  TIKTOK_API_BASE?: string;
-  APPLE_ADSERVICES_URL?: string;
-  DESTINATION_TEST_TIMEOUT_MS?: string;
-  /** Producer binding to the relay queue: replays of dead-lettered batches go back through it. */
-  RELAY_QUEUE?: Queue<RelayMessage>;
-}
-
+// The Worker's `env` is ApiBindings, generated from its wrangler.toml by `npm run types`: the per-key
+// RATE_LIMITER Durable Object, RELAY_QUEUE (replays of dead-lettered batches go back through it) and the
+// destination-token keyring secrets (DESTINATION_KEYS, DESTINATION_KEY_ID: read only by the destination
+// routes, through functions/destinations/crypto.ts parseKeyring, so a missing keyring breaks nothing else).
+// These schemas are the vars and secrets it reads, validated once per isolate (parseEnv).
 export const apiVarsSchema = z.object({
   DATABASE_URL: z.string().min(1),
   NEON_WS_PROXY: z.string().min(1).optional(),
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(600),
+  // Tests only: lets a request carry its own "now" (X-Layers-Test-Now). Never set in production.
   ALLOW_TEST_CLOCK: z.enum(["true", "false"]).default("false"),
 });
 export type ApiVars = z.infer<typeof apiVarsSchema>;

@@ -10,9 +10,10 @@ import { hasSecretShape, newId } from "../../shared/ids";
 import { createLogger } from "../../shared/logger";
 import { mayHoldUnstorableText, unstorableText } from "../../shared/storableText";
 import { KeyLookupCache } from "../common/keyLookupCache";
+import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
 import type { ApiEnv } from "./context";
-import { type ApiBindings, type ApiVars, apiVarsSchema } from "./env";
+import { apiVarsSchema } from "./env";
 
 export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -22,17 +23,6 @@ export const CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id";
 const RATE_LIMIT_PERIOD_SECONDS = 60;
 /** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
 export const API_MAX_BODY_BYTES = 1_048_576;
-
-// The env object is the same for every request an isolate serves: validate it once, not per request.
-const parsedVars = new WeakMap<object, ApiVars>();
-function varsOf(env: ApiBindings): ApiVars {
-  let vars = parsedVars.get(env);
-  if (!vars) {
-    vars = apiVarsSchema.parse(env);
-    parsedVars.set(env, vars);
-  }
-  return vars;
-}
 
 /**
  * Hono's secure headers (nosniff, HSTS, no referrer, same-origin resource and opener policies, …) on every
@@ -78,7 +68,7 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   const sent = c.req.header("X-Request-Id");
   const clientRequestId = sent && CLIENT_REQUEST_ID.test(sent) ? sent : null;
   c.set("clientRequestId", clientRequestId);
-  const vars = varsOf(c.env);
+  const vars = parseEnv(apiVarsSchema, c.env);
   c.set("vars", vars);
   const testNow = vars.ALLOW_TEST_CLOCK === "true" ? c.req.header("X-Layers-Test-Now") : undefined;
   c.set("now", testNow ? new Date(testNow) : new Date());

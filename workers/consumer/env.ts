@@ -1,19 +1,10 @@
 import { z } from "zod";
 import { databaseTimeoutMs } from "../../shared/db/timeoutVar";
-import type { RelayMessage } from "../../shared/schemas/relay";
 
-export interface ConsumerBindings {
-  DATABASE_URL: string;
-  NEON_WS_PROXY?: string;
-  RETRY_BASE_DELAY_SECONDS?: string;
-  RETRY_MAX_DELAY_SECONDS?: string;
-  DATABASE_TIMEOUT_MS?: string;
-  /** Producer binding to the dead-letter queue: malformed messages and events the database refuses. */
-  EVENTS_DLQ: Queue<unknown>;
-  /** Producer binding to the relay queue: one message per destination and batch of new events. */
-  RELAY_QUEUE: Queue<RelayMessage>;
-}
-
+// The Worker's `env` is ConsumerBindings, generated from its wrangler.toml by `npm run types`: the
+// dead-letter queue (malformed messages, events the database refuses) and the relay queue (one message per
+// destination and batch of new events). These are the vars and secrets it reads, validated once per
+// isolate (parseEnv).
 export const consumerVarsSchema = z.object({
   DATABASE_URL: z.string().min(1),
   NEON_WS_PROXY: z.string().min(1).optional(),

@@ -1,7 +1,8 @@
 import { handleEventsMessage } from "../../functions/events/handleEventsMessage";
 import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
-import { type ConsumerBindings, consumerVarsSchema } from "./env";
+import { parseEnv } from "../common/parseEnv";
+import { consumerVarsSchema } from "./env";
 
 const log = createLogger({ worker: "consumer" });
 
@@ -15,7 +16,7 @@ export default {
     env: ConsumerBindings,
     execution: ExecutionContext,
   ): Promise<void> {
-    const vars = consumerVarsSchema.parse(env);
+    const vars = parseEnv(consumerVarsSchema, env);
     const db = createDb({
       databaseUrl: vars.DATABASE_URL,
       wsProxy: vars.NEON_WS_PROXY,

@@ -2,7 +2,8 @@ import { CRON_JOBS } from "../../functions/cron/jobs";
 import { objectStoreFor } from "../../functions/storage/config";
 import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
-import { type CronBindings, cronVarsSchema } from "./env";
+import { parseEnv } from "../common/parseEnv";
+import { cronVarsSchema } from "./env";
 
 const log = createLogger({ worker: "cron" });
 
@@ -17,7 +18,7 @@ export default {
     env: CronBindings,
     execution: ExecutionContext,
   ): Promise<void> {
-    const vars = cronVarsSchema.parse(env);
+    const vars = parseEnv(cronVarsSchema, env);
     const now = new Date(controller.scheduledTime);
     const db = createDb({
       databaseUrl: vars.DATABASE_URL,

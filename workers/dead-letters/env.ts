@@ -1,17 +1,8 @@
 import { z } from "zod";
 import { storageVarsSchema } from "../../functions/storage/config";
 
-export interface DeadLetterBindings {
-  DATABASE_URL: string;
-  NEON_WS_PROXY?: string;
-  DEAD_LETTER_BUCKET?: string;
-  S3_ENDPOINT?: string;
-  S3_REGION?: string;
-  S3_ACCESS_KEY_ID?: string;
-  S3_SECRET_ACCESS_KEY?: string;
-  RELAY_RECORD_ATTEMPTS?: string;
-}
-
+// The Worker's `env` is DeadLetterBindings, generated from its wrangler.toml by `npm run types`. These are
+// the vars and secrets it reads, validated once per isolate (parseEnv).
 export const deadLetterVarsSchema = storageVarsSchema.extend({
   DATABASE_URL: z.string().min(1),
   NEON_WS_PROXY: z.string().min(1).optional(),

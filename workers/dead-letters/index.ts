@@ -2,7 +2,8 @@ import { receiveEventsDeadLetter, receiveRelayDeadLetter } from "../../functions
 import { objectStoreFor } from "../../functions/storage/config";
 import { createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
-import { type DeadLetterBindings, deadLetterVarsSchema } from "./env";
+import { parseEnv } from "../common/parseEnv";
+import { deadLetterVarsSchema } from "./env";
 
 const log = createLogger({ worker: "dead-letters" });
 
@@ -15,7 +16,7 @@ const RELAY_DLQ = "layers-relay-dlq";
  */
 export default {
   async queue(batch: MessageBatch<unknown>, env: DeadLetterBindings, ctx: ExecutionContext): Promise<void> {
-    const vars = deadLetterVarsSchema.parse(env);
+    const vars = parseEnv(deadLetterVarsSchema, env);
     const store = objectStoreFor(vars, vars.DEAD_LETTER_BUCKET);
     if (!store) throw new Error("dead-letter storage is not configured");
     const db = createDb({

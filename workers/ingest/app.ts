@@ -14,8 +14,9 @@ import { createLogger } from "../../shared/logger";
 import { mayHoldUnstorableText } from "../../shared/storableText";
 import { errorResponse } from "../common/errorResponse";
 import { KeyLookupCache } from "../common/keyLookupCache";
+import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
-import { type IngestBindings, type IngestVars, ingestVarsSchema } from "./env";
+import { type IngestVars, ingestVarsSchema } from "./env";
 
 type IngestEnv = { Bindings: IngestBindings; Variables: { requestId: string; vars: IngestVars } };
 
@@ -23,7 +24,6 @@ const log = createLogger({ worker: "ingest" });
 /** Rate limit window of INGEST_RATE_LIMITER in wrangler.toml (seconds): what Retry-After promises. */
 const RATE_LIMIT_PERIOD_SECONDS = 10;
 
-let cachedVars: IngestVars | undefined;
 let keyLookups: KeyLookupCache<SdkKeyIdentity> | undefined;
 
 export function createIngestApp(clock: () => Date = () => new Date()) {
@@ -31,12 +31,12 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
 
   app.use("*", async (c, next) => {
     c.set("requestId", newId("req"));
-    cachedVars ??= ingestVarsSchema.parse(c.env);
+    const vars = parseEnv(ingestVarsSchema, c.env);
     // Found keys and unknown keys alike, for SDK_KEY_CACHE_TTL_SECONDS: how long a revocation or an archive
     // may take to reach a warm isolate.
-    const ttlMs = cachedVars.SDK_KEY_CACHE_TTL_SECONDS * 1000;
+    const ttlMs = vars.SDK_KEY_CACHE_TTL_SECONDS * 1000;
     keyLookups ??= new KeyLookupCache({ knownTtlMs: ttlMs, unknownTtlMs: ttlMs });
-    c.set("vars", cachedVars);
+    c.set("vars", vars);
     await next();
     c.header("X-Request-Id", c.get("requestId"));
   });

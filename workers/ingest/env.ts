@@ -1,15 +1,8 @@
 import { z } from "zod";
-import type { EventsQueue } from "../../functions/ingest/enqueueEvents";
 
-/** Bindings from wrangler.toml and secrets. Validated once per isolate; a bad deploy fails loudly. */
-export interface IngestBindings {
-  DATABASE_URL: string;
-  NEON_WS_PROXY?: string;
-  SDK_KEY_CACHE_TTL_SECONDS?: string;
-  EVENTS_QUEUE: EventsQueue;
-  INGEST_RATE_LIMITER: RateLimit;
-}
-
+// The Worker's `env` is IngestBindings, generated from wrangler.toml by `npm run types`. These are the vars
+// and secrets it reads, with their defaults and bounds, validated once per isolate (parseEnv): a bad deploy
+// fails loudly.
 export const ingestVarsSchema = z.object({
   DATABASE_URL: z.string().min(1),
   NEON_WS_PROXY: z.string().min(1).optional(),

@@ -1,23 +1,9 @@
 import { z } from "zod";
 import { databaseTimeoutMs } from "../../shared/db/timeoutVar";
 
-export interface RelayBindings {
-  DATABASE_URL: string;
-  NEON_WS_PROXY?: string;
-  DESTINATION_KEYS?: string;
-  DESTINATION_KEY_ID?: string;
-  META_API_BASE?: string;
-  TIKTOK_API_BASE?: string;
-  APPLE_ADSERVICES_URL?: string;
-  RELAY_TIMEOUT_MS?: string;
-  APPLE_NOT_FOUND_RETRY_MS?: string;
-  RETRY_BASE_DELAY_SECONDS?: string;
-  RETRY_MAX_DELAY_SECONDS?: string;
-  DATABASE_TIMEOUT_MS?: string;
-  /** Producer binding to the relay's dead-letter queue: malformed messages go straight there. */
-  RELAY_DLQ: Queue<unknown>;
-}
-
+// The Worker's `env` is RelayBindings, generated from its wrangler.toml by `npm run types` (its dead-letter
+// queue, where malformed messages go at once; the keyring secrets, read by parseKeyring). These are the
+// vars and secrets it reads, validated once per isolate (parseEnv).
 export const relayVarsSchema = z.object({
   DATABASE_URL: z.string().min(1),
   NEON_WS_PROXY: z.string().min(1).optional(),

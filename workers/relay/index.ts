@@ -6,7 +6,8 @@ import { defaultSendDeps } from "../../functions/relay/send";
 import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import { type RelayMessage, relayMessageSchema } from "../../shared/schemas/relay";
-import { type RelayBindings, relayVarsSchema } from "./env";
+import { parseEnv } from "../common/parseEnv";
+import { relayVarsSchema } from "./env";
 
 const log = createLogger({ worker: "relay" });
 
@@ -19,7 +20,7 @@ const log = createLogger({ worker: "relay" });
  */
 export default {
   async queue(batch: MessageBatch<unknown>, env: RelayBindings, execution: ExecutionContext): Promise<void> {
-    const vars = relayVarsSchema.parse(env);
+    const vars = parseEnv(relayVarsSchema, env);
     const db = createDb({
       databaseUrl: vars.DATABASE_URL,
       wsProxy: vars.NEON_WS_PROXY,

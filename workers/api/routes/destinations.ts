@@ -14,6 +14,7 @@ import { defaultSendDeps, sendToDestination } from "../../../functions/relay/sen
 import { DESTINATION_KINDS, type DestinationKind, type Keyring } from "../../../shared/destinations";
 import { ApiError } from "../../../shared/errors";
 import type { RelayEvent } from "../../../shared/schemas/relay";
+import { parseEnv } from "../../common/parseEnv";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { destinationVarsSchema } from "../env";
@@ -421,7 +422,7 @@ export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
         throw error;
       }
       if (!destination) throw notFound(projectId, kind);
-      const vars = destinationVarsSchema.parse(c.env);
+      const vars = parseEnv(destinationVarsSchema, c.env);
       const event = syntheticEvent(s.now);
       const result = await sendToDestination(
         destination,
