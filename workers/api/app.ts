@@ -17,8 +17,9 @@ import { registerRelayDeliveryRoutes } from "./routes/relayDeliveries";
 import { registerRequestLogRoutes } from "./routes/requestLogs";
 import { registerSdkKeyRoutes } from "./routes/sdkKeys";
 import { registerUserDataRoutes } from "./routes/userData";
+import { registerResponseHeaders } from "./schemas";
 
-export const OPENAPI_INFO = {
+const OPENAPI_INFO = {
   openapi: "3.1.0",
   info: {
     title: "Layers partner API",
@@ -27,7 +28,6 @@ export const OPENAPI_INFO = {
       "Secret API keys (`Authorization: Bearer lp_live_…`). Every POST/PATCH/DELETE accepts an `Idempotency-Key`. " +
       "Errors: `{ error: { type, code, message, requestId, docs, details? } }`.",
   },
-  servers: [{ url: "https://api.layers.com" }],
 };
 
 /** The API app; the Worker serves it and tests drive this same app in workerd, middleware and all. */
@@ -56,7 +56,14 @@ export function createApiApp() {
   app.use("*", securityHeaders);
   app.use("*", requestContext);
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer" });
-  app.doc31("/v1/openapi.json", { ...OPENAPI_INFO, security: [{ apiKey: [] }] });
+  registerResponseHeaders(app);
+  // The server is the origin that served the document: production's for production, the local Worker's
+  // under `npm run dev`, so the /docs page's "Try it out" calls the API it was loaded from.
+  app.doc31("/v1/openapi.json", (c) => ({
+    ...OPENAPI_INFO,
+    servers: [{ url: new URL(c.req.url).origin }],
+    security: [{ apiKey: [] }],
+  }));
   registerDocsRoutes(app);
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/openapi.json" ? next() : authenticate(c, next)));
   app.use("*", limitBody);

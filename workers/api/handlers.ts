@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Actor, writeAudit } from "../../functions/api/audit";
 import {
   claimIdempotencyKey,
@@ -89,9 +90,11 @@ export async function mutation<T extends Response>(
     }
     if (claim.kind === "replay") {
       c.header("Idempotent-Replayed", "true");
+      // The stored envelope is untyped JSON (status and body as the first answer had them), so the compiler
+      // cannot see it as T: this is the one unchecked answer. It is honest because only what `fn` returned
+      // (checked as T against the route's schemas) or an errorBody() for a stored 4xx is ever stored.
       if (claim.status === 204) return c.body(null, 204) as unknown as T;
-      // The stored envelope is the first response's own body: the same shape T describes.
-      return c.json(claim.body as object, claim.status as 200) as unknown as T;
+      return c.json(claim.body as object, claim.status as ContentfulStatusCode) as unknown as T;
     }
   }
   try {

@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   type ApiKey,
   createApiKey,
@@ -16,6 +16,7 @@ import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
 import {
+  apiRoute,
   dateTime,
   errorResponses,
   IdempotencyHeaderSchema,
@@ -104,11 +105,14 @@ function apiKeyJson(k: ApiKey) {
 }
 
 const routes = {
-  create: createRoute({
+  create: apiRoute({
     ...requires("admin", { orgWide: true }),
     method: "post",
     path: "/v1/api-keys",
     tags: ["API keys"],
+    operationId: "createApiKey",
+    description:
+      "Issues a secret API key with a role (not above the caller's) and an optional project restriction and expiry. The secret is returned once; a replay of this request carries `secret: null`.",
     summary: "Create an API key (the secret is in this response only)",
     request: {
       headers: IdempotencyHeaderSchema,
@@ -119,11 +123,14 @@ const routes = {
       ...errorResponses(400, 403, 404, 409, 422),
     },
   }),
-  list: createRoute({
+  list: apiRoute({
     ...requires("admin", { orgWide: true }),
     method: "get",
     path: "/v1/api-keys",
     tags: ["API keys"],
+    operationId: "listApiKeys",
+    description:
+      "Lists the org's API keys, newest first, with their display prefix, role and state; never a secret.",
     summary: "List API keys, newest first (never their secrets)",
     request: { query: PageQuerySchema },
     responses: {
@@ -131,11 +138,14 @@ const routes = {
       ...errorResponses(400, 403),
     },
   }),
-  rotate: createRoute({
+  rotate: apiRoute({
     ...requires("admin", { orgWide: true }),
     method: "post",
     path: "/v1/api-keys/{keyId}/rotate",
     tags: ["API keys"],
+    operationId: "rotateApiKey",
+    description:
+      "Issues a new secret for a key; the old secret keeps working for `gracePeriodSeconds` (0–604800), then stops. The new secret is returned once.",
     summary: "Rotate: a new secret now; the old one works for the grace period, then stops",
     request: {
       params: KeyParams,
@@ -147,11 +157,14 @@ const routes = {
       ...errorResponses(400, 403, 404, 409, 422),
     },
   }),
-  revoke: createRoute({
+  revoke: apiRoute({
     ...requires("admin", { orgWide: true }),
     method: "post",
     path: "/v1/api-keys/{keyId}/revoke",
     tags: ["API keys"],
+    operationId: "revokeApiKey",
+    description:
+      "Revokes a key at once. A key cannot revoke a key with a higher role, and the org's last live owner key cannot be revoked (409 conflict).",
     summary:
       "Revoke a key: it stops working immediately (not above the caller's role; never the last owner key)",
     request: { params: KeyParams, headers: IdempotencyHeaderSchema },

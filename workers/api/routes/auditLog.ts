@@ -1,9 +1,9 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type AuditEvent, listAuditEvents } from "../../../functions/api/auditLog";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
-import { dateTime, errorResponses, listOf, PageQuerySchema, page } from "../schemas";
+import { apiRoute, dateTime, errorResponses, listOf, PageQuerySchema, page } from "../schemas";
 
 const AuditEventSchema = z
   .object({
@@ -75,11 +75,12 @@ export function auditEventJson(e: AuditEvent) {
   };
 }
 
-const list = createRoute({
+const list = apiRoute({
   ...requires("admin", { orgWide: true }),
   method: "get",
   path: "/v1/audit-log",
   tags: ["Audit log"],
+  operationId: "listAuditEvents",
   summary: "List audit events, newest first (admin; org-wide keys only)",
   description:
     "Every create, update and delete of projects, API keys, SDK keys and members, written in the same " +

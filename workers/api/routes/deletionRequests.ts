@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   createDeletionRequest,
   type DeletionRequest,
@@ -15,6 +15,7 @@ import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, type RequestScope } from "../handlers";
 import {
+  apiRoute,
   dateTime,
   errorResponses,
   IdempotencyHeaderSchema,
@@ -150,11 +151,14 @@ const SuppressionParams = z.object({
 
 const accepted = { 202: json(DeletionRequestSchema, "The deletion request (new, or the one already open)") };
 
-const deleteUser = createRoute({
+const deleteUser = apiRoute({
   ...requires("admin"),
   method: "delete",
   path: "/v1/projects/{projectId}/events/users/{userId}",
   tags: ["Data-subject requests"],
+  operationId: "deleteUserData",
+  description:
+    "Opens a deletion request that erases one end user's events and state; the work runs asynchronously and the receipt (GET /v1/deletion-requests/{id}) shows its progress. `suppress=true` also drops the user's later events at ingest.",
   summary: "Erase one end user's events and state (asynchronous)",
   request: {
     params: UserParams,
@@ -164,11 +168,14 @@ const deleteUser = createRoute({
   responses: { ...accepted, ...errorResponses(400, 403, 404, 409, 422) },
 });
 
-const createByIdentifier = createRoute({
+const createByIdentifier = apiRoute({
   ...requires("admin"),
   method: "post",
   path: "/v1/projects/{projectId}/deletion-requests",
   tags: ["Data-subject requests"],
+  operationId: "createDeletionRequest",
+  description:
+    "Opens a deletion request by user id and/or email or phone (raw or SHA-256; raw values are hashed and never stored). Runs asynchronously; an open request for the same subject is returned instead of a new one.",
   summary: "Erase by user id and/or hashed email or phone (asynchronous)",
   request: {
     params: UserParams.pick({ projectId: true }),
@@ -178,11 +185,13 @@ const createByIdentifier = createRoute({
   responses: { ...accepted, ...errorResponses(400, 403, 404, 409, 422) },
 });
 
-const get = createRoute({
+const get = apiRoute({
   ...requires("developer"),
   method: "get",
   path: "/v1/deletion-requests/{id}",
   tags: ["Data-subject requests"],
+  operationId: "getDeletionRequest",
+  description: "Returns a deletion request: its state, what it named (as digests) and what was erased.",
   summary: "Get a deletion request (the receipt)",
   request: {
     params: z.object({
@@ -195,11 +204,13 @@ const get = createRoute({
   responses: { 200: json(DeletionRequestSchema, "The deletion request"), ...errorResponses(404) },
 });
 
-const list = createRoute({
+const list = apiRoute({
   ...requires("developer"),
   method: "get",
   path: "/v1/deletion-requests",
   tags: ["Data-subject requests"],
+  operationId: "listDeletionRequests",
+  description: "Lists the org's deletion requests, newest first.",
   summary: "List deletion requests, newest first",
   request: { query: ListQuery },
   responses: {
@@ -208,11 +219,14 @@ const list = createRoute({
   },
 });
 
-const lift = createRoute({
+const lift = apiRoute({
   ...requires("admin"),
   method: "delete",
   path: "/v1/projects/{projectId}/suppressions/{kind}/{value}",
   tags: ["Data-subject requests"],
+  operationId: "liftSuppression",
+  description:
+    "Lifts a suppression made by a deletion request: later events for this identifier are stored again. Past events are not restored.",
   summary: "Lift a suppression: later events for this identifier are stored again",
   request: { params: SuppressionParams, headers: IdempotencyHeaderSchema },
   responses: { 204: { description: "Lifted" }, ...errorResponses(400, 403, 404, 409, 422) },
@@ -230,11 +244,13 @@ const SuppressionSchema = z
   })
   .openapi("Suppression");
 
-const listSuppressionsRoute = createRoute({
+const listSuppressionsRoute = apiRoute({
   ...requires("developer"),
   method: "get",
   path: "/v1/projects/{projectId}/suppressions",
   tags: ["Data-subject requests"],
+  operationId: "listSuppressions",
+  description: "Lists a project's active suppressions, newest first, as identifier digests only.",
   summary: "List a project's active suppressions, newest first (digests only)",
   request: {
     params: UserParams.pick({ projectId: true }),

@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { KeyringError, parseKeyring, TokenDecryptError } from "../../../functions/destinations/crypto";
 import {
@@ -20,7 +20,7 @@ import type { ApiEnv } from "../context";
 import { destinationVarsSchema } from "../env";
 import { audit, mutation, query, type RequestScope } from "../handlers";
 import { log } from "../middleware";
-import { dateTime, ErrorSchema, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
+import { apiRoute, dateTime, ErrorSchema, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
 import { visibleProject } from "./projects";
 
 // Conversion-relay destinations, one per project and platform. Roles: reading needs developer (the ids are
@@ -209,18 +209,28 @@ function unreadable(c: Context<ApiEnv>, error: TokenDecryptError): ApiError {
   );
 }
 
+const KIND_PUT_OPERATIONS: Record<DestinationKind, string> = {
+  meta: "putMetaDestination",
+  tiktok: "putTiktokDestination",
+  "apple-search-ads": "putAppleSearchAdsDestination",
+};
+
 const notFound = (projectId: string, kind: DestinationKind) =>
   new ApiError("not_found", `Project ${projectId} has no ${kind} destination.`);
 
 const unavailable = { 503: json(ErrorSchema, "Destination keys unavailable (destination_keys_unavailable)") };
 
-const putRoute = (kind: DestinationKind, schema: z.ZodTypeAny) =>
-  createRoute({
+const putRoute = <S extends z.ZodType>(kind: DestinationKind, schema: S) =>
+  apiRoute({
     ...requires("admin"),
     method: "put",
     path: `/v1/projects/{projectId}/destinations/${kind}`,
     tags: ["Destinations"],
+    operationId: KIND_PUT_OPERATIONS[kind],
     summary: `Create or replace the ${KIND_TITLES[kind]} destination (admin)`,
+    description:
+      `Creates the project's ${KIND_TITLES[kind]} destination (201) or replaces it (200). ` +
+      "The access token is write-only and stored encrypted; omit it on a replace to keep the stored one.",
     request: {
       params: ProjectParams,
       headers: IdempotencyHeaderSchema,
@@ -234,41 +244,49 @@ const putRoute = (kind: DestinationKind, schema: z.ZodTypeAny) =>
     },
   });
 
-const listRoute = createRoute({
+const listRoute = apiRoute({
   ...requires("developer"),
   method: "get",
   path: "/v1/projects/{projectId}/destinations",
   tags: ["Destinations"],
+  operationId: "listDestinations",
+  description:
+    "Lists a project's conversion-relay destinations (at most one per platform). Tokens are never shown, only `tokenLast4`.",
   summary: "List a project's destinations (at most one per platform)",
   request: { params: ProjectParams },
   responses: { 200: json(DestinationListSchema, "The destinations"), ...errorResponses(403, 404) },
 });
 
-const getRoute = createRoute({
+const getRoute = apiRoute({
   ...requires("developer"),
   method: "get",
   path: "/v1/projects/{projectId}/destinations/{kind}",
   tags: ["Destinations"],
+  operationId: "getDestination",
+  description: "Returns one destination of a project. The access token is never shown, only `tokenLast4`.",
   summary: "Get a destination",
   request: { params: KindParams },
   responses: { 200: json(DestinationSchema, "The destination"), ...errorResponses(400, 403, 404) },
 });
 
-const deleteRoute = createRoute({
+const deleteRoute = apiRoute({
   ...requires("admin"),
   method: "delete",
   path: "/v1/projects/{projectId}/destinations/{kind}",
   tags: ["Destinations"],
+  operationId: "deleteDestination",
+  description: "Deletes a destination and its encrypted token; nothing more is relayed to that platform.",
   summary: "Delete a destination and its stored token (admin)",
   request: { params: KindParams, headers: IdempotencyHeaderSchema },
   responses: { 204: { description: "Deleted" }, ...errorResponses(400, 403, 404, 409, 422) },
 });
 
-const testRoute = createRoute({
+const testRoute = apiRoute({
   ...requires("admin"),
   method: "post",
   path: "/v1/projects/{projectId}/destinations/{kind}/test",
   tags: ["Destinations"],
+  operationId: "testDestination",
   summary: "Send one synthetic event with the stored settings and return the platform's answer (admin)",
   description:
     "Meta and TikTok only (Apple Search Ads attribution needs a token from a real device: " +
@@ -281,11 +299,6 @@ const testRoute = createRoute({
     ...unavailable,
   },
 });
-
-function inputFor(kind: DestinationKind, body: Record<string, unknown>): DestinationInput {
-  // The route's schema validated `body` for this kind; this only names the shape.
-  return { ...body, kind } as DestinationInput;
-}
 
 /** The synthetic event of a test-send: recognisable on the platform, no real person's data. */
 function syntheticEvent(now: Date): RelayEvent {
@@ -311,15 +324,9 @@ function syntheticEvent(now: Date): RelayEvent {
   };
 }
 
-async function auditedPut(
-  c: Context<ApiEnv>,
-  s: RequestScope,
-  projectId: string,
-  kind: DestinationKind,
-  body: Record<string, unknown>,
-) {
+async function auditedPut(c: Context<ApiEnv>, s: RequestScope, projectId: string, input: DestinationInput) {
+  const { kind } = input;
   await visibleProject(s, projectId);
-  const input = inputFor(kind, body);
   // Apple has no token, so it needs no keyring: it works even where the secrets are not set up yet.
   const keyring = kind === "apple-search-ads" ? { currentKeyId: "", keys: {} } : keyringOf(c);
   let outcome: Awaited<ReturnType<typeof putDestination>>;
@@ -342,31 +349,29 @@ async function auditedPut(
     {
       ...(outcome.before ? { before: { ...destinationJson(outcome.before), tokenReplaced: false } } : {}),
       // tokenReplaced shows a new token in the diff even when its last four characters are the same.
-      after: { ...after, tokenReplaced: "accessToken" in body && body.accessToken !== undefined },
+      after: { ...after, tokenReplaced: "accessToken" in input && input.accessToken !== undefined },
     },
   );
   return c.json(after, outcome.before ? 200 : 201);
 }
 
 export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
-  const puts: [DestinationKind, z.ZodTypeAny][] = [
-    ["meta", PutMetaSchema],
-    ["tiktok", PutTikTokSchema],
-    ["apple-search-ads", PutAppleSchema],
-  ];
-  for (const [kind, schema] of puts) {
-    app.openapi(putRoute(kind, schema), (c) =>
-      mutation(c, (s) =>
-        auditedPut(
-          c,
-          s,
-          c.req.valid("param").projectId,
-          kind,
-          c.req.valid("json") as Record<string, unknown>,
-        ),
-      ),
-    );
-  }
+  // One registration per kind, so each body is typed by its own schema (z.infer) as that kind's input.
+  app.openapi(putRoute("meta", PutMetaSchema), (c) =>
+    mutation(c, (s) =>
+      auditedPut(c, s, c.req.valid("param").projectId, { ...c.req.valid("json"), kind: "meta" }),
+    ),
+  );
+  app.openapi(putRoute("tiktok", PutTikTokSchema), (c) =>
+    mutation(c, (s) =>
+      auditedPut(c, s, c.req.valid("param").projectId, { ...c.req.valid("json"), kind: "tiktok" }),
+    ),
+  );
+  app.openapi(putRoute("apple-search-ads", PutAppleSchema), (c) =>
+    mutation(c, (s) =>
+      auditedPut(c, s, c.req.valid("param").projectId, { ...c.req.valid("json"), kind: "apple-search-ads" }),
+    ),
+  );
 
   app.openapi(listRoute, (c) =>
     query(c, async (s) => {

@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   createMember,
   listMembers,
@@ -13,6 +13,7 @@ import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
 import {
+  apiRoute,
   dateTime,
   errorResponses,
   IdempotencyHeaderSchema,
@@ -95,11 +96,14 @@ function refusal(reason: MemberRefusal, memberId?: string): ApiError {
 }
 
 // Members are org-wide people data: a project-restricted key can neither list nor manage them.
-const create = createRoute({
+const create = apiRoute({
   ...requires("admin", { orgWide: true }),
   method: "post",
   path: "/v1/members",
   tags: ["Members"],
+  operationId: "createMember",
+  description:
+    "Adds a person to the org with a role. Admin keys or higher; only an owner key may add an owner.",
   summary: "Add a member (admin; only an owner key can add an owner)",
   request: {
     headers: IdempotencyHeaderSchema,
@@ -108,11 +112,13 @@ const create = createRoute({
   responses: { 201: json(MemberSchema, "The member"), ...errorResponses(400, 403, 409, 422) },
 });
 
-const list = createRoute({
+const list = apiRoute({
   ...requires("read_only", { orgWide: true }),
   method: "get",
   path: "/v1/members",
   tags: ["Members"],
+  operationId: "listMembers",
+  description: "Lists the org's members, newest first. Org-wide keys only.",
   summary: "List members, newest first",
   request: { query: PageQuerySchema },
   responses: {
@@ -121,11 +127,14 @@ const list = createRoute({
   },
 });
 
-const update = createRoute({
+const update = apiRoute({
   ...requires("admin", { orgWide: true }),
   method: "patch",
   path: "/v1/members/{memberId}",
   tags: ["Members"],
+  operationId: "updateMember",
+  description:
+    "Changes a member's role or name. Owners can only be changed by an owner key, and the last owner keeps the owner role.",
   summary: "Change a member's role or name (admin; owners only by an owner key; never the last owner's role)",
   request: {
     params: MemberParams,
@@ -135,11 +144,14 @@ const update = createRoute({
   responses: { 200: json(MemberSchema, "The member"), ...errorResponses(400, 403, 404, 409, 422) },
 });
 
-const remove = createRoute({
+const remove = apiRoute({
   ...requires("admin", { orgWide: true }),
   method: "delete",
   path: "/v1/members/{memberId}",
   tags: ["Members"],
+  operationId: "deleteMember",
+  description:
+    "Removes a member and answers with the member as it was. Owners can only be removed by an owner key; the last owner stays.",
   summary:
     "Remove a member; answers 200 with the removed member and `deleted: true` " +
     "(admin; owners only by an owner key; never the last owner)",

@@ -1,10 +1,10 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { getOrg, type Org, updateOrg } from "../../../functions/api/org";
 import { ApiError } from "../../../shared/errors";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
-import { dateTime, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
+import { apiRoute, dateTime, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
 
 export const OrgSchema = z
   .object({
@@ -25,20 +25,25 @@ export function orgJson(o: Org) {
   return { id: o.id, object: "org" as const, name: o.name, createdAt: o.createdAt.toISOString() };
 }
 
-const get = createRoute({
+const get = apiRoute({
   ...requires("read_only"),
   method: "get",
   path: "/v1/org",
   tags: ["Org"],
+  operationId: "getOrg",
+  description:
+    "Returns the org the calling API key belongs to. Any key may read it, project-restricted ones included.",
   summary: "Get the org this API key belongs to",
   responses: { 200: json(OrgSchema, "The org"), ...errorResponses() },
 });
 
-const update = createRoute({
+const update = apiRoute({
   ...requires("owner", { orgWide: true }),
   method: "patch",
   path: "/v1/org",
   tags: ["Org"],
+  operationId: "updateOrg",
+  description: "Renames the org. Owner keys only, and not a project-restricted one.",
   summary: "Update the org (owner keys only; not with a project-restricted key)",
   request: {
     headers: IdempotencyHeaderSchema,

@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { getProject, listProjects, updateProject } from "../../../functions/api/projects";
 import { createProject, type Project } from "../../../functions/tenancy/createProject";
 import { ApiError } from "../../../shared/errors";
@@ -6,6 +6,7 @@ import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query, type RequestScope } from "../handlers";
 import {
+  apiRoute,
   dateTime,
   errorResponses,
   IdempotencyHeaderSchema,
@@ -66,11 +67,14 @@ export async function visibleProject(s: RequestScope, projectId: string): Promis
   return project;
 }
 
-const create = createRoute({
+const create = apiRoute({
   ...requires("developer", { orgWide: true }),
   method: "post",
   path: "/v1/projects",
   tags: ["Projects"],
+  operationId: "createProject",
+  description:
+    "Creates a project in the caller's org. Org-wide keys only (developer or higher). Its events are kept `eventRetentionDays` days (default 400).",
   summary: "Create a project",
   request: {
     headers: IdempotencyHeaderSchema,
@@ -79,11 +83,14 @@ const create = createRoute({
   responses: { 201: json(ProjectSchema, "The project"), ...errorResponses(400, 403, 409, 422) },
 });
 
-const list = createRoute({
+const list = apiRoute({
   ...requires("read_only"),
   method: "get",
   path: "/v1/projects",
   tags: ["Projects"],
+  operationId: "listProjects",
+  description:
+    "Lists the org's projects, newest first, archived ones included; a project-restricted key sees only its own project.",
   summary: "List projects, newest first",
   request: { query: PageQuerySchema },
   responses: {
@@ -92,21 +99,27 @@ const list = createRoute({
   },
 });
 
-const get = createRoute({
+const get = apiRoute({
   ...requires("read_only"),
   method: "get",
   path: "/v1/projects/{projectId}",
   tags: ["Projects"],
+  operationId: "getProject",
+  description:
+    "Returns one project of the caller's org (404 for another org's project, or another project than a restricted key's).",
   summary: "Get a project",
   request: { params: ProjectParams },
   responses: { 200: json(ProjectSchema, "The project"), ...errorResponses(404) },
 });
 
-const update = createRoute({
+const update = apiRoute({
   ...requires("developer"),
   method: "patch",
   path: "/v1/projects/{projectId}",
   tags: ["Projects"],
+  operationId: "updateProject",
+  description:
+    "Changes a project's name or retention. A shorter retention deletes older events at the next retention run.",
   summary: "Update a project (a retention change applies at the next retention run)",
   request: {
     params: ProjectParams,
@@ -117,12 +130,16 @@ const update = createRoute({
 });
 
 const archiveRoute = (archived: boolean) =>
-  createRoute({
+  apiRoute({
     ...requires("developer"),
     method: "post",
     path: `/v1/projects/{projectId}/${archived ? "archive" : "unarchive"}`,
     tags: ["Projects"],
+    operationId: archived ? "archiveProject" : "unarchiveProject",
     summary: archived ? "Archive a project (its SDK keys stop ingesting)" : "Unarchive a project",
+    description: archived
+      ? "Archives a project: its SDK keys are refused at ingest (403 project_archived) within 5 s. Its data is kept."
+      : "Unarchives a project: its SDK keys are accepted at ingest again within 5 s.",
     request: { params: ProjectParams, headers: IdempotencyHeaderSchema },
     responses: { 200: json(ProjectSchema, "The project"), ...errorResponses(403, 404, 409, 422) },
   });

@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type Delivery, listDeliveries, takeDeadLettersForReplay } from "../../../functions/relay/deliveries";
 import { enqueueRelayMessages } from "../../../functions/relay/enqueueRelays";
 import { DESTINATION_KINDS } from "../../../shared/destinations";
@@ -8,6 +8,7 @@ import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
 import {
+  apiRoute,
   dateTime,
   errorResponses,
   IdempotencyHeaderSchema,
@@ -83,11 +84,14 @@ function deliveryJson(d: Delivery) {
   };
 }
 
-const list = createRoute({
+const list = apiRoute({
   ...requires("read_only"),
   method: "get",
   path: "/v1/projects/{projectId}/destinations/{kind}/deliveries",
   tags: ["Destinations"],
+  operationId: "listRelayDeliveries",
+  description:
+    "Lists the batches the relay sent to this destination in the last 30 days, newest first, with each outcome and the platform's status.",
   summary: "The relay's delivery log for a destination, newest first (30 days)",
   request: { params: Params, query: DeliveryQuery },
   responses: {
@@ -96,11 +100,12 @@ const list = createRoute({
   },
 });
 
-const replay = createRoute({
+const replay = apiRoute({
   ...requires("admin"),
   method: "post",
   path: "/v1/projects/{projectId}/destinations/{kind}/dead-letters/replay",
   tags: ["Destinations"],
+  operationId: "replayDeadLetters",
   summary: "Send dead-lettered batches again (after fixing the destination; admin or owner key)",
   description:
     "Queues up to 100 dead-lettered batches, oldest first, for another round of attempts. Needs an admin " +

@@ -1,9 +1,9 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { listRequestLogs, type RequestLog } from "../../../functions/api/requestLogs";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
-import { dateTime, errorResponses, PageQuerySchema } from "../schemas";
+import { apiRoute, dateTime, errorResponses, PageQuerySchema } from "../schemas";
 
 const RequestLogSchema = z
   .object({
@@ -74,11 +74,12 @@ function requestLogJson(r: RequestLog) {
   };
 }
 
-const list = createRoute({
+const list = apiRoute({
   ...requires("admin", { orgWide: true }),
   method: "get",
   path: "/v1/request-logs",
   tags: ["Request logs"],
+  operationId: "listRequestLogs",
   summary: "List the org's API requests, newest first (admin; org-wide keys only)",
   description:
     "One entry per authenticated request: key, method, route pattern, status, latency. It is written just " +

@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   createSdkKey,
   getSdkKey,
@@ -11,6 +11,7 @@ import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { audit, mutation, query } from "../handlers";
 import {
+  apiRoute,
   dateTime,
   errorResponses,
   IdempotencyHeaderSchema,
@@ -68,11 +69,14 @@ function sdkKeyJson(k: SdkKey) {
 }
 
 const routes = {
-  create: createRoute({
+  create: apiRoute({
     ...requires("developer"),
     method: "post",
     path: "/v1/projects/{projectId}/sdk-keys",
     tags: ["SDK keys"],
+    operationId: "createSdkKey",
+    description:
+      "Issues a publishable SDK key (`lp_pk_…`) for sending events to POST /l/events. The secret is returned once; a replay carries `secret: null`.",
     summary: "Create a publishable SDK (ingest) key for a project; the secret is in this response only",
     request: { params: ProjectParams, headers: IdempotencyHeaderSchema },
     responses: {
@@ -80,11 +84,14 @@ const routes = {
       ...errorResponses(403, 404, 409, 422),
     },
   }),
-  list: createRoute({
+  list: apiRoute({
     ...requires("read_only"),
     method: "get",
     path: "/v1/projects/{projectId}/sdk-keys",
     tags: ["SDK keys"],
+    operationId: "listSdkKeys",
+    description:
+      "Lists a project's SDK keys, newest first, with their display prefix and state; never a secret.",
     summary: "List a project's SDK keys, newest first",
     request: { params: ProjectParams, query: PageQuerySchema },
     responses: {
@@ -92,11 +99,14 @@ const routes = {
       ...errorResponses(400, 404),
     },
   }),
-  revoke: createRoute({
+  revoke: apiRoute({
     ...requires("developer"),
     method: "post",
     path: "/v1/projects/{projectId}/sdk-keys/{keyId}/revoke",
     tags: ["SDK keys"],
+    operationId: "revokeSdkKey",
+    description:
+      "Revokes an SDK key. Ingest isolates cache keys for 5 s, so events sent with it in that time are still accepted.",
     summary: "Revoke an SDK key (ingest refuses it within 5 s, the edge key cache's lifetime)",
     request: { params: KeyParams, headers: IdempotencyHeaderSchema },
     responses: { 200: json(SdkKeySchema, "The revoked key"), ...errorResponses(403, 404, 409, 422) },

@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { exportUserEvents } from "../../../functions/dsar/exportUserEvents";
 import { lookupUsers } from "../../../functions/dsar/lookupUsers";
 import { resolveSubject } from "../../../functions/dsar/subject";
@@ -13,7 +13,7 @@ import { phoneCountrySchema } from "../../../shared/schemas/sdk-event";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
-import { dateTime, errorResponses, json, listOf, MAX_PAGE_SIZE } from "../schemas";
+import { apiRoute, dateTime, errorResponses, json, listOf, MAX_PAGE_SIZE } from "../schemas";
 import { visibleProject } from "./projects";
 
 // Access and portability (data-subject requests): what we hold for one end user, as JSON pages or as a
@@ -155,11 +155,12 @@ const UserMatchListSchema = z
   .object({ object: z.literal("list"), data: z.array(UserMatchSchema), hasMore: z.boolean() })
   .openapi("UserMatchList");
 
-const getUserData = createRoute({
+const getUserData = apiRoute({
   ...requires("developer"),
   method: "get",
   path: "/v1/projects/{projectId}/events/users/{userId}",
   tags: ["Data-subject requests"],
+  operationId: "getUserData",
   summary: "Access: the events and current state held for one end user",
   description:
     "Cursor-paginated events (newest first by default) plus the user's current-state properties and hashed " +
@@ -178,11 +179,14 @@ const getUserData = createRoute({
   },
 });
 
-const lookup = createRoute({
+const lookup = apiRoute({
   ...requires("developer"),
   method: "post",
   path: "/v1/projects/{projectId}/users/lookup",
   tags: ["Data-subject requests"],
+  operationId: "lookupUsers",
+  description:
+    "Finds the user ids whose events carry an email or phone (raw, hashed here, or its SHA-256). At most 100 matches.",
   summary: "Find the user ids behind an email or phone (or its SHA-256)",
   request: {
     params: UserParams.pick({ projectId: true }),
