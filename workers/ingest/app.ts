@@ -17,6 +17,7 @@ import { KeyLookupCache } from "../common/keyLookupCache";
 import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
 import { type IngestVars, ingestVarsSchema } from "./env";
+import { ingestOpenApiDocument } from "./openapi";
 
 type IngestEnv = { Bindings: IngestBindings; Variables: { requestId: string; vars: IngestVars } };
 
@@ -52,6 +53,8 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       maxAge: 86400,
     }),
   );
+
+  app.get("/l/openapi.json", (c) => c.json(ingestOpenApiDocument(new URL(c.req.url).origin)));
 
   app.post("/l/events", async (c) => {
     const receivedAt = clock();
