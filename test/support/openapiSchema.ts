@@ -22,7 +22,30 @@ export function inlineRefs(doc: unknown, schema: unknown, seen: string[] = []): 
   return Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, inlineRefs(doc, value, seen)]));
 }
 
-/** A zod validator built from a schema of the document (refs resolved within it). */
-export function documentedSchema(doc: unknown, schema: unknown): z.ZodType {
-  return z.fromJSONSchema(inlineRefs(doc, schema) as Parameters<typeof z.fromJSONSchema>[0]);
+/** The schema with `additionalProperties: false` on every object that lists its properties. */
+function closed(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closed);
+  if (schema === null || typeof schema !== "object") return schema;
+  const out = Object.fromEntries(
+    Object.entries(schema).map(([key, value]) => [key, closed(value)]),
+  ) as JsonObject;
+  if (out.type === "object" && out.properties && out.additionalProperties === undefined) {
+    out.additionalProperties = false;
+  }
+  return out;
+}
+
+/**
+ * A zod validator built from a schema of the document (refs resolved within it). `closed`: fields the
+ * schema does not name are refused too, as a strict client would.
+ */
+export function documentedSchema(
+  doc: unknown,
+  schema: unknown,
+  options: { closed?: boolean } = {},
+): z.ZodType {
+  const inlined = inlineRefs(doc, schema);
+  return z.fromJSONSchema(
+    (options.closed ? closed(inlined) : inlined) as Parameters<typeof z.fromJSONSchema>[0],
+  );
 }
