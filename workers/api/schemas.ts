@@ -67,7 +67,9 @@ export function errorResponses<const S extends readonly ErrorStatus[]>(...status
 }
 
 const ERROR_DESCRIPTIONS = {
-  400: "Invalid request (code invalid_request lists the offending fields in details)",
+  400:
+    "Invalid request: invalid_request (details lists each offending field), invalid_json, or " +
+    "invalid_idempotency_key",
   401: "Missing, unknown, revoked or expired API key (unauthorized)",
   403: "The key's role or project restriction does not allow this",
   404: "No such resource in this org",
@@ -161,14 +163,17 @@ const NEVER_STORED = new Set(["401", "403", "413", "415", "429"]);
 
 /**
  * What every operation can answer besides its own responses, and the headers of each answer. 401, 429, 500
- * and 503 (the key lookup's database) can come from any route; 413 from any request with a body (the limit
- * is read before routing); 415 from a route that takes a JSON body. A route's own entry for a status wins.
+ * and 503 (the key lookup's database) can come from any route; 400 from any route that validates part of
+ * the request; 413 from any request with a body (the limit is read before routing); 415 from a route that
+ * takes a JSON body. A route's own entry for a status wins.
  */
 function withSharedResponses(config: RouteConfig): RouteConfig["responses"] {
   const shared: ErrorStatus[] = [401, 429, 500, 503];
+  const request = config.request;
+  if (request?.params || request?.query || request?.headers || request?.body) shared.push(400);
   if (config.method !== "get") shared.push(413);
-  if (config.request?.body) shared.push(415);
-  const replayable = config.request?.headers === IdempotencyHeaderSchema;
+  if (request?.body) shared.push(415);
+  const replayable = request?.headers === IdempotencyHeaderSchema;
   const responses = { ...errorResponses(...shared), ...config.responses };
   return Object.fromEntries(
     Object.entries(responses).map(([status, response]) => {

@@ -69,7 +69,11 @@ function componentSchemas(): Record<string, unknown> {
       rejected: z.array(
         z.object({
           index: z.number().int().min(0).describe("Position of the event in the batch (0 for a bare event)."),
-          code: z.enum(rejectionCodes),
+          code: z.enum(rejectionCodes).describe(
+            Object.entries(REJECTION_CODES)
+              .map(([code, why]) => `${code}: ${why}`)
+              .join(" "),
+          ),
           message: z.string(),
         }),
       ),

@@ -97,10 +97,11 @@ describe("OpenAPI operations", () => {
     expect(replayable).toBeGreaterThan(10);
   });
 
-  test("413 on every operation that may carry a body, 415 on those taking JSON, 500 everywhere, as Error", async () => {
+  test("400 where the request is validated, 413 where a body may be sent, 415 for JSON bodies, 500 everywhere", async () => {
     const doc = await fetchDocument();
     for (const { label, method, operation } of operations(doc)) {
       const expected = ["401", "429", "500", "503"];
+      if ((operation.parameters ?? []).length > 0 || operation.requestBody) expected.push("400");
       if (method !== "get") expected.push("413");
       if (operation.requestBody) expected.push("415");
       for (const status of expected) {

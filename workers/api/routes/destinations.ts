@@ -218,7 +218,13 @@ const KIND_PUT_OPERATIONS: Record<DestinationKind, string> = {
 const notFound = (projectId: string, kind: DestinationKind) =>
   new ApiError("not_found", `Project ${projectId} has no ${kind} destination.`);
 
-const unavailable = { 503: json(ErrorSchema, "Destination keys unavailable (destination_keys_unavailable)") };
+const unavailable = {
+  503: json(
+    ErrorSchema,
+    "Destination keys unavailable (destination_keys_unavailable), or the API briefly unavailable " +
+      "(database_unavailable); retry",
+  ),
+};
 
 const putRoute = <S extends z.ZodType>(kind: DestinationKind, schema: S) =>
   apiRoute({
