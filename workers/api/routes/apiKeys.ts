@@ -111,9 +111,9 @@ const routes = {
     path: "/v1/api-keys",
     tags: ["API keys"],
     operationId: "createApiKey",
+    summary: "Create an API key (the secret is in this response only)",
     description:
       "Issues a secret API key with a role (not above the caller's) and an optional project restriction and expiry. The secret is returned once; a replay of this request carries `secret: null`.",
-    summary: "Create an API key (the secret is in this response only)",
     request: {
       headers: IdempotencyHeaderSchema,
       body: { content: { "application/json": { schema: CreateApiKeySchema } }, required: true },
@@ -129,9 +129,9 @@ const routes = {
     path: "/v1/api-keys",
     tags: ["API keys"],
     operationId: "listApiKeys",
+    summary: "List API keys, newest first (never their secrets)",
     description:
       "Lists the org's API keys, newest first, with their display prefix, role and state; never a secret.",
-    summary: "List API keys, newest first (never their secrets)",
     request: { query: PageQuerySchema },
     responses: {
       200: json(listOf(ApiKeySchema, "ApiKeyList"), "A page of keys"),
@@ -144,9 +144,9 @@ const routes = {
     path: "/v1/api-keys/{keyId}/rotate",
     tags: ["API keys"],
     operationId: "rotateApiKey",
+    summary: "Rotate: a new secret now; the old one works for the grace period, then stops",
     description:
       "Issues a new secret for a key; the old secret keeps working for `gracePeriodSeconds` (0–604800), then stops. The new secret is returned once.",
-    summary: "Rotate: a new secret now; the old one works for the grace period, then stops",
     request: {
       params: KeyParams,
       headers: IdempotencyHeaderSchema,
@@ -163,10 +163,10 @@ const routes = {
     path: "/v1/api-keys/{keyId}/revoke",
     tags: ["API keys"],
     operationId: "revokeApiKey",
-    description:
-      "Revokes a key at once. A key cannot revoke a key with a higher role, and the org's last live owner key cannot be revoked (409 conflict).",
     summary:
       "Revoke a key: it stops working immediately (not above the caller's role; never the last owner key)",
+    description:
+      "Revokes a key at once. A key cannot revoke a key with a higher role, and the org's last live owner key cannot be revoked (409 conflict).",
     request: { params: KeyParams, headers: IdempotencyHeaderSchema },
     responses: { 200: json(ApiKeySchema, "The revoked key"), ...errorResponses(403, 404, 409, 422) },
   }),

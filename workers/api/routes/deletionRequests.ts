@@ -157,9 +157,9 @@ const deleteUser = apiRoute({
   path: "/v1/projects/{projectId}/events/users/{userId}",
   tags: ["Data-subject requests"],
   operationId: "deleteUserData",
+  summary: "Erase one end user's events and state (asynchronous)",
   description:
     "Opens a deletion request that erases one end user's events and state; the work runs asynchronously and the receipt (GET /v1/deletion-requests/{id}) shows its progress. `suppress=true` also drops the user's later events at ingest.",
-  summary: "Erase one end user's events and state (asynchronous)",
   request: {
     params: UserParams,
     query: DeleteUserQuery,
@@ -174,9 +174,9 @@ const createByIdentifier = apiRoute({
   path: "/v1/projects/{projectId}/deletion-requests",
   tags: ["Data-subject requests"],
   operationId: "createDeletionRequest",
+  summary: "Erase by user id and/or hashed email or phone (asynchronous)",
   description:
     "Opens a deletion request by user id and/or email or phone (raw or SHA-256; raw values are hashed and never stored). Runs asynchronously; an open request for the same subject is returned instead of a new one.",
-  summary: "Erase by user id and/or hashed email or phone (asynchronous)",
   request: {
     params: UserParams.pick({ projectId: true }),
     headers: IdempotencyHeaderSchema,
@@ -191,8 +191,8 @@ const get = apiRoute({
   path: "/v1/deletion-requests/{id}",
   tags: ["Data-subject requests"],
   operationId: "getDeletionRequest",
-  description: "Returns a deletion request: its state, what it named (as digests) and what was erased.",
   summary: "Get a deletion request (the receipt)",
+  description: "Returns a deletion request: its state, what it named (as digests) and what was erased.",
   request: {
     params: z.object({
       id: z
@@ -210,8 +210,8 @@ const list = apiRoute({
   path: "/v1/deletion-requests",
   tags: ["Data-subject requests"],
   operationId: "listDeletionRequests",
-  description: "Lists the org's deletion requests, newest first.",
   summary: "List deletion requests, newest first",
+  description: "Lists the org's deletion requests, newest first.",
   request: { query: ListQuery },
   responses: {
     200: json(listOf(DeletionRequestSchema, "DeletionRequestList"), "A page of deletion requests"),
@@ -225,9 +225,9 @@ const lift = apiRoute({
   path: "/v1/projects/{projectId}/suppressions/{kind}/{value}",
   tags: ["Data-subject requests"],
   operationId: "liftSuppression",
+  summary: "Lift a suppression: later events for this identifier are stored again",
   description:
     "Lifts a suppression made by a deletion request: later events for this identifier are stored again. Past events are not restored.",
-  summary: "Lift a suppression: later events for this identifier are stored again",
   request: { params: SuppressionParams, headers: IdempotencyHeaderSchema },
   responses: { 204: { description: "Lifted" }, ...errorResponses(400, 403, 404, 409, 422) },
 });
@@ -250,8 +250,8 @@ const listSuppressionsRoute = apiRoute({
   path: "/v1/projects/{projectId}/suppressions",
   tags: ["Data-subject requests"],
   operationId: "listSuppressions",
-  description: "Lists a project's active suppressions, newest first, as identifier digests only.",
   summary: "List a project's active suppressions, newest first (digests only)",
+  description: "Lists a project's active suppressions, newest first, as identifier digests only.",
   request: {
     params: UserParams.pick({ projectId: true }),
     query: PageQuerySchema.extend({

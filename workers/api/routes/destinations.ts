@@ -256,9 +256,9 @@ const listRoute = apiRoute({
   path: "/v1/projects/{projectId}/destinations",
   tags: ["Destinations"],
   operationId: "listDestinations",
+  summary: "List a project's destinations (at most one per platform)",
   description:
     "Lists a project's conversion-relay destinations (at most one per platform). Tokens are never shown, only `tokenLast4`.",
-  summary: "List a project's destinations (at most one per platform)",
   request: { params: ProjectParams },
   responses: { 200: json(DestinationListSchema, "The destinations"), ...errorResponses(403, 404) },
 });
@@ -269,8 +269,8 @@ const getRoute = apiRoute({
   path: "/v1/projects/{projectId}/destinations/{kind}",
   tags: ["Destinations"],
   operationId: "getDestination",
-  description: "Returns one destination of a project. The access token is never shown, only `tokenLast4`.",
   summary: "Get a destination",
+  description: "Returns one destination of a project. The access token is never shown, only `tokenLast4`.",
   request: { params: KindParams },
   responses: { 200: json(DestinationSchema, "The destination"), ...errorResponses(400, 403, 404) },
 });
@@ -281,8 +281,8 @@ const deleteRoute = apiRoute({
   path: "/v1/projects/{projectId}/destinations/{kind}",
   tags: ["Destinations"],
   operationId: "deleteDestination",
-  description: "Deletes a destination and its encrypted token; nothing more is relayed to that platform.",
   summary: "Delete a destination and its stored token (admin)",
+  description: "Deletes a destination and its encrypted token; nothing more is relayed to that platform.",
   request: { params: KindParams, headers: IdempotencyHeaderSchema },
   responses: { 204: { description: "Deleted" }, ...errorResponses(400, 403, 404, 409, 422) },
 });

@@ -102,9 +102,9 @@ const create = apiRoute({
   path: "/v1/members",
   tags: ["Members"],
   operationId: "createMember",
+  summary: "Add a member (admin; only an owner key can add an owner)",
   description:
     "Adds a person to the org with a role. Admin keys or higher; only an owner key may add an owner.",
-  summary: "Add a member (admin; only an owner key can add an owner)",
   request: {
     headers: IdempotencyHeaderSchema,
     body: { content: { "application/json": { schema: CreateMemberSchema } }, required: true },
@@ -118,8 +118,8 @@ const list = apiRoute({
   path: "/v1/members",
   tags: ["Members"],
   operationId: "listMembers",
-  description: "Lists the org's members, newest first. Org-wide keys only.",
   summary: "List members, newest first",
+  description: "Lists the org's members, newest first. Org-wide keys only.",
   request: { query: PageQuerySchema },
   responses: {
     200: json(listOf(MemberSchema, "MemberList"), "A page of members"),
@@ -133,9 +133,9 @@ const update = apiRoute({
   path: "/v1/members/{memberId}",
   tags: ["Members"],
   operationId: "updateMember",
+  summary: "Change a member's role or name (admin; owners only by an owner key; never the last owner's role)",
   description:
     "Changes a member's role or name. Owners can only be changed by an owner key, and the last owner keeps the owner role.",
-  summary: "Change a member's role or name (admin; owners only by an owner key; never the last owner's role)",
   request: {
     params: MemberParams,
     headers: IdempotencyHeaderSchema,
@@ -150,11 +150,11 @@ const remove = apiRoute({
   path: "/v1/members/{memberId}",
   tags: ["Members"],
   operationId: "deleteMember",
-  description:
-    "Removes a member and answers with the member as it was. Owners can only be removed by an owner key; the last owner stays.",
   summary:
     "Remove a member; answers 200 with the removed member and `deleted: true` " +
     "(admin; owners only by an owner key; never the last owner)",
+  description:
+    "Removes a member and answers with the member as it was. Owners can only be removed by an owner key; the last owner stays.",
   request: { params: MemberParams, headers: IdempotencyHeaderSchema },
   responses: {
     200: json(DeletedMemberSchema, "The removed member, as it was"),

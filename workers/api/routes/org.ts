@@ -31,9 +31,9 @@ const get = apiRoute({
   path: "/v1/org",
   tags: ["Org"],
   operationId: "getOrg",
+  summary: "Get the org this API key belongs to",
   description:
     "Returns the org the calling API key belongs to. Any key may read it, project-restricted ones included.",
-  summary: "Get the org this API key belongs to",
   responses: { 200: json(OrgSchema, "The org"), ...errorResponses() },
 });
 
@@ -43,8 +43,8 @@ const update = apiRoute({
   path: "/v1/org",
   tags: ["Org"],
   operationId: "updateOrg",
-  description: "Renames the org. Owner keys only, and not a project-restricted one.",
   summary: "Update the org (owner keys only; not with a project-restricted key)",
+  description: "Renames the org. Owner keys only, and not a project-restricted one.",
   request: {
     headers: IdempotencyHeaderSchema,
     body: { content: { "application/json": { schema: UpdateOrgSchema } }, required: true },

@@ -73,9 +73,9 @@ const create = apiRoute({
   path: "/v1/projects",
   tags: ["Projects"],
   operationId: "createProject",
+  summary: "Create a project",
   description:
     "Creates a project in the caller's org. Org-wide keys only (developer or higher). Its events are kept `eventRetentionDays` days (default 400).",
-  summary: "Create a project",
   request: {
     headers: IdempotencyHeaderSchema,
     body: { content: { "application/json": { schema: CreateProjectSchema } }, required: true },
@@ -89,9 +89,9 @@ const list = apiRoute({
   path: "/v1/projects",
   tags: ["Projects"],
   operationId: "listProjects",
+  summary: "List projects, newest first",
   description:
     "Lists the org's projects, newest first, archived ones included; a project-restricted key sees only its own project.",
-  summary: "List projects, newest first",
   request: { query: PageQuerySchema },
   responses: {
     200: json(listOf(ProjectSchema, "ProjectList"), "A page of projects"),
@@ -105,9 +105,9 @@ const get = apiRoute({
   path: "/v1/projects/{projectId}",
   tags: ["Projects"],
   operationId: "getProject",
+  summary: "Get a project",
   description:
     "Returns one project of the caller's org (404 for another org's project, or another project than a restricted key's).",
-  summary: "Get a project",
   request: { params: ProjectParams },
   responses: { 200: json(ProjectSchema, "The project"), ...errorResponses(404) },
 });
@@ -118,9 +118,9 @@ const update = apiRoute({
   path: "/v1/projects/{projectId}",
   tags: ["Projects"],
   operationId: "updateProject",
+  summary: "Update a project (a retention change applies at the next retention run)",
   description:
     "Changes a project's name or retention. A shorter retention deletes older events at the next retention run.",
-  summary: "Update a project (a retention change applies at the next retention run)",
   request: {
     params: ProjectParams,
     headers: IdempotencyHeaderSchema,

@@ -90,9 +90,9 @@ const list = apiRoute({
   path: "/v1/projects/{projectId}/destinations/{kind}/deliveries",
   tags: ["Destinations"],
   operationId: "listRelayDeliveries",
+  summary: "The relay's delivery log for a destination, newest first (30 days)",
   description:
     "Lists the batches the relay sent to this destination in the last 30 days, newest first, with each outcome and the platform's status.",
-  summary: "The relay's delivery log for a destination, newest first (30 days)",
   request: { params: Params, query: DeliveryQuery },
   responses: {
     200: json(listOf(DeliverySchema, "RelayDeliveryList"), "A page of deliveries"),

@@ -75,9 +75,9 @@ const routes = {
     path: "/v1/projects/{projectId}/sdk-keys",
     tags: ["SDK keys"],
     operationId: "createSdkKey",
+    summary: "Create a publishable SDK (ingest) key for a project; the secret is in this response only",
     description:
       "Issues a publishable SDK key (`lp_pk_…`) for sending events to POST /l/events. The secret is returned once; a replay carries `secret: null`.",
-    summary: "Create a publishable SDK (ingest) key for a project; the secret is in this response only",
     request: { params: ProjectParams, headers: IdempotencyHeaderSchema },
     responses: {
       201: json(CreatedSdkKeySchema, "The key, with its secret"),
@@ -90,9 +90,9 @@ const routes = {
     path: "/v1/projects/{projectId}/sdk-keys",
     tags: ["SDK keys"],
     operationId: "listSdkKeys",
+    summary: "List a project's SDK keys, newest first",
     description:
       "Lists a project's SDK keys, newest first, with their display prefix and state; never a secret.",
-    summary: "List a project's SDK keys, newest first",
     request: { params: ProjectParams, query: PageQuerySchema },
     responses: {
       200: json(listOf(SdkKeySchema, "SdkKeyList"), "A page of SDK keys"),
@@ -105,9 +105,9 @@ const routes = {
     path: "/v1/projects/{projectId}/sdk-keys/{keyId}/revoke",
     tags: ["SDK keys"],
     operationId: "revokeSdkKey",
+    summary: "Revoke an SDK key (ingest refuses it within 5 s, the edge key cache's lifetime)",
     description:
       "Revokes an SDK key. Ingest isolates cache keys for 5 s, so events sent with it in that time are still accepted.",
-    summary: "Revoke an SDK key (ingest refuses it within 5 s, the edge key cache's lifetime)",
     request: { params: KeyParams, headers: IdempotencyHeaderSchema },
     responses: { 200: json(SdkKeySchema, "The revoked key"), ...errorResponses(403, 404, 409, 422) },
   }),

@@ -185,9 +185,9 @@ const lookup = apiRoute({
   path: "/v1/projects/{projectId}/users/lookup",
   tags: ["Data-subject requests"],
   operationId: "lookupUsers",
+  summary: "Find the user ids behind an email or phone (or its SHA-256)",
   description:
     "Finds the user ids whose events carry an email or phone (raw, hashed here, or its SHA-256). At most 100 matches.",
-  summary: "Find the user ids behind an email or phone (or its SHA-256)",
   request: {
     params: UserParams.pick({ projectId: true }),
     body: { content: { "application/json": { schema: LookupSchema } }, required: true },
