@@ -115,8 +115,17 @@ export function createLayers(options: LayersOptions): Layers {
   const doFetch: FetchLike =
     options.fetch ?? ((u, init) => (globalThis as unknown as { fetch: FetchLike }).fetch(u, init));
   const storage = options.storage ?? defaultStorage();
-  const onRejected = options.onRejected ?? (() => {});
-  const onError = options.onError ?? (() => {});
+  // A partner's callback that throws must not stop delivery.
+  const onRejected = (event: LayersEvent, rejection: Rejection) => {
+    try {
+      options.onRejected?.(event, rejection);
+    } catch {}
+  };
+  const onError = (error: DeliveryError) => {
+    try {
+      options.onError?.(error);
+    } catch {}
+  };
   const withPageUrl = options.pageUrl ?? currentPageUrl() !== null;
   const namespace = `layers.${key.slice(-8)}`;
   const identityKey = `${namespace}.identity`;
@@ -252,11 +261,7 @@ export function createLayers(options: LayersOptions): Layers {
   function report(error: Omit<DeliveryError, "stopped">, stop = false) {
     const full = { ...error, stopped: stop };
     if (stop) stopped = full;
-    try {
-      onError(full);
-    } catch {
-      // a throwing callback must not stop delivery
-    }
+    onError(full);
   }
 
   function rejectAll(batch: QueuedItem[], rejections: (Rejection | undefined)[]) {

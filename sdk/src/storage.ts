@@ -17,17 +17,31 @@ export interface LayersStorage {
 
 export function memoryStorage(): LayersStorage {
   const items = new Map<string, string>();
-  return {
+  return synchronous({
     getItem: (key) => items.get(key) ?? null,
     setItem: (key, value) => void items.set(key, value),
     removeItem: (key) => void items.delete(key),
-  };
+  });
 }
 
 interface WebStorage {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
   removeItem(key: string): void;
+}
+
+/** A synchronous store's read-modify-write runs in one task: nothing can come between the two. */
+function synchronous(store: WebStorage): LayersStorage {
+  return {
+    getItem: (key) => store.getItem(key),
+    setItem: (key, value) => store.setItem(key, value),
+    removeItem: (key) => store.removeItem(key),
+    update: async (key, change) => {
+      const next = change(store.getItem(key));
+      if (next === null) store.removeItem(key);
+      else store.setItem(key, next);
+    },
+  };
 }
 
 const web = globalThis as unknown as {
@@ -43,7 +57,7 @@ export function localStorageAdapter(): LayersStorage | null {
     const probe = "layers.probe";
     ls.setItem(probe, "1");
     ls.removeItem(probe);
-    return ls;
+    return synchronous(ls);
   } catch {
     return null;
   }
