@@ -11,7 +11,7 @@ import type {
   Properties,
   Rejection,
 } from "./types";
-import { currentPageUrl, currentPath, onPageHidden } from "./web";
+import { currentPageUrl, onPageHidden } from "./web";
 
 /** The part of a fetch response the SDK reads. */
 export interface FetchResponse {
@@ -70,7 +70,7 @@ export interface Layers {
   track(name: string, properties?: Properties): string | null;
   /** Sets the user for this and later events and sends an `identify` event with the contact data. */
   identify(userId: string, traits?: IdentifyTraits): string | null;
-  /** Web: a `page_view` event with the page's path (the page URL rides on every event). */
+  /** Web: a `page_view` event (its pageUrl says which page; add properties such as a path yourself). */
   page(properties?: Properties): string | null;
   setConsent(consent: Consent): void;
   setDevice(device: DeviceInfo): void;
@@ -415,10 +415,9 @@ export function createLayers(options: LayersOptions): Layers {
       saveIdentity();
       return enqueue("identify", undefined, {});
     },
-    page: (properties) => {
-      const path = currentPath();
-      return enqueue("page_view", path === null ? properties : { path, ...properties }, {});
-    },
+    // Only the partner's properties: they are stored, and paths can hold ids and tokens. The page URL rides
+    // on every event as pageUrl, which is relayed without its query and never stored.
+    page: (properties) => enqueue("page_view", properties, {}),
     setConsent(consent) {
       identity = { ...identity, consent: { ...consent } };
       saveIdentity();

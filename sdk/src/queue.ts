@@ -24,7 +24,8 @@ export function toItem(event: LayersEvent): QueuedItem {
  */
 export class PersistentQueue {
   items: QueuedItem[] = [];
-  private added: LayersEvent[] = [];
+  /** Kept as items: storage gets the JSON that was (or will be) sent, not objects the caller may change. */
+  private added: QueuedItem[] = [];
   private removed = new Set<string>();
   private writing: Promise<void> | null = null;
   private scheduled = false;
@@ -59,7 +60,7 @@ export class PersistentQueue {
 
   push(item: QueuedItem): void {
     this.items.push(item);
-    this.added.push(item.event);
+    this.added.push(item);
     this.bound();
     this.schedulePersist();
   }
@@ -109,9 +110,15 @@ export class PersistentQueue {
     const change = (value: string | null) => {
       const stored = parseEvents(value).filter((e) => !removed.has(e.eventId));
       const present = new Set(stored.map((e) => e.eventId));
-      const next = stored.concat(added.filter((e) => !removed.has(e.eventId) && !present.has(e.eventId)));
+      const next = stored
+        .map((e) => JSON.stringify(e))
+        .concat(
+          added
+            .filter((i) => !removed.has(i.event.eventId) && !present.has(i.event.eventId))
+            .map((i) => i.json),
+        );
       // Storage is bounded too (other tabs add to it); the oldest go first.
-      return next.length === 0 ? null : JSON.stringify(next.slice(-this.maxSize));
+      return next.length === 0 ? null : `[${next.slice(-this.maxSize).join(",")}]`;
     };
     this.writing = (async () => {
       try {

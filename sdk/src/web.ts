@@ -1,7 +1,7 @@
 // Browser-only pieces, each a no-op where there is no page (React Native, Node).
 
 interface Page {
-  location?: { href?: string; pathname?: string };
+  location?: { href?: string };
   document?: {
     visibilityState?: string;
     addEventListener?(type: string, listener: () => void): void;
@@ -22,11 +22,6 @@ export function currentPageUrl(): string | null {
   if (typeof href !== "string" || !/^https?:\/\//i.test(href)) return null;
   const url = href.replace(/[?#].*$/s, "").replace(/^(https?:\/\/)[^/@]*@/i, "$1");
   return url.length <= 2048 ? url : null;
-}
-
-export function currentPath(): string | null {
-  const path = page.location?.pathname;
-  return typeof path === "string" ? path : null;
 }
 
 /**

@@ -138,6 +138,22 @@ describe("SDK queue bounds and sharing", () => {
     expect(next.ingest.ids().sort()).toEqual([...a, b].sort());
   });
 
+  test("properties changed by the caller after track() change neither what is sent nor what is stored", async () => {
+    const storage = memoryStorage();
+    const first = setup({ storage, flushAt: 100, answer: down });
+    await first.layers.ready;
+    const properties: Record<string, unknown> = { plan: "pro" };
+    first.layers.track("a", properties as never);
+    properties.plan = "changed";
+    await first.layers.flush();
+    await first.layers.shutdown();
+    const second = setup({ storage });
+    await second.layers.ready;
+    await second.layers.flush();
+    expect(first.ingest.requests[0]!.events[0]!.properties).toEqual({ plan: "pro" });
+    expect(second.ingest.requests[0]!.events[0]!.properties).toEqual({ plan: "pro" });
+  });
+
   test("unreadable stored state is ignored, not fatal", async () => {
     const storage = memoryStorage();
     await storage.setItem(`layers.${KEY.slice(-8)}.queue`, "{not json");
