@@ -1,7 +1,7 @@
 // Builds the package: ESM and CJS for bundlers and Node, one minified IIFE for a <script> tag (global
 // `Layers`), and the .d.ts files from tsc. `npm run build -w sdk`.
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -34,3 +34,11 @@ await build({
 const tsc = join(root, "../node_modules/typescript/bin/tsc");
 execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.json")], { stdio: "inherit" });
 execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.node.json")], { stdio: "inherit" });
+
+// CommonJS consumers (moduleResolution node16/nodenext) need declarations that say CommonJS: the same
+// files as .d.cts, importing each other as .cjs.
+const types = join(dist, "types");
+for (const file of readdirSync(types).filter((f) => f.endsWith(".d.ts"))) {
+  const text = readFileSync(join(types, file), "utf8").replace(/from "(\.\/[a-z]+)\.js"/g, 'from "$1.cjs"');
+  writeFileSync(join(types, file.replace(/\.d\.ts$/, ".d.cts")), text);
+}

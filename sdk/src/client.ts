@@ -1,7 +1,7 @@
-import { backoffDelay, type RetryOptions, realScheduler, retryAfterMs, type Scheduler } from "./backoff";
-import { LIMITS } from "./limits";
-import { PersistentQueue, type QueuedItem, toItem } from "./queue";
-import { defaultStorage, type LayersStorage } from "./storage";
+import { backoffDelay, type RetryOptions, realScheduler, retryAfterMs, type Scheduler } from "./backoff.js";
+import { LIMITS } from "./limits.js";
+import { PersistentQueue, type QueuedItem, toItem } from "./queue.js";
+import { defaultStorage, type LayersStorage } from "./storage.js";
 import type {
   Consent,
   DeliveryError,
@@ -10,8 +10,8 @@ import type {
   LayersEvent,
   Properties,
   Rejection,
-} from "./types";
-import { currentPageUrl, onPageHidden } from "./web";
+} from "./types.js";
+import { currentPageUrl, onPageHidden } from "./web.js";
 
 /** The part of a fetch response the SDK reads. */
 export interface FetchResponse {

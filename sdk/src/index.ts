@@ -1,9 +1,9 @@
-export type { RetryOptions, Scheduler } from "./backoff";
-export type { FetchInit, FetchLike, FetchResponse, Layers, LayersOptions } from "./client";
-export { createLayers } from "./client";
-export { LIMITS } from "./limits";
-export type { LayersStorage } from "./storage";
-export { indexedDbStorage, localStorageAdapter, memoryStorage } from "./storage";
+export type { RetryOptions, Scheduler } from "./backoff.js";
+export type { FetchInit, FetchLike, FetchResponse, Layers, LayersOptions } from "./client.js";
+export { createLayers } from "./client.js";
+export { LIMITS } from "./limits.js";
+export type { LayersStorage } from "./storage.js";
+export { indexedDbStorage, localStorageAdapter, memoryStorage } from "./storage.js";
 export type {
   Consent,
   DeliveryError,
@@ -13,4 +13,4 @@ export type {
   LayersEvent,
   Properties,
   Rejection,
-} from "./types";
+} from "./types.js";

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { LayersStorage } from "./storage";
+import type { LayersStorage } from "./storage.js";
 
 /**
  * Node: the queue and identity in one JSON file, so events survive a restart. Writes go to a temporary file

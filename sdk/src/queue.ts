@@ -1,6 +1,6 @@
-import { utf8Length } from "./limits";
-import type { LayersStorage } from "./storage";
-import type { LayersEvent } from "./types";
+import { utf8Length } from "./limits.js";
+import type { LayersStorage } from "./storage.js";
+import type { LayersEvent } from "./types.js";
 
 /** A queued event with its JSON (sent as is) and that JSON's size in bytes. */
 export interface QueuedItem {
