@@ -140,7 +140,6 @@ export function createLayers(options: LayersOptions): Layers {
     },
   );
   let identity: Identity = { anonymousId: uuid(), userId: null };
-  let identityChanged = false;
   let traits: IdentifyTraits = {};
   let device: DeviceInfo | undefined;
   let adServicesToken: string | undefined;
@@ -151,33 +150,48 @@ export function createLayers(options: LayersOptions): Layers {
   let draining: Promise<void> | null = null;
   let again = false;
   let closed = false;
-  /** Events tracked before the stored identity was read: they get its userId once it is. */
-  let beforeLoad: QueuedItem[] | null = [];
+  /**
+   * Until the stored identity is read (IndexedDB and AsyncStorage answer later), what was set meanwhile and
+   * which events were tracked without a user or a consent of their own: the stored values fill those in, so
+   * a consent refused on an earlier visit holds for the first events of this one too.
+   */
+  let early: { user: boolean; consent: boolean; reset: boolean; items: QueuedItem[] } | null = {
+    user: false,
+    consent: false,
+    reset: false,
+    items: [],
+  };
 
   const saveIdentity = () => {
-    identityChanged = true;
     void Promise.resolve(storage.setItem(identityKey, JSON.stringify(identity))).catch(() => {});
   };
 
   const ready = (async () => {
     let stored: Identity | null = null;
     try {
-      stored = JSON.parse((await storage.getItem(identityKey)) ?? "null") as Identity | null;
+      stored = readIdentity(await storage.getItem(identityKey));
     } catch {
       // unreadable: keep the fresh identity
     }
-    if (identityChanged) {
-      // identify/reset/setConsent came first: they win over what was stored
-    } else if (stored && typeof stored.anonymousId === "string") {
-      identity = stored;
-      for (const item of beforeLoad ?? []) {
-        if (item.event.userId === undefined && identity.userId) {
-          item.event.userId = identity.userId;
-          Object.assign(item, toItem(item.event));
-        }
+    const meanwhile = early!;
+    early = null;
+    if (stored) {
+      const consent = meanwhile.consent ? identity.consent : stored.consent;
+      identity = {
+        anonymousId: meanwhile.reset ? identity.anonymousId : stored.anonymousId,
+        userId: meanwhile.user || meanwhile.reset ? identity.userId : stored.userId,
+        ...(consent && { consent }),
+      };
+      for (const item of meanwhile.items) {
+        const e = item.event;
+        const fillUser =
+          !meanwhile.user && !meanwhile.reset && e.userId === undefined && stored.userId !== null;
+        if (fillUser) e.userId = stored.userId;
+        if (!meanwhile.consent && e.consent === undefined && stored.consent) e.consent = stored.consent;
+        Object.assign(item, toItem(e));
       }
-    } else saveIdentity();
-    beforeLoad = null;
+    }
+    saveIdentity();
     await queue.load();
     if (queue.items.length > 0) schedule(0);
   })();
@@ -238,7 +252,7 @@ export function createLayers(options: LayersOptions): Layers {
       return null;
     }
     queue.push(item);
-    beforeLoad?.push(item);
+    early?.items.push(item);
     if (queue.items.length >= flushAt) void drain();
     else schedule(flushInterval);
     return event.eventId;
@@ -410,6 +424,15 @@ export function createLayers(options: LayersOptions): Layers {
   return {
     track: (name, properties) => enqueue(name, properties, {}),
     identify(userId, newTraits = {}) {
+      if (typeof userId !== "string" || userId.length === 0 || userId.length > LIMITS.maxUserIdLength) {
+        const message = `userId: 1–${LIMITS.maxUserIdLength} characters`;
+        onRejected(
+          { eventId: "", name: "identify", timestamp: clock.now() },
+          { code: "invalid_event", message },
+        );
+        return null;
+      }
+      if (early) early.user = true;
       identity = { ...identity, userId };
       traits = { ...newTraits };
       saveIdentity();
@@ -419,6 +442,7 @@ export function createLayers(options: LayersOptions): Layers {
     // on every event as pageUrl, which is relayed without its query and never stored.
     page: (properties) => enqueue("page_view", properties, {}),
     setConsent(consent) {
+      if (early) early.consent = true;
       identity = { ...identity, consent: { ...consent } };
       saveIdentity();
     },
@@ -433,6 +457,7 @@ export function createLayers(options: LayersOptions): Layers {
       return drain();
     },
     reset() {
+      if (early) early.reset = true;
       identity = {
         anonymousId: uuid(),
         userId: null,
@@ -456,6 +481,18 @@ export function createLayers(options: LayersOptions): Layers {
       return identity.userId;
     },
     ready,
+  };
+}
+
+/** The stored identity, or null when absent or not of the shape this SDK writes. */
+function readIdentity(text: string | null): Identity | null {
+  const raw = parseJson(text ?? "null") as Partial<Identity> | null;
+  if (!raw || typeof raw !== "object" || typeof raw.anonymousId !== "string") return null;
+  const ads = raw.consent?.ads;
+  return {
+    anonymousId: raw.anonymousId,
+    userId: typeof raw.userId === "string" && raw.userId !== "" ? raw.userId : null,
+    ...(typeof ads === "boolean" && { consent: { ads } }),
   };
 }
 

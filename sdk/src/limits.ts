@@ -4,6 +4,7 @@ export const LIMITS = {
   maxEventBytes: 32 * 1024,
   maxEventsPerRequest: 500,
   maxNameLength: 128,
+  maxUserIdLength: 256,
   /** Browsers refuse a keepalive request once the page's keepalive bodies in flight exceed 64 KiB. */
   maxKeepaliveBytes: 64 * 1024,
 } as const;

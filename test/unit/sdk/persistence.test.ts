@@ -94,6 +94,70 @@ describe.each(storages)("SDK persistence on %s storage", (_, makeStorage) => {
   });
 });
 
+describe("SDK identity read late (IndexedDB, AsyncStorage answer after the first events)", () => {
+  test("a consent refused on an earlier visit holds for events tracked before it was read", async () => {
+    const storage = asyncStorage();
+    const first = setup({ storage });
+    await first.layers.ready;
+    first.layers.identify("user-1");
+    first.layers.setConsent({ ads: false });
+    await first.layers.shutdown();
+
+    const second = setup({ storage, flushAt: 100 });
+    second.layers.track("app_open"); // before the stored identity is read
+    await second.layers.ready;
+    await second.layers.flush();
+    expect(second.ingest.requests[0]!.events[0]).toMatchObject({
+      name: "app_open",
+      userId: "user-1",
+      consent: { ads: false },
+    });
+  });
+
+  test("setConsent before the identity is read keeps the stored anonymousId and userId", async () => {
+    const storage = asyncStorage();
+    const first = setup({ storage });
+    await first.layers.ready;
+    first.layers.identify("user-1");
+    await first.layers.shutdown();
+
+    const second = setup({ storage, flushAt: 100 });
+    second.layers.setConsent({ ads: true }); // a consent banner answering at page load
+    await second.layers.ready;
+    expect(second.layers.anonymousId).toBe(first.layers.anonymousId);
+    expect(second.layers.userId).toBe("user-1");
+    second.layers.track("a");
+    await second.layers.flush();
+    expect(second.ingest.requests[0]!.events[0]).toMatchObject({ userId: "user-1", consent: { ads: true } });
+  });
+
+  test("identify with an empty or over-long userId is refused and changes nothing", async () => {
+    const { layers, rejected } = setup();
+    await layers.ready;
+    layers.identify("user-1");
+    expect(layers.identify("")).toBeNull();
+    expect(layers.identify("u".repeat(257))).toBeNull();
+    expect(layers.userId).toBe("user-1");
+    expect(rejected.map((r) => r.rejection.code)).toEqual(["invalid_event", "invalid_event"]);
+  });
+
+  test("a stored identity of the wrong shape is replaced, not sent", async () => {
+    const storage = memoryStorage();
+    await storage.setItem(
+      `layers.${KEY.slice(-8)}.identity`,
+      JSON.stringify({ anonymousId: "a", userId: 42, consent: { ads: "no" } }),
+    );
+    const { layers, ingest } = setup({ storage });
+    await layers.ready;
+    expect(layers.userId).toBeNull();
+    layers.track("a");
+    await layers.flush();
+    const event = ingest.requests[0]!.events[0]!;
+    expect(event).not.toHaveProperty("userId");
+    expect(event).not.toHaveProperty("consent");
+  });
+});
+
 describe("SDK queue bounds and sharing", () => {
   test("past maxQueueSize the oldest events are dropped, reported as queue_full, and gone from storage", async () => {
     const storage = memoryStorage();
