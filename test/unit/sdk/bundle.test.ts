@@ -1,3 +1,4 @@
+import { webcrypto } from "node:crypto";
 import { runInNewContext } from "node:vm";
 import { build } from "esbuild";
 import { expect, test } from "vitest";
@@ -25,7 +26,7 @@ test("the script-tag bundle defines only the global Layers, and its createLayers
     },
     setTimeout,
     clearTimeout,
-    crypto: globalThis.crypto,
+    crypto: webcrypto,
   };
   const before = new Set(Object.keys(page));
   runInNewContext(out.outputFiles[0]!.text, page);
