@@ -1,7 +1,8 @@
 // npm run bench: speed figures for the four hot paths, each as a ratio against a baseline measured in
 // the same run on the same machine (a shared, noisy machine makes absolute numbers meaningless):
 //  (a) ingest Worker in workerd vs a bare 202 Worker, (b) persistEvents vs COPY, (c) handler CPU per batch,
-//  (d) partner API Worker in workerd (GET and POST /v1/projects) vs a bare Hono route.
+//  (d) partner API Worker in workerd (GET and POST /v1/projects) vs a bare Hono route; (h) the client SDK's
+// bundle size and track() cost, as measured values.
 // Prints figures, targets and PASS/MISS; exits 0 when targets are missed, non-zero only on errors.
 import { createNodeDb } from "../../scripts/local/node-db";
 import { createTenant } from "../support/tenant";
@@ -15,6 +16,7 @@ import { benchPurge, purgeLines } from "./purge";
 import { benchRelay, relayLines } from "./relay";
 import * as report from "./report";
 import { Resources } from "./resources";
+import { benchSdk, sdkLines } from "./sdk";
 
 function intFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -25,9 +27,9 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,sdk (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
-  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar"];
+  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar", "sdk"];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
   if (unknown.length > 0)
@@ -52,6 +54,11 @@ async function main(resources: Resources): Promise<void> {
   };
 
   const parts = partsFromEnv();
+  // The SDK part needs no database: alone, it runs without preparing one.
+  if (parts.size === 1 && parts.has("sdk")) {
+    await sdkPart();
+    return;
+  }
   progress("preparing a database");
   const database = await openBenchDatabase();
   resources.add("bench database", () => database.close());
@@ -103,8 +110,15 @@ async function main(resources: Resources): Promise<void> {
     }
   }
 
+  if (parts.has("sdk")) await sdkPart();
+
   console.log("");
   console.log(report.reproduce(settings));
+}
+
+async function sdkPart() {
+  progress("(h) sdk: browser bundle size, track() cost");
+  console.log(sdkLines(await benchSdk()));
 }
 
 async function ingestPart(
