@@ -15,6 +15,7 @@ import { benchPurge, purgeLines } from "./purge";
 import { benchRelay, relayLines } from "./relay";
 import * as report from "./report";
 import { Resources } from "./resources";
+import { benchIngestCpuInWorkerd, bundleSizes, ingestStartup } from "./workerd";
 
 function intFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -131,13 +132,16 @@ async function ingestPart(
 }
 
 async function persistPart(resources: Resources, settings: report.BenchSettings, ownerUrl: string) {
-  progress(`(b) persist: COPY vs persistEvents, ${settings.rows} rows each in 4 alternating rounds`);
+  progress(
+    `(b) persist: COPY vs the consumer (and one statement per message), ${settings.rows} rows each in 4 rotating rounds`,
+  );
   const persist = await benchPersist(resources, {
     ownerUrl,
     rows: settings.rows,
     eventsPerMessage: settings.eventsPerMessage,
     concurrency: settings.persistConcurrency,
     rounds: 4,
+    queueBatch: 100, // workers/consumer/wrangler.toml max_batch_size
   });
   console.log(report.persistLine(persist, settings));
   console.log(report.persistNote(persist));
@@ -156,8 +160,16 @@ async function cpuPart(
     batchSize: settings.batchSize,
     requests: settings.cpuRequests,
   });
-  console.log(report.cpuLine(cpu, settings));
-  console.log(report.cpuNote(cpu));
+  progress("(c) ingest handler CPU inside workerd, bundle sizes, ingest startup");
+  const inWorkerd = await benchIngestCpuInWorkerd(resources, {
+    ownerUrl,
+    sdkKey,
+    batchSize: settings.batchSize,
+    batches: settings.cpuRequests,
+  });
+  console.log(report.cpuLine(cpu, inWorkerd, settings));
+  console.log(report.cpuNote(cpu, inWorkerd));
+  console.log(report.bundleLines(await bundleSizes(), await ingestStartup(5)));
 }
 
 async function apiPart(resources: Resources, settings: report.BenchSettings, ownerUrl: string) {
