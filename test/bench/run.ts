@@ -9,6 +9,7 @@ import { benchApi } from "./api";
 import { benchCpu } from "./cpu";
 import { openBenchDatabase } from "./db";
 import { benchDeleteUser, deleteUserLines } from "./deleteUser";
+import { benchEndToEnd, endToEndLines } from "./endToEnd";
 import { benchIngest } from "./ingest";
 import { benchPersist } from "./persist";
 import { benchPurge, purgeLines } from "./purge";
@@ -26,9 +27,9 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
-  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar"];
+  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar", "e2e"];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
   if (unknown.length > 0)
@@ -102,6 +103,18 @@ async function main(resources: Resources): Promise<void> {
       progress(`(g) dsar: delete one user of ${dsarOptions.userEvents} events from ${dsarOptions.tableRows}`);
       console.log(deleteUserLines(await benchDeleteUser(resources, dsarOptions, progress), dsarOptions));
     }
+  }
+
+  if (parts.has("e2e")) {
+    const e2eOptions = {
+      ownerUrl: database.ownerUrl,
+      batchSize: settings.batchSize,
+      concurrency: settings.concurrency,
+      seconds: intFromEnv("BENCH_E2E_SECONDS", 10),
+      bodies: intFromEnv("BENCH_E2E_BODIES", 6_000),
+    };
+    progress(`(h) e2e: ingest → queue → consumer → Postgres for ${e2eOptions.seconds} s`);
+    console.log(endToEndLines(await benchEndToEnd(resources, e2eOptions), e2eOptions));
   }
 
   console.log("");
