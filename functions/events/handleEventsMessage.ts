@@ -72,11 +72,9 @@ export async function handleEventsMessages(
   });
   await Promise.all([
     ...malformed,
-    // Statements run concurrently, as the messages did before they were grouped (sdk_users rows are
-    // locked in user order, so two statements of one project wait for each other, never deadlock).
-    ...[...groups.values()].flatMap(statementChunks).map(async (chunk) => {
-      const decided = await handleProjectMessages(deps, chunk);
-      chunk.forEach((v, k) => {
+    ...[...groups.values()].map(async (group) => {
+      const decided = await handleProjectMessages(deps, group);
+      group.forEach((v, k) => {
         decisions[v.index] = decided[k] as QueueDecision;
       });
     }),
@@ -136,37 +134,50 @@ function statementChunks(group: Valid[]): Valid[][] {
   return chunks;
 }
 
-/** Messages of one org and project: stored together, then each one finished (dead letters, relays) alone. */
+/**
+ * Messages of one org and project: the destinations read once, the events stored in statements of whole
+ * messages, then each message finished (dead letters, relays) alone. Statements run concurrently, as the
+ * messages did before they were grouped (sdk_users rows are locked in user order, so two statements of
+ * one project wait for each other, never deadlock).
+ */
 async function handleProjectMessages(deps: EventsMessageDeps, group: Valid[]): Promise<QueueDecision[]> {
   const first = group[0] as Valid;
   let targets: RelayTarget[];
-  let persisted: Persisted[];
   try {
     targets = await enabledRelayTargets(deps.db, first.body.orgId, first.body.projectId);
   } catch (error) {
     return group.map((v) => retryOf(deps, v.message, error));
   }
-  try {
-    if (group.length === 1) persisted = [await persistIsolating(deps.db, first.body)];
-    else {
+  const decided = await Promise.all(
+    statementChunks(group).map(async (chunk) => {
+      let persisted: Persisted[];
       try {
-        persisted = (
-          await persistMessages(
-            deps.db,
-            group.map((v) => v.body),
-          )
-        ).map((r) => ({ ...r, refused: [] }));
+        persisted = await persistChunk(deps.db, chunk);
       } catch (error) {
-        if (!isDataError(error)) throw error;
-        // Some event is refused as data: each message on its own, halving down to the bad events.
-        persisted = [];
-        for (const v of group) persisted.push(await persistIsolating(deps.db, v.body));
+        return chunk.map((v) => retryOf(deps, v.message, error));
       }
-    }
+      return Promise.all(chunk.map((v, k) => finish(deps, v, targets, persisted[k] as Persisted)));
+    }),
+  );
+  return decided.flat();
+}
+
+/** One statement for the chunk; when it is refused as data, each message alone, down to the bad events. */
+async function persistChunk(db: Db, chunk: Valid[]): Promise<Persisted[]> {
+  if (chunk.length === 1) return [await persistIsolating(db, (chunk[0] as Valid).body)];
+  try {
+    return (
+      await persistMessages(
+        db,
+        chunk.map((v) => v.body),
+      )
+    ).map((r) => ({ ...r, refused: [] }));
   } catch (error) {
-    return group.map((v) => retryOf(deps, v.message, error));
+    if (!isDataError(error)) throw error;
+    const persisted: Persisted[] = [];
+    for (const v of chunk) persisted.push(await persistIsolating(db, v.body));
+    return persisted;
   }
-  return Promise.all(group.map((v, k) => finish(deps, v, targets, persisted[k] as Persisted)));
 }
 
 async function finish(
