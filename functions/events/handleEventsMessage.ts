@@ -1,11 +1,13 @@
-import type { Db } from "../../shared/db";
+import { type Db, isDataError } from "../../shared/db";
 import type { Logger } from "../../shared/logger";
-import { eventsMessageSchema } from "../../shared/schemas/queue";
+import type { EventsMessage } from "../../shared/schemas/queue";
+import { checkEventsMessage } from "../../shared/schemas/shapeCheck";
 import { deadLetterEnvelope } from "../deadLetters/fromQueue";
 import type { QueueDecision, QueuedMessage } from "../deadLetters/receive";
-import { enabledRelayTargets, type RelayQueue } from "../relay/enqueueRelays";
+import { enabledRelayTargets, type RelayQueue, type RelayTarget } from "../relay/enqueueRelays";
 import { relayInsertedEvents } from "../relay/relayInserted";
-import { persistIsolating } from "./persistIsolating";
+import { PERSIST_MAX_EVENTS_PER_STATEMENT, type PersistResult, persistMessages } from "./persistEvents";
+import { persistIsolating, type Refused } from "./persistIsolating";
 import { retryDelaySeconds } from "./retryDelay";
 
 /** The part of the dead-letter queue's binding the consumer uses. */
@@ -22,10 +24,19 @@ export interface EventsMessageDeps {
   retryMaxSeconds: number;
 }
 
+interface Valid {
+  index: number;
+  message: QueuedMessage;
+  body: EventsMessage;
+}
+
+type Persisted = PersistResult & { refused: Refused[] };
+
 /**
- * The consumer's decision for one message of the "events" queue, as a plain function (the Worker only maps
- * it to ack/retry):
- *  - malformed (fails the contract): put on the dead-letter queue at once; retrying cannot fix it;
+ * The consumer's decision for each message of a queue batch of the "events" queue, as a plain function (the
+ * Worker only maps it to ack/retry). Every message is decided on its own:
+ *  - malformed (not a message of this version and shape): put on the dead-letter queue at once; retrying
+ *    cannot fix it;
  *  - unknown project (or one from another org): dropped with a logged reason;
  *  - events the database refuses as data (persistIsolating): those go to the dead-letter queue with the
  *    SQLSTATE, the rest are stored;
@@ -33,35 +44,151 @@ export interface EventsMessageDeps {
  *    before Cloudflare moves it to the dead-letter queue);
  *  - stored: the new events are queued for the project's relays, then acked. Redelivery is harmless:
  *    persistEvents ignores events it already has (and so they are not relayed again).
+ * The messages of one project are stored together, in one statement per up to 1,500 events (the cost per
+ * statement, not per row, dominated). When that statement is refused as data, each message is stored on
+ * its own with the poison-event isolation, so one bad event still costs only itself.
  */
+export async function handleEventsMessages(
+  deps: EventsMessageDeps,
+  messages: QueuedMessage[],
+): Promise<QueueDecision[]> {
+  const decisions: QueueDecision[] = new Array(messages.length);
+  const groups = new Map<string, Valid[]>();
+  const malformed: Promise<void>[] = [];
+  messages.forEach((message, index) => {
+    const checked = checkEventsMessage(message.body);
+    if (!checked.ok) {
+      malformed.push(
+        deadLetterMalformed(deps, message, checked.issues).then((d) => {
+          decisions[index] = d;
+        }),
+      );
+      return;
+    }
+    const key = `${checked.message.orgId} ${checked.message.projectId}`;
+    const group = groups.get(key) ?? [];
+    group.push({ index, message, body: checked.message });
+    groups.set(key, group);
+  });
+  await Promise.all([
+    ...malformed,
+    ...[...groups.values()].map(async (group) => {
+      const decided = await handleProjectMessages(deps, group);
+      group.forEach((v, k) => {
+        decisions[v.index] = decided[k] as QueueDecision;
+      });
+    }),
+  ]);
+  return decisions;
+}
+
+/** One message on its own (tests, and callers outside a queue batch). */
 export async function handleEventsMessage(
   deps: EventsMessageDeps,
   message: QueuedMessage,
 ): Promise<QueueDecision> {
-  const { log } = deps;
-  const retry = (error: unknown): QueueDecision => ({
+  const [decision] = await handleEventsMessages(deps, [message]);
+  return decision as QueueDecision;
+}
+
+function retryOf(deps: EventsMessageDeps, message: QueuedMessage, error: unknown): QueueDecision {
+  return {
     kind: "retry",
     delaySeconds: retryDelaySeconds(message.attempts, deps.retryBaseSeconds, deps.retryMaxSeconds),
     error,
+  };
+}
+
+async function deadLetterMalformed(
+  deps: EventsMessageDeps,
+  message: QueuedMessage,
+  issues: string[],
+): Promise<QueueDecision> {
+  deps.log.error("malformed message sent to the dead-letter queue", {
+    messageId: message.id,
+    issues: issues.slice(0, 5),
   });
-  const parsed = eventsMessageSchema.safeParse(message.body);
-  if (!parsed.success) {
-    log.error("malformed message sent to the dead-letter queue", {
-      messageId: message.id,
-      issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`),
-    });
-    try {
-      await deps.deadLetterQueue.send(deadLetterEnvelope("malformed", message.body), { contentType: "json" });
-      return { kind: "ack", outcome: "dead-lettered (malformed)" };
-    } catch (error) {
-      return retry(error);
-    }
+  try {
+    await deps.deadLetterQueue.send(deadLetterEnvelope("malformed", message.body), { contentType: "json" });
+    return { kind: "ack", outcome: "dead-lettered (malformed)" };
+  } catch (error) {
+    return retryOf(deps, message, error);
   }
-  const body = parsed.data;
+}
+
+/** Whole messages, at most PERSIST_MAX_EVENTS_PER_STATEMENT events per chunk (a bigger message alone). */
+function statementChunks(group: Valid[]): Valid[][] {
+  const chunks: Valid[][] = [];
+  let current: Valid[] = [];
+  let events = 0;
+  for (const v of group) {
+    if (current.length > 0 && events + v.body.events.length > PERSIST_MAX_EVENTS_PER_STATEMENT) {
+      chunks.push(current);
+      current = [];
+      events = 0;
+    }
+    current.push(v);
+    events += v.body.events.length;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/**
+ * Messages of one org and project: the destinations read once, the events stored in statements of whole
+ * messages, then each message finished (dead letters, relays) alone. Statements run concurrently, as the
+ * messages did before they were grouped (sdk_users rows are locked in user order, so two statements of
+ * one project wait for each other, never deadlock).
+ */
+async function handleProjectMessages(deps: EventsMessageDeps, group: Valid[]): Promise<QueueDecision[]> {
+  const first = group[0] as Valid;
+  let targets: RelayTarget[];
+  try {
+    targets = await enabledRelayTargets(deps.db, first.body.orgId, first.body.projectId);
+  } catch (error) {
+    return group.map((v) => retryOf(deps, v.message, error));
+  }
+  const decided = await Promise.all(
+    statementChunks(group).map(async (chunk) => {
+      let persisted: Persisted[];
+      try {
+        persisted = await persistChunk(deps.db, chunk);
+      } catch (error) {
+        return chunk.map((v) => retryOf(deps, v.message, error));
+      }
+      return Promise.all(chunk.map((v, k) => finish(deps, v, targets, persisted[k] as Persisted)));
+    }),
+  );
+  return decided.flat();
+}
+
+/** One statement for the chunk; when it is refused as data, each message alone, down to the bad events. */
+async function persistChunk(db: Db, chunk: Valid[]): Promise<Persisted[]> {
+  if (chunk.length === 1) return [await persistIsolating(db, (chunk[0] as Valid).body)];
+  try {
+    return (
+      await persistMessages(
+        db,
+        chunk.map((v) => v.body),
+      )
+    ).map((r) => ({ ...r, refused: [] }));
+  } catch (error) {
+    if (!isDataError(error)) throw error;
+    const persisted: Persisted[] = [];
+    for (const v of chunk) persisted.push(await persistIsolating(db, v.body));
+    return persisted;
+  }
+}
+
+async function finish(
+  deps: EventsMessageDeps,
+  { message, body }: Valid,
+  targets: RelayTarget[],
+  result: Persisted,
+): Promise<QueueDecision> {
+  const { log } = deps;
   const { orgId, projectId } = body;
   try {
-    const targets = await enabledRelayTargets(deps.db, orgId, projectId);
-    const result = await persistIsolating(deps.db, body);
     if (!result.projectFound) {
       log.warn("message dropped: unknown project", { messageId: message.id, orgId, projectId });
       return { kind: "ack", outcome: "dropped (unknown project)" };
@@ -86,6 +213,6 @@ export async function handleEventsMessage(
     if (relayed.messages > 0) log.info("events queued for relay", { messageId: message.id, ...relayed });
     return { kind: "ack", outcome: "stored" };
   } catch (error) {
-    return retry(error);
+    return retryOf(deps, message, error);
   }
 }

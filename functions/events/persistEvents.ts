@@ -20,52 +20,79 @@ export interface PersistResult {
 }
 
 /**
- * Stores one queue message's events in a single statement (one round trip inside a tenant transaction):
- *  - sdk_events: insert … on conflict do nothing, so a redelivered message changes nothing;
- *  - event_daily_counts and sdk_users are fed only from the rows that insert returned, i.e. the events
- *    that are new, so a duplicate is never counted twice and never moves a user's state.
- * Device advertising ids in the message are deliberately not among the columns read here.
+ * At most this many events go into one statement. Measured (bench part b, 150-event messages): 1,500 was
+ * ~30% faster than one statement per message; 5,000 and more were slower, fewer statements running at once.
  */
+export const PERSIST_MAX_EVENTS_PER_STATEMENT = 1_500;
+
+/** One queue message's events in one statement; see persistMessages. */
 export async function persistEvents(db: Db, message: EventsMessage): Promise<PersistResult> {
+  const [result] = await persistMessages(db, [message]);
+  return result as PersistResult;
+}
+
+/**
+ * Stores the events of one or more queue messages of the same org and project in a single statement (one
+ * round trip inside a tenant transaction; the consumer groups a queue batch's messages per project, which
+ * cuts the per-statement cost that dominated with one statement per message):
+ *  - sdk_events: insert … on conflict do nothing, so a redelivered message changes nothing (and an event
+ *    id in two messages of the group is stored once);
+ *  - event_daily_counts and sdk_users are fed only from the rows that insert returned, i.e. the events
+ *    that are new, so a duplicate is never counted twice and never moves a user's state;
+ *  - erasure is judged per event against its own message's receivedAt.
+ * Returns one result per message, in order. All messages must share orgId and projectId. Device
+ * advertising ids in the messages are deliberately not among the columns read here.
+ */
+export async function persistMessages(db: Db, messages: EventsMessage[]): Promise<PersistResult[]> {
+  const first = messages[0];
+  if (!first) return [];
+  const { orgId, projectId } = first;
+  if (messages.some((m) => m.orgId !== orgId || m.projectId !== projectId))
+    throw new Error("persistMessages: every message must belong to the same org and project");
   const events = JSON.stringify(
-    message.events.map((e) => ({
-      event_id: e.eventId,
-      name: e.name,
-      user_id: e.userId,
-      ts: e.timestamp,
-      app_id: e.appId,
-      os: e.os,
-      os_version: e.osVersion,
-      device_model: e.deviceModel,
-      browser: e.browser,
-      country: e.country,
-      region: e.region,
-      email_sha256: e.emailSha256,
-      phone_sha256: e.phoneSha256,
-      properties: e.properties,
-    })),
+    messages.flatMap((message) =>
+      message.events.map((e) => ({
+        event_id: e.eventId,
+        name: e.name,
+        user_id: e.userId,
+        ts: e.timestamp,
+        received_at: message.receivedAt,
+        app_id: e.appId,
+        os: e.os,
+        os_version: e.osVersion,
+        device_model: e.deviceModel,
+        browser: e.browser,
+        country: e.country,
+        region: e.region,
+        email_sha256: e.emailSha256,
+        phone_sha256: e.phoneSha256,
+        properties: e.properties,
+      })),
+    ),
   );
-  const { orgId, projectId, receivedAt } = message;
+  // The earliest receipt of the group: a deletion request made since then may apply to some event.
+  const receivedAt = new Date(Math.min(...messages.map((m) => Date.parse(m.receivedAt)))).toISOString();
 
   return withTenant(db, orgId, async (tx) => {
     const { rows } = await sql<{
       project_found: boolean;
       inserted_ids: string[] | null;
-      kept_ids: string[] | null;
-      erased: string | number;
+      kept_ordinals: number[] | null;
     }>`
       with project as (
         select id from projects where id = ${projectId}
       ),
       incoming as (
         -- Read as sdk_events rows (the table's own row type, not a second declaration of it); the columns
-        -- the JSON leaves out (org, project, received_at) are null here and not read below.
-        select e.* from jsonb_populate_recordset(null::sdk_events, ${events}::jsonb) as e
+        -- the JSON leaves out (org, project) are null here and not read below.
+        -- ord: the event's position in the JSON, to hand the results back to their messages.
+        select e.*, j.ord from jsonb_array_elements(${events}::jsonb) with ordinality as j(doc, ord)
+        cross join lateral jsonb_populate_record(null::sdk_events, j.doc) as e
         where exists (select 1 from project)
       ),
       -- Erasure (data-subject deletion): an event is dropped, never stored, when erased_by_request (schema.sql,
       -- the rule the relay applies too) says its user, email or phone was named by a deletion request made
-      -- at or after this message was received, or is suppressed. The guards skip the per-event probes for
+      -- at or after its message was received, or is suppressed. The guards skip the per-event probes for
       -- projects that have neither.
       guards as (
         select
@@ -76,13 +103,13 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
       kept as (
         select i.* from incoming i
         cross join guards g
-        where not (g.any_rule and erased_by_request(${projectId}, ${receivedAt}::timestamptz, i.user_id,
+        where not (g.any_rule and erased_by_request(${projectId}, i.received_at, i.user_id,
           i.email_sha256, i.phone_sha256))
       ),
       inserted as (
         insert into sdk_events (org_id, project_id, event_id, name, user_id, ts, received_at, app_id, os,
           os_version, device_model, browser, country, region, email_sha256, phone_sha256, properties)
-        select ${orgId}, ${projectId}, event_id, name, user_id, ts, ${receivedAt}::timestamptz, app_id, os,
+        select ${orgId}, ${projectId}, event_id, name, user_id, ts, received_at, app_id, os,
           os_version, device_model, browser, country, region, email_sha256, phone_sha256,
           coalesce(properties, '{}'::jsonb)
         from kept
@@ -150,18 +177,32 @@ export async function persistEvents(db: Db, message: EventsMessage): Promise<Per
       )
       select exists (select 1 from project) as project_found,
         (select array_agg(event_id) from inserted) as inserted_ids,
-        (select array_agg(event_id) from kept) as kept_ids,
-        (select count(*) from incoming) - (select count(*) from kept) as erased
+        (select array_agg(ord) from kept) as kept_ordinals
     `.execute(tx);
     const row = rows[0];
-    const insertedEventIds = row?.inserted_ids ?? [];
-    return {
-      projectFound: row?.project_found ?? false,
-      received: message.events.length,
-      inserted: insertedEventIds.length,
-      insertedEventIds,
-      keptEventIds: row?.kept_ids ?? [],
-      erased: Number(row?.erased ?? 0),
-    };
+    const projectFound = row?.project_found ?? false;
+    const kept = new Set((row?.kept_ordinals ?? []).map(Number));
+    const inserted = new Set(row?.inserted_ids ?? []);
+    // Back to the messages: an event id stored by this statement counts as inserted for the first message
+    // that carried it (it was stored once), kept for every message whose copy passed the filter.
+    let ordinal = 0;
+    return messages.map((message) => {
+      const insertedEventIds: string[] = [];
+      const keptEventIds: string[] = [];
+      for (const e of message.events) {
+        ordinal += 1;
+        if (!kept.has(ordinal)) continue;
+        keptEventIds.push(e.eventId);
+        if (inserted.delete(e.eventId)) insertedEventIds.push(e.eventId);
+      }
+      return {
+        projectFound,
+        received: message.events.length,
+        inserted: insertedEventIds.length,
+        insertedEventIds,
+        keptEventIds,
+        erased: projectFound ? message.events.length - keptEventIds.length : 0,
+      };
+    });
   });
 }

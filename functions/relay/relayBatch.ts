@@ -1,8 +1,8 @@
 import { type Db, type Tx, withTenant } from "../../shared/db";
 import type { Destination, Keyring } from "../../shared/destinations";
 import { RELAY_MAX_EVENTS_PER_BATCH, type RelayMessage } from "../../shared/schemas/relay";
-import { TokenDecryptError } from "../destinations/crypto";
-import { loadDestination, setDestinationStatus } from "../destinations/store";
+import type { TokenDecryptError } from "../destinations/crypto";
+import { setDestinationStatus } from "../destinations/store";
 import { retryDelaySeconds } from "../events/retryDelay";
 import {
   type DeliveryAttempt,
@@ -10,6 +10,7 @@ import {
   storeAppleAttributions,
   storeDeadLetter,
 } from "./deliveries";
+import { DestinationCache, destinationKey, loadRelayDestinations } from "./destinationCache";
 import { notErased } from "./erasure";
 import { type RelayEndpoints, type SendDeps, sendToDestination } from "./send";
 import { countSkips, type Skipped } from "./skips";
@@ -24,6 +25,8 @@ export interface RelayContext {
   deps: SendDeps;
   retryBaseSeconds: number;
   retryMaxSeconds: number;
+  /** Decrypted destinations kept between batches (the Worker's isolate); none: each call reads afresh. */
+  destinations?: DestinationCache;
 }
 
 type Write = (tx: Tx) => Promise<void>;
@@ -221,10 +224,6 @@ function plan(items: Item[]): number[][] {
   return calls;
 }
 
-function destinationKey(projectId: string, kind: string): string {
-  return `${projectId} ${kind}`;
-}
-
 /**
  * One queue batch: destinations are read once per org (one transaction, every project of the batch), the
  * calls go out concurrently, and the attempts are recorded in one transaction per org. A failure on our
@@ -254,17 +253,11 @@ export async function relayMessages(
             kind: m.destination,
           });
         }
-        const loaded = new Map<string, Destination | null | TokenDecryptError>();
+        let loaded = new Map<string, Destination | null | TokenDecryptError>();
         const checked = new Map<number, Checked>();
+        const cache = ctx.destinations ?? new DestinationCache();
         await withTenant(ctx.db, orgId, async (tx) => {
-          for (const [key, { projectId, kind }] of wanted) {
-            try {
-              loaded.set(key, await loadDestination(tx, projectId, kind, ctx.keyring));
-            } catch (error) {
-              if (!(error instanceof TokenDecryptError)) throw error;
-              loaded.set(key, error);
-            }
-          }
+          loaded = await loadRelayDestinations(tx, wanted, ctx.keyring, cache);
           // Erasure: a user deleted or suppressed since the events were queued is not sent. One check per
           // project, from the earliest receipt among its messages (a replay has none: every rule counts).
           const byProject = new Map<string, number[]>();
@@ -313,7 +306,7 @@ export async function relayMessages(
           const callIndexes = call.map((k) => live[k] as number);
           const m = (checked.get(callIndexes[0] as number) as Checked).message;
           const found = loaded.get(destinationKey(m.projectId, m.destination));
-          if (found instanceof TokenDecryptError) {
+          if (found instanceof Error) {
             // Our side failed: the batch is retried, and the delivery log shows why meanwhile.
             for (const i of callIndexes) {
               results[i] = { status: "rejected", reason: found };
@@ -335,7 +328,7 @@ export async function relayMessages(
           } else calls.push(callIndexes);
         }
         const destinations = [...loaded.values()].filter(
-          (d): d is Destination => d !== null && !(d instanceof TokenDecryptError),
+          (d): d is Destination => d !== null && !(d instanceof Error),
         );
         const done = await Promise.all(
           calls.map((call) => {

@@ -3,10 +3,12 @@ import { pipeline } from "node:stream/promises";
 import { sql } from "kysely";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
+import { handleEventsMessages } from "../../functions/events/handleEventsMessage";
 import { persistEvents } from "../../functions/events/persistEvents";
 import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
+import { createLogger } from "../../shared/logger";
 import type { EventsMessage, QueuedEvent } from "../../shared/schemas/queue";
 import { createTenant } from "../support/tenant";
 import { queuedMessages } from "./events";
@@ -18,13 +20,24 @@ export interface PersistOptions {
   rows: number;
   eventsPerMessage: number;
   concurrency: number;
-  /** The work is split in rounds that alternate sides, so drift (noise, table growth) hits both alike. */
+  /** The work is split in rounds that rotate sides, so drift (noise, table growth) hits all alike. */
   rounds: number;
+  /** Messages per consumer invocation (the consumer's max_batch_size). */
+  queueBatch: number;
+}
+
+interface Side {
+  rows: number;
+  elapsedMs: number;
+  rowsPerSecond: number;
 }
 
 export interface PersistFigures {
-  persist: { rows: number; elapsedMs: number; rowsPerSecond: number };
-  copy: { rows: number; elapsedMs: number; rowsPerSecond: number };
+  /** The consumer's path: handleEventsMessages on queue batches (a project's messages in one statement). */
+  persist: Side;
+  /** Informational: persistEvents once per message, as the consumer stored before grouping. */
+  perMessage: Side;
+  copy: Side;
   ratio: number;
   /** What the persist side also maintained, from the database after the run. */
   users: number;
@@ -52,29 +65,32 @@ const COLUMNS = [
 ];
 
 /**
- * (b) Events per second through persistEvents (the consumer's one statement per message: sdk_events plus
- * event_daily_counts and sdk_users, in a tenant transaction as the app role) against COPY of the same
- * rows into sdk_events alone, the bulk-load ceiling. Each side writes to its own fresh project, so both
- * insert the same number of new rows into the same table, with the same number of connections.
+ * (b) Events per second through the consumer's persistence (handleEventsMessages on queue batches of
+ * `queueBatch` messages: shape check, destinations lookup, one statement per project and ≤ 1,500 events
+ * writing sdk_events plus event_daily_counts and sdk_users, in a tenant transaction as the app role)
+ * against COPY of the same rows into sdk_events alone, the bulk-load ceiling. A third side, informational,
+ * stores one message per statement (persistEvents), the consumer's way before grouping. Each side writes
+ * to its own fresh project, so all insert the same number of new rows into the same table, with the same
+ * number of connections.
  */
 export async function benchPersist(resources: Resources, options: PersistOptions): Promise<PersistFigures> {
   const ownerDb = createNodeDb(options.ownerUrl, 2);
   const closeOwnerDb = resources.add("owner db pool", () => ownerDb.destroy());
   const persistTenant = await createTenant(ownerDb);
+  const singleTenant = await createTenant(ownerDb);
   const copyTenant = await createTenant(ownerDb);
 
-  // Same event ids on both sides; the primary key is (project_id, event_id), so both sides insert all.
+  // Same event ids on every side; the primary key is (project_id, event_id), so every side inserts all.
   const persistMessages = await queuedMessages(
     persistTenant,
     "persist",
     options.rows,
     options.eventsPerMessage,
   );
-  const copyMessages = persistMessages.map((m) => ({
-    ...m,
-    orgId: copyTenant.orgId,
-    projectId: copyTenant.projectId,
-  }));
+  const moved = (t: { orgId: string; projectId: string }) =>
+    persistMessages.map((m) => ({ ...m, orgId: t.orgId, projectId: t.projectId }));
+  const singleMessages = moved(singleTenant);
+  const copyMessages = moved(copyTenant);
 
   // The consumer connects as the app role; COPY FROM needs a role that bypasses RLS (the owner, superuser).
   const appDb = createNodeDb(roleUrl(options.ownerUrl, "layers_consumer"), options.concurrency);
@@ -84,27 +100,25 @@ export async function benchPersist(resources: Resources, options: PersistOptions
   const closeCopyPool = resources.add("copy pool", () => copyPool.end());
   await openConnections(appDb, copyPool, options.concurrency);
 
-  let persistMs = 0;
-  let copyMs = 0;
+  const ms = { persist: 0, single: 0, copy: 0 };
   const perRound = Math.ceil(persistMessages.length / options.rounds);
   for (let round = 0; round < options.rounds; round++) {
     const slice = (messages: EventsMessage[]) => messages.slice(round * perRound, (round + 1) * perRound);
-    const runPersist = async () => {
-      persistMs += await timed(() => persistAll(appDb, slice(persistMessages), options.concurrency));
+    const runs = {
+      persist: () => consumeAll(appDb, slice(persistMessages), options.concurrency, options.queueBatch),
+      single: () => persistAll(appDb, slice(singleMessages), options.concurrency),
+      copy: () => copyAll(copyPool, slice(copyMessages), options.concurrency),
     };
-    const runCopy = async () => {
-      copyMs += await timed(() => copyAll(copyPool, slice(copyMessages), options.concurrency));
-    };
-    if (round % 2 === 0) {
-      await runCopy();
-      await runPersist();
-    } else {
-      await runPersist();
-      await runCopy();
-    }
+    const order = (["copy", "persist", "single"] as const).map((_, i, all) => all[(i + round) % all.length]!);
+    for (const side of order) ms[side] += await timed(runs[side]);
   }
 
-  const counts = await verify(ownerDb, persistTenant.projectId, copyTenant.projectId, options.rows);
+  const counts = await verify(
+    ownerDb,
+    [persistTenant.projectId, singleTenant.projectId],
+    copyTenant.projectId,
+    options.rows,
+  );
   await closeCopyPool();
   await closeAppDb();
   await closeOwnerDb();
@@ -113,9 +127,15 @@ export async function benchPersist(resources: Resources, options: PersistOptions
     elapsedMs,
     rowsPerSecond: options.rows / (elapsedMs / 1_000),
   });
-  const persist = side(persistMs);
-  const copy = side(copyMs);
-  return { persist, copy, ratio: persist.rowsPerSecond / copy.rowsPerSecond, ...counts };
+  const persist = side(ms.persist);
+  const copy = side(ms.copy);
+  return {
+    persist,
+    perMessage: side(ms.single),
+    copy,
+    ratio: persist.rowsPerSecond / copy.rowsPerSecond,
+    ...counts,
+  };
 }
 
 async function timed(fn: () => Promise<void>): Promise<number> {
@@ -140,6 +160,44 @@ async function persistAll(db: Db, messages: EventsMessage[], concurrency: number
       if (!result.projectFound || result.inserted !== message.events.length) {
         throw new Error(`persistEvents stored ${result.inserted} of ${message.events.length} events`);
       }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+const silent = createLogger({}, () => {});
+const nowhere = { send: async () => undefined, sendBatch: async () => undefined };
+
+/**
+ * `concurrency` consumer invocations at a time, each taking the next queue batch of `queueBatch` messages
+ * and deciding them with the consumer's own function (the project has no destinations: nothing to relay).
+ */
+async function consumeAll(
+  db: Db,
+  messages: EventsMessage[],
+  concurrency: number,
+  queueBatch: number,
+): Promise<void> {
+  const deps = {
+    db,
+    relayQueue: nowhere,
+    deadLetterQueue: nowhere,
+    log: silent,
+    retryBaseSeconds: 1,
+    retryMaxSeconds: 1,
+  };
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const batch = messages.slice(next, next + queueBatch);
+      next += queueBatch;
+      if (batch.length === 0) return;
+      const decisions = await handleEventsMessages(
+        deps,
+        batch.map((body, i) => ({ id: `m${next + i}`, body, attempts: 1 })),
+      );
+      const wrong = decisions.find((d) => d.kind !== "ack" || d.outcome !== "stored");
+      if (wrong) throw new Error(`consumer decided ${JSON.stringify(wrong)}`);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -215,6 +273,18 @@ function copyField(value: string | null): string {
 
 /** Both sides really stored every row, and persist fed its side tables: else the figures mean nothing. */
 async function verify(
+  db: Db,
+  persistProjects: string[],
+  copyProject: string,
+  rows: number,
+): Promise<{ users: number; dailyCountRows: number }> {
+  let figures = { users: 0, dailyCountRows: 0 };
+  for (const persistProject of persistProjects)
+    figures = await verifyProject(db, persistProject, copyProject, rows);
+  return figures;
+}
+
+async function verifyProject(
   db: Db,
   persistProject: string,
   copyProject: string,

@@ -33,7 +33,7 @@ export interface RelayFigures {
   inFlight: number;
 }
 
-export const RELAY_TARGET = 0.5;
+export const RELAY_TARGET = 0.7;
 
 /** The direct side posts what the platform takes at most per call: 1,000 events. */
 function callChunks(events: RelayEvent[]): RelayEvent[][] {

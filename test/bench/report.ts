@@ -3,10 +3,11 @@ import type { ApiFigures, Latency } from "./api";
 import type { CpuFigures } from "./cpu";
 import type { IngestFigures } from "./ingest";
 import type { PersistFigures } from "./persist";
+import type { BundleSize, StartupFigures, WorkerdCpuFigures } from "./workerd";
 
 // Targets are ratios against baselines measured in the same run (or CPU time, which a busy neighbour
 // inflates far less than wall time). A miss is reported, not thrown: the bench is a report.
-export const TARGETS = { ingestRatio: 0.5, persistRatio: 0.5, cpuMsPerBatch: 2, apiReadRatio: 0.3 } as const;
+export const TARGETS = { ingestRatio: 0.5, persistRatio: 0.6, cpuMsPerBatch: 1, apiReadRatio: 0.3 } as const;
 
 export interface BenchSettings {
   database: string;
@@ -63,7 +64,7 @@ export function persistLine(f: PersistFigures, s: BenchSettings): string {
   const pass = f.ratio >= TARGETS.persistRatio;
   return (
     `(b) persist ${int(s.rows)} events, ${s.eventsPerMessage} per message, ${s.persistConcurrency} connections: ` +
-    `persistEvents ${int(f.persist.rowsPerSecond)} ev/s | COPY ${int(f.copy.rowsPerSecond)} rows/s | ` +
+    `consumer ${int(f.persist.rowsPerSecond)} ev/s | COPY ${int(f.copy.rowsPerSecond)} rows/s | ` +
     `ratio ${f.ratio.toFixed(2)} (target ≥ ${TARGETS.persistRatio}) ${verdict(pass)}`
   );
 }
@@ -74,24 +75,45 @@ export function persistSkipped(): string {
 
 export function persistNote(f: PersistFigures): string {
   return (
-    `    persistEvents also upserts sdk_users (${int(f.users)} users) and event_daily_counts ` +
-    `(${int(f.dailyCountRows)} rows) in the same statement; COPY writes sdk_events only`
+    `    consumer: a project's messages of a queue batch in one statement, also upserting sdk_users ` +
+    `(${int(f.users)} users) and event_daily_counts (${int(f.dailyCountRows)} rows); COPY writes sdk_events only; ` +
+    `one statement per message (before grouping): ${int(f.perMessage.rowsPerSecond)} ev/s`
   );
 }
 
-export function cpuLine(f: CpuFigures, s: BenchSettings): string {
-  const pass = f.cpuMsPerRequest <= TARGETS.cpuMsPerBatch;
+export function cpuLine(f: CpuFigures, w: WorkerdCpuFigures | undefined, s: BenchSettings): string {
+  // The target is judged inside workerd (where the Worker runs) when /proc allows measuring it there.
+  const judged = w?.cpuMsPerBatch ?? f.cpuMsPerRequest;
+  const pass = judged <= TARGETS.cpuMsPerBatch;
+  const workerd = w ? `inside workerd ${w.cpuMsPerBatch.toFixed(2)} ms | ` : "";
   return (
-    `(c) ingest handler CPU: ${f.cpuMsPerRequest.toFixed(2)} ms per ${s.batchSize}-event batch ` +
-    `(target ≤ ${TARGETS.cpuMsPerBatch} ms) ${verdict(pass)}`
+    `(c) ingest handler CPU per ${s.batchSize}-event batch: ${workerd}in Node ${f.cpuMsPerRequest.toFixed(2)} ms ` +
+    `(target ≤ ${TARGETS.cpuMsPerBatch} ms${w ? ", judged in workerd" : ""}) ${verdict(pass)}`
   );
 }
 
-export function cpuNote(f: CpuFigures): string {
-  return (
-    `    createIngestApp().fetch in Node, ${int(f.requests)} sequential requests, whole-process CPU ` +
-    `(GC and crypto threads included); wall ${f.wallMsPerRequest.toFixed(2)} ms per request`
-  );
+export function cpuNote(f: CpuFigures, w: WorkerdCpuFigures | undefined): string {
+  const lines = [
+    `    Node: createIngestApp().fetch, ${int(f.requests)} sequential requests, whole-process CPU ` +
+      `(GC and crypto threads included); wall ${f.wallMsPerRequest.toFixed(2)} ms per request`,
+  ];
+  if (w) {
+    lines.push(
+      `    workerd: the same app called ${int(w.batches)} times inside requests to a bench Worker, workerd's ` +
+        `CPU from /proc minus the same loop without the app (${w.bareCpuMsPerBatch.toFixed(2)} ms per batch)`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function bundleLines(sizes: BundleSize[], startup: StartupFigures): string {
+  const kb = (n: number) => `${(n / 1024).toFixed(0)} KB`;
+  return [
+    `    bundles (esbuild as deployed, raw / gzip): ${sizes.map((b) => `${b.worker} ${kb(b.rawBytes)} / ${kb(b.gzipBytes)}`).join(" | ")}`,
+    `    ingest startup: fresh workerd to first answer ${startup.ingestMs.toFixed(0)} ms vs bare Worker ` +
+      `${startup.bareMs.toFixed(0)} ms: +${startup.ingestExtraMs.toFixed(0)} ms for loading the ingest bundle ` +
+      `(median of ${startup.runs})`,
+  ].join("\n");
 }
 
 const latency = (l: Latency) =>
@@ -136,6 +158,7 @@ export function reproduce(s: BenchSettings): string {
     `  knobs:    BENCH_ROWS=${s.rows} BENCH_INGEST_SECONDS=${s.ingestSeconds} BENCH_CONCURRENCY=${s.concurrency} ` +
       `BENCH_CPU_REQUESTS=${s.cpuRequests} BENCH_API_SECONDS=${s.apiSeconds}`,
     "            BENCH_PURGE_ROWS=500000 BENCH_RELAY_EVENTS=20000 BENCH_DSAR_TABLE_ROWS=2000000 BENCH_DSAR_USER_EVENTS=10000",
-    "            BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,sdk (any subset) BENCH_API_POOLER=direct (skip PgBouncer)",
+    "            BENCH_E2E_SECONDS=10 BENCH_E2E_BODIES=6000",
+    "            BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk (any subset) BENCH_API_POOLER=direct (skip PgBouncer)",
   ].join("\n");
 }

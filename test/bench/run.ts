@@ -1,7 +1,7 @@
 // npm run bench: speed figures for the four hot paths, each as a ratio against a baseline measured in
 // the same run on the same machine (a shared, noisy machine makes absolute numbers meaningless):
 //  (a) ingest Worker in workerd vs a bare 202 Worker, (b) persistEvents vs COPY, (c) handler CPU per batch,
-//  (d) partner API Worker in workerd (GET and POST /v1/projects) vs a bare Hono route; (h) the client SDK's
+//  (d) partner API Worker in workerd (GET and POST /v1/projects) vs a bare Hono route; (i) the client SDK's
 // bundle size and track() cost, as measured values.
 // Prints figures, targets and PASS/MISS; exits 0 when targets are missed, non-zero only on errors.
 import { createNodeDb } from "../../scripts/local/node-db";
@@ -10,6 +10,7 @@ import { benchApi } from "./api";
 import { benchCpu } from "./cpu";
 import { openBenchDatabase } from "./db";
 import { benchDeleteUser, deleteUserLines } from "./deleteUser";
+import { benchEndToEnd, endToEndLines } from "./endToEnd";
 import { benchIngest } from "./ingest";
 import { benchPersist } from "./persist";
 import { benchPurge, purgeLines } from "./purge";
@@ -17,6 +18,7 @@ import { benchRelay, relayLines } from "./relay";
 import * as report from "./report";
 import { Resources } from "./resources";
 import { benchSdk, sdkLines } from "./sdk";
+import { benchIngestCpuInWorkerd, bundleSizes, ingestStartup } from "./workerd";
 
 function intFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -27,9 +29,9 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,sdk (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
-  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar", "sdk"];
+  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar", "e2e", "sdk"];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
   if (unknown.length > 0)
@@ -110,6 +112,18 @@ async function main(resources: Resources): Promise<void> {
     }
   }
 
+  if (parts.has("e2e")) {
+    const e2eOptions = {
+      ownerUrl: database.ownerUrl,
+      batchSize: settings.batchSize,
+      concurrency: settings.concurrency,
+      seconds: intFromEnv("BENCH_E2E_SECONDS", 10),
+      bodies: intFromEnv("BENCH_E2E_BODIES", 6_000),
+    };
+    progress(`(h) e2e: ingest → queue → consumer → Postgres for ${e2eOptions.seconds} s`);
+    console.log(endToEndLines(await benchEndToEnd(resources, e2eOptions), e2eOptions));
+  }
+
   if (parts.has("sdk")) await sdkPart();
 
   console.log("");
@@ -117,7 +131,7 @@ async function main(resources: Resources): Promise<void> {
 }
 
 async function sdkPart() {
-  progress("(h) sdk: browser bundle size, track() cost");
+  progress("(i) sdk: browser bundle size, track() cost");
   console.log(sdkLines(await benchSdk()));
 }
 
@@ -145,13 +159,16 @@ async function ingestPart(
 }
 
 async function persistPart(resources: Resources, settings: report.BenchSettings, ownerUrl: string) {
-  progress(`(b) persist: COPY vs persistEvents, ${settings.rows} rows each in 4 alternating rounds`);
+  progress(
+    `(b) persist: COPY vs the consumer (and one statement per message), ${settings.rows} rows each in 4 rotating rounds`,
+  );
   const persist = await benchPersist(resources, {
     ownerUrl,
     rows: settings.rows,
     eventsPerMessage: settings.eventsPerMessage,
     concurrency: settings.persistConcurrency,
     rounds: 4,
+    queueBatch: 100, // workers/consumer/wrangler.toml max_batch_size
   });
   console.log(report.persistLine(persist, settings));
   console.log(report.persistNote(persist));
@@ -170,8 +187,16 @@ async function cpuPart(
     batchSize: settings.batchSize,
     requests: settings.cpuRequests,
   });
-  console.log(report.cpuLine(cpu, settings));
-  console.log(report.cpuNote(cpu));
+  progress("(c) ingest handler CPU inside workerd, bundle sizes, ingest startup");
+  const inWorkerd = await benchIngestCpuInWorkerd(resources, {
+    ownerUrl,
+    sdkKey,
+    batchSize: settings.batchSize,
+    batches: settings.cpuRequests,
+  });
+  console.log(report.cpuLine(cpu, inWorkerd, settings));
+  console.log(report.cpuNote(cpu, inWorkerd));
+  console.log(report.bundleLines(await bundleSizes(), await ingestStartup(5)));
 }
 
 async function apiPart(resources: Resources, settings: report.BenchSettings, ownerUrl: string) {

@@ -245,17 +245,21 @@ describe("queue Workers through a database outage", () => {
     expect(logsSince(stack, from, HUNG)).toEqual([]);
   });
 
-  test("connections cut mid-batch: the batch's other messages get new connections and everything is stored exactly once", async () => {
+  test("connections cut mid-batch: the batch's other statements get new connections and everything is stored exactly once", async () => {
     const from = stack.logs.length;
     const t = await createTenant(stack.db);
     await warm(t);
+    // Ten projects, so ten statements (the consumer stores one project's messages together).
+    const others = await Promise.all(Array.from({ length: 9 }, () => createTenant(stack.db)));
+    const tenants = [t, ...others];
     const unlock = await lockTable(stack.db, "sdk_events");
-    // Ten messages in one batch: four hold the pool's four connections (blocked on the lock), six wait.
+    // Ten messages in one batch: four statements hold the pool's four connections (blocked on the lock),
+    // six wait.
     const queue = await stack.mf.getQueueProducer("EVENTS_QUEUE", "ingest");
     await queue.sendBatch(
-      Array.from({ length: 10 }, (_, m) => ({
+      tenants.map((tenant, m) => ({
         body: eventsMessage(
-          t,
+          tenant,
           Array.from({ length: 5 }, (_, i) => queuedEvent({ eventId: `cut-${m}-${i}` })),
         ),
         contentType: "json" as const,
@@ -265,11 +269,15 @@ describe("queue Workers through a database outage", () => {
     stack.proxy?.cut(); // as a database restart does
     await unlock();
 
-    await waitFor(
-      async () => ((await stored(stack.db, t.projectId)).events === 51 ? true : undefined),
-      30_000,
-    );
-    expect(await stored(stack.db, t.projectId)).toEqual({ events: 51, counted: 51 });
+    const all = async () => {
+      const each = await Promise.all(tenants.map((tenant) => stored(stack.db, tenant.projectId)));
+      return {
+        events: each.reduce((sum, e) => sum + e.events, 0),
+        counted: each.reduce((sum, e) => sum + e.counted, 0),
+      };
+    };
+    await waitFor(async () => ((await all()).events === 51 ? true : undefined), 30_000);
+    expect(await all()).toEqual({ events: 51, counted: 51 });
     // Only the four cut mid-query failed; none failed for want of a connection, no invocation hung.
     const failed = logsSince(stack, from, "persist failed, will retry");
     expect(failed.length).toBeGreaterThan(0);

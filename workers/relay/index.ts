@@ -1,15 +1,19 @@
 import { deadLetterEnvelope } from "../../functions/deadLetters/fromQueue";
 import { parseKeyring } from "../../functions/destinations/crypto";
 import { retryDelaySeconds } from "../../functions/events/retryDelay";
+import { DestinationCache } from "../../functions/relay/destinationCache";
 import { relayMessages } from "../../functions/relay/relayBatch";
 import { defaultSendDeps } from "../../functions/relay/send";
 import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
-import { type RelayMessage, relayMessageSchema } from "../../shared/schemas/relay";
+import type { RelayMessage } from "../../shared/schemas/relay";
+import { checkRelayMessage } from "../../shared/schemas/shapeCheck";
 import { parseEnv } from "../common/parseEnv";
 import { relayVarsSchema } from "./env";
 
 const log = createLogger({ worker: "relay" });
+/** Per isolate: decrypted tokens reused between batches while their rows are unchanged (see the class). */
+const destinations = new DestinationCache();
 
 /**
  * Consumer of the "relay" queue. Each message is one batch for one destination, judged on its own (the
@@ -41,15 +45,16 @@ export default {
         deps: defaultSendDeps,
         retryBaseSeconds: vars.RETRY_BASE_DELAY_SECONDS,
         retryMaxSeconds: vars.RETRY_MAX_DELAY_SECONDS,
+        destinations,
       };
       const valid: { message: Message<unknown>; body: RelayMessage }[] = [];
       for (const message of batch.messages) {
-        const parsed = relayMessageSchema.safeParse(message.body);
-        if (parsed.success) valid.push({ message, body: parsed.data });
+        const checked = checkRelayMessage(message.body);
+        if (checked.ok) valid.push({ message, body: checked.message });
         else {
           log.error("malformed relay message sent to the dead-letter queue", {
             messageId: message.id,
-            issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`),
+            issues: checked.issues.slice(0, 5),
           });
           try {
             await env.RELAY_DLQ.send(deadLetterEnvelope("malformed", message.body), { contentType: "json" });
