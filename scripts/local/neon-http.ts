@@ -3,6 +3,8 @@ import pg from "pg";
 
 export interface NeonHttp {
   port: number;
+  /** HTTP requests answered so far (each one query, or one batch run as a transaction). */
+  readonly requestsServed: number;
   close(): Promise<void>;
 }
 
@@ -58,7 +60,9 @@ export async function startNeonHttp(target: { host: string; port: number }, port
     };
   };
 
+  let requestsServed = 0;
   const server: Server = createServer(async (req, res) => {
+    requestsServed += 1;
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { "Content-Type": "application/json" });
       res.end(JSON.stringify(body));
@@ -113,6 +117,9 @@ export async function startNeonHttp(target: { host: string; port: number }, port
   const address = server.address();
   return {
     port: typeof address === "object" && address ? address.port : port,
+    get requestsServed() {
+      return requestsServed;
+    },
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...pools.values()].map((p) => p.end()));

@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import path from "node:path";
+import { neon } from "@neondatabase/serverless";
 import { sql } from "kysely";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -6,12 +8,13 @@ import { bootstrapOrg } from "../../functions/api/bootstrap";
 import { createProject } from "../../functions/tenancy/createProject";
 import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { roleUrl } from "../../scripts/local/migrate";
+import { startNeonHttp } from "../../scripts/local/neon-http";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { findPgBouncer, startPgBouncer } from "../../scripts/local/pgbouncer";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { withTenant } from "../../shared/db";
 import { type LoadResult, type LoadTarget, percentile, runLoad } from "./http";
-import { workerdCpuMs } from "./proc";
+import { processCpuMs, workerdCpuMs } from "./proc";
 import { type Resources, withoutForeignSignalHandlers } from "./resources";
 
 export interface ApiOptions {
@@ -40,18 +43,41 @@ export interface ApiComparison {
 }
 
 export interface ApiFigures {
-  /** Authenticated GET /v1/projects (a page of 3 projects) vs the bare Hono route. */
+  /** Authenticated GET /v1/projects (a page of 3 projects) vs the bare Hono route, at the bench's concurrency. */
   read: ApiComparison;
+  /** The same GET with one client at a time: latency without queueing. */
+  readSerial: ApiComparison;
+  /** The same GET served by a long-running Node process with a pg pool (test/bench/nodeApi.server.ts). */
+  node: { read: Latency; readSerial: Latency; ratio: number };
+  /** p50 of one read's database part alone: a [tenant settings; query] transaction over SQL-over-HTTP. */
+  databaseRoundTripMs: number;
   /** POST /v1/projects with a fresh Idempotency-Key each vs the bare Hono route. */
   write: ApiComparison;
-  /** How the Worker reached Postgres: through a transaction pooler (as in production) or directly. */
+  /** How the Worker's changes reached Postgres: through a transaction pooler (as in production) or directly. */
   pooler: "pgbouncer" | "direct";
   /** Projects the write org holds afterwards: proof that every 201 created exactly one. */
   created: { projects: number; expected: number };
 }
 
-type Side = "api-get" | "bare-get" | "api-post" | "bare-post";
-const SIDES: readonly Side[] = ["api-get", "bare-get", "api-post", "bare-post"];
+type Side =
+  | "api-get"
+  | "bare-get"
+  | "node-get"
+  | "api-post"
+  | "bare-post"
+  | "api-get-serial"
+  | "bare-get-serial"
+  | "node-get-serial";
+const SIDES: readonly Side[] = [
+  "api-get",
+  "bare-get",
+  "node-get",
+  "api-post",
+  "bare-post",
+  "api-get-serial",
+  "bare-get-serial",
+  "node-get-serial",
+];
 const READ_PROJECTS = 3;
 
 /**
@@ -81,6 +107,11 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   }
   const bridge = await startWsBridge(target);
   const closeBridge = resources.add("ws bridge (api)", () => bridge.close());
+  // Reads go over SQL-over-HTTP: the stand-in pools its connections itself, as Neon's endpoint does.
+  const neonHttp = await startNeonHttp({ host: server.hostname, port: Number(server.port || 5432) });
+  const closeNeonHttp = resources.add("neon http (api)", () => neonHttp.close());
+  const node = await startNodeApi(roleUrl(options.ownerUrl, "layers_api"));
+  const stopNode = resources.add("node api server", () => node.stop());
 
   // Own file names: `npm test` bundles to .wrangler/test-build/api.js and may run at the same time.
   const [apiScript, bareScript] = await Promise.all([
@@ -111,6 +142,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
               ...fromConfig.bindings,
               DATABASE_URL: roleUrl(options.ownerUrl, "layers_api"),
               NEON_WS_PROXY: `127.0.0.1:${bridge.port}/v1`,
+              NEON_HTTP_PROXY: `127.0.0.1:${neonHttp.port}`,
               // The most the config schema allows; production's 600 a minute would make this load 429s.
               API_RATE_LIMIT_PER_MINUTE: "100000",
             },
@@ -131,9 +163,14 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   const names = Array.from({ length: 64 }, (_, n) => JSON.stringify({ name: `Bench project ${n}` }));
   const idempotencyPrefix = `bench-${Date.now()}`;
   let idempotencyKeys = 0;
+  const nodeUrl = new URL(`http://127.0.0.1:${node.port}`);
   const targetOf = (side: Side): LoadTarget => {
-    const [worker, verb] = side.split("-") as ["api" | "bare", "get" | "post"];
-    const common = { url, host: `${worker}.bench`, path: "/v1/projects" };
+    const [worker, verb] = side.split("-") as ["api" | "bare" | "node", "get" | "post"];
+    const common = {
+      url: worker === "node" ? nodeUrl : url,
+      host: `${worker}.bench`,
+      path: "/v1/projects",
+    };
     if (verb === "get") {
       return {
         ...common,
@@ -150,7 +187,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
       bodies: names,
     };
   };
-  const expectStatus = (side: Side) => (side.endsWith("-get") ? 200 : 201);
+  const expectStatus = (side: Side) => (side.includes("-get") ? 200 : 201);
   const check = (name: string, result: LoadResult, status: number): LoadResult => {
     const { unexpected } = result;
     if (unexpected.count > 0) {
@@ -164,7 +201,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   const run = async (side: Side, durationMs: number) => {
     const status = expectStatus(side);
     const result = await runLoad(targetOf(side), {
-      concurrency: options.concurrency,
+      concurrency: side.endsWith("-serial") ? 1 : options.concurrency,
       durationMs,
       expectStatus: status,
     });
@@ -185,9 +222,10 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   for (let round = 0; round < options.rounds; round++) {
     const order = SIDES.map((_, i) => SIDES[(i + round) % SIDES.length]!);
     for (const side of order) {
-      const cpuBefore = workerdCpuMs();
+      const cpu = () => (side.startsWith("node-") ? processCpuMs(node.pid) : workerdCpuMs());
+      const cpuBefore = cpu();
       const result = await run(side, durationMs);
-      const cpuAfter = workerdCpuMs();
+      const cpuAfter = cpu();
       const t = totals[side];
       t.requests += result.requests;
       t.elapsedMs += result.elapsedMs;
@@ -198,6 +236,13 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   }
   await disposeMiniflare();
   await closeBridge();
+  await stopNode();
+  const databaseRoundTripMs = await httpRoundTripMs(
+    roleUrl(options.ownerUrl, "layers_api"),
+    `127.0.0.1:${neonHttp.port}`,
+    reader.org.id,
+  );
+  await closeNeonHttp();
 
   const { count } = await setupDb
     .selectFrom("projects")
@@ -223,8 +268,63 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   });
   return {
     read: compare(latency("api-get"), latency("bare-get")),
+    readSerial: compare(latency("api-get-serial"), latency("bare-get-serial")),
+    node: {
+      read: latency("node-get"),
+      readSerial: latency("node-get-serial"),
+      ratio: latency("api-get").requestsPerSecond / latency("node-get").requestsPerSecond,
+    },
+    databaseRoundTripMs,
     write: compare(latency("api-post"), latency("bare-post")),
     pooler,
     created: { projects: Number(count), expected: apiCreated },
   };
+}
+
+/** The Node baseline (test/bench/nodeApi.server.ts) as a child process, once it listens. */
+async function startNodeApi(
+  databaseUrl: string,
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(ROOT, "test/bench/nodeApi.server.ts")],
+    { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`node api server exited (${code})`)));
+    child.stdout?.once("data", (chunk) => resolve(Number(String(chunk).trim())));
+  });
+  return {
+    port,
+    pid: child.pid ?? 0,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/**
+ * What one read's database part costs on its own: p50 of a read-only [tenant settings; query] transaction
+ * over SQL-over-HTTP, sent from Node with the Neon driver, one at a time.
+ */
+async function httpRoundTripMs(databaseUrl: string, proxy: string, orgId: string): Promise<number> {
+  const { neonConfig } = await import("@neondatabase/serverless");
+  neonConfig.fetchEndpoint = () => `http://${proxy}/sql`;
+  const q = neon(databaseUrl, { fullResults: true });
+  const timings: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const started = performance.now();
+    await q.transaction(
+      [
+        q.query("select set_config('app.org_id', $1, true), set_config('role', 'layers_api', true)", [orgId]),
+        q.query("select id from projects order by created_at desc, id desc limit 21"),
+      ],
+      { readOnly: true },
+    );
+    if (i >= 50) timings.push(performance.now() - started);
+  }
+  return percentile(timings, 50);
 }

@@ -4,6 +4,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/api/apiKeys";
 import { writeRequestLog } from "../../functions/api/requestLogs";
 import { closeDb, createDb } from "../../shared/db";
+import { createHttpReads, type HttpReads } from "../../shared/db/httpReads";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { hasSecretShape, newId } from "../../shared/ids";
@@ -13,7 +14,7 @@ import { KeyLookupCache } from "../common/keyLookupCache";
 import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
 import type { ApiEnv } from "./context";
-import { apiVarsSchema } from "./env";
+import { type ApiVars, apiVarsSchema } from "./env";
 
 export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -72,12 +73,14 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   c.set("vars", vars);
   const testNow = vars.ALLOW_TEST_CLOCK === "true" ? c.req.header("X-Layers-Test-Now") : undefined;
   c.set("now", testNow ? new Date(testNow) : new Date());
+  // Opens its connection only if the request needs one: a change, or a read that streams.
   const db = createDb({
     databaseUrl: vars.DATABASE_URL,
     wsProxy: vars.NEON_WS_PROXY,
     role: "layers_api",
   });
   c.set("db", db);
+  c.set("reads", httpReadsFor(vars));
   const deferred: Promise<unknown>[] = [];
   c.set("defer", (task) => deferred.push(task));
   try {
@@ -90,15 +93,38 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   }
 };
 
+// The HTTP reads handle holds no connection, so one serves every request of the isolate.
+let httpReads: { vars: ApiVars; reads: HttpReads } | undefined;
+function httpReadsFor(vars: ApiVars): HttpReads {
+  if (httpReads?.vars !== vars) {
+    httpReads = {
+      vars,
+      reads: createHttpReads({
+        databaseUrl: vars.DATABASE_URL,
+        httpProxy: vars.NEON_HTTP_PROXY,
+        role: "layers_api",
+      }),
+    };
+  }
+  return httpReads.reads;
+}
+
 /**
- * Unknown API key hashes this isolate has already looked up, for a few seconds: a client retrying a wrong or
- * revoked key costs no database lookup. Found keys are never cached here: a revocation applies at once.
+ * API key lookups this isolate has made, by the key's hash, for API_KEY_CACHE_TTL_SECONDS: found keys (so a
+ * read costs no lookup) and unknown ones (so a client retrying a wrong key costs none either). A revoked or
+ * expired key may still answer reads on a warm isolate for that long, never a change: every POST/PATCH/
+ * DELETE looks its key up afresh (and so ends the stale entry for the reads after it).
  */
-const UNKNOWN_KEY_CACHE_MS = 5_000;
-const apiKeyLookups = new KeyLookupCache<ApiKeyIdentity>({
-  knownTtlMs: 0,
-  unknownTtlMs: UNKNOWN_KEY_CACHE_MS,
-});
+let apiKeyLookups: { ttlMs: number; cache: KeyLookupCache<ApiKeyIdentity> } | undefined;
+function keyLookupsFor(vars: ApiVars): KeyLookupCache<ApiKeyIdentity> {
+  const ttlMs = vars.API_KEY_CACHE_TTL_SECONDS * 1000;
+  if (apiKeyLookups?.ttlMs !== ttlMs) {
+    apiKeyLookups = { ttlMs, cache: new KeyLookupCache({ knownTtlMs: ttlMs, unknownTtlMs: ttlMs }) };
+  }
+  return apiKeyLookups.cache;
+}
+
+const READ_METHODS = new Set(["GET", "HEAD"]);
 
 const isApiKeyShaped = (secret: string) =>
   hasSecretShape(secret, apiKeyPrefix("live")) || hasSecretShape(secret, apiKeyPrefix("test"));
@@ -118,8 +144,11 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   }
   let identity: ApiKeyIdentity | null;
   try {
-    identity = await apiKeyLookups.lookup(await sha256Hex(secret), Date.now(), () =>
-      resolveApiKey(c.get("db"), secret, c.get("now")),
+    const keys = keyLookupsFor(c.get("vars"));
+    const lookup = READ_METHODS.has(c.req.method) ? keys.lookup : keys.refresh;
+    // One HTTP round trip: the lookup runs before the org is known, through the definer function.
+    identity = await lookup.call(keys, await sha256Hex(secret), Date.now(), () =>
+      resolveApiKey(c.get("reads").withoutOrg({ readOnly: true }), secret, c.get("now")),
     );
   } catch (error) {
     log.error("api key lookup failed", { requestId: c.get("requestId"), error });
@@ -163,9 +192,10 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
       latencyMs: performance.now() - started,
       occurredAt: c.get("now"),
     };
-    // A separate, short transaction after the answer is ready; losing one log row never fails a request.
+    // One statement over HTTP after the answer is ready (write_request_log checks the key is the org's);
+    // losing one log row never fails a request.
     c.get("defer")(
-      writeRequestLog(c.get("db"), entry).catch((error) =>
+      writeRequestLog(c.get("reads").withoutOrg({ readOnly: false }), entry).catch((error) =>
         log.error("request log write failed", { requestId: entry.requestId, error }),
       ),
     );
