@@ -25,6 +25,8 @@ export interface StackOptions {
   /** The relay Worker's vars: platform URLs (tests point them at test/support/fakePlatforms.ts), timings. */
   relayVars?: Record<string, string>;
   ingestRateLimit?: number;
+  /** The API's cross-isolate rate-limit binding (per key, 60 s); wrangler.toml's limit unless set. */
+  apiRateLimit?: number;
   /** The consumer's max_retries (wrangler.toml's 20 unless a test wants a message to die sooner). */
   consumerMaxRetries?: number;
   /** The dead-letter Worker's vars (RELAY_RECORD_ATTEMPTS…). */
@@ -159,14 +161,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }),
     );
   }
+  const api = worker("api", {
+    ALLOW_TEST_CLOCK: "true",
+    API_KEY_CACHE_TTL_SECONDS: "0",
+    ...TEST_DESTINATION_KEYRING,
+    ...platforms,
+    ...options.apiVars,
+  });
+  if (options.apiRateLimit) {
+    api.ratelimits = { API_RATE_LIMITER: { simple: { limit: options.apiRateLimit, period: 60 } } };
+  }
   workers.push(
-    worker("api", {
-      ALLOW_TEST_CLOCK: "true",
-      API_KEY_CACHE_TTL_SECONDS: "0",
-      ...TEST_DESTINATION_KEYRING,
-      ...platforms,
-      ...options.apiVars,
-    }),
+    api,
     fast(
       worker("relay", {
         ...TEST_DESTINATION_KEYRING,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 // The Worker's `env` is ApiBindings, generated from its wrangler.toml by `npm run types`: the per-key
-// RATE_LIMITER Durable Object, RELAY_QUEUE (replays of dead-lettered batches go back through it) and the
+// API_RATE_LIMITER rate-limit binding, RELAY_QUEUE (replays of dead-lettered batches go back through it) and the
 // destination-token keyring secrets (DESTINATION_KEYS, DESTINATION_KEY_ID: read only by the destination
 // routes, through functions/destinations/crypto.ts parseKeyring, so a missing keyring breaks nothing else).
 // These schemas are the vars and secrets it reads, validated once per isolate (parseEnv).

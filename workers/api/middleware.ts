@@ -15,13 +15,15 @@ import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
 import type { ApiEnv } from "./context";
 import { type ApiVars, apiVarsSchema } from "./env";
+import { IsolateRateLimits } from "./rateLimiter";
 
 export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 /** Where a caller's own (valid) X-Request-Id comes back; ours is always X-Request-Id. */
 export const CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id";
-/** API_RATE_LIMIT_PER_MINUTE is earned over this period. */
+/** API_RATE_LIMIT_PER_MINUTE is earned over this period: API_RATE_LIMITER's `period` in wrangler.toml. */
 const RATE_LIMIT_PERIOD_SECONDS = 60;
+const isolateRateLimits = new IsolateRateLimits();
 /** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
 export const API_MAX_BODY_BYTES = 1_048_576;
 
@@ -132,9 +134,9 @@ const isApiKeyShaped = (secret: string) =>
 /**
  * Bearer API key → identity, then the per-key rate limit, then (after the handler) the request metadata
  * log. Cheapest check first, so traffic without a valid key costs next to nothing: the exact key shape,
- * then this isolate's memory of unknown keys, then the database; only a real key reaches its rate-limit
- * Durable Object (named by the key's id, so no unknown key ever creates one). Runs before validation and
- * before the idempotency layer: 401/403/429 are never stored as replays.
+ * then this isolate's memory of keys, then the database; only a real key reaches the rate limits (keyed by
+ * the key's id, so no unknown key is ever counted). Runs before validation and before the idempotency
+ * layer: 401/403/429 are never stored as replays.
  */
 export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   const started = performance.now();
@@ -156,12 +158,24 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   }
   if (!identity) throw new ApiError("unauthorized", "Unknown, revoked or expired API key.");
 
-  const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(identity.keyId));
-  const rate = await limiter.hit(
+  // This isolate's bucket first (exact headers, no call); then Cloudflare's count across isolates.
+  let rate = isolateRateLimits.hit(
+    identity.keyId,
     c.get("vars").API_RATE_LIMIT_PER_MINUTE,
     RATE_LIMIT_PERIOD_SECONDS,
     c.get("now").getTime(),
   );
+  if (rate.allowed && !(await c.env.API_RATE_LIMITER.limit({ key: identity.keyId })).success) {
+    // Other isolates spent the key's limit. The binding counts per period and says nothing more, so
+    // nothing is left and a whole period is a wait that is always long enough.
+    rate = {
+      ...rate,
+      allowed: false,
+      remaining: 0,
+      resetSeconds: RATE_LIMIT_PERIOD_SECONDS,
+      retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS,
+    };
+  }
   c.header("RateLimit-Limit", String(rate.limit));
   c.header("RateLimit-Remaining", String(rate.remaining));
   c.header("RateLimit-Reset", String(rate.resetSeconds));
