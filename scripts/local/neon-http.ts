@@ -37,7 +37,7 @@ export async function startNeonHttp(target: { host: string; port: number }, port
         user: decodeURIComponent(url.username),
         password: decodeURIComponent(url.password) || undefined,
         database: decodeURIComponent(url.pathname.slice(1)),
-        max: 10,
+        max: 20,
       });
       pool.on("error", () => {}); // a dropped idle connection is replaced on the next query
       pools.set(key, pool);

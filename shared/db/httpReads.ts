@@ -43,6 +43,8 @@ export function createHttpReads(config: HttpReadsConfig) {
         createQueryCompiler: () => new PostgresQueryCompiler(),
       },
     });
+  // Built once: they hold no connection and no org.
+  const withoutOrg = { readOnly: handle(null, true), writes: handle(null, false) };
   return {
     /** A Kysely handle whose every query runs as org `orgId`, read-only. */
     as(orgId: string): Db {
@@ -54,7 +56,7 @@ export function createHttpReads(config: HttpReadsConfig) {
      * show nothing. `readOnly: false` only for such one-statement writes, each its own transaction.
      */
     withoutOrg(options: { readOnly: boolean }): Db {
-      return handle(null, options.readOnly);
+      return options.readOnly ? withoutOrg.readOnly : withoutOrg.writes;
     },
   };
 }

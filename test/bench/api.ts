@@ -8,7 +8,6 @@ import { bootstrapOrg } from "../../functions/api/bootstrap";
 import { createProject } from "../../functions/tenancy/createProject";
 import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { roleUrl } from "../../scripts/local/migrate";
-import { startNeonHttp } from "../../scripts/local/neon-http";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { findPgBouncer, startPgBouncer } from "../../scripts/local/pgbouncer";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
@@ -108,9 +107,14 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   const bridge = await startWsBridge(target);
   const closeBridge = resources.add("ws bridge (api)", () => bridge.close());
   // Reads go over SQL-over-HTTP: the stand-in pools its connections itself, as Neon's endpoint does.
-  const neonHttp = await startNeonHttp({ host: server.hostname, port: Number(server.port || 5432) });
-  const closeNeonHttp = resources.add("neon http (api)", () => neonHttp.close());
-  const node = await startNodeApi(roleUrl(options.ownerUrl, "layers_api"));
+  const neonHttp = await startChild("test/bench/neonHttp.server.ts", {
+    TARGET_HOST: server.hostname,
+    TARGET_PORT: server.port || "5432",
+  });
+  const closeNeonHttp = resources.add("neon http (api)", () => neonHttp.stop());
+  const node = await startChild("test/bench/nodeApi.server.ts", {
+    DATABASE_URL: roleUrl(options.ownerUrl, "layers_api"),
+  });
   const stopNode = resources.add("node api server", () => node.stop());
 
   // Own file names: `npm test` bundles to .wrangler/test-build/api.js and may run at the same time.
@@ -282,17 +286,17 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   };
 }
 
-/** The Node baseline (test/bench/nodeApi.server.ts) as a child process, once it listens. */
-async function startNodeApi(
-  databaseUrl: string,
+/** A server script of the bench as a child process (its own event loop), once it prints its port. */
+async function startChild(
+  script: string,
+  env: Record<string, string>,
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", path.join(ROOT, "test/bench/nodeApi.server.ts")],
-    { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ["ignore", "pipe", "inherit"] },
-  );
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, script)], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const port = await new Promise<number>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`node api server exited (${code})`)));
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
     child.stdout?.once("data", (chunk) => resolve(Number(String(chunk).trim())));
   });
   return {
