@@ -50,6 +50,8 @@ export interface ApiFigures {
   node: { read: Latency; readSerial: Latency; ratio: number };
   /** p50 of one read's database part alone: a [tenant settings; query] transaction over SQL-over-HTTP. */
   databaseRoundTripMs: number;
+  /** CPU of the SQL-over-HTTP stand-in per API read (its work is Neon's in production). */
+  standInCpuMsPerRead: number | undefined;
   /** POST /v1/projects with a fresh Idempotency-Key each vs the bare Hono route. */
   write: ApiComparison;
   /** How the Worker's changes reached Postgres: through a transaction pooler (as in production) or directly. */
@@ -224,13 +226,18 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
     SIDES.map((side) => [side, { requests: 0, elapsedMs: 0, workerdMs: 0, latenciesMs: [] as number[] }]),
   ) as Record<Side, { requests: number; elapsedMs: number; workerdMs: number; latenciesMs: number[] }>;
   const durationMs = (options.seconds * 1_000) / options.rounds;
+  let standInMs = 0;
   for (let round = 0; round < options.rounds; round++) {
     const order = SIDES.map((_, i) => SIDES[(i + round) % SIDES.length]!);
     for (const side of order) {
       const cpu = () => (side.startsWith("node-") ? processCpuMs(node.pid) : workerdCpuMs());
+      const standInBefore = processCpuMs(neonHttp.pid);
       const cpuBefore = cpu();
       const result = await run(side, durationMs);
       const cpuAfter = cpu();
+      if (side === "api-get") {
+        standInMs += (processCpuMs(neonHttp.pid) ?? Number.NaN) - (standInBefore ?? Number.NaN);
+      }
       const t = totals[side];
       t.requests += result.requests;
       t.elapsedMs += result.elapsedMs;
@@ -280,6 +287,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
       ratio: latency("api-get").requestsPerSecond / latency("node-get").requestsPerSecond,
     },
     databaseRoundTripMs,
+    standInCpuMsPerRead: Number.isNaN(standInMs) ? undefined : standInMs / totals["api-get"].requests,
     write: compare(latency("api-post"), latency("bare-post")),
     pooler,
     created: { projects: Number(count), expected: apiCreated },

@@ -149,7 +149,8 @@ export function apiNote(f: ApiFigures): string {
       `    workerd CPU per request (whole process, deferred request-log writes included): ` +
         `GET api ${readApi} ms (target ≤ ${TARGETS.apiReadCpuMs} ms ${verdict(readPass)}) | bare ${readBare} ms; ` +
         `POST api ${writeApi} ms | bare ${writeBare} ms; Node baseline process ` +
-        `${(f.node.read.workerdCpuMsPerRequest ?? Number.NaN).toFixed(2)} ms per GET`,
+        `${(f.node.read.workerdCpuMsPerRequest ?? Number.NaN).toFixed(2)} ms per GET; the SQL-over-HTTP ` +
+        `stand-in (Neon's work in production) ${(f.standInCpuMsPerRead ?? Number.NaN).toFixed(2)} ms per API GET`,
     );
   }
   return lines.join("\n");
