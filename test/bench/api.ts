@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { neon } from "@neondatabase/serverless";
+import { neon, neonConfig } from "@neondatabase/serverless";
 import { sql } from "kysely";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -324,7 +324,6 @@ async function startChild(
  * over SQL-over-HTTP, sent from Node with the Neon driver, one at a time.
  */
 async function httpRoundTripMs(databaseUrl: string, proxy: string, orgId: string): Promise<number> {
-  const { neonConfig } = await import("@neondatabase/serverless");
   neonConfig.fetchEndpoint = () => `http://${proxy}/sql`;
   const q = neon(databaseUrl, { fullResults: true });
   const timings: number[] = [];
