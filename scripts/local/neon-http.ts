@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import pg from "pg";
 
+/** The application_name of the stand-in's pooled connections. */
+export const NEON_HTTP_APPLICATION_NAME = "layers-neon-http";
+
 export interface NeonHttp {
   port: number;
   /** HTTP requests answered so far (each one query, or one batch run as a transaction). */
@@ -38,6 +41,8 @@ export async function startNeonHttp(target: { host: string; port: number }, port
         password: decodeURIComponent(url.password) || undefined,
         database: decodeURIComponent(url.pathname.slice(1)),
         max: 20,
+        // Named, so a count of the Workers' own connections (pg_stat_activity) can leave these out.
+        application_name: NEON_HTTP_APPLICATION_NAME,
       });
       pool.on("error", () => {}); // a dropped idle connection is replaced on the next query
       pools.set(key, pool);
@@ -121,7 +126,10 @@ export async function startNeonHttp(target: { host: string; port: number }, port
       return requestsServed;
     },
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Idle keep-alive sockets (workerd's) would otherwise hold close() open until they time out.
+      server.closeIdleConnections();
+      await closed;
       await Promise.all([...pools.values()].map((p) => p.end()));
     },
   };

@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { persistEvents } from "../../../functions/events/persistEvents";
+import { NEON_HTTP_APPLICATION_NAME } from "../../../scripts/local/neon-http";
 import { sha256Hex } from "../../../shared/hash";
 import { eventsMessage, queuedEvent } from "../../support/messages";
 import { type Stack, startStack } from "../../support/stack";
@@ -152,10 +153,14 @@ describe("GET /v1/projects/:projectId/events/users/:userId", () => {
   );
 });
 
-/** Open connections of the app role (what the API Worker uses); on PGlite there are no separate backends. */
+/**
+ * Open connections of the app role the API Worker opened itself (not the SQL-over-HTTP stand-in's pool,
+ * Neon's in production); on PGlite there are no separate backends.
+ */
 async function backendsAsApp(): Promise<number> {
   const { rows } = await sql<{ n: string }>`
-    select count(*) as n from pg_stat_activity where usename = 'layers_api'
+    select count(*) as n from pg_stat_activity
+    where usename = 'layers_api' and application_name <> ${NEON_HTTP_APPLICATION_NAME}
   `.execute(stack.db);
   return Number(rows[0]?.n ?? 0);
 }
