@@ -1,7 +1,8 @@
 // npm run dev: the whole system on one machine, one command.
 //  1. Postgres: DATABASE_URL if set, else the embedded PGlite with its data under .data/pg.
 //  2. the migrations applied; the demo org/project/keys seeded, only into a local database (they are public).
-//  3. The WebSocket-to-TCP bridge the Neon driver needs to reach a plain Postgres.
+//  3. The WebSocket-to-TCP bridge the Neon driver needs to reach a plain Postgres, and a stand-in for Neon's
+//     SQL-over-HTTP endpoint (the partner API's reads).
 //  4. A local S3-API server (s3rver, files under .data/s3): the audit archive and the dead letters.
 //  5. Every Worker in one Miniflare (the workerd runtime wrangler uses), so they share the local queues
 //     exactly as the deployed Workers share Cloudflare's: ingest on :8787, the partner API on :8788, Cron
@@ -17,6 +18,7 @@ import S3rver from "s3rver";
 import { bundleWorker, ROOT } from "./local/bundle";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./local/embedded-postgres";
 import { migrate } from "./local/migrate";
+import { startNeonHttp } from "./local/neon-http";
 import { createNodeDb } from "./local/node-db";
 import { DEMO, isLocalDatabase, seedDemo } from "./local/seed";
 import { WORKERS, type WorkerName, workerOptions } from "./local/workers";
@@ -28,6 +30,7 @@ const API_PORT = Number(process.env.API_PORT ?? 8788);
 const CRON_PORT = Number(process.env.CRON_PORT ?? 8789);
 const S3_PORT = Number(process.env.S3_PORT ?? 4569);
 const BRIDGE_PORT = Number(process.env.BRIDGE_PORT ?? 5433);
+const NEON_HTTP_PORT = Number(process.env.NEON_HTTP_PORT ?? 5434);
 const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 5440);
 /** Minutes between automatic Cron runs (production: every 5); 0 runs Cron only when asked. */
 const CRON_MINUTES = Number(process.env.DEV_CRON_MINUTES ?? 5);
@@ -86,6 +89,11 @@ async function main() {
     BRIDGE_PORT,
   );
   console.log(`• Neon WebSocket bridge on 127.0.0.1:${bridge.port}`);
+  const neonHttp = await startNeonHttp(
+    { host: target.hostname, port: Number(target.port || 5432) },
+    NEON_HTTP_PORT,
+  );
+  console.log(`• Neon SQL-over-HTTP stand-in (the API's reads) on 127.0.0.1:${neonHttp.port}`);
 
   const s3Dir = path.join(DATA_DIR, "s3");
   await mkdir(s3Dir, { recursive: true });
@@ -101,7 +109,11 @@ async function main() {
     `• local S3 (s3rver) on 127.0.0.1:${S3_PORT}, buckets ${BUCKETS.join(", ")}, files in ${s3Dir}`,
   );
 
-  const database = { ownerUrl, wsProxy: `127.0.0.1:${bridge.port}/v1` };
+  const database = {
+    ownerUrl,
+    wsProxy: `127.0.0.1:${bridge.port}/v1`,
+    httpProxy: `127.0.0.1:${neonHttp.port}`,
+  };
   const names = Object.keys(WORKERS) as WorkerName[];
   const build = async (): Promise<WorkerOptions[]> => {
     const scripts = await Promise.all(
@@ -183,6 +195,7 @@ async function main() {
     await mf.dispose();
     await s3.close();
     await bridge.close();
+    await neonHttp.close();
     await embedded?.stop();
     process.exit(0);
   };

@@ -1,8 +1,13 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import pg from "pg";
 
+/** The application_name of the stand-in's pooled connections. */
+export const NEON_HTTP_APPLICATION_NAME = "layers-neon-http";
+
 export interface NeonHttp {
   port: number;
+  /** HTTP requests answered so far (each one query, or one batch run as a transaction). */
+  readonly requestsServed: number;
   close(): Promise<void>;
 }
 
@@ -35,7 +40,9 @@ export async function startNeonHttp(target: { host: string; port: number }, port
         user: decodeURIComponent(url.username),
         password: decodeURIComponent(url.password) || undefined,
         database: decodeURIComponent(url.pathname.slice(1)),
-        max: 10,
+        max: 20,
+        // Named, so a count of the Workers' own connections (pg_stat_activity) can leave these out.
+        application_name: NEON_HTTP_APPLICATION_NAME,
       });
       pool.on("error", () => {}); // a dropped idle connection is replaced on the next query
       pools.set(key, pool);
@@ -58,7 +65,9 @@ export async function startNeonHttp(target: { host: string; port: number }, port
     };
   };
 
+  let requestsServed = 0;
   const server: Server = createServer(async (req, res) => {
+    requestsServed += 1;
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { "Content-Type": "application/json" });
       res.end(JSON.stringify(body));
@@ -113,8 +122,14 @@ export async function startNeonHttp(target: { host: string; port: number }, port
   const address = server.address();
   return {
     port: typeof address === "object" && address ? address.port : port,
+    get requestsServed() {
+      return requestsServed;
+    },
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Idle keep-alive sockets (workerd's) would otherwise hold close() open until they time out.
+      server.closeIdleConnections();
+      await closed;
       await Promise.all([...pools.values()].map((p) => p.end()));
     },
   };

@@ -31,6 +31,8 @@ export interface LocalDatabase {
   ownerUrl: string;
   /** `host:port/v1` of the WebSocket-to-TCP bridge (scripts/local/ws-bridge.ts). */
   wsProxy: string;
+  /** `host:port` of the stand-in for Neon's SQL-over-HTTP endpoint (scripts/local/neon-http.ts): API reads. */
+  httpProxy: string;
 }
 
 /**
@@ -56,6 +58,7 @@ export function workerOptions(
       ...config.bindings,
       DATABASE_URL: roleUrl(database.ownerUrl, spec.role),
       NEON_WS_PROXY: database.wsProxy,
+      NEON_HTTP_PROXY: database.httpProxy,
       ...bindings,
     },
   };

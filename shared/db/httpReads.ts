@@ -34,37 +34,53 @@ export function createHttpReads(config: HttpReadsConfig) {
     neonConfig.fetchEndpoint = () => `http://${proxy}/sql`;
   }
   const sql = neon(config.databaseUrl, { fullResults: true });
+  const handle = (orgId: string | null, readOnly: boolean): Db =>
+    new Kysely<Database>({
+      dialect: {
+        createAdapter: () => new PostgresAdapter(),
+        createDriver: () => new TenantHttpDriver(sql, { orgId, role: config.role, readOnly }),
+        createIntrospector: (db) => new PostgresIntrospector(db),
+        createQueryCompiler: () => new PostgresQueryCompiler(),
+      },
+    });
+  // Built once: they hold no connection and no org.
+  const withoutOrg = { readOnly: handle(null, true), writes: handle(null, false) };
   return {
-    /** A Kysely handle whose every query runs as org `orgId`. */
+    /** A Kysely handle whose every query runs as org `orgId`, read-only. */
     as(orgId: string): Db {
-      return new Kysely<Database>({
-        dialect: {
-          createAdapter: () => new PostgresAdapter(),
-          createDriver: () => new TenantHttpDriver(sql, orgId, config.role),
-          createIntrospector: (db) => new PostgresIntrospector(db),
-          createQueryCompiler: () => new PostgresQueryCompiler(),
-        },
-      });
+      return handle(orgId, true);
+    },
+    /**
+     * A handle with the role and no org, for the security-definer functions that run before the org is
+     * known (resolve_api_key) or check it themselves (write_request_log): tenant tables read through it
+     * show nothing. `readOnly: false` only for such one-statement writes, each its own transaction.
+     */
+    withoutOrg(options: { readOnly: boolean }): Db {
+      return options.readOnly ? withoutOrg.readOnly : withoutOrg.writes;
     },
   };
 }
+
+export type HttpReads = ReturnType<typeof createHttpReads>;
 
 type Sql = ReturnType<typeof neon<false, true>>;
 
 class TenantHttpDriver implements Driver {
   readonly #connection: DatabaseConnection;
-  constructor(sql: Sql, orgId: string, role: DbRole) {
+  constructor(sql: Sql, scope: { orgId: string | null; role: DbRole; readOnly: boolean }) {
+    // Transaction-local (`true`), as in withTenant: nothing outlives the query's own transaction.
+    const settings = () =>
+      scope.orgId === null
+        ? sql.query("select set_config('role', $1, true)", [scope.role])
+        : sql.query("select set_config('app.org_id', $1, true), set_config('role', $2, true)", [
+            scope.orgId,
+            scope.role,
+          ]);
     this.#connection = {
       async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
         const [, result] = (await sql.transaction(
-          [
-            sql.query("select set_config('app.org_id', $1, true), set_config('role', $2, true)", [
-              orgId,
-              role,
-            ]),
-            sql.query(compiled.sql, [...compiled.parameters]),
-          ],
-          { readOnly: true },
+          [settings(), sql.query(compiled.sql, [...compiled.parameters])],
+          { readOnly: scope.readOnly },
         )) as FullQueryResults<false>[];
         return { rows: (result?.rows ?? []) as R[] };
       },

@@ -64,14 +64,19 @@ export interface DbConfig {
 /**
  * A Kysely handle over the Neon serverless Pool. In a Worker, create one per request or queue batch and
  * close it with closeDb at the end: workerd does not let a socket outlive the request that opened it.
+ * The pool is built on the first query, so a request that never uses the handle (an API read served over
+ * HTTP) pays nothing for it.
  */
 export function createDb(config: DbConfig): Db {
-  const neon = createNeonPool({
-    connectionString: config.databaseUrl,
-    wsProxy: config.wsProxy,
-    max: config.maxConnections ?? 4,
-  });
-  const pool = poolWithDeadlines(neon, { stepMs: config.stepTimeoutMs, closeMs: CLOSE_TIMEOUT_MS });
+  const pool = async () =>
+    poolWithDeadlines(
+      createNeonPool({
+        connectionString: config.databaseUrl,
+        wsProxy: config.wsProxy,
+        max: config.maxConnections ?? 4,
+      }),
+      { stepMs: config.stepTimeoutMs, closeMs: CLOSE_TIMEOUT_MS },
+    );
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return setTenantRole(db, config.role ?? roleOfUrl(config.databaseUrl));
 }

@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import path from "node:path";
+import { neon, neonConfig } from "@neondatabase/serverless";
 import { sql } from "kysely";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -11,7 +13,7 @@ import { findPgBouncer, startPgBouncer } from "../../scripts/local/pgbouncer";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { withTenant } from "../../shared/db";
 import { type LoadResult, type LoadTarget, percentile, runLoad } from "./http";
-import { workerdCpuMs } from "./proc";
+import { processCpuMs, workerdCpuMs } from "./proc";
 import { type Resources, withoutForeignSignalHandlers } from "./resources";
 
 export interface ApiOptions {
@@ -40,18 +42,43 @@ export interface ApiComparison {
 }
 
 export interface ApiFigures {
-  /** Authenticated GET /v1/projects (a page of 3 projects) vs the bare Hono route. */
+  /** Authenticated GET /v1/projects (a page of 3 projects) vs the bare Hono route, at the bench's concurrency. */
   read: ApiComparison;
+  /** The same GET with one client at a time: latency without queueing. */
+  readSerial: ApiComparison;
+  /** The same GET served by a long-running Node process with a pg pool (test/bench/nodeApi.server.ts). */
+  node: { read: Latency; readSerial: Latency; ratio: number };
+  /** p50 of one read's database part alone: a [tenant settings; query] transaction over SQL-over-HTTP. */
+  databaseRoundTripMs: number;
+  /** CPU of the SQL-over-HTTP stand-in per API read (its work is Neon's in production). */
+  standInCpuMsPerRead: number | undefined;
   /** POST /v1/projects with a fresh Idempotency-Key each vs the bare Hono route. */
   write: ApiComparison;
-  /** How the Worker reached Postgres: through a transaction pooler (as in production) or directly. */
+  /** How the Worker's changes reached Postgres: through a transaction pooler (as in production) or directly. */
   pooler: "pgbouncer" | "direct";
   /** Projects the write org holds afterwards: proof that every 201 created exactly one. */
   created: { projects: number; expected: number };
 }
 
-type Side = "api-get" | "bare-get" | "api-post" | "bare-post";
-const SIDES: readonly Side[] = ["api-get", "bare-get", "api-post", "bare-post"];
+type Side =
+  | "api-get"
+  | "bare-get"
+  | "node-get"
+  | "api-post"
+  | "bare-post"
+  | "api-get-serial"
+  | "bare-get-serial"
+  | "node-get-serial";
+const SIDES: readonly Side[] = [
+  "api-get",
+  "bare-get",
+  "node-get",
+  "api-post",
+  "bare-post",
+  "api-get-serial",
+  "bare-get-serial",
+  "node-get-serial",
+];
 const READ_PROJECTS = 3;
 
 /**
@@ -81,6 +108,16 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   }
   const bridge = await startWsBridge(target);
   const closeBridge = resources.add("ws bridge (api)", () => bridge.close());
+  // Reads go over SQL-over-HTTP: the stand-in pools its connections itself, as Neon's endpoint does.
+  const neonHttp = await startChild("test/bench/neonHttp.server.ts", {
+    TARGET_HOST: server.hostname,
+    TARGET_PORT: server.port || "5432",
+  });
+  const closeNeonHttp = resources.add("neon http (api)", () => neonHttp.stop());
+  const node = await startChild("test/bench/nodeApi.server.ts", {
+    DATABASE_URL: roleUrl(options.ownerUrl, "layers_api"),
+  });
+  const stopNode = resources.add("node api server", () => node.stop());
 
   // Own file names: `npm test` bundles to .wrangler/test-build/api.js and may run at the same time.
   const [apiScript, bareScript] = await Promise.all([
@@ -111,9 +148,11 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
               ...fromConfig.bindings,
               DATABASE_URL: roleUrl(options.ownerUrl, "layers_api"),
               NEON_WS_PROXY: `127.0.0.1:${bridge.port}/v1`,
+              NEON_HTTP_PROXY: `127.0.0.1:${neonHttp.port}`,
               // The most the config schema allows; production's 600 a minute would make this load 429s.
               API_RATE_LIMIT_PER_MINUTE: "100000",
             },
+            ratelimits: { API_RATE_LIMITER: { simple: { limit: 1_000_000_000, period: 60 } } },
           },
           {
             name: "bare",
@@ -131,9 +170,14 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   const names = Array.from({ length: 64 }, (_, n) => JSON.stringify({ name: `Bench project ${n}` }));
   const idempotencyPrefix = `bench-${Date.now()}`;
   let idempotencyKeys = 0;
+  const nodeUrl = new URL(`http://127.0.0.1:${node.port}`);
   const targetOf = (side: Side): LoadTarget => {
-    const [worker, verb] = side.split("-") as ["api" | "bare", "get" | "post"];
-    const common = { url, host: `${worker}.bench`, path: "/v1/projects" };
+    const [worker, verb] = side.split("-") as ["api" | "bare" | "node", "get" | "post"];
+    const common = {
+      url: worker === "node" ? nodeUrl : url,
+      host: `${worker}.bench`,
+      path: "/v1/projects",
+    };
     if (verb === "get") {
       return {
         ...common,
@@ -150,7 +194,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
       bodies: names,
     };
   };
-  const expectStatus = (side: Side) => (side.endsWith("-get") ? 200 : 201);
+  const expectStatus = (side: Side) => (side.includes("-get") ? 200 : 201);
   const check = (name: string, result: LoadResult, status: number): LoadResult => {
     const { unexpected } = result;
     if (unexpected.count > 0) {
@@ -164,14 +208,14 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   const run = async (side: Side, durationMs: number) => {
     const status = expectStatus(side);
     const result = await runLoad(targetOf(side), {
-      concurrency: options.concurrency,
+      concurrency: side.endsWith("-serial") ? 1 : options.concurrency,
       durationMs,
       expectStatus: status,
     });
     return check(side, result, status);
   };
 
-  // Warm-up: JIT, sockets, the rate limiter's Durable Object, the first Postgres connections.
+  // Warm-up: JIT, sockets, the first Postgres connections.
   let apiCreated = 0;
   for (const side of SIDES) {
     const result = await run(side, 1_000);
@@ -182,12 +226,18 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
     SIDES.map((side) => [side, { requests: 0, elapsedMs: 0, workerdMs: 0, latenciesMs: [] as number[] }]),
   ) as Record<Side, { requests: number; elapsedMs: number; workerdMs: number; latenciesMs: number[] }>;
   const durationMs = (options.seconds * 1_000) / options.rounds;
+  let standInMs = 0;
   for (let round = 0; round < options.rounds; round++) {
     const order = SIDES.map((_, i) => SIDES[(i + round) % SIDES.length]!);
     for (const side of order) {
-      const cpuBefore = workerdCpuMs();
+      const cpu = () => (side.startsWith("node-") ? processCpuMs(node.pid) : workerdCpuMs());
+      const standInBefore = processCpuMs(neonHttp.pid);
+      const cpuBefore = cpu();
       const result = await run(side, durationMs);
-      const cpuAfter = workerdCpuMs();
+      const cpuAfter = cpu();
+      if (side === "api-get") {
+        standInMs += (processCpuMs(neonHttp.pid) ?? Number.NaN) - (standInBefore ?? Number.NaN);
+      }
       const t = totals[side];
       t.requests += result.requests;
       t.elapsedMs += result.elapsedMs;
@@ -198,6 +248,13 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   }
   await disposeMiniflare();
   await closeBridge();
+  await stopNode();
+  const databaseRoundTripMs = await httpRoundTripMs(
+    roleUrl(options.ownerUrl, "layers_api"),
+    `127.0.0.1:${neonHttp.port}`,
+    reader.org.id,
+  );
+  await closeNeonHttp();
 
   const { count } = await setupDb
     .selectFrom("projects")
@@ -223,8 +280,63 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
   });
   return {
     read: compare(latency("api-get"), latency("bare-get")),
+    readSerial: compare(latency("api-get-serial"), latency("bare-get-serial")),
+    node: {
+      read: latency("node-get"),
+      readSerial: latency("node-get-serial"),
+      ratio: latency("api-get").requestsPerSecond / latency("node-get").requestsPerSecond,
+    },
+    databaseRoundTripMs,
+    standInCpuMsPerRead: Number.isNaN(standInMs) ? undefined : standInMs / totals["api-get"].requests,
     write: compare(latency("api-post"), latency("bare-post")),
     pooler,
     created: { projects: Number(count), expected: apiCreated },
   };
+}
+
+/** A server script of the bench as a child process (its own event loop), once it prints its port. */
+async function startChild(
+  script: string,
+  env: Record<string, string>,
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, script)], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
+    child.stdout?.once("data", (chunk) => resolve(Number(String(chunk).trim())));
+  });
+  return {
+    port,
+    pid: child.pid ?? 0,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/**
+ * What one read's database part costs on its own: p50 of a read-only [tenant settings; query] transaction
+ * over SQL-over-HTTP, sent from Node with the Neon driver, one at a time.
+ */
+async function httpRoundTripMs(databaseUrl: string, proxy: string, orgId: string): Promise<number> {
+  neonConfig.fetchEndpoint = () => `http://${proxy}/sql`;
+  const q = neon(databaseUrl, { fullResults: true });
+  const timings: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const started = performance.now();
+    await q.transaction(
+      [
+        q.query("select set_config('app.org_id', $1, true), set_config('role', 'layers_api', true)", [orgId]),
+        q.query("select id from projects order by created_at desc, id desc limit 21"),
+      ],
+      { readOnly: true },
+    );
+    if (i >= 50) timings.push(performance.now() - started);
+  }
+  return percentile(timings, 50);
 }

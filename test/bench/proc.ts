@@ -42,3 +42,13 @@ export function workerdCpuMs(): number | undefined {
   }
   return found ? (ticks * 1_000) / clockTicks() : undefined;
 }
+
+/** Total user+system CPU milliseconds of one process (by pid), or undefined without /proc. */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1_000) / clockTicks();
+  } catch {
+    return undefined;
+  }
+}

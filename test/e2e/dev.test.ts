@@ -21,7 +21,15 @@ const ports: Record<string, number> = {};
 beforeAll(async () => {
   fakes = await startFakePlatforms();
   dataDir = await mkdtemp(path.join(tmpdir(), "layers-dev-"));
-  for (const name of ["PORT", "API_PORT", "CRON_PORT", "S3_PORT", "BRIDGE_PORT", "EMBEDDED_PG_PORT"]) {
+  for (const name of [
+    "PORT",
+    "API_PORT",
+    "CRON_PORT",
+    "S3_PORT",
+    "BRIDGE_PORT",
+    "NEON_HTTP_PORT",
+    "EMBEDDED_PG_PORT",
+  ]) {
     ports[name] = await freePort();
   }
   dev = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/dev.ts"], {

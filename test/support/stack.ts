@@ -6,6 +6,7 @@ import {
   deadLetterKeys,
   readDeadLetter,
 } from "../../functions/deadLetters/store";
+import { type NeonHttp, startNeonHttp } from "../../scripts/local/neon-http";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { type WorkerName, workerOptions } from "../../scripts/local/workers";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
@@ -24,6 +25,8 @@ export interface StackOptions {
   /** The relay Worker's vars: platform URLs (tests point them at test/support/fakePlatforms.ts), timings. */
   relayVars?: Record<string, string>;
   ingestRateLimit?: number;
+  /** The API's cross-isolate rate-limit binding (per key, 60 s); wrangler.toml's limit unless set. */
+  apiRateLimit?: number;
   /** The consumer's max_retries (wrangler.toml's 20 unless a test wants a message to die sooner). */
   consumerMaxRetries?: number;
   /** The dead-letter Worker's vars (RELAY_RECORD_ATTEMPTS…). */
@@ -39,6 +42,8 @@ export interface Stack {
   /** Owner connection (bypasses RLS) for assertions and setup. */
   db: Db;
   bridge: WsBridge;
+  /** The SQL-over-HTTP stand-in the API's reads and key lookups go through. */
+  neonHttp: NeonHttp;
   /** Set with `faultyDatabase`: the Workers' only way to Postgres. */
   proxy: FaultyProxy | undefined;
   logs: string[];
@@ -53,7 +58,9 @@ export interface Stack {
   takeRecorded(): Promise<unknown[]>;
   /** The dead letters kept in storage so far, oldest first (read, not removed). */
   deadLetters(kind?: DeadLetterKind): Promise<DeadLetter[]>;
+  /** Restarts the Workers' ways to Postgres: the WebSocket bridge and the SQL-over-HTTP stand-in. */
   restartBridge(): Promise<void>;
+  /** Stops both: to the Workers, the database is unreachable. */
   stopBridge(): Promise<void>;
   dispose(): Promise<void>;
 }
@@ -100,12 +107,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const proxy = options.faultyDatabase ? await startFaultyProxy(postgres) : undefined;
   const pgTarget = proxy ? { host: "127.0.0.1", port: proxy.port } : postgres;
   let bridge = await startWsBridge(pgTarget);
+  // The API's reads go over SQL-over-HTTP (Neon's endpoint in production, this stand-in here).
+  let neonHttp: NeonHttp = await startNeonHttp(pgTarget);
+  const neonHttpPort = neonHttp.port;
   const ownS3 = options.s3 ? undefined : await startLocalS3();
   const s3 = (options.s3 ?? ownS3) as LocalS3;
   const bridgePort = bridge.port;
   const logs: string[] = [];
   // Each Worker as its wrangler config declares it, logged in as its own role (scripts/local/workers.ts).
-  const database = { ownerUrl, wsProxy: `127.0.0.1:${bridgePort}/v1` };
+  const database = {
+    ownerUrl,
+    wsProxy: `127.0.0.1:${bridgePort}/v1`,
+    httpProxy: `127.0.0.1:${neonHttpPort}`,
+  };
   const worker = (name: WorkerName, bindings: Record<string, string>) =>
     workerOptions(name, inject(SCRIPTS[name]), database, bindings);
   // Deliver fast in tests; the production batch settings stay in wrangler.toml.
@@ -124,6 +138,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const nowhere = "http://127.0.0.1:9";
   const platforms = { META_API_BASE: nowhere, TIKTOK_API_BASE: nowhere, APPLE_ADSERVICES_URL: nowhere };
 
+  // Key caches off unless a test turns one on: most tests revoke a key and expect the next call refused.
   const ingest = worker("ingest", { SDK_KEY_CACHE_TTL_SECONDS: "0", ...options.ingestVars });
   if (options.ingestRateLimit) {
     ingest.ratelimits = { INGEST_RATE_LIMITER: { simple: { limit: options.ingestRateLimit, period: 60 } } };
@@ -146,13 +161,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }),
     );
   }
+  const api = worker("api", {
+    ALLOW_TEST_CLOCK: "true",
+    API_KEY_CACHE_TTL_SECONDS: "0",
+    ...TEST_DESTINATION_KEYRING,
+    ...platforms,
+    ...options.apiVars,
+  });
+  if (options.apiRateLimit) {
+    api.ratelimits = { API_RATE_LIMITER: { simple: { limit: options.apiRateLimit, period: 60 } } };
+  }
   workers.push(
-    worker("api", {
-      ALLOW_TEST_CLOCK: "true",
-      ...TEST_DESTINATION_KEYRING,
-      ...platforms,
-      ...options.apiVars,
-    }),
+    api,
     fast(
       worker("relay", {
         ...TEST_DESTINATION_KEYRING,
@@ -190,6 +210,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     db,
     get bridge() {
       return bridge;
+    },
+    get neonHttp() {
+      return neonHttp;
     },
     proxy,
     logs,
@@ -234,13 +257,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     async stopBridge() {
       await bridge.close();
+      await neonHttp.close();
     },
     async restartBridge() {
       bridge = await startWsBridge(pgTarget, bridgePort);
+      neonHttp = await startNeonHttp(pgTarget, neonHttpPort);
     },
     async dispose() {
       await mf.dispose();
       await bridge.close();
+      await neonHttp.close();
       await proxy?.close();
       await ownS3?.dispose();
       await db.destroy();

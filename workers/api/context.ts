@@ -1,5 +1,6 @@
 import type { ApiKeyIdentity } from "../../functions/api/apiKeys";
 import type { Db } from "../../shared/db";
+import type { HttpReads } from "../../shared/db/httpReads";
 import type { ApiVars } from "./env";
 
 /** What every request carries through the middleware chain (unkey's HonoEnv pattern). */
@@ -13,7 +14,10 @@ export type ApiEnv = {
     vars: ApiVars;
     /** The request's clock: wall time, or X-Layers-Test-Now where tests may set it. */
     now: Date;
+    /** The pooled connection (WebSocket): changes, and reads that stream. Opened on its first query. */
     db: Db;
+    /** Reads over SQL-over-HTTP, one round trip per query, each in its own tenant transaction. */
+    reads: HttpReads;
     auth: ApiKeyIdentity;
     /** Work to finish after the response, before the request's connections close. */
     defer: (task: Promise<unknown>) => void;

@@ -1,13 +1,18 @@
 import { z } from "zod";
 
 // The Worker's `env` is ApiBindings, generated from its wrangler.toml by `npm run types`: the per-key
-// RATE_LIMITER Durable Object, RELAY_QUEUE (replays of dead-lettered batches go back through it) and the
+// API_RATE_LIMITER rate-limit binding, RELAY_QUEUE (replays of dead-lettered batches go back through it) and the
 // destination-token keyring secrets (DESTINATION_KEYS, DESTINATION_KEY_ID: read only by the destination
 // routes, through functions/destinations/crypto.ts parseKeyring, so a missing keyring breaks nothing else).
 // These schemas are the vars and secrets it reads, validated once per isolate (parseEnv).
 export const apiVarsSchema = z.object({
   DATABASE_URL: z.string().min(1),
   NEON_WS_PROXY: z.string().min(1).optional(),
+  // Local only: where reads find the stand-in for Neon's SQL-over-HTTP endpoint (scripts/local/neon-http.ts).
+  NEON_HTTP_PROXY: z.string().min(1).optional(),
+  // Per-isolate cache of found API keys: a revoked or expired key still answers reads on a warm isolate for
+  // at most this long (the README promises 5 s); changes always look the key up afresh. 0 turns it off.
+  API_KEY_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(600),
   // Tests only: lets a request carry its own "now" (X-Layers-Test-Now). Never set in production.
   ALLOW_TEST_CLOCK: z.enum(["true", "false"]).default("false"),

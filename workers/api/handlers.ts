@@ -41,12 +41,20 @@ function scope(c: Context<ApiEnv>, tx: Tx): RequestScope {
 // Authorization (role, org-wide keys, a restricted key's project) is declared on each route and checked by
 // route middleware before these run (access.ts): before validation, and before a replay.
 
-/** A read: the handler's queries run in one transaction scoped to the caller's org. */
+/**
+ * A read: each of the handler's queries is one HTTP round trip, its own read-only transaction scoped to the
+ * caller's org and role (shared/db/httpReads.ts), so a read opens no connection. The queries of one read
+ * see separate snapshots, which no read here depends on. A read that streams (the NDJSON export) takes
+ * the pooled connection `c.get("db")` itself: HTTP answers arrive whole.
+ */
 export async function query<T extends Response>(
   c: Context<ApiEnv>,
   fn: (s: RequestScope) => Promise<T>,
 ): Promise<T> {
-  return withTenant(c.get("db"), c.get("auth").orgId, (tx) => fn(scope(c, tx)));
+  const reads = c.get("reads").as(c.get("auth").orgId);
+  // The read functions are typed for a transaction; this handle runs each query in one of its own, and
+  // refuses to open another (as a transaction handle does).
+  return fn(scope(c, reads as unknown as Tx));
 }
 
 /** What identifies "the same request" for an Idempotency-Key: method, path with query string, body. */

@@ -4,6 +4,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/api/apiKeys";
 import { writeRequestLog } from "../../functions/api/requestLogs";
 import { closeDb, createDb } from "../../shared/db";
+import { createHttpReads, type HttpReads } from "../../shared/db/httpReads";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { hasSecretShape, newId } from "../../shared/ids";
@@ -13,14 +14,16 @@ import { KeyLookupCache } from "../common/keyLookupCache";
 import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
 import type { ApiEnv } from "./context";
-import { apiVarsSchema } from "./env";
+import { type ApiVars, apiVarsSchema } from "./env";
+import { IsolateRateLimits } from "./rateLimiter";
 
 export const log = createLogger({ worker: "api" });
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 /** Where a caller's own (valid) X-Request-Id comes back; ours is always X-Request-Id. */
 export const CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id";
-/** API_RATE_LIMIT_PER_MINUTE is earned over this period. */
+/** API_RATE_LIMIT_PER_MINUTE is earned over this period: API_RATE_LIMITER's `period` in wrangler.toml. */
 const RATE_LIMIT_PERIOD_SECONDS = 60;
+const isolateRateLimits = new IsolateRateLimits();
 /** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
 export const API_MAX_BODY_BYTES = 1_048_576;
 
@@ -72,12 +75,14 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   c.set("vars", vars);
   const testNow = vars.ALLOW_TEST_CLOCK === "true" ? c.req.header("X-Layers-Test-Now") : undefined;
   c.set("now", testNow ? new Date(testNow) : new Date());
+  // Opens its connection only if the request needs one: a change, or a read that streams.
   const db = createDb({
     databaseUrl: vars.DATABASE_URL,
     wsProxy: vars.NEON_WS_PROXY,
     role: "layers_api",
   });
   c.set("db", db);
+  c.set("reads", httpReadsFor(vars));
   const deferred: Promise<unknown>[] = [];
   c.set("defer", (task) => deferred.push(task));
   try {
@@ -90,15 +95,38 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   }
 };
 
+// The HTTP reads handle holds no connection, so one serves every request of the isolate.
+let httpReads: { vars: ApiVars; reads: HttpReads } | undefined;
+function httpReadsFor(vars: ApiVars): HttpReads {
+  if (httpReads?.vars !== vars) {
+    httpReads = {
+      vars,
+      reads: createHttpReads({
+        databaseUrl: vars.DATABASE_URL,
+        httpProxy: vars.NEON_HTTP_PROXY,
+        role: "layers_api",
+      }),
+    };
+  }
+  return httpReads.reads;
+}
+
 /**
- * Unknown API key hashes this isolate has already looked up, for a few seconds: a client retrying a wrong or
- * revoked key costs no database lookup. Found keys are never cached here: a revocation applies at once.
+ * API key lookups this isolate has made, by the key's hash, for API_KEY_CACHE_TTL_SECONDS: found keys (so a
+ * read costs no lookup) and unknown ones (so a client retrying a wrong key costs none either). A revoked or
+ * expired key may still answer reads on a warm isolate for that long, never a change: every POST/PATCH/
+ * DELETE looks its key up afresh (and so ends the stale entry for the reads after it).
  */
-const UNKNOWN_KEY_CACHE_MS = 5_000;
-const apiKeyLookups = new KeyLookupCache<ApiKeyIdentity>({
-  knownTtlMs: 0,
-  unknownTtlMs: UNKNOWN_KEY_CACHE_MS,
-});
+let apiKeyLookups: { ttlMs: number; cache: KeyLookupCache<ApiKeyIdentity> } | undefined;
+function keyLookupsFor(vars: ApiVars): KeyLookupCache<ApiKeyIdentity> {
+  const ttlMs = vars.API_KEY_CACHE_TTL_SECONDS * 1000;
+  if (apiKeyLookups?.ttlMs !== ttlMs) {
+    apiKeyLookups = { ttlMs, cache: new KeyLookupCache({ knownTtlMs: ttlMs, unknownTtlMs: ttlMs }) };
+  }
+  return apiKeyLookups.cache;
+}
+
+const READ_METHODS = new Set(["GET", "HEAD"]);
 
 const isApiKeyShaped = (secret: string) =>
   hasSecretShape(secret, apiKeyPrefix("live")) || hasSecretShape(secret, apiKeyPrefix("test"));
@@ -106,9 +134,9 @@ const isApiKeyShaped = (secret: string) =>
 /**
  * Bearer API key → identity, then the per-key rate limit, then (after the handler) the request metadata
  * log. Cheapest check first, so traffic without a valid key costs next to nothing: the exact key shape,
- * then this isolate's memory of unknown keys, then the database; only a real key reaches its rate-limit
- * Durable Object (named by the key's id, so no unknown key ever creates one). Runs before validation and
- * before the idempotency layer: 401/403/429 are never stored as replays.
+ * then this isolate's memory of keys, then the database; only a real key reaches the rate limits (keyed by
+ * the key's id, so no unknown key is ever counted). Runs before validation and before the idempotency
+ * layer: 401/403/429 are never stored as replays.
  */
 export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   const started = performance.now();
@@ -118,8 +146,11 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   }
   let identity: ApiKeyIdentity | null;
   try {
-    identity = await apiKeyLookups.lookup(await sha256Hex(secret), Date.now(), () =>
-      resolveApiKey(c.get("db"), secret, c.get("now")),
+    const keys = keyLookupsFor(c.get("vars"));
+    const lookup = READ_METHODS.has(c.req.method) ? keys.lookup : keys.refresh;
+    // One HTTP round trip: the lookup runs before the org is known, through the definer function.
+    identity = await lookup.call(keys, await sha256Hex(secret), Date.now(), () =>
+      resolveApiKey(c.get("reads").withoutOrg({ readOnly: true }), secret, c.get("now")),
     );
   } catch (error) {
     log.error("api key lookup failed", { requestId: c.get("requestId"), error });
@@ -127,12 +158,24 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   }
   if (!identity) throw new ApiError("unauthorized", "Unknown, revoked or expired API key.");
 
-  const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(identity.keyId));
-  const rate = await limiter.hit(
+  // This isolate's bucket first (exact headers, no call); then Cloudflare's count across isolates.
+  let rate = isolateRateLimits.hit(
+    identity.keyId,
     c.get("vars").API_RATE_LIMIT_PER_MINUTE,
     RATE_LIMIT_PERIOD_SECONDS,
     c.get("now").getTime(),
   );
+  if (rate.allowed && !(await c.env.API_RATE_LIMITER.limit({ key: identity.keyId })).success) {
+    // Other isolates spent the key's limit. The binding counts per period and says nothing more, so
+    // nothing is left and a whole period is a wait that is always long enough.
+    rate = {
+      ...rate,
+      allowed: false,
+      remaining: 0,
+      resetSeconds: RATE_LIMIT_PERIOD_SECONDS,
+      retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS,
+    };
+  }
   c.header("RateLimit-Limit", String(rate.limit));
   c.header("RateLimit-Remaining", String(rate.remaining));
   c.header("RateLimit-Reset", String(rate.resetSeconds));
@@ -163,9 +206,10 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
       latencyMs: performance.now() - started,
       occurredAt: c.get("now"),
     };
-    // A separate, short transaction after the answer is ready; losing one log row never fails a request.
+    // One statement over HTTP after the answer is ready (write_request_log checks the key is the org's);
+    // losing one log row never fails a request.
     c.get("defer")(
-      writeRequestLog(c.get("db"), entry).catch((error) =>
+      writeRequestLog(c.get("reads").withoutOrg({ readOnly: false }), entry).catch((error) =>
         log.error("request log write failed", { requestId: entry.requestId, error }),
       ),
     );

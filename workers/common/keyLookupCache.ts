@@ -20,9 +20,22 @@ export class KeyLookupCache<V> {
     if (this.#unknown.get(keySha256, nowMs)) return null;
     const known = this.#known.get(keySha256, nowMs);
     if (known !== undefined) return known;
+    return this.refresh(keySha256, nowMs, load);
+  }
+
+  /**
+   * `load()`'s answer whatever is cached, remembered in place of the cached one: for the uses that must
+   * see a revocation at once (the API's changes), which then also ends the stale entry for everyone else.
+   */
+  async refresh(keySha256: string, nowMs: number, load: () => Promise<V | null>): Promise<V | null> {
     const loaded = await load();
-    if (loaded === null) this.#unknown.set(keySha256, true, nowMs);
-    else this.#known.set(keySha256, loaded, nowMs);
+    if (loaded === null) {
+      this.#known.delete(keySha256);
+      this.#unknown.set(keySha256, true, nowMs);
+    } else {
+      this.#unknown.delete(keySha256);
+      this.#known.set(keySha256, loaded, nowMs);
+    }
     return loaded;
   }
 }
@@ -52,5 +65,9 @@ class BoundedTtlMap<V> {
       if (!oldest.done) this.#entries.delete(oldest.value);
     }
     this.#entries.set(key, { value, expiresAt: nowMs + this.ttlMs });
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
   }
 }

@@ -1,10 +1,14 @@
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { ROOT } from "../../../scripts/local/bundle";
 import { bearer, createApiTenant } from "../../support/apiTenant";
 import { type Stack, startStack } from "../../support/stack";
 
-// The per-key limit (API_RATE_LIMIT_PER_MINUTE) is a token bucket (GCRA) in a Durable Object: a key earns
-// one request every 60 s / limit and saves up at most `limit`. Time is driven through the test clock
-// (X-Layers-Test-Now), which the Worker hands to the Durable Object.
+// The per-key limit (API_RATE_LIMIT_PER_MINUTE) is a token bucket (GCRA) per isolate: a key earns one
+// request every 60 s / limit and saves up at most `limit`; it gives the RateLimit-* headers. Time is driven
+// through the test clock (X-Layers-Test-Now). Across isolates, Cloudflare's rate-limit binding
+// (API_RATE_LIMITER) holds the key to the same limit per 60 s; its refusal is tested on its own below.
 
 const LIMIT = 3; // one request earned every 20 s
 
@@ -107,5 +111,47 @@ describe("API rate limit (GCRA)", () => {
     const { secret: third } = await createApiTenant(stack.db);
     const thirdBurst = await burst(third, quietFrom, LIMIT);
     expect(passed(await burst(third, quietFrom + thirdBurst.at(-1)!.reset * 1000, LIMIT))).toBe(LIMIT);
+  });
+});
+
+describe("API rate limit across isolates (the rate-limit binding)", () => {
+  test("wrangler.toml gives the binding the limit the headers announce, over the same 60 s", () => {
+    const { workerOptions } = unstable_getMiniflareWorkerOptions(
+      path.join(ROOT, "workers/api/wrangler.toml"),
+    );
+    const bindings = (workerOptions.bindings ?? {}) as Record<string, unknown>;
+    const ratelimits = (workerOptions as { ratelimits?: Record<string, { simple: object }> }).ratelimits;
+    expect(ratelimits?.API_RATE_LIMITER?.simple).toEqual({
+      limit: Number(bindings.API_RATE_LIMIT_PER_MINUTE),
+      period: 60,
+    });
+  });
+
+  test("when other isolates spent the key's limit: 429, nothing remaining, Retry-After a whole period", async () => {
+    // The binding allows 2 a minute while this isolate's bucket would allow 600: as if other isolates had
+    // already spent the rest of the key's limit.
+    const shared = await startStack({ consumer: "recorder", apiRateLimit: 2 });
+    try {
+      const { secret } = await createApiTenant(shared.db);
+      const answers: Response[] = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await shared.api("/v1/projects", { headers: bearer(secret) });
+        await response.arrayBuffer();
+        answers.push(response);
+      }
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 429]);
+      const refused = answers[2]!;
+      expect(refused.headers.get("RateLimit-Limit")).toBe("600");
+      expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
+      expect(refused.headers.get("Retry-After")).toBe("60");
+      expect(refused.headers.get("RateLimit-Reset")).toBe("60");
+      // Counted per key: another key of the same org is unaffected.
+      const other = await createApiTenant(shared.db);
+      const fresh = await shared.api("/v1/projects", { headers: bearer(other.secret) });
+      expect(fresh.status).toBe(200);
+      expect(fresh.headers.get("RateLimit-Remaining")).toBe("599");
+    } finally {
+      await shared.dispose();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { persistEvents } from "../../../functions/events/persistEvents";
+import { type NeonHttp, startNeonHttp } from "../../../scripts/local/neon-http";
 import { startWsBridge, type WsBridge } from "../../../scripts/local/ws-bridge";
 import { eventsMessage, queuedEvent } from "../../support/messages";
 import { waitForEvents } from "../../support/rows";
@@ -14,22 +15,27 @@ import { call, ownerKey, runCron, snapshot } from "./helpers";
 describe("events queued before a deletion never survive it", () => {
   let stack: Stack;
   let apiBridge: WsBridge;
+  let apiHttp: NeonHttp;
   beforeAll(async () => {
-    // The API and Cron Workers get their own bridge to the database, so stopping the stack's bridge takes
-    // the database away from the consumer only: it keeps retrying while the partner deletes.
+    // The API and Cron Workers get their own bridge (and the API its own SQL-over-HTTP stand-in) to the
+    // database, so stopping the stack's takes the database away from the consumer only: it keeps retrying
+    // while the partner deletes.
     const target = new URL(inject("ownerUrl"));
-    apiBridge = await startWsBridge({ host: target.hostname, port: Number(target.port || 5432) });
+    const postgres = { host: target.hostname, port: Number(target.port || 5432) };
+    apiBridge = await startWsBridge(postgres);
+    apiHttp = await startNeonHttp(postgres);
     const proxy = `127.0.0.1:${apiBridge.port}/v1`;
     stack = await startStack({
       ingestVars: { SDK_KEY_CACHE_TTL_SECONDS: "600" },
       consumerVars: { RETRY_BASE_DELAY_SECONDS: "1", RETRY_MAX_DELAY_SECONDS: "2" },
-      apiVars: { NEON_WS_PROXY: proxy },
+      apiVars: { NEON_WS_PROXY: proxy, NEON_HTTP_PROXY: `127.0.0.1:${apiHttp.port}` },
       cronVars: { NEON_WS_PROXY: proxy },
     });
   });
   afterAll(async () => {
     await stack?.dispose();
     await apiBridge?.close();
+    await apiHttp?.close();
   });
 
   test("consumer down → DELETE → Cron completes → consumer back: nothing of the user is stored", async () => {
