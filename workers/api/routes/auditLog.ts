@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AuditEvent, listAuditEvents } from "../../../functions/api/auditLog";
+import { type AuditEvent, listAuditEvents } from "../../../functions/audit/listAuditEvents";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
@@ -96,10 +96,10 @@ const list = createRoute({
 
 export function registerAuditLogRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(list, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const q = c.req.valid("query");
       const result = await listAuditEvents(
-        s.tx,
+        ctx,
         {
           action: q.action,
           resourceType: q.resource_type,

@@ -1,6 +1,7 @@
 import { sql } from "kysely";
-import type { Db, Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
+import type { VerbContext } from "../context";
 
 /** Request metadata only: who, what route, what status, how long. Never a body. Kept 30 days. */
 export interface RequestLogEntry {
@@ -52,11 +53,11 @@ export interface RequestLogFilter {
  * (occurred_at, request_id). A cursor that is not one of the org's request ids matches nothing.
  */
 export async function listRequestLogs(
-  tx: Tx,
+  ctx: VerbContext,
   filter: RequestLogFilter,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: RequestLog[]; hasMore: boolean }> {
-  let query = tx
+  let query = ctx.db
     .selectFrom("request_logs")
     .select([
       "request_id",
@@ -72,18 +73,12 @@ export async function listRequestLogs(
   if (filter.apiKeyId !== undefined) query = query.where("api_key_id", "=", filter.apiKeyId);
   if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
   if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
-  const after = page.startingAfter;
-  const { rows, hasMore } = await newestFirstPage(
-    query,
-    { time: "occurred_at", id: "request_id" },
-    page.limit,
-    after
-      ? {
-          id: after,
-          time: tx.selectFrom("request_logs").select("occurred_at").where("request_id", "=", after),
-        }
-      : undefined,
-  );
+  const { rows, hasMore } = await newestFirstPage(query, {
+    table: "request_logs",
+    time: "occurred_at",
+    id: "request_id",
+    ...page,
+  });
   return {
     data: rows.map((row) => ({
       requestId: row.request_id,

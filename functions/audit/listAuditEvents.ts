@@ -1,6 +1,6 @@
-import type { Tx } from "../../shared/db";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
-import type { Actor } from "./audit";
+import type { VerbContext } from "../context";
+import type { Actor } from "./writeAudit";
 
 /** One audit row as the API shows it: who did what to which resource, when, in which request. */
 export interface AuditEvent {
@@ -67,25 +67,22 @@ function toAuditEvent(row: Row): AuditEvent {
  * not one of the org's rows matches nothing: an empty page, never another org's position.
  */
 export async function listAuditEvents(
-  tx: Tx,
+  ctx: VerbContext,
   filter: AuditLogFilter,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: AuditEvent[]; hasMore: boolean }> {
-  let query = tx.selectFrom("audit_log").select(COLUMNS);
+  let query = ctx.db.selectFrom("audit_log").select(COLUMNS);
   if (filter.action !== undefined) query = query.where("action", "=", filter.action);
   if (filter.resourceType !== undefined) query = query.where("resource_type", "=", filter.resourceType);
   if (filter.resourceId !== undefined) query = query.where("resource_id", "=", filter.resourceId);
   if (filter.actorId !== undefined) query = query.where("actor_id", "=", filter.actorId);
   if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
   if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
-  const after = page.startingAfter;
-  const { rows, hasMore } = await newestFirstPage(
-    query,
-    { time: "occurred_at", id: "id" },
-    page.limit,
-    after
-      ? { id: after, time: tx.selectFrom("audit_log").select("occurred_at").where("id", "=", after) }
-      : undefined,
-  );
+  const { rows, hasMore } = await newestFirstPage(query, {
+    table: "audit_log",
+    time: "occurred_at",
+    id: "id",
+    ...page,
+  });
   return { data: rows.map(toAuditEvent), hasMore };
 }
