@@ -1,3 +1,4 @@
+import { withFilters } from "../../shared/db/filters";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import type { VerbContext } from "../context";
 import type { Actor } from "./writeAudit";
@@ -71,13 +72,15 @@ export async function listAuditEvents(
   filter: AuditLogFilter,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: AuditEvent[]; hasMore: boolean }> {
-  let query = ctx.db.selectFrom("audit_log").select(COLUMNS);
-  if (filter.action !== undefined) query = query.where("action", "=", filter.action);
-  if (filter.resourceType !== undefined) query = query.where("resource_type", "=", filter.resourceType);
-  if (filter.resourceId !== undefined) query = query.where("resource_id", "=", filter.resourceId);
-  if (filter.actorId !== undefined) query = query.where("actor_id", "=", filter.actorId);
-  if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
-  if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
+  const query = withFilters(ctx.db.selectFrom("audit_log").select(COLUMNS), {
+    equal: {
+      action: filter.action,
+      resource_type: filter.resourceType,
+      resource_id: filter.resourceId,
+      actor_id: filter.actorId,
+    },
+    time: { column: "occurred_at", from: filter.from, to: filter.to },
+  });
   const { rows, hasMore } = await newestFirstPage(query, {
     table: "audit_log",
     time: "occurred_at",

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
+import { withFilters } from "../../shared/db/filters";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { newId } from "../../shared/ids";
 import type { Subject } from "../userData/subject";
@@ -180,9 +181,9 @@ export async function listDeletionRequests(
     projectId?: string | null | undefined;
   },
 ): Promise<{ data: DeletionRequest[]; hasMore: boolean }> {
-  let query = db.selectFrom("deletion_requests").select(COLUMNS);
-  if (filter.status) query = query.where("status", "=", filter.status);
-  if (filter.projectId) query = query.where("project_id", "=", filter.projectId);
+  const query = withFilters(db.selectFrom("deletion_requests").select(COLUMNS), {
+    equal: { status: filter.status, project_id: filter.projectId },
+  });
   const { rows, hasMore } = await newestFirstPage(query, {
     table: "deletion_requests",
     time: "requested_at",

@@ -1,4 +1,5 @@
 import type { Db } from "../../shared/db";
+import { withFilters } from "../../shared/db/filters";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { newId } from "../../shared/ids";
 
@@ -74,8 +75,9 @@ export async function listProjects(
   db: Db,
   page: { limit: number; startingAfter?: string | undefined; onlyId?: string | null | undefined },
 ): Promise<{ data: Project[]; hasMore: boolean }> {
-  let query = db.selectFrom("projects").select(PROJECT_COLUMNS);
-  if (page.onlyId) query = query.where("id", "=", page.onlyId);
+  const query = withFilters(db.selectFrom("projects").select(PROJECT_COLUMNS), {
+    equal: { id: page.onlyId },
+  });
   const { rows, hasMore } = await newestFirstPage(query, {
     table: "projects",
     time: "created_at",

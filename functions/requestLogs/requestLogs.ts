@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
+import { withFilters } from "../../shared/db/filters";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import type { VerbContext } from "../context";
 
@@ -28,16 +29,8 @@ export async function writeRequestLog(db: Db, entry: RequestLogEntry): Promise<v
     ${entry.occurredAt.toISOString()}::timestamptz, ${entry.clientRequestId}::text)`.execute(db);
 }
 
-export interface RequestLog {
-  requestId: string;
-  clientRequestId: string | null;
-  apiKeyId: string;
-  method: string;
-  route: string;
-  status: number;
-  latencyMs: number;
-  occurredAt: Date;
-}
+/** A logged request as the API lists it: the org is the caller's own. */
+export type RequestLog = Omit<RequestLogEntry, "orgId">;
 
 export interface RequestLogFilter {
   status?: number | undefined;
@@ -57,7 +50,7 @@ export async function listRequestLogs(
   filter: RequestLogFilter,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: RequestLog[]; hasMore: boolean }> {
-  let query = ctx.db
+  const all = ctx.db
     .selectFrom("request_logs")
     .select([
       "request_id",
@@ -69,10 +62,10 @@ export async function listRequestLogs(
       "latency_ms",
       "occurred_at",
     ]);
-  if (filter.status !== undefined) query = query.where("status", "=", filter.status);
-  if (filter.apiKeyId !== undefined) query = query.where("api_key_id", "=", filter.apiKeyId);
-  if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
-  if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
+  const query = withFilters(all, {
+    equal: { status: filter.status, api_key_id: filter.apiKeyId },
+    time: { column: "occurred_at", from: filter.from, to: filter.to },
+  });
   const { rows, hasMore } = await newestFirstPage(query, {
     table: "request_logs",
     time: "occurred_at",

@@ -1,5 +1,6 @@
 import { type Selectable, sql } from "kysely";
 import type { Db } from "../../shared/db";
+import { withFilters } from "../../shared/db/filters";
 import type { SdkEvents } from "../../shared/db/types";
 
 // Access and portability: everything we hold for one end user of a project (sdk_events, sdk_users and the
@@ -120,15 +121,16 @@ export async function userEventsPage(
   cursor: EventCursor | null,
 ): Promise<{ data: UserEvent[]; hasMore: boolean; last: EventCursor | null }> {
   const desc = filter.order === "desc";
-  let query = db
-    .selectFrom("sdk_events")
-    .select(EVENT_COLUMNS)
-    .where("project_id", "=", projectId)
-    .where("user_id", "=", userId)
-    .orderBy("ts", filter.order)
-    .orderBy("event_id", filter.order);
-  if (filter.from) query = query.where("ts", ">=", filter.from);
-  if (filter.to) query = query.where("ts", "<", filter.to);
+  let query = withFilters(
+    db
+      .selectFrom("sdk_events")
+      .select(EVENT_COLUMNS)
+      .where("project_id", "=", projectId)
+      .where("user_id", "=", userId)
+      .orderBy("ts", filter.order)
+      .orderBy("event_id", filter.order),
+    { time: { column: "ts", from: filter.from, to: filter.to } },
+  );
   if (cursor) {
     query = desc
       ? query.where(sql<boolean>`(ts, event_id) < (${cursor.ts}::timestamptz, ${cursor.eventId})`)
