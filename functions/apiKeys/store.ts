@@ -170,7 +170,7 @@ export async function rotateApiKey(
   return { old: toApiKey(old), created };
 }
 
-/** Why a revoke was refused; the route maps each to its API error. */
+/** Why a revoke was refused; the verb (verbs.ts) maps each to its API error. */
 export type RevokeRefusal = "not_found" | "already_revoked" | "last_owner_key";
 
 /**

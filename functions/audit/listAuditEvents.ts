@@ -11,7 +11,7 @@ export interface AuditEvent {
   action: string;
   resource: { type: string; id: string };
   requestId: string | null;
-  /** The before/after diff, secrets already removed when the row was written (audit.ts). */
+  /** The before/after diff, secrets already removed when the row was written (writeAudit.ts). */
   changes: Record<string, unknown>;
 }
 

@@ -16,7 +16,7 @@ export interface Member {
 }
 
 /**
- * Why a member change was refused; the route maps each to its API error. Owners are managed by owners
+ * Why a member change was refused; the verb (verbs.ts) maps each to its API error. Owners are managed by owners
  * only (roles.ts: admins manage members, not owners), and an org never loses its last owner.
  */
 export type MemberRefusal = "not_found" | "email_taken" | "owner_required" | "last_owner";

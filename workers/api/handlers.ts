@@ -12,10 +12,10 @@ import { ApiError, errorBody } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import type { ApiEnv } from "./context";
 
-// Every route handler goes through one of these two, so tenancy, roles and idempotency are applied the
-// same way everywhere. They run after request validation: a 400 for a bad body is never stored.
+// Every route handler goes through query(), mutation() or mutationWithCall(), so tenancy, roles and
+// idempotency are applied the same way everywhere. They run after request validation: a 400 for a bad body is never stored.
 
-/** The verb context of this request over `db` (the tenant transaction, or a plain handle for a call). */
+/** The verb context of this request, over `db`: the request's tenant transaction. */
 export function verbContext(c: Context<ApiEnv>, db: Db): VerbContext {
   const auth = c.get("auth");
   return {
