@@ -2,7 +2,7 @@
 // prints the secret once. Connects with DATABASE_URL (owner or app role), or the embedded .data/pg.
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { bootstrapOrg } from "../functions/api/bootstrap";
+import { bootstrapOrg } from "../functions/org/bootstrapOrg";
 import { startEmbeddedPostgres } from "./local/embedded-postgres";
 import { migrate } from "./local/migrate";
 import { createNodeDb } from "./local/node-db";

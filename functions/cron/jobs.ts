@@ -1,6 +1,6 @@
 import type { Db } from "../../shared/db";
 import { DEAD_LETTER_JOBS } from "../deadLetters/jobs";
-import { DSAR_JOBS } from "../dsar/jobs";
+import { DSAR_JOBS } from "../deletionRequests/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
 import type { ObjectStore } from "../storage/objectStore";

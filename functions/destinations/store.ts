@@ -1,6 +1,6 @@
 import type { Selectable } from "kysely";
 import { z } from "zod";
-import type { Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
 import type { Destinations } from "../../shared/db/types";
 import type { Destination, DestinationKind, DestinationStatus, Keyring } from "../../shared/destinations";
 import { decryptToken, encryptToken, reencryptToken, type TokenBinding } from "./crypto";
@@ -120,8 +120,8 @@ function last4(token: string): string {
   return token.slice(-4);
 }
 
-function rows(tx: Tx, projectId: string) {
-  return tx.selectFrom("destinations").select(COLUMNS).where("project_id", "=", projectId);
+function rows(db: Db, projectId: string) {
+  return db.selectFrom("destinations").select(COLUMNS).where("project_id", "=", projectId);
 }
 
 /**
@@ -129,19 +129,19 @@ function rows(tx: Tx, projectId: string) {
  * the caller's tenant transaction. Throws TokenDecryptError when a token cannot be read (its key was
  * removed from the ring before re-encryption): loud on purpose, so no event is silently dropped.
  */
-export async function loadDestinations(tx: Tx, projectId: string, keyring: Keyring): Promise<Destination[]> {
-  const found = await rows(tx, projectId).orderBy("kind").execute();
+export async function loadDestinations(db: Db, projectId: string, keyring: Keyring): Promise<Destination[]> {
+  const found = await rows(db, projectId).orderBy("kind").execute();
   return Promise.all(found.map((row) => toDestination(row, keyring)));
 }
 
 /** One destination, token decrypted (test-send), or null. */
 export async function loadDestination(
-  tx: Tx,
+  db: Db,
   projectId: string,
   kind: DestinationKind,
   keyring: Keyring,
 ): Promise<Destination | null> {
-  const row = await rows(tx, projectId).where("kind", "=", kind).executeTakeFirst();
+  const row = await rows(db, projectId).where("kind", "=", kind).executeTakeFirst();
   return row ? toDestination(row, keyring) : null;
 }
 
@@ -150,13 +150,13 @@ export async function loadDestination(
  * failing; a success clears it. Not a configuration change: `updated_at` is left alone.
  */
 export async function setDestinationStatus(
-  tx: Tx,
+  db: Db,
   projectId: string,
   kind: DestinationKind,
   status: DestinationStatus,
   at: Date,
 ): Promise<void> {
-  await tx
+  await db
     .updateTable("destinations")
     .set((eb) => ({
       status,
@@ -168,16 +168,16 @@ export async function setDestinationStatus(
 }
 
 export async function getDestination(
-  tx: Tx,
+  db: Db,
   projectId: string,
   kind: DestinationKind,
 ): Promise<DestinationView | null> {
-  const row = await rows(tx, projectId).where("kind", "=", kind).executeTakeFirst();
+  const row = await rows(db, projectId).where("kind", "=", kind).executeTakeFirst();
   return row ? toView(row) : null;
 }
 
-export async function listDestinations(tx: Tx, projectId: string): Promise<DestinationView[]> {
-  return (await rows(tx, projectId).orderBy("kind").execute()).map(toView);
+export async function listDestinations(db: Db, projectId: string): Promise<DestinationView[]> {
+  return (await rows(db, projectId).orderBy("kind").execute()).map(toView);
 }
 
 function configOf(input: DestinationInput): Record<string, unknown> {
@@ -202,14 +202,14 @@ function configOf(input: DestinationInput): Record<string, unknown> {
  * so concurrent replaces apply one after the other.
  */
 export async function putDestination(
-  tx: Tx,
+  db: Db,
   orgId: string,
   projectId: string,
   input: DestinationInput,
   keyring: Keyring,
   now: Date,
 ): Promise<PutOutcome> {
-  const existing = await rows(tx, projectId).where("kind", "=", input.kind).forUpdate().executeTakeFirst();
+  const existing = await rows(db, projectId).where("kind", "=", input.kind).forUpdate().executeTakeFirst();
   const where = { orgId, projectId, kind: input.kind };
   let token: { ciphertext: string | null; keyId: string | null; last4: string | null };
   if (input.kind === "apple-search-ads") {
@@ -232,7 +232,7 @@ export async function putDestination(
     token_last4: token.last4,
     updated_at: now,
   };
-  const written = await tx
+  const written = await db
     .insertInto("destinations")
     .values({
       org_id: orgId,
@@ -250,11 +250,11 @@ export async function putDestination(
 
 /** Removes a destination; returns what it was, or null when there was none. */
 export async function deleteDestination(
-  tx: Tx,
+  db: Db,
   projectId: string,
   kind: DestinationKind,
 ): Promise<DestinationView | null> {
-  const row = await tx
+  const row = await db
     .deleteFrom("destinations")
     .where("project_id", "=", projectId)
     .where("kind", "=", kind)
@@ -269,11 +269,11 @@ export async function deleteDestination(
  * (or concurrently with writes, which lock the same rows) safely.
  */
 export async function reencryptDestinations(
-  tx: Tx,
+  db: Db,
   keyring: Keyring,
   options: { orgId?: string | undefined } = {},
 ): Promise<number> {
-  let query = tx
+  let query = db
     .selectFrom("destinations")
     .select(COLUMNS)
     .where("token_key_id", "is not", null)
@@ -288,7 +288,7 @@ export async function reencryptDestinations(
       binding(row),
     );
     if (!moved) continue;
-    await tx
+    await db
       .updateTable("destinations")
       .set({ token_ciphertext: moved.ciphertext, token_key_id: moved.keyId })
       .where("project_id", "=", row.project_id)
@@ -300,11 +300,11 @@ export async function reencryptDestinations(
 
 /** Tokens still under a key other than `currentKeyId`: must be 0 before an old key leaves the ring. */
 export async function countStaleDestinationTokens(
-  tx: Tx,
+  db: Db,
   currentKeyId: string,
   options: { orgId?: string | undefined } = {},
 ): Promise<number> {
-  let query = tx
+  let query = db
     .selectFrom("destinations")
     .select((eb) => eb.fn.countAll<string>().as("count"))
     .where("token_key_id", "is not", null)

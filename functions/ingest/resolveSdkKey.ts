@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { hasSecretShape } from "../../shared/ids";
-import { SDK_KEY_PREFIX } from "../tenancy/sdkKeys";
+import { SDK_KEY_PREFIX } from "../sdkKeys/store";
 
 export interface SdkKeyIdentity {
   keyId: string;

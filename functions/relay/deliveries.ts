@@ -226,7 +226,7 @@ export interface Delivery {
 
 /** A project's delivery log for one destination, newest first, keyset-paginated on (last_attempt_at, batch_id). */
 export async function listDeliveries(
-  tx: Tx,
+  tx: Db,
   projectId: string,
   destination: DestinationKind,
   filter: { status?: DeliveryStatus | undefined },
@@ -238,22 +238,13 @@ export async function listDeliveries(
     .where("project_id", "=", projectId)
     .where("destination", "=", destination);
   if (filter.status) q = q.where("status", "=", filter.status);
-  const after = page.startingAfter;
-  const { rows, hasMore } = await newestFirstPage(
-    q,
-    { time: "last_attempt_at", id: "batch_id" },
-    page.limit,
-    after
-      ? {
-          id: after,
-          time: tx
-            .selectFrom("relay_deliveries")
-            .select("last_attempt_at")
-            .where("batch_id", "=", after)
-            .where("project_id", "=", projectId),
-        }
-      : undefined,
-  );
+  const { rows, hasMore } = await newestFirstPage(q, {
+    table: "relay_deliveries",
+    time: "last_attempt_at",
+    id: "batch_id",
+    ...page,
+    cursorScope: { project_id: projectId },
+  });
   return {
     data: rows.map((r) => ({
       id: r.batch_id,

@@ -1,7 +1,7 @@
 import { resolveSdkKey } from "../../functions/ingest/resolveSdkKey";
-import { createOrganization } from "../../functions/tenancy/createOrganization";
-import { createProject } from "../../functions/tenancy/createProject";
-import { createSdkKey } from "../../functions/tenancy/sdkKeys";
+import { createOrganization } from "../../functions/org/createOrganization";
+import { createProject } from "../../functions/projects/store";
+import { createSdkKey } from "../../functions/sdkKeys/store";
 import { type Db, withTenant } from "../../shared/db";
 import { sha256Hex } from "../../shared/hash";
 

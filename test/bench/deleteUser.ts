@@ -1,8 +1,8 @@
 import { sql } from "kysely";
-import { createDeletionRequest } from "../../functions/dsar/deletionRequests";
-import { executeDeletions, MAX_ROWS_PER_RUN } from "../../functions/dsar/executeDeletions";
-import { resolveSubject } from "../../functions/dsar/subject";
+import { executeDeletions, MAX_ROWS_PER_RUN } from "../../functions/deletionRequests/executeDeletions";
+import { createDeletionRequest } from "../../functions/deletionRequests/store";
 import { persistEvents } from "../../functions/events/persistEvents";
+import { resolveSubject } from "../../functions/userData/subject";
 import { maintenanceRoleUrl, roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { type Db, withTenant } from "../../shared/db";

@@ -6,9 +6,10 @@
 // generator does not share its event loop; prints its port on stdout.
 //   DATABASE_URL (the layers_api role) · API_KEY_CACHE_TTL_SECONDS (default 5)
 import { createServer } from "node:http";
-import { type ApiKeyIdentity, resolveApiKey } from "../../functions/api/apiKeys";
-import { listProjects } from "../../functions/api/projects";
-import { writeRequestLog } from "../../functions/api/requestLogs";
+import { type ApiKeyIdentity, resolveApiKey } from "../../functions/apiKeys/store";
+import { listProjects } from "../../functions/projects/store";
+import { projectJson } from "../../functions/projects/verbs";
+import { writeRequestLog } from "../../functions/requestLogs/requestLogs";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { withTenant } from "../../shared/db";
 import { sha256Hex } from "../../shared/hash";
@@ -42,16 +43,7 @@ const server = createServer(async (req, res) => {
     );
     send(res, 200, {
       object: "list",
-      data: page.data.map((p) => ({
-        id: p.id,
-        object: "project",
-        name: p.name,
-        eventRetentionDays: p.eventRetentionDays,
-        archived: p.archivedAt !== null,
-        archivedAt: p.archivedAt?.toISOString() ?? null,
-        createdAt: p.createdAt.toISOString(),
-        updatedAt: p.updatedAt.toISOString(),
-      })),
+      data: page.data.map(projectJson),
       hasMore: page.hasMore,
       nextCursor: page.hasMore ? (page.data.at(-1)?.id ?? null) : null,
     });

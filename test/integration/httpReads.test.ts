@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
-import { createProject } from "../../functions/tenancy/createProject";
+import { createProject } from "../../functions/projects/store";
 import { roleUrl } from "../../scripts/local/migrate";
 import { type NeonHttp, startNeonHttp } from "../../scripts/local/neon-http";
 import { createNodeDb } from "../../scripts/local/node-db";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { revokeSdkKey } from "../../functions/tenancy/sdkKeys";
+import { revokeSdkKey } from "../../functions/sdkKeys/store";
 import { withTenant } from "../../shared/db";
 import type { EventsMessage } from "../../shared/schemas/queue";
 import { type Stack, startStack, waitFor } from "../support/stack";

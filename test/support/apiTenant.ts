@@ -1,4 +1,4 @@
-import { bootstrapOrg } from "../../functions/api/bootstrap";
+import { bootstrapOrg } from "../../functions/org/bootstrapOrg";
 import type { Db } from "../../shared/db";
 import type { Role } from "../../shared/roles";
 import { rememberSecret } from "./issuedSecrets";

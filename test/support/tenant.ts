@@ -1,6 +1,6 @@
-import { createOrganization } from "../../functions/tenancy/createOrganization";
-import { createProject } from "../../functions/tenancy/createProject";
-import { createSdkKey } from "../../functions/tenancy/sdkKeys";
+import { createOrganization } from "../../functions/org/createOrganization";
+import { createProject } from "../../functions/projects/store";
+import { createSdkKey } from "../../functions/sdkKeys/store";
 import { type Db, withTenant } from "../../shared/db";
 import { rememberSecret } from "./issuedSecrets";
 

@@ -1,7 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { projectJson } from "../../functions/projects/verbs";
 import type { ApiEnv } from "../../workers/api/context";
 import { mutation, query } from "../../workers/api/handlers";
-import { ProjectSchema, projectJson } from "../../workers/api/routes/projects";
+import { ProjectSchema } from "../../workers/api/routes/projects";
 import { apiRoute, errorResponses, json } from "../../workers/api/schemas";
 
 // Checked by `npm run typecheck`, never run. A handler's `c.json(body, status)` is checked against the

@@ -319,4 +319,31 @@ describe("createLogger", () => {
       email: REDACTED,
     });
   });
+
+  it("a request's logger (a child of a child, as the API makes one) keeps every level's fields and redacts each", () => {
+    const request = createLogger({ worker: "api" }, sink).child({ requestId: "req_1" });
+    const known = request.child({ orgId: "org_1", route: "/v1/projects/:projectId", token: "tok-123" });
+    known.error("lookup failed for ann@example.org", { requestId: "req_overridden", ip: "203.0.113.9" });
+    expect(record()).toEqual({
+      level: "error",
+      msg: "lookup failed for [redacted-email]",
+      time: NOW,
+      worker: "api",
+      // A line's own field wins over the one its logger carries.
+      requestId: "req_overridden",
+      orgId: "org_1",
+      route: "/v1/projects/:projectId",
+      token: REDACTED,
+      ip: REDACTED,
+    });
+    // The parent is not changed by its child.
+    request.info("answered");
+    expect(record(1)).toEqual({
+      level: "info",
+      msg: "answered",
+      time: NOW,
+      worker: "api",
+      requestId: "req_1",
+    });
+  });
 });

@@ -108,7 +108,8 @@ export function createApiApp() {
         ),
       );
     }
-    log.error("unhandled error", { requestId: c.get("requestId"), error });
+    // The request's own logger, or the Worker's when the failure came before it was made.
+    (c.get("log") ?? log).error("unhandled error", { error });
     return errorResponse(c, new ApiError("internal_error", "Something went wrong on our side."));
   });
   return app;

@@ -1,6 +1,7 @@
-import type { ApiKeyIdentity } from "../../functions/api/apiKeys";
+import type { ApiKeyIdentity } from "../../functions/apiKeys/store";
 import type { Db } from "../../shared/db";
 import type { HttpReads } from "../../shared/db/httpReads";
+import type { Logger } from "../../shared/logger";
 import type { ApiVars } from "./env";
 
 /** What every request carries through the middleware chain (unkey's HonoEnv pattern). */
@@ -11,6 +12,8 @@ export type ApiEnv = {
     requestId: string;
     /** The caller's X-Request-Id when it has the allowed shape, kept beside ours; null otherwise. */
     clientRequestId: string | null;
+    /** This request's logger: every line carries requestId, and orgId and route once the key is known. */
+    log: Logger;
     vars: ApiVars;
     /** The request's clock: wall time, or X-Layers-Test-Now where tests may set it. */
     now: Date;

@@ -1,40 +1,34 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type Actor, writeAudit } from "../../functions/api/audit";
+import type { VerbContext } from "../../functions/context";
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
   type IdempotencyScope,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   releaseIdempotencyKey,
-} from "../../functions/api/idempotency";
-import { type Tx, withTenant } from "../../shared/db";
+} from "../../functions/idempotency/idempotencyKeys";
+import { type Db, type Tx, withTenant } from "../../shared/db";
 import { ApiError, errorBody } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import type { ApiEnv } from "./context";
 
-// Every route handler goes through one of these two, so tenancy, roles and idempotency are applied the
-// same way everywhere. They run after request validation: a 400 for a bad body is never stored.
+// Every route handler goes through query(), mutation() or mutationWithCall(), so tenancy, roles and
+// idempotency are applied the same way everywhere. They run after request validation: a 400 for a bad
+// body is never stored.
 
-export interface RequestScope {
-  tx: Tx;
-  orgId: string;
-  actor: Actor;
-  /** The key's project restriction, or null for an org-wide key. */
-  projectId: string | null;
-  requestId: string;
-  now: Date;
-}
-
-function scope(c: Context<ApiEnv>, tx: Tx): RequestScope {
+/** The verb context of this request, over `db`: the request's tenant transaction or its HTTP read handle. */
+export function verbContext(c: Context<ApiEnv>, db: Db): VerbContext {
   const auth = c.get("auth");
   return {
-    tx,
+    db,
     orgId: auth.orgId,
     actor: { type: "api_key", id: auth.keyId },
+    role: auth.role,
     projectId: auth.projectId,
-    requestId: c.get("requestId"),
     now: c.get("now"),
+    requestId: c.get("requestId"),
+    log: c.get("log"),
   };
 }
 
@@ -49,12 +43,10 @@ function scope(c: Context<ApiEnv>, tx: Tx): RequestScope {
  */
 export async function query<T extends Response>(
   c: Context<ApiEnv>,
-  fn: (s: RequestScope) => Promise<T>,
+  fn: (ctx: VerbContext) => Promise<T>,
 ): Promise<T> {
-  const reads = c.get("reads").as(c.get("auth").orgId);
-  // The read functions are typed for a transaction; this handle runs each query in one of its own, and
-  // refuses to open another (as a transaction handle does).
-  return fn(scope(c, reads as unknown as Tx));
+  // Each query of this handle runs as its own read-only transaction, and it refuses to open another.
+  return fn(verbContext(c, c.get("reads").as(c.get("auth").orgId)));
 }
 
 /** What identifies "the same request" for an Idempotency-Key: method, path with query string, body. */
@@ -64,15 +56,12 @@ async function requestFingerprint(c: Context<ApiEnv>): Promise<string> {
 }
 
 /**
- * A change (POST/PATCH/DELETE). With an Idempotency-Key, the key is claimed first (scope: org + the calling
- * API key + key); the change, its audit rows and the stored replay envelope then commit in one transaction,
- * so no request with a key can cause its side effect twice. A 4xx answer is stored like a success (the same
- * request gets the same answer); on a 5xx the claim is released so the client can retry. Secrets in an
- * answer are never stored: their replay carries `secret: null`.
+ * The Idempotency-Key layer shared by the two kinds of change: claim, replay, and the stored envelope.
+ * `run` applies the change and calls `complete` inside its last transaction.
  */
-export async function mutation<T extends Response>(
+async function idempotent<T extends Response>(
   c: Context<ApiEnv>,
-  fn: (s: RequestScope) => Promise<T>,
+  run: (complete: (tx: Tx, response: T) => Promise<void>) => Promise<T>,
 ): Promise<T> {
   const db = c.get("db");
   const { orgId, keyId } = c.get("auth");
@@ -106,13 +95,10 @@ export async function mutation<T extends Response>(
     }
   }
   try {
-    return await withTenant(db, orgId, async (tx) => {
-      const response = await fn(scope(c, tx));
-      if (idem) {
-        const body = response.status === 204 ? null : await response.clone().json();
-        await completeIdempotencyKey(tx, idem, { status: response.status, body }, now);
-      }
-      return response;
+    return await run(async (tx, response) => {
+      if (!idem) return;
+      const body = response.status === 204 ? null : await response.clone().json();
+      await completeIdempotencyKey(tx, idem, { status: response.status, body }, now);
     });
   } catch (error) {
     if (idem) {
@@ -128,24 +114,53 @@ export async function mutation<T extends Response>(
   }
 }
 
-/** Writes the audit row for a change, in the change's own transaction. */
-export function audit(
-  s: RequestScope,
-  action: string,
-  resource: { type: string; id: string },
-  change: { before?: unknown; after?: unknown },
-): Promise<void> {
-  return writeAudit(
-    s.tx,
-    s.orgId,
-    {
-      actor: s.actor,
-      action,
-      resourceType: resource.type,
-      resourceId: resource.id,
-      requestId: s.requestId,
-      ...change,
-    },
-    s.now,
+/**
+ * A change (POST/PATCH/DELETE). With an Idempotency-Key, the key is claimed first (scope: org + the calling
+ * API key + key); the change, its audit rows and the stored replay envelope then commit in one transaction,
+ * so no request with a key can cause its side effect twice. A 4xx answer is stored like a success (the same
+ * request gets the same answer); on a 5xx the claim is released so the client can retry. Secrets in an
+ * answer are never stored: their replay carries `secret: null`.
+ */
+export function mutation<T extends Response>(
+  c: Context<ApiEnv>,
+  fn: (ctx: VerbContext) => Promise<T>,
+): Promise<T> {
+  return idempotent(c, (complete) =>
+    withTenant(c.get("db"), c.get("auth").orgId, async (tx) => {
+      const response = await fn(verbContext(c, tx));
+      await complete(tx, response);
+      return response;
+    }),
   );
+}
+
+/**
+ * A change that calls an outside platform between its read and its write (a destination test-send). The
+ * call may take seconds, so no transaction, and no pooled connection, is held during it: `load` runs in one
+ * short tenant transaction, `call` in none, and `record` (the audit row and the stored replay envelope) in
+ * a second short one. Idempotency works as for `mutation`: the key is claimed before `load`, so a second
+ * request with the same key while the platform is being called gets 409 idempotency_key_in_use, and a
+ * replay returns the first answer without calling the platform again. What this gives up: the audit row no
+ * longer commits in the transaction that read the destination; a destination deleted during the call is
+ * still recorded as test-sent, which is what happened.
+ */
+export function mutationWithCall<L, R, T extends Response>(
+  c: Context<ApiEnv>,
+  steps: {
+    load: (ctx: VerbContext) => Promise<L>;
+    call: (loaded: L) => Promise<R>;
+    record: (ctx: VerbContext, called: R) => Promise<T>;
+  },
+): Promise<T> {
+  const db = c.get("db");
+  const orgId = c.get("auth").orgId;
+  return idempotent(c, async (complete) => {
+    const loaded = await withTenant(db, orgId, (tx) => steps.load(verbContext(c, tx)));
+    const called = await steps.call(loaded);
+    return withTenant(db, orgId, async (tx) => {
+      const response = await steps.record(verbContext(c, tx), called);
+      await complete(tx, response);
+      return response;
+    });
+  });
 }

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
-import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/api/apiKeys";
-import { writeRequestLog } from "../../functions/api/requestLogs";
+import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/apiKeys/store";
+import { writeRequestLog } from "../../functions/requestLogs/requestLogs";
 import { closeDb, createDb } from "../../shared/db";
 import { createHttpReads, type HttpReads } from "../../shared/db/httpReads";
 import { ApiError } from "../../shared/errors";
@@ -67,7 +67,9 @@ export const securityHeaders: MiddlewareHandler<ApiEnv> = (c, next) =>
  * X-Request-Id kept beside it when it has the allowed shape, env vars, the clock, and a db handle.
  */
 export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
-  c.set("requestId", newId("req"));
+  const requestId = newId("req");
+  c.set("requestId", requestId);
+  c.set("log", log.child({ requestId }));
   const sent = c.req.header("X-Request-Id");
   const clientRequestId = sent && CLIENT_REQUEST_ID.test(sent) ? sent : null;
   c.set("clientRequestId", clientRequestId);
@@ -153,7 +155,7 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
       resolveApiKey(c.get("reads").withoutOrg({ readOnly: true }), secret, c.get("now")),
     );
   } catch (error) {
-    log.error("api key lookup failed", { requestId: c.get("requestId"), error });
+    c.get("log").error("api key lookup failed", { error });
     throw new ApiError("database_unavailable", "The API is briefly unavailable; retry.");
   }
   if (!identity) throw new ApiError("unauthorized", "Unknown, revoked or expired API key.");
@@ -186,6 +188,7 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
     });
   }
   c.set("auth", identity);
+  c.set("log", c.get("log").child({ orgId: identity.orgId, route: routePattern(c) }));
 
   let status = 500;
   try {
@@ -210,7 +213,7 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
     // losing one log row never fails a request.
     c.get("defer")(
       writeRequestLog(c.get("reads").withoutOrg({ readOnly: false }), entry).catch((error) =>
-        log.error("request log write failed", { requestId: entry.requestId, error }),
+        c.get("log").error("request log write failed", { error }),
       ),
     );
   }

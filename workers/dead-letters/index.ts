@@ -35,13 +35,16 @@ export default {
                 new Date(),
               )
             : await receiveEventsDeadLetter(store, queued, new Date());
-        const ids = { queue: batch.queue, messageId: message.id, attempts: message.attempts };
+        const messageLog = log.child({
+          queue: batch.queue,
+          messageId: message.id,
+          attempts: message.attempts,
+        });
         if (decision.kind === "ack") {
-          log.warn("dead letter kept", { ...ids, outcome: decision.outcome });
+          messageLog.warn("dead letter kept", { outcome: decision.outcome });
           message.ack();
         } else {
-          log.error("dead letter not kept yet, will retry", {
-            ...ids,
+          messageLog.error("dead letter not kept yet, will retry", {
             delaySeconds: decision.delaySeconds,
             error: decision.error,
           });

@@ -70,7 +70,12 @@ export default {
       );
       results.forEach((result, index) => {
         const { message, body: m } = valid[index] as (typeof valid)[number];
-        const ids = { batchId: m.batchId, projectId: m.projectId, destination: m.destination };
+        // Every line about this message carries its ids.
+        const messageLog = log.child({
+          batchId: m.batchId,
+          projectId: m.projectId,
+          destination: m.destination,
+        });
         if (result.status === "rejected") {
           // Our side failed (database, keyring): retry like a platform outage.
           const delaySeconds = retryDelaySeconds(
@@ -78,18 +83,16 @@ export default {
             vars.RETRY_BASE_DELAY_SECONDS,
             vars.RETRY_MAX_DELAY_SECONDS,
           );
-          log.error("relay batch failed on our side, will retry", {
-            ...ids,
+          messageLog.error("relay batch failed on our side, will retry", {
             delaySeconds,
             error: result.reason,
           });
           message.retry({ delaySeconds });
         } else if (result.value.kind === "ack") {
-          log.info("relay batch done", { ...ids, status: result.value.status, sent: result.value.sent });
+          messageLog.info("relay batch done", { status: result.value.status, sent: result.value.sent });
           message.ack();
         } else {
-          log.warn("relay batch will retry", {
-            ...ids,
+          messageLog.warn("relay batch will retry", {
             attempts: message.attempts,
             delaySeconds: result.value.delaySeconds,
             error: result.value.error,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createProject } from "../../../functions/tenancy/createProject";
+import { createProject } from "../../../functions/projects/store";
 import { withTenant } from "../../../shared/db";
 import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
 import { type Stack, startStack } from "../../support/stack";

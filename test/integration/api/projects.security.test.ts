@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createSdkKey } from "../../../functions/tenancy/sdkKeys";
+import { createSdkKey } from "../../../functions/sdkKeys/store";
 import { withTenant } from "../../../shared/db";
 import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
 import { type Stack, startStack, waitFor } from "../../support/stack";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { writeRequestLog } from "../../../functions/api/requestLogs";
+import { writeRequestLog } from "../../../functions/requestLogs/requestLogs";
 import { roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";

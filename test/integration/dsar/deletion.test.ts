@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { executeDeletions } from "../../../functions/dsar/executeDeletions";
+import { executeDeletions } from "../../../functions/deletionRequests/executeDeletions";
 import { persistEvents } from "../../../functions/events/persistEvents";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
-import { executeDeletions, LEASE_MS } from "../../../functions/dsar/executeDeletions";
+import { executeDeletions, LEASE_MS } from "../../../functions/deletionRequests/executeDeletions";
 import { persistEvents } from "../../../functions/events/persistEvents";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";

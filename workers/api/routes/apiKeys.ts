@@ -1,20 +1,16 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { MAX_ROTATION_GRACE_SECONDS } from "../../../functions/apiKeys/store";
 import {
-  type ApiKey,
-  createApiKey,
-  getApiKey,
-  listApiKeys,
-  MAX_ROTATION_GRACE_SECONDS,
-  type RevokeRefusal,
-  revokeApiKey,
-  rotateApiKey,
-} from "../../../functions/api/apiKeys";
-import { getProject } from "../../../functions/api/projects";
-import { ApiError } from "../../../shared/errors";
-import { hasRole, ROLES } from "../../../shared/roles";
+  apiKeyJson,
+  issueApiKey,
+  listOrgApiKeys,
+  revokeOrgApiKey,
+  rotateOrgApiKey,
+} from "../../../functions/apiKeys/verbs";
+import { ROLES } from "../../../shared/roles";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query } from "../handlers";
+import { mutation, query } from "../handlers";
 import {
   apiRoute,
   dateTime,
@@ -88,22 +84,6 @@ const KeyParams = z.object({
     .openapi({ param: { name: "keyId", in: "path" } }),
 });
 
-function apiKeyJson(k: ApiKey) {
-  return {
-    id: k.id,
-    object: "api_key" as const,
-    name: k.name,
-    role: k.role,
-    projectId: k.projectId,
-    mode: k.mode,
-    displayPrefix: k.displayPrefix,
-    createdAt: k.createdAt.toISOString(),
-    expiresAt: k.expiresAt?.toISOString() ?? null,
-    revokedAt: k.revokedAt?.toISOString() ?? null,
-    rotatedTo: k.rotatedTo,
-  };
-}
-
 const routes = {
   create: apiRoute({
     ...requires("admin", { orgWide: true }),
@@ -172,91 +152,34 @@ const routes = {
   }),
 };
 
-/** A key may not hand out (or take away) more than it has: no role above its own. */
-function checkGrant(role: ApiKey["role"], ownRole: ApiKey["role"]) {
-  if (!hasRole(ownRole, role))
-    throw new ApiError("forbidden", `A ${ownRole} key cannot create, rotate or revoke a ${role} key.`);
-}
-
 export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(routes.create, (c) =>
-    mutation(c, async (s) => {
-      const input = c.req.valid("json");
-      checkGrant(input.role, c.get("auth").role);
-      if (input.projectId && !(await getProject(s.tx, input.projectId))) {
-        throw new ApiError("not_found", `No project ${input.projectId}.`);
-      }
-      const created = await createApiKey(s.tx, s.orgId, input, s.now);
-      await audit(s, "api_key.created", { type: "api_key", id: created.id }, { after: apiKeyJson(created) });
+    mutation(c, async (ctx) => {
+      const created = await issueApiKey(ctx, c.req.valid("json"));
       return c.json({ ...apiKeyJson(created), secret: created.secret }, 201);
     }),
   );
 
   app.openapi(routes.list, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const { limit, starting_after } = c.req.valid("query");
-      const result = await listApiKeys(s.tx, { limit, startingAfter: starting_after });
+      const result = await listOrgApiKeys(ctx, { limit, startingAfter: starting_after });
       return c.json(page({ data: result.data.map(apiKeyJson), hasMore: result.hasMore }), 200);
     }),
   );
 
   app.openapi(routes.rotate, (c) =>
-    mutation(c, async (s) => {
-      const { keyId } = c.req.valid("param");
+    mutation(c, async (ctx) => {
       // The body is optional: no body means "stop the old secret now".
       const gracePeriodSeconds = c.req.valid("json")?.gracePeriodSeconds ?? 0;
-      const current = await getApiKey(s.tx, keyId);
-      if (!current) throw new ApiError("not_found", `No API key ${keyId}.`);
-      checkGrant(current.role, c.get("auth").role);
-      const rotated = await rotateApiKey(s.tx, s.orgId, keyId, gracePeriodSeconds, s.now);
-      if (!rotated)
-        throw new ApiError("conflict", `API key ${keyId} is revoked or expired; create a new key instead.`);
-      await audit(
-        s,
-        "api_key.created",
-        { type: "api_key", id: rotated.created.id },
-        { after: apiKeyJson(rotated.created) },
-      );
-      await audit(
-        s,
-        "api_key.rotated",
-        { type: "api_key", id: keyId },
-        { before: apiKeyJson(current), after: apiKeyJson(rotated.old) },
-      );
-      return c.json({ ...apiKeyJson(rotated.created), secret: rotated.created.secret }, 201);
+      const created = await rotateOrgApiKey(ctx, c.req.valid("param").keyId, gracePeriodSeconds);
+      return c.json({ ...apiKeyJson(created), secret: created.secret }, 201);
     }),
   );
 
   app.openapi(routes.revoke, (c) =>
-    mutation(c, async (s) => {
-      const { keyId } = c.req.valid("param");
-      const target = await getApiKey(s.tx, keyId);
-      if (!target) throw new ApiError("not_found", `No API key ${keyId}.`);
-      // Revoking is as strong as creating: an admin key cannot revoke an owner key.
-      checkGrant(target.role, c.get("auth").role);
-      const revoked = await revokeApiKey(s.tx, s.orgId, keyId, s.now);
-      if ("refused" in revoked) throw revokeRefusal(revoked.refused, keyId);
-      await audit(
-        s,
-        "api_key.revoked",
-        { type: "api_key", id: keyId },
-        { before: apiKeyJson(revoked.before), after: apiKeyJson(revoked.after) },
-      );
-      return c.json(apiKeyJson(revoked.after), 200);
-    }),
+    mutation(c, async (ctx) =>
+      c.json(apiKeyJson(await revokeOrgApiKey(ctx, c.req.valid("param").keyId)), 200),
+    ),
   );
-}
-
-function revokeRefusal(refused: RevokeRefusal, keyId: string): ApiError {
-  switch (refused) {
-    case "not_found":
-      return new ApiError("not_found", `No API key ${keyId}.`);
-    case "already_revoked":
-      return new ApiError("conflict", `API key ${keyId} is already revoked or expired.`);
-    case "last_owner_key":
-      return new ApiError(
-        "conflict",
-        "This is the org's last live owner key; create another owner key before revoking it.",
-      );
-  }
 }

@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AuditEvent, listAuditEvents } from "../../../functions/api/auditLog";
+import { type AuditEvent, listAuditEvents } from "../../../functions/audit/listAuditEvents";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
@@ -97,10 +97,10 @@ const list = apiRoute({
 
 export function registerAuditLogRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(list, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const q = c.req.valid("query");
       const result = await listAuditEvents(
-        s.tx,
+        ctx,
         {
           action: q.action,
           resourceType: q.resource_type,

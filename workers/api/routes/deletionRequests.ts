@@ -1,19 +1,14 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
-  createDeletionRequest,
-  type DeletionRequest,
-  getDeletionRequest,
-  liftSuppression,
-  listDeletionRequests,
-  listSuppressions,
-} from "../../../functions/dsar/deletionRequests";
-import { resolveSubject, type SubjectInput } from "../../../functions/dsar/subject";
-import { ApiError } from "../../../shared/errors";
-import { sha256Hex } from "../../../shared/hash";
+  listVisibleDeletionRequests,
+  requestDeletion,
+  visibleDeletionRequest,
+} from "../../../functions/deletionRequests/verbs";
+import { liftProjectSuppression, listProjectSuppressions } from "../../../functions/suppressions/verbs";
 import { phoneCountrySchema } from "../../../shared/schemas/sdk-event";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query, type RequestScope } from "../handlers";
+import { mutation, query } from "../handlers";
 import {
   apiRoute,
   dateTime,
@@ -24,7 +19,6 @@ import {
   PageQuerySchema,
   page,
 } from "../schemas";
-import { visibleProject } from "./projects";
 import { UserParams } from "./userData";
 
 // Deletion (data-subject requests). A request is recorded at once (202, status pending) and executed by
@@ -268,49 +262,21 @@ const listSuppressionsRoute = apiRoute({
   },
 });
 
-async function openRequest(
-  s: RequestScope,
-  projectId: string,
-  input: SubjectInput,
-  suppress: boolean,
-): Promise<DeletionRequest> {
-  await visibleProject(s, projectId);
-  const subject = await resolveSubject(input);
-  if (!subject) throw new ApiError("invalid_request", "The identifiers are empty after normalization.");
-  const result = await createDeletionRequest(s.tx, {
-    orgId: s.orgId,
-    projectId,
-    subject,
-    suppress,
-    now: s.now,
-    requestId: s.requestId,
-    requestedBy: s.actor.id,
-  });
-  const resource = { type: "deletion_request", id: result.request.id };
-  if (result.created) await audit(s, "deletion_request.created", resource, { after: result.request });
-  if (result.suppressionAdded) {
-    await audit(s, "suppression.created", resource, { after: { subject: result.request.subject } });
-  }
-  return result.request;
-}
-
 export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(deleteUser, (c) =>
-    mutation(c, async (s) => {
+    mutation(c, async (ctx) => {
       const { projectId, userId } = c.req.valid("param");
       const { suppress } = c.req.valid("query");
-      const request = await openRequest(s, projectId, { userId }, suppress === "true");
-      return c.json(request, 202);
+      return c.json(await requestDeletion(ctx, projectId, { userId }, suppress === "true"), 202);
     }),
   );
 
   app.openapi(createByIdentifier, (c) =>
-    mutation(c, async (s) => {
-      const { projectId } = c.req.valid("param");
+    mutation(c, async (ctx) => {
       const body = c.req.valid("json");
-      const request = await openRequest(
-        s,
-        projectId,
+      const request = await requestDeletion(
+        ctx,
+        c.req.valid("param").projectId,
         {
           userId: body.userId,
           email: body.email ?? body.emailSha256,
@@ -324,38 +290,29 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(get, (c) =>
-    query(c, async (s) => {
-      const { id } = c.req.valid("param");
-      const request = await getDeletionRequest(s.tx, id);
-      if (!request || (s.projectId && request.projectId !== s.projectId)) {
-        throw new ApiError("not_found", `No deletion request ${id}.`);
-      }
-      return c.json(request, 200);
-    }),
+    query(c, async (ctx) => c.json(await visibleDeletionRequest(ctx, c.req.valid("param").id), 200)),
   );
 
   app.openapi(list, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const { limit, starting_after, status, project_id } = c.req.valid("query");
-      if (s.projectId && project_id && project_id !== s.projectId) {
-        return c.json(page({ data: [] as DeletionRequest[], hasMore: false }), 200);
-      }
-      const result = await listDeletionRequests(s.tx, {
+      const result = await listVisibleDeletionRequests(ctx, {
         limit,
         startingAfter: starting_after,
         status,
-        projectId: s.projectId ?? project_id,
+        projectId: project_id,
       });
       return c.json(page(result), 200);
     }),
   );
 
   app.openapi(listSuppressionsRoute, (c) =>
-    query(c, async (s) => {
-      const { projectId } = c.req.valid("param");
+    query(c, async (ctx) => {
       const { limit, starting_after } = c.req.valid("query");
-      await visibleProject(s, projectId);
-      const result = await listSuppressions(s.tx, projectId, { limit, startingAfter: starting_after });
+      const result = await listProjectSuppressions(ctx, c.req.valid("param").projectId, {
+        limit,
+        startingAfter: starting_after,
+      });
       const last = result.data.at(-1);
       return c.json(
         {
@@ -370,22 +327,9 @@ export function registerDeletionRequestRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(lift, (c) =>
-    mutation(c, async (s) => {
+    mutation(c, async (ctx) => {
       const { projectId, kind, value } = c.req.valid("param");
-      await visibleProject(s, projectId);
-      if (kind !== "users" && !/^[0-9a-fA-F]{64}$/.test(value)) {
-        throw new ApiError("invalid_request", `${kind}: pass the SHA-256 digest, never the raw value.`);
-      }
-      const type = kind === "users" ? "user_id" : kind === "emails" ? "email" : "phone";
-      const digest = kind === "users" ? await sha256Hex(value) : value.toLowerCase();
-      const lifted = await liftSuppression(s.tx, projectId, type, digest);
-      if (!lifted) throw new ApiError("not_found", "No such suppression in this project.");
-      await audit(
-        s,
-        "suppression.lifted",
-        { type: "suppression", id: `${projectId}:${type}:${digest}` },
-        { before: { identifierType: type, identifierSha256: digest, ...lifted } },
-      );
+      await liftProjectSuppression(ctx, projectId, kind, value);
       return c.body(null, 204);
     }),
   );

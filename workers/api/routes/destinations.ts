@@ -1,27 +1,21 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { KeyringError, parseKeyring, TokenDecryptError } from "../../../functions/destinations/crypto";
+import { parseKeyring } from "../../../functions/destinations/crypto";
+import { loadTestSend, recordTestSend, sendTestEvent } from "../../../functions/destinations/testSend";
 import {
-  type DestinationInput,
-  type DestinationView,
-  deleteDestination,
-  getDestination,
-  listDestinations,
-  loadDestination,
-  putDestination,
-} from "../../../functions/destinations/store";
-import { defaultSendDeps, sendToDestination } from "../../../functions/relay/send";
-import { DESTINATION_KINDS, type DestinationKind, type Keyring } from "../../../shared/destinations";
-import { ApiError } from "../../../shared/errors";
-import type { RelayEvent } from "../../../shared/schemas/relay";
+  deleteProjectDestination,
+  destinationJson,
+  getProjectDestination,
+  listProjectDestinations,
+  putProjectDestination,
+} from "../../../functions/destinations/verbs";
+import { defaultSendDeps } from "../../../functions/relay/send";
+import { DESTINATION_KINDS, type DestinationKind } from "../../../shared/destinations";
 import { parseEnv } from "../../common/parseEnv";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { destinationVarsSchema } from "../env";
-import { audit, mutation, query, type RequestScope } from "../handlers";
-import { log } from "../middleware";
+import { mutation, mutationWithCall, query } from "../handlers";
 import { apiRoute, dateTime, ErrorSchema, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
-import { visibleProject } from "./projects";
 
 // Conversion-relay destinations, one per project and platform. Roles: reading needs developer (the ids are
 // an ad account's configuration, not for read-only keys); creating, replacing, deleting and test-sending
@@ -168,55 +162,11 @@ const KIND_TITLES: Record<DestinationKind, string> = {
   "apple-search-ads": "Apple Search Ads attribution",
 };
 
-export function destinationJson(d: DestinationView) {
-  return {
-    object: "destination" as const,
-    projectId: d.projectId,
-    kind: d.kind,
-    enabled: d.enabled,
-    status: d.status,
-    failingSince: d.failingSince?.toISOString() ?? null,
-    tokenLast4: d.tokenLast4,
-    ...(d.kind === "meta"
-      ? { datasetId: d.datasetId, testEventCode: d.testEventCode, sendDeviceIds: d.sendDeviceIds }
-      : {}),
-    ...(d.kind === "tiktok" ? { pixelCode: d.pixelCode, testEventCode: d.testEventCode } : {}),
-    createdAt: d.createdAt.toISOString(),
-    updatedAt: d.updatedAt.toISOString(),
-  };
-}
-
-/** The keyring from the Worker secrets; a deployment without it answers 503, never with a stack trace. */
-function keyringOf(c: Context<ApiEnv>): Keyring {
-  try {
-    return parseKeyring(c.env);
-  } catch (error) {
-    if (!(error instanceof KeyringError)) throw error;
-    log.error("destination keyring unavailable", { requestId: c.get("requestId"), reason: error.message });
-    throw new ApiError(
-      "destination_keys_unavailable",
-      "Destination tokens cannot be encrypted or read right now.",
-    );
-  }
-}
-
-/** A stored token whose key left the ring: an operator's rotation went wrong, not the caller's request. */
-function unreadable(c: Context<ApiEnv>, error: TokenDecryptError): ApiError {
-  log.error("destination token unreadable", { requestId: c.get("requestId"), reason: error.message });
-  return new ApiError(
-    "destination_keys_unavailable",
-    "The stored token cannot be decrypted (its key is no longer configured); PUT the token again.",
-  );
-}
-
 const KIND_PUT_OPERATIONS: Record<DestinationKind, string> = {
   meta: "putMetaDestination",
   tiktok: "putTiktokDestination",
   "apple-search-ads": "putAppleSearchAdsDestination",
 };
-
-const notFound = (projectId: string, kind: DestinationKind) =>
-  new ApiError("not_found", `Project ${projectId} has no ${kind} destination.`);
 
 const unavailable = {
   503: json(
@@ -306,170 +256,74 @@ const testRoute = apiRoute({
   },
 });
 
-/** The synthetic event of a test-send: recognisable on the platform, no real person's data. */
-function syntheticEvent(now: Date): RelayEvent {
-  return {
-    eventId: `layers_test_${crypto.randomUUID()}`,
-    name: "purchase",
-    userId: "layers-test-send",
-    timestamp: now.toISOString(),
-    appId: null,
-    os: null,
-    osVersion: null,
-    deviceModel: null,
-    browser: null,
-    country: null,
-    emailSha256: null,
-    phoneSha256: null,
-    phoneE164Sha256: null,
-    properties: { value: 1, currency: "USD", layers_test_send: true },
-    consentAds: null,
-    // A website event, so it carries the two fields Meta requires of one.
-    userAgent: "Layers-Test-Send/1.0",
-    pageUrl: "https://example.com/layers-test-send",
-  };
-}
-
-async function auditedPut(c: Context<ApiEnv>, s: RequestScope, projectId: string, input: DestinationInput) {
-  const { kind } = input;
-  await visibleProject(s, projectId);
-  // Apple has no token, so it needs no keyring: it works even where the secrets are not set up yet.
-  const keyring = kind === "apple-search-ads" ? { currentKeyId: "", keys: {} } : keyringOf(c);
-  let outcome: Awaited<ReturnType<typeof putDestination>>;
-  try {
-    outcome = await putDestination(s.tx, s.orgId, projectId, input, keyring, s.now);
-  } catch (error) {
-    if (error instanceof TokenDecryptError) throw unreadable(c, error);
-    throw error;
-  }
-  if (!outcome.ok) {
-    throw new ApiError("invalid_request", "accessToken is required when creating this destination.", {
-      details: [{ field: "accessToken", message: "Required when the destination does not exist yet." }],
-    });
-  }
-  const after = destinationJson(outcome.after);
-  await audit(
-    s,
-    outcome.before ? "destination.updated" : "destination.created",
-    { type: "destination", id: `${projectId}/${kind}` },
-    {
-      ...(outcome.before ? { before: { ...destinationJson(outcome.before), tokenReplaced: false } } : {}),
-      // tokenReplaced shows a new token in the diff even when its last four characters are the same.
-      after: { ...after, tokenReplaced: "accessToken" in input && input.accessToken !== undefined },
-    },
-  );
-  return c.json(after, outcome.before ? 200 : 201);
-}
-
 export function registerDestinationRoutes(app: OpenAPIHono<ApiEnv>) {
   // One registration per kind, so each body is typed by its own schema (z.infer) as that kind's input.
+  const keyring = (c: { env: ApiEnv["Bindings"] }) => () => parseKeyring(c.env);
   app.openapi(putRoute("meta", PutMetaSchema), (c) =>
-    mutation(c, (s) =>
-      auditedPut(c, s, c.req.valid("param").projectId, { ...c.req.valid("json"), kind: "meta" }),
-    ),
+    mutation(c, async (ctx) => {
+      const input = { ...c.req.valid("json"), kind: "meta" as const };
+      const put = await putProjectDestination(ctx, c.req.valid("param").projectId, input, keyring(c));
+      return c.json(destinationJson(put.destination), put.created ? 201 : 200);
+    }),
   );
   app.openapi(putRoute("tiktok", PutTikTokSchema), (c) =>
-    mutation(c, (s) =>
-      auditedPut(c, s, c.req.valid("param").projectId, { ...c.req.valid("json"), kind: "tiktok" }),
-    ),
+    mutation(c, async (ctx) => {
+      const input = { ...c.req.valid("json"), kind: "tiktok" as const };
+      const put = await putProjectDestination(ctx, c.req.valid("param").projectId, input, keyring(c));
+      return c.json(destinationJson(put.destination), put.created ? 201 : 200);
+    }),
   );
   app.openapi(putRoute("apple-search-ads", PutAppleSchema), (c) =>
-    mutation(c, (s) =>
-      auditedPut(c, s, c.req.valid("param").projectId, { ...c.req.valid("json"), kind: "apple-search-ads" }),
-    ),
+    mutation(c, async (ctx) => {
+      const input = { ...c.req.valid("json"), kind: "apple-search-ads" as const };
+      const put = await putProjectDestination(ctx, c.req.valid("param").projectId, input, keyring(c));
+      return c.json(destinationJson(put.destination), put.created ? 201 : 200);
+    }),
   );
 
   app.openapi(listRoute, (c) =>
-    query(c, async (s) => {
-      const { projectId } = c.req.valid("param");
-      await visibleProject(s, projectId);
-      const data = (await listDestinations(s.tx, projectId)).map(destinationJson);
+    query(c, async (ctx) => {
+      const data = (await listProjectDestinations(ctx, c.req.valid("param").projectId)).map(destinationJson);
       return c.json({ object: "list" as const, data, hasMore: false as const, nextCursor: null }, 200);
     }),
   );
 
   app.openapi(getRoute, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const { projectId, kind } = c.req.valid("param");
-      await visibleProject(s, projectId);
-      const found = await getDestination(s.tx, projectId, kind);
-      if (!found) throw notFound(projectId, kind);
-      return c.json(destinationJson(found), 200);
+      return c.json(destinationJson(await getProjectDestination(ctx, projectId, kind)), 200);
     }),
   );
 
   app.openapi(deleteRoute, (c) =>
-    mutation(c, async (s) => {
+    mutation(c, async (ctx) => {
       const { projectId, kind } = c.req.valid("param");
-      await visibleProject(s, projectId);
-      const removed = await deleteDestination(s.tx, projectId, kind);
-      if (!removed) throw notFound(projectId, kind);
-      await audit(
-        s,
-        "destination.deleted",
-        { type: "destination", id: `${projectId}/${kind}` },
-        { before: destinationJson(removed) },
-      );
+      await deleteProjectDestination(ctx, projectId, kind);
       return c.body(null, 204);
     }),
   );
 
-  app.openapi(testRoute, (c) =>
-    mutation(c, async (s) => {
-      const { projectId, kind } = c.req.valid("param");
-      await visibleProject(s, projectId);
-      if (kind === "apple-search-ads") {
-        throw new ApiError(
-          "test_send_unsupported",
-          "Apple Search Ads attribution has no test event: it needs an attribution token from a real device.",
-        );
-      }
-      const keyring = keyringOf(c);
-      let destination: Awaited<ReturnType<typeof loadDestination>>;
-      try {
-        destination = await loadDestination(s.tx, projectId, kind, keyring);
-      } catch (error) {
-        if (error instanceof TokenDecryptError) throw unreadable(c, error);
-        throw error;
-      }
-      if (!destination) throw notFound(projectId, kind);
-      const vars = parseEnv(destinationVarsSchema, c.env);
-      const event = syntheticEvent(s.now);
-      const result = await sendToDestination(
-        destination,
-        [event],
-        {
+  // No transaction is held while the platform is called (mutationWithCall): load, call, record.
+  app.openapi(testRoute, (c) => {
+    const { projectId, kind } = c.req.valid("param");
+    const now = c.get("now");
+    return mutationWithCall(c, {
+      load: (ctx) => loadTestSend(ctx, projectId, kind, () => parseKeyring(c.env)),
+      call: (destination) => {
+        const vars = parseEnv(destinationVarsSchema, c.env);
+        const endpoints = {
           metaApiBase: vars.META_API_BASE,
           tiktokApiBase: vars.TIKTOK_API_BASE,
           appleAdServicesUrl: vars.APPLE_ADSERVICES_URL,
           timeoutMs: vars.DESTINATION_TEST_TIMEOUT_MS,
           appleNotFoundRetryIntervalMs: 0,
-        },
-        { ...defaultSendDeps, now: () => s.now },
-      );
-      const answer = {
-        object: "destination_test" as const,
-        kind,
-        outcome: result.kind === "delivered" && result.sent === 0 ? ("skipped" as const) : result.kind,
-        platformStatus: result.status,
-        error:
-          result.kind !== "delivered"
-            ? result.error
-            : result.sent === 0
-              ? `Left out before sending: ${result.skipped.map((k) => k.reason).join(", ")}`
-              : null,
-        eventId: event.eventId,
-        sentAt: s.now.toISOString(),
-      };
-      await audit(
-        s,
-        "destination.test_sent",
-        { type: "destination", id: `${projectId}/${kind}` },
-        {
-          after: { outcome: answer.outcome, platformStatus: answer.platformStatus, eventId: answer.eventId },
-        },
-      );
-      return c.json(answer, 200);
-    }),
-  );
+        };
+        return sendTestEvent(destination, now, endpoints, { ...defaultSendDeps, now: () => now });
+      },
+      record: async (ctx, answer) => {
+        await recordTestSend(ctx, projectId, answer);
+        return c.json(answer, 200);
+      },
+    });
+  });
 }

@@ -1,17 +1,15 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
-  createMember,
-  listMembers,
-  type Member,
-  type MemberRefusal,
-  removeMember,
-  updateMember,
-} from "../../../functions/api/members";
-import { ApiError } from "../../../shared/errors";
+  addMember,
+  changeMember,
+  dropMember,
+  listOrgMembers,
+  memberJson,
+} from "../../../functions/members/verbs";
 import { ROLES } from "../../../shared/roles";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query } from "../handlers";
+import { mutation, query } from "../handlers";
 import {
   apiRoute,
   dateTime,
@@ -69,31 +67,6 @@ const MemberParams = z.object({
     .max(64)
     .openapi({ param: { name: "memberId", in: "path" } }),
 });
-
-export function memberJson(m: Member) {
-  return {
-    id: m.id,
-    object: "member" as const,
-    name: m.name,
-    email: m.email,
-    role: m.role,
-    createdAt: m.createdAt.toISOString(),
-    updatedAt: m.updatedAt.toISOString(),
-  };
-}
-
-function refusal(reason: MemberRefusal, memberId?: string): ApiError {
-  switch (reason) {
-    case "not_found":
-      return new ApiError("not_found", `No member ${memberId}.`);
-    case "email_taken":
-      return new ApiError("conflict", "A member with this email already exists in the org.");
-    case "owner_required":
-      return new ApiError("forbidden", "Only an owner key can add, change or remove an owner.");
-    case "last_owner":
-      return new ApiError("conflict", "This is the org's last owner; make another member owner first.");
-  }
-}
 
 // Members are org-wide people data: a project-restricted key can neither list nor manage them.
 const create = apiRoute({
@@ -164,53 +137,28 @@ const remove = apiRoute({
 
 export function registerMemberRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(create, (c) =>
-    mutation(c, async (s) => {
-      const result = await createMember(s.tx, s.orgId, c.req.valid("json"), c.get("auth").role, s.now);
-      if ("refused" in result) throw refusal(result.refused);
-      const member = memberJson(result.member);
-      await audit(s, "member.created", { type: "member", id: member.id }, { after: member });
-      return c.json(member, 201);
-    }),
+    mutation(c, async (ctx) => c.json(memberJson(await addMember(ctx, c.req.valid("json"))), 201)),
   );
 
   app.openapi(list, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const { limit, starting_after } = c.req.valid("query");
-      const result = await listMembers(s.tx, { limit, startingAfter: starting_after });
+      const result = await listOrgMembers(ctx, { limit, startingAfter: starting_after });
       return c.json(page({ data: result.data.map(memberJson), hasMore: result.hasMore }), 200);
     }),
   );
 
   app.openapi(update, (c) =>
-    mutation(c, async (s) => {
-      const { memberId } = c.req.valid("param");
-      const result = await updateMember(
-        s.tx,
-        s.orgId,
-        memberId,
-        c.req.valid("json"),
-        c.get("auth").role,
-        s.now,
-      );
-      if ("refused" in result) throw refusal(result.refused, memberId);
-      await audit(
-        s,
-        "member.updated",
-        { type: "member", id: memberId },
-        { before: memberJson(result.before), after: memberJson(result.after) },
-      );
-      return c.json(memberJson(result.after), 200);
+    mutation(c, async (ctx) => {
+      const member = await changeMember(ctx, c.req.valid("param").memberId, c.req.valid("json"));
+      return c.json(memberJson(member), 200);
     }),
   );
 
   app.openapi(remove, (c) =>
-    mutation(c, async (s) => {
-      const { memberId } = c.req.valid("param");
-      const result = await removeMember(s.tx, s.orgId, memberId, c.get("auth").role);
-      if ("refused" in result) throw refusal(result.refused, memberId);
-      const removed = memberJson(result.removed);
-      await audit(s, "member.removed", { type: "member", id: memberId }, { before: removed });
-      return c.json({ ...removed, deleted: true as const }, 200);
+    mutation(c, async (ctx) => {
+      const removed = await dropMember(ctx, c.req.valid("param").memberId);
+      return c.json({ ...memberJson(removed), deleted: true as const }, 200);
     }),
   );
 }

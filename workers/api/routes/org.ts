@@ -1,9 +1,8 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { getOrg, type Org, updateOrg } from "../../../functions/api/org";
-import { ApiError } from "../../../shared/errors";
+import { changeOrg, orgJson, ownOrg } from "../../../functions/org/verbs";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query } from "../handlers";
+import { mutation, query } from "../handlers";
 import { apiRoute, dateTime, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
 
 export const OrgSchema = z
@@ -20,10 +19,6 @@ const UpdateOrgSchema = z
   .strict()
   .refine((patch) => Object.keys(patch).length > 0, { message: "Send at least one field to change: name." })
   .openapi("UpdateOrg", { example: { name: "Acme Inc." } });
-
-export function orgJson(o: Org) {
-  return { id: o.id, object: "org" as const, name: o.name, createdAt: o.createdAt.toISOString() };
-}
 
 const get = apiRoute({
   ...requires("read_only"),
@@ -54,26 +49,9 @@ const update = apiRoute({
 
 export function registerOrgRoutes(app: OpenAPIHono<ApiEnv>) {
   // Any key may read its own org, project-restricted ones included: it is the key's own context.
-  app.openapi(get, (c) =>
-    query(c, async (s) => {
-      const org = await getOrg(s.tx, s.orgId);
-      // A key whose org is gone is rejected at authentication (keys cascade); this is defensive.
-      if (!org) throw new ApiError("not_found", "No such org.");
-      return c.json(orgJson(org), 200);
-    }),
-  );
+  app.openapi(get, (c) => query(c, async (ctx) => c.json(orgJson(await ownOrg(ctx)), 200)));
 
   app.openapi(update, (c) =>
-    mutation(c, async (s) => {
-      const changed = await updateOrg(s.tx, s.orgId, c.req.valid("json"));
-      if (!changed) throw new ApiError("not_found", "No such org.");
-      await audit(
-        s,
-        "org.updated",
-        { type: "org", id: s.orgId },
-        { before: orgJson(changed.before), after: orgJson(changed.after) },
-      );
-      return c.json(orgJson(changed.after), 200);
-    }),
+    mutation(c, async (ctx) => c.json(orgJson(await changeOrg(ctx, c.req.valid("json"))), 200)),
   );
 }

@@ -1,10 +1,14 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { getProject, listProjects, updateProject } from "../../../functions/api/projects";
-import { createProject, type Project } from "../../../functions/tenancy/createProject";
-import { ApiError } from "../../../shared/errors";
+import {
+  addProject,
+  changeProject,
+  listVisibleProjects,
+  projectJson,
+  visibleProject,
+} from "../../../functions/projects/verbs";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query, type RequestScope } from "../handlers";
+import { mutation, query } from "../handlers";
 import {
   apiRoute,
   dateTime,
@@ -46,26 +50,6 @@ const ProjectParams = z.object({
     .max(64)
     .openapi({ param: { name: "projectId", in: "path" } }),
 });
-
-export function projectJson(p: Project) {
-  return {
-    id: p.id,
-    object: "project" as const,
-    name: p.name,
-    eventRetentionDays: p.eventRetentionDays,
-    archived: p.archivedAt !== null,
-    archivedAt: p.archivedAt?.toISOString() ?? null,
-    createdAt: p.createdAt.toISOString(),
-    updatedAt: p.updatedAt.toISOString(),
-  };
-}
-
-/** A project the caller may see: in its org (RLS) and, for a restricted key, its own project. Else 404. */
-export async function visibleProject(s: RequestScope, projectId: string): Promise<Project> {
-  const project = s.projectId && s.projectId !== projectId ? null : await getProject(s.tx, projectId);
-  if (!project) throw new ApiError("not_found", `No project ${projectId}.`);
-  return project;
-}
 
 const create = apiRoute({
   ...requires("developer", { orgWide: true }),
@@ -146,62 +130,35 @@ const archiveRoute = (archived: boolean) =>
 
 export function registerProjectRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(create, (c) =>
-    mutation(c, async (s) => {
-      const input = c.req.valid("json");
-      const project = await createProject(s.tx, s.orgId, input);
-      await audit(s, "project.created", { type: "project", id: project.id }, { after: projectJson(project) });
-      return c.json(projectJson(project), 201);
-    }),
+    mutation(c, async (ctx) => c.json(projectJson(await addProject(ctx, c.req.valid("json"))), 201)),
   );
 
   app.openapi(list, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const { limit, starting_after } = c.req.valid("query");
-      const result = await listProjects(s.tx, { limit, startingAfter: starting_after, onlyId: s.projectId });
+      const result = await listVisibleProjects(ctx, { limit, startingAfter: starting_after });
       return c.json(page({ data: result.data.map(projectJson), hasMore: result.hasMore }), 200);
     }),
   );
 
   app.openapi(get, (c) =>
-    query(c, async (s) => c.json(projectJson(await visibleProject(s, c.req.valid("param").projectId)), 200)),
+    query(c, async (ctx) =>
+      c.json(projectJson(await visibleProject(ctx, c.req.valid("param").projectId)), 200),
+    ),
   );
 
   app.openapi(update, (c) =>
-    mutation(c, async (s) => {
-      const { projectId } = c.req.valid("param");
-      await visibleProject(s, projectId);
-      const changed = await updateProject(s.tx, projectId, c.req.valid("json"), s.now);
-      if (!changed) throw new ApiError("not_found", `No project ${projectId}.`);
-      await audit(
-        s,
-        "project.updated",
-        { type: "project", id: projectId },
-        {
-          before: projectJson(changed.before),
-          after: projectJson(changed.after),
-        },
-      );
-      return c.json(projectJson(changed.after), 200);
+    mutation(c, async (ctx) => {
+      const project = await changeProject(ctx, c.req.valid("param").projectId, c.req.valid("json"));
+      return c.json(projectJson(project), 200);
     }),
   );
 
   for (const archived of [true, false]) {
     app.openapi(archiveRoute(archived), (c) =>
-      mutation(c, async (s) => {
-        const { projectId } = c.req.valid("param");
-        await visibleProject(s, projectId);
-        const changed = await updateProject(s.tx, projectId, { archived }, s.now);
-        if (!changed) throw new ApiError("not_found", `No project ${projectId}.`);
-        await audit(
-          s,
-          archived ? "project.archived" : "project.unarchived",
-          { type: "project", id: projectId },
-          {
-            before: projectJson(changed.before),
-            after: projectJson(changed.after),
-          },
-        );
-        return c.json(projectJson(changed.after), 200);
+      mutation(c, async (ctx) => {
+        const project = await changeProject(ctx, c.req.valid("param").projectId, { archived });
+        return c.json(projectJson(project), 200);
       }),
     );
   }

@@ -1,12 +1,10 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type Delivery, listDeliveries, takeDeadLettersForReplay } from "../../../functions/relay/deliveries";
-import { enqueueRelayMessages } from "../../../functions/relay/enqueueRelays";
+import type { Delivery } from "../../../functions/relay/deliveries";
+import { listProjectDeliveries, replayDeadLetters } from "../../../functions/relayDeliveries/verbs";
 import { DESTINATION_KINDS } from "../../../shared/destinations";
-import { ApiError } from "../../../shared/errors";
-import type { RelayMessage } from "../../../shared/schemas/relay";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query } from "../handlers";
+import { mutation, query } from "../handlers";
 import {
   apiRoute,
   dateTime,
@@ -17,7 +15,6 @@ import {
   PageQuerySchema,
   page,
 } from "../schemas";
-import { visibleProject } from "./projects";
 
 // The relay's delivery log per destination (30 days) and the replay of dead-lettered batches.
 
@@ -63,9 +60,6 @@ const ReplaySchema = z
     hasMore: z.boolean().openapi({ description: "More dead letters wait; call again." }),
   })
   .openapi("RelayReplay");
-
-/** Batches queued per replay call: one sendBatch's worth of messages. */
-const REPLAY_LIMIT = 100;
 
 function deliveryJson(d: Delivery) {
   return {
@@ -122,13 +116,12 @@ const replay = apiRoute({
 
 export function registerRelayDeliveryRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(list, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const { projectId, kind } = c.req.valid("param");
-      const project = await visibleProject(s, projectId);
       const q = c.req.valid("query");
-      const result = await listDeliveries(
-        s.tx,
-        project.id,
+      const result = await listProjectDeliveries(
+        ctx,
+        projectId,
         kind,
         { status: q.status },
         { limit: q.limit, startingAfter: q.starting_after },
@@ -138,43 +131,10 @@ export function registerRelayDeliveryRoutes(app: OpenAPIHono<ApiEnv>) {
   );
 
   app.openapi(replay, (c) =>
-    mutation(c, async (s) => {
+    mutation(c, async (ctx) => {
       const { projectId, kind } = c.req.valid("param");
-      const project = await visibleProject(s, projectId);
-      if (kind === "apple-search-ads") {
-        throw new ApiError(
-          "replay_unsupported",
-          "Apple Search Ads dead letters cannot be replayed: AdServices tokens are never stored.",
-        );
-      }
-      const queue = c.env.RELAY_QUEUE;
-      if (!queue) throw new ApiError("queue_unavailable", "The relay queue is not configured.");
-      const taken = await takeDeadLettersForReplay(s.tx, project.id, kind, REPLAY_LIMIT, s.now);
-      const messages: RelayMessage[] = taken.batches.map((b) => ({
-        v: 1,
-        batchId: b.batchId,
-        orgId: s.orgId,
-        projectId: project.id,
-        destination: kind,
-        enqueuedAt: s.now.toISOString(),
-        events: b.events,
-      }));
-      // Inside the transaction: if the queue refuses, the dead letters stay pending (nothing marked replayed).
-      try {
-        await enqueueRelayMessages(queue, messages);
-      } catch {
-        throw new ApiError("queue_unavailable", "The relay queue did not accept the batches; try again.");
-      }
-      const body = { object: "relay_replay" as const, replayed: messages.length, hasMore: taken.hasMore };
-      await audit(
-        s,
-        "destination.dead_letters_replayed",
-        { type: "destination", id: `${project.id}/${kind}` },
-        {
-          after: { replayed: messages.length, batchIds: messages.map((m) => m.batchId) },
-        },
-      );
-      return c.json(body, 200);
+      const replayed = await replayDeadLetters(ctx, projectId, kind, c.env.RELAY_QUEUE);
+      return c.json({ object: "relay_replay" as const, ...replayed }, 200);
     }),
   );
 }

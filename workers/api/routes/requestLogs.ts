@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { listRequestLogs, type RequestLog } from "../../../functions/api/requestLogs";
+import { listRequestLogs, type RequestLog } from "../../../functions/requestLogs/requestLogs";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
@@ -96,10 +96,10 @@ const list = apiRoute({
 
 export function registerRequestLogRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(list, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const q = c.req.valid("query");
       const result = await listRequestLogs(
-        s.tx,
+        ctx,
         {
           status: q.status,
           apiKeyId: q.api_key_id,

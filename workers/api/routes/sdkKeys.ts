@@ -1,15 +1,13 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
-  createSdkKey,
-  getSdkKey,
-  listSdkKeys,
-  revokeSdkKey,
-  type SdkKey,
-} from "../../../functions/tenancy/sdkKeys";
-import { ApiError } from "../../../shared/errors";
+  issueSdkKey,
+  listProjectSdkKeys,
+  revokeProjectSdkKey,
+  sdkKeyJson,
+} from "../../../functions/sdkKeys/verbs";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { audit, mutation, query } from "../handlers";
+import { mutation, query } from "../handlers";
 import {
   apiRoute,
   dateTime,
@@ -20,7 +18,6 @@ import {
   PageQuerySchema,
   page,
 } from "../schemas";
-import { visibleProject } from "./projects";
 
 const SdkKeySchema = z
   .object({
@@ -56,17 +53,6 @@ const KeyParams = ProjectParams.extend({
     .max(64)
     .openapi({ param: { name: "keyId", in: "path" } }),
 });
-
-function sdkKeyJson(k: SdkKey) {
-  return {
-    id: k.id,
-    object: "sdk_key" as const,
-    projectId: k.projectId,
-    displayPrefix: k.displayPrefix,
-    createdAt: k.createdAt.toISOString(),
-    revokedAt: k.revokedAt?.toISOString() ?? null,
-  };
-}
 
 const routes = {
   create: apiRoute({
@@ -115,40 +101,27 @@ const routes = {
 
 export function registerSdkKeyRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(routes.create, (c) =>
-    mutation(c, async (s) => {
-      const project = await visibleProject(s, c.req.valid("param").projectId);
-      const created = await createSdkKey(s.tx, s.orgId, project.id);
-      const key = sdkKeyJson(created);
-      await audit(s, "sdk_key.created", { type: "sdk_key", id: created.id }, { after: key });
-      return c.json({ ...key, secret: created.secret }, 201);
+    mutation(c, async (ctx) => {
+      const created = await issueSdkKey(ctx, c.req.valid("param").projectId);
+      return c.json({ ...sdkKeyJson(created), secret: created.secret }, 201);
     }),
   );
 
   app.openapi(routes.list, (c) =>
-    query(c, async (s) => {
-      const project = await visibleProject(s, c.req.valid("param").projectId);
+    query(c, async (ctx) => {
       const { limit, starting_after } = c.req.valid("query");
-      const result = await listSdkKeys(s.tx, project.id, { limit, startingAfter: starting_after });
+      const result = await listProjectSdkKeys(ctx, c.req.valid("param").projectId, {
+        limit,
+        startingAfter: starting_after,
+      });
       return c.json(page({ data: result.data.map(sdkKeyJson), hasMore: result.hasMore }), 200);
     }),
   );
 
   app.openapi(routes.revoke, (c) =>
-    mutation(c, async (s) => {
+    mutation(c, async (ctx) => {
       const { projectId, keyId } = c.req.valid("param");
-      await visibleProject(s, projectId);
-      const before = await getSdkKey(s.tx, projectId, keyId);
-      if (!before) throw new ApiError("not_found", `No SDK key ${keyId} in project ${projectId}.`);
-      if (!(await revokeSdkKey(s.tx, keyId, s.now)))
-        throw new ApiError("conflict", `SDK key ${keyId} is already revoked.`);
-      const after = { ...before, revokedAt: s.now };
-      await audit(
-        s,
-        "sdk_key.revoked",
-        { type: "sdk_key", id: keyId },
-        { before: sdkKeyJson(before), after: sdkKeyJson(after) },
-      );
-      return c.json(sdkKeyJson(after), 200);
+      return c.json(sdkKeyJson(await revokeProjectSdkKey(ctx, projectId, keyId)), 200);
     }),
   );
 }

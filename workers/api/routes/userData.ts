@@ -1,20 +1,11 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { exportUserEvents } from "../../../functions/dsar/exportUserEvents";
-import { lookupUsers } from "../../../functions/dsar/lookupUsers";
-import { resolveSubject } from "../../../functions/dsar/subject";
-import {
-  eventCursor,
-  getAppleAttribution,
-  getUserState,
-  userEventsPage,
-} from "../../../functions/dsar/userData";
-import { ApiError } from "../../../shared/errors";
+import { exportUserEvents } from "../../../functions/userData/exportUserEvents";
+import { findUsers, userDataHeader, userEvents } from "../../../functions/userData/verbs";
 import { phoneCountrySchema } from "../../../shared/schemas/sdk-event";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { query } from "../handlers";
 import { apiRoute, dateTime, errorResponses, json, listOf, MAX_PAGE_SIZE } from "../schemas";
-import { visibleProject } from "./projects";
 
 // Access and portability (data-subject requests): what we hold for one end user, as JSON pages or as a
 // streamed NDJSON export, and the lookup from an email/phone a partner holds to the user ids we know.
@@ -200,19 +191,16 @@ const lookup = apiRoute({
 
 export function registerUserDataRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(getUserData, (c) =>
-    query(c, async (s) => {
+    query(c, async (ctx) => {
       const { projectId, userId } = c.req.valid("param");
       const { limit, starting_after, order, from, to } = c.req.valid("query");
-      await visibleProject(s, projectId);
       const filter = { order, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined };
-      const user = await getUserState(s.tx, projectId, userId);
-      const appleAttribution = await getAppleAttribution(s.tx, projectId, userId);
-      const header = { object: "user_data" as const, projectId, userId, user, appleAttribution };
+      const header = await userDataHeader(ctx, projectId, userId);
 
       if ((c.req.header("Accept") ?? "").includes("application/x-ndjson")) {
         const { stream, done } = exportUserEvents(
           c.get("db"),
-          { orgId: s.orgId, projectId, userId },
+          { orgId: ctx.orgId, projectId, userId },
           filter,
           header,
         );
@@ -223,40 +211,22 @@ export function registerUserDataRoutes(app: OpenAPIHono<ApiEnv>) {
         }) as never;
       }
 
-      let cursor = null;
-      if (starting_after) {
-        cursor = await eventCursor(s.tx, projectId, userId, starting_after);
-        if (!cursor)
-          throw new ApiError("invalid_request", `starting_after: no event ${starting_after} for this user.`);
-      }
-      const page = await userEventsPage(s.tx, projectId, userId, filter, limit, cursor);
-      return c.json(
-        {
-          ...header,
-          events: {
-            object: "list" as const,
-            data: page.data,
-            hasMore: page.hasMore,
-            nextCursor: page.hasMore ? (page.last?.eventId ?? null) : null,
-          },
-        },
-        200,
-      );
+      const events = await userEvents(ctx, projectId, userId, filter, {
+        limit,
+        startingAfter: starting_after,
+      });
+      return c.json({ ...header, events: { object: "list" as const, ...events } }, 200);
     }),
   );
 
   app.openapi(lookup, (c) =>
-    query(c, async (s) => {
-      const { projectId } = c.req.valid("param");
+    query(c, async (ctx) => {
       const body = c.req.valid("json");
-      await visibleProject(s, projectId);
-      const subject = await resolveSubject({
+      const found = await findUsers(ctx, c.req.valid("param").projectId, {
         email: body.email ?? body.emailSha256,
         phone: body.phone ?? body.phoneSha256,
         phoneCountry: body.phoneCountry,
       });
-      if (!subject) throw new ApiError("invalid_request", "The identifier is empty after normalization.");
-      const found = await lookupUsers(s.tx, projectId, subject);
       return c.json(
         {
           object: "list" as const,

@@ -1,6 +1,7 @@
-import type { Tx } from "../../shared/db";
+import { withFilters } from "../../shared/db/filters";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
-import type { Actor } from "./audit";
+import type { VerbContext } from "../context";
+import type { Actor } from "./writeAudit";
 
 /** One audit row as the API shows it: who did what to which resource, when, in which request. */
 export interface AuditEvent {
@@ -10,7 +11,7 @@ export interface AuditEvent {
   action: string;
   resource: { type: string; id: string };
   requestId: string | null;
-  /** The before/after diff, secrets already removed when the row was written (audit.ts). */
+  /** The before/after diff, secrets already removed when the row was written (writeAudit.ts). */
   changes: Record<string, unknown>;
 }
 
@@ -67,25 +68,24 @@ function toAuditEvent(row: Row): AuditEvent {
  * not one of the org's rows matches nothing: an empty page, never another org's position.
  */
 export async function listAuditEvents(
-  tx: Tx,
+  ctx: VerbContext,
   filter: AuditLogFilter,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: AuditEvent[]; hasMore: boolean }> {
-  let query = tx.selectFrom("audit_log").select(COLUMNS);
-  if (filter.action !== undefined) query = query.where("action", "=", filter.action);
-  if (filter.resourceType !== undefined) query = query.where("resource_type", "=", filter.resourceType);
-  if (filter.resourceId !== undefined) query = query.where("resource_id", "=", filter.resourceId);
-  if (filter.actorId !== undefined) query = query.where("actor_id", "=", filter.actorId);
-  if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
-  if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
-  const after = page.startingAfter;
-  const { rows, hasMore } = await newestFirstPage(
-    query,
-    { time: "occurred_at", id: "id" },
-    page.limit,
-    after
-      ? { id: after, time: tx.selectFrom("audit_log").select("occurred_at").where("id", "=", after) }
-      : undefined,
-  );
+  const query = withFilters(ctx.db.selectFrom("audit_log").select(COLUMNS), {
+    equal: {
+      action: filter.action,
+      resource_type: filter.resourceType,
+      resource_id: filter.resourceId,
+      actor_id: filter.actorId,
+    },
+    time: { column: "occurred_at", from: filter.from, to: filter.to },
+  });
+  const { rows, hasMore } = await newestFirstPage(query, {
+    table: "audit_log",
+    time: "occurred_at",
+    id: "id",
+    ...page,
+  });
   return { data: rows.map(toAuditEvent), hasMore };
 }

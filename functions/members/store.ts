@@ -1,4 +1,4 @@
-import type { Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { newId } from "../../shared/ids";
 import type { Role } from "../../shared/roles";
@@ -16,7 +16,7 @@ export interface Member {
 }
 
 /**
- * Why a member change was refused; the route maps each to its API error. Owners are managed by owners
+ * Why a member change was refused; the verb (verbs.ts) maps each to its API error. Owners are managed by owners
  * only (roles.ts: admins manage members, not owners), and an org never loses its last owner.
  */
 export type MemberRefusal = "not_found" | "email_taken" | "owner_required" | "last_owner";
@@ -53,22 +53,22 @@ function isUniqueViolation(error: unknown): boolean {
  * first (always in this one order, so no deadlocks): the last-owner check and the duplicate-email check
  * then read a state no concurrent change can invalidate before commit.
  */
-async function lockMembers(tx: Tx, orgId: string): Promise<void> {
-  await tx.selectFrom("organizations").select("id").where("id", "=", orgId).forUpdate().execute();
+async function lockMembers(db: Db, orgId: string): Promise<void> {
+  await db.selectFrom("organizations").select("id").where("id", "=", orgId).forUpdate().execute();
 }
 
-export async function getMember(tx: Tx, memberId: string): Promise<Member | null> {
-  const row = await tx.selectFrom("members").select(COLUMNS).where("id", "=", memberId).executeTakeFirst();
+export async function getMember(db: Db, memberId: string): Promise<Member | null> {
+  const row = await db.selectFrom("members").select(COLUMNS).where("id", "=", memberId).executeTakeFirst();
   return row ? toMember(row) : null;
 }
 
-async function getMemberByEmail(tx: Tx, email: string): Promise<Member | null> {
-  const row = await tx.selectFrom("members").select(COLUMNS).where("email", "=", email).executeTakeFirst();
+async function getMemberByEmail(db: Db, email: string): Promise<Member | null> {
+  const row = await db.selectFrom("members").select(COLUMNS).where("email", "=", email).executeTakeFirst();
   return row ? toMember(row) : null;
 }
 
-async function countOwners(tx: Tx): Promise<number> {
-  const { count } = await tx
+async function countOwners(db: Db): Promise<number> {
+  const { count } = await db
     .selectFrom("members")
     .select((eb) => eb.fn.countAll<string>().as("count"))
     .where("role", "=", "owner")
@@ -77,36 +77,33 @@ async function countOwners(tx: Tx): Promise<number> {
 }
 
 export async function listMembers(
-  tx: Tx,
+  db: Db,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: Member[]; hasMore: boolean }> {
-  const after = page.startingAfter;
-  const { rows, hasMore } = await newestFirstPage(
-    tx.selectFrom("members").select(COLUMNS),
-    { time: "created_at", id: "id" },
-    page.limit,
-    after
-      ? { id: after, time: tx.selectFrom("members").select("created_at").where("id", "=", after) }
-      : undefined,
-  );
+  const { rows, hasMore } = await newestFirstPage(db.selectFrom("members").select(COLUMNS), {
+    table: "members",
+    time: "created_at",
+    id: "id",
+    ...page,
+  });
   return { data: rows.map(toMember), hasMore };
 }
 
 /** Adds a member. `actorRole` is the caller's: only an owner may add an owner. */
 export async function createMember(
-  tx: Tx,
+  db: Db,
   orgId: string,
   input: { email: string; name?: string | null | undefined; role: Role },
   actorRole: Role,
   now: Date,
 ): Promise<{ member: Member } | { refused: MemberRefusal }> {
   if (input.role === "owner" && actorRole !== "owner") return { refused: "owner_required" };
-  await lockMembers(tx, orgId);
-  if (await getMemberByEmail(tx, input.email)) return { refused: "email_taken" };
+  await lockMembers(db, orgId);
+  if (await getMemberByEmail(db, input.email)) return { refused: "email_taken" };
   // The check above runs under the lock; a writer that skips the lock still meets the unique constraint,
   // which aborts the transaction: the caller must throw (roll back) on any refusal, never carry on.
   try {
-    const row = await tx
+    const row = await db
       .insertInto("members")
       .values({
         id: newId("mem"),
@@ -133,20 +130,20 @@ function ownerRequired(actorRole: Role, currentRole: Role, newRole?: Role): bool
 
 /** Changes a member's role and/or name. The org's last owner is never demoted. */
 export async function updateMember(
-  tx: Tx,
+  db: Db,
   orgId: string,
   memberId: string,
   patch: { role?: Role | undefined; name?: string | null | undefined },
   actorRole: Role,
   now: Date,
 ): Promise<{ before: Member; after: Member } | { refused: MemberRefusal }> {
-  await lockMembers(tx, orgId);
-  const before = await getMember(tx, memberId);
+  await lockMembers(db, orgId);
+  const before = await getMember(db, memberId);
   if (!before) return { refused: "not_found" };
   if (ownerRequired(actorRole, before.role, patch.role)) return { refused: "owner_required" };
   const demotesOwner = before.role === "owner" && patch.role !== undefined && patch.role !== "owner";
-  if (demotesOwner && (await countOwners(tx)) <= 1) return { refused: "last_owner" };
-  const row = await tx
+  if (demotesOwner && (await countOwners(db)) <= 1) return { refused: "last_owner" };
+  const row = await db
     .updateTable("members")
     .set({
       ...(patch.role === undefined ? {} : { role: patch.role }),
@@ -161,16 +158,16 @@ export async function updateMember(
 
 /** Removes a member. The org's last owner is never removed. */
 export async function removeMember(
-  tx: Tx,
+  db: Db,
   orgId: string,
   memberId: string,
   actorRole: Role,
 ): Promise<{ removed: Member } | { refused: MemberRefusal }> {
-  await lockMembers(tx, orgId);
-  const current = await getMember(tx, memberId);
+  await lockMembers(db, orgId);
+  const current = await getMember(db, memberId);
   if (!current) return { refused: "not_found" };
   if (ownerRequired(actorRole, current.role)) return { refused: "owner_required" };
-  if (current.role === "owner" && (await countOwners(tx)) <= 1) return { refused: "last_owner" };
-  await tx.deleteFrom("members").where("id", "=", memberId).execute();
+  if (current.role === "owner" && (await countOwners(db)) <= 1) return { refused: "last_owner" };
+  await db.deleteFrom("members").where("id", "=", memberId).execute();
   return { removed: current };
 }

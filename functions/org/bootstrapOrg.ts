@@ -1,8 +1,8 @@
 import { type Db, withTenant } from "../../shared/db";
 import type { Role } from "../../shared/roles";
-import { createOrganization, type Organization } from "../tenancy/createOrganization";
-import { type CreatedApiKey, createApiKey, type KeyMode } from "./apiKeys";
-import { writeAudit } from "./audit";
+import { type CreatedApiKey, createApiKey, type KeyMode } from "../apiKeys/store";
+import { writeAudit } from "../audit/writeAudit";
+import { createOrganization, type Organization } from "./createOrganization";
 
 /**
  * A fresh install has no key to call the API with: this creates an org and its first owner key (or, for an

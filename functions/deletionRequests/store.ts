@@ -1,8 +1,9 @@
 import { sql } from "kysely";
-import type { Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
+import { withFilters } from "../../shared/db/filters";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { newId } from "../../shared/ids";
-import type { Subject } from "./subject";
+import type { Subject } from "../userData/subject";
 
 /** Receipts (completed or failed requests) are kept this long after they end, then purged. */
 export const RECEIPT_RETENTION_DAYS = 730;
@@ -109,7 +110,7 @@ export function toDeletionRequest(r: Row): DeletionRequest {
  * Cron run are dropped too.
  */
 export async function createDeletionRequest(
-  tx: Tx,
+  db: Db,
   input: {
     orgId: string;
     projectId: string;
@@ -130,7 +131,7 @@ export async function createDeletionRequest(
     on conflict (project_id, subject_sha256) where status in ('pending', 'running')
       do update set suppress = deletion_requests.suppress or excluded.suppress
     returning ${sql.join(COLUMNS.map((c) => sql.ref(c)))}, (xmax = 0) as created
-  `.execute(tx);
+  `.execute(db);
   const row = rows[0];
   if (!row) throw new Error("deletion request upsert returned no row");
   let suppressionAdded = false;
@@ -142,7 +143,7 @@ export async function createDeletionRequest(
     ] as const;
     for (const [type, digest] of identifiers) {
       if (!digest) continue;
-      const added = await tx
+      const added = await db
         .insertInto("suppressions")
         .values({
           org_id: input.orgId,
@@ -161,8 +162,8 @@ export async function createDeletionRequest(
   return { request: toDeletionRequest(row), created: row.created, suppressionAdded };
 }
 
-export async function getDeletionRequest(tx: Tx, id: string): Promise<DeletionRequest | null> {
-  const row = await tx
+export async function getDeletionRequest(db: Db, id: string): Promise<DeletionRequest | null> {
+  const row = await db
     .selectFrom("deletion_requests")
     .select(COLUMNS)
     .where("id", "=", id)
@@ -172,7 +173,7 @@ export async function getDeletionRequest(tx: Tx, id: string): Promise<DeletionRe
 
 /** Newest first, keyset on (requested_at, id). */
 export async function listDeletionRequests(
-  tx: Tx,
+  db: Db,
   filter: {
     limit: number;
     startingAfter?: string | undefined;
@@ -180,85 +181,15 @@ export async function listDeletionRequests(
     projectId?: string | null | undefined;
   },
 ): Promise<{ data: DeletionRequest[]; hasMore: boolean }> {
-  let query = tx.selectFrom("deletion_requests").select(COLUMNS);
-  if (filter.status) query = query.where("status", "=", filter.status);
-  if (filter.projectId) query = query.where("project_id", "=", filter.projectId);
-  const after = filter.startingAfter;
-  const { rows, hasMore } = await newestFirstPage(
-    query,
-    { time: "requested_at", id: "id" },
-    filter.limit,
-    after
-      ? { id: after, time: tx.selectFrom("deletion_requests").select("requested_at").where("id", "=", after) }
-      : undefined,
-  );
+  const query = withFilters(db.selectFrom("deletion_requests").select(COLUMNS), {
+    equal: { status: filter.status, project_id: filter.projectId },
+  });
+  const { rows, hasMore } = await newestFirstPage(query, {
+    table: "deletion_requests",
+    time: "requested_at",
+    id: "id",
+    limit: filter.limit,
+    startingAfter: filter.startingAfter,
+  });
   return { data: (rows as Row[]).map(toDeletionRequest), hasMore };
-}
-
-export type SuppressionType = "user_id" | "email" | "phone";
-
-/** Lifts a suppression: later events for the identifier are stored again. False when there was none. */
-export async function liftSuppression(
-  tx: Tx,
-  projectId: string,
-  type: SuppressionType,
-  digest: string,
-): Promise<{ createdAt: string; deletionRequestId: string | null } | null> {
-  const row = await tx
-    .deleteFrom("suppressions")
-    .where("project_id", "=", projectId)
-    .where("identifier_type", "=", type)
-    .where("identifier_sha256", "=", digest)
-    .returning(["created_at", "deletion_request_id"])
-    .executeTakeFirst();
-  return row
-    ? { createdAt: new Date(row.created_at).toISOString(), deletionRequestId: row.deletion_request_id }
-    : null;
-}
-
-export interface Suppression {
-  object: "suppression";
-  identifierType: SuppressionType;
-  identifierSha256: string;
-  deletionRequestId: string | null;
-  createdAt: string;
-}
-
-/** A project's active suppressions, newest first, keyset on (created_at, digest). Digests only. */
-export async function listSuppressions(
-  tx: Tx,
-  projectId: string,
-  page: { limit: number; startingAfter?: string | undefined },
-): Promise<{ data: Suppression[]; hasMore: boolean }> {
-  const query = tx
-    .selectFrom("suppressions")
-    .select(["identifier_type", "identifier_sha256", "deletion_request_id", "created_at"])
-    .where("project_id", "=", projectId);
-  const after = page.startingAfter?.toLowerCase();
-  const { rows, hasMore } = await newestFirstPage(
-    query,
-    { time: "created_at", id: "identifier_sha256" },
-    page.limit,
-    after
-      ? {
-          id: after,
-          time: tx
-            .selectFrom("suppressions")
-            .select("created_at")
-            .where("project_id", "=", projectId)
-            .where("identifier_sha256", "=", after)
-            .limit(1),
-        }
-      : undefined,
-  );
-  return {
-    data: rows.map((r) => ({
-      object: "suppression" as const,
-      identifierType: r.identifier_type,
-      identifierSha256: r.identifier_sha256,
-      deletionRequestId: r.deletion_request_id,
-      createdAt: new Date(r.created_at).toISOString(),
-    })),
-    hasMore,
-  };
 }

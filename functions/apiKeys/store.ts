@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import type { Db, Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { sha256Hex } from "../../shared/hash";
 import { displayPrefix, newId, newSecret } from "../../shared/ids";
@@ -94,14 +94,14 @@ export async function resolveApiKey(db: Db, secret: string, now: Date): Promise<
 }
 
 export async function createApiKey(
-  tx: Tx,
+  db: Db,
   orgId: string,
   input: { name: string; role: Role; projectId?: string | null; mode: KeyMode },
   now: Date,
 ): Promise<CreatedApiKey> {
   const prefix = apiKeyPrefix(input.mode);
   const secret = newSecret(prefix);
-  const row = await tx
+  const row = await db
     .insertInto("api_keys")
     .values({
       id: newId("key"),
@@ -119,24 +119,21 @@ export async function createApiKey(
   return { ...toApiKey(row), secret };
 }
 
-export async function getApiKey(tx: Tx, keyId: string): Promise<ApiKey | null> {
-  const row = await tx.selectFrom("api_keys").select(COLUMNS).where("id", "=", keyId).executeTakeFirst();
+export async function getApiKey(db: Db, keyId: string): Promise<ApiKey | null> {
+  const row = await db.selectFrom("api_keys").select(COLUMNS).where("id", "=", keyId).executeTakeFirst();
   return row ? toApiKey(row) : null;
 }
 
 export async function listApiKeys(
-  tx: Tx,
+  db: Db,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: ApiKey[]; hasMore: boolean }> {
-  const after = page.startingAfter;
-  const { rows, hasMore } = await newestFirstPage(
-    tx.selectFrom("api_keys").select(COLUMNS),
-    { time: "created_at", id: "id" },
-    page.limit,
-    after
-      ? { id: after, time: tx.selectFrom("api_keys").select("created_at").where("id", "=", after) }
-      : undefined,
-  );
+  const { rows, hasMore } = await newestFirstPage(db.selectFrom("api_keys").select(COLUMNS), {
+    table: "api_keys",
+    time: "created_at",
+    id: "id",
+    ...page,
+  });
   return { data: rows.map(toApiKey), hasMore };
 }
 
@@ -145,22 +142,22 @@ export async function listApiKeys(
  * 0, else at now + grace. Returns null when the key does not exist or is no longer live.
  */
 export async function rotateApiKey(
-  tx: Tx,
+  db: Db,
   orgId: string,
   keyId: string,
   graceSeconds: number,
   now: Date,
 ): Promise<{ old: ApiKey; created: CreatedApiKey } | null> {
-  const current = await getApiKey(tx, keyId);
+  const current = await getApiKey(db, keyId);
   if (!current || current.revokedAt || (current.expiresAt && current.expiresAt <= now)) return null;
   const created = await createApiKey(
-    tx,
+    db,
     orgId,
     { name: current.name, role: current.role, projectId: current.projectId, mode: current.mode },
     now,
   );
   const retireAt = new Date(now.getTime() + graceSeconds * 1000);
-  const old = await tx
+  const old = await db
     .updateTable("api_keys")
     .set(
       graceSeconds === 0
@@ -173,7 +170,7 @@ export async function rotateApiKey(
   return { old: toApiKey(old), created };
 }
 
-/** Why a revoke was refused; the route maps each to its API error. */
+/** Why a revoke was refused; the verb (verbs.ts) maps each to its API error. */
 export type RevokeRefusal = "not_found" | "already_revoked" | "last_owner_key";
 
 /**
@@ -182,18 +179,18 @@ export type RevokeRefusal = "not_found" | "already_revoked" | "last_owner_key";
  * both pass the check (the same lock serializes member changes).
  */
 export async function revokeApiKey(
-  tx: Tx,
+  db: Db,
   orgId: string,
   keyId: string,
   now: Date,
 ): Promise<{ before: ApiKey; after: ApiKey } | { refused: RevokeRefusal }> {
-  await tx.selectFrom("organizations").select("id").where("id", "=", orgId).forUpdate().execute();
-  const before = await getApiKey(tx, keyId);
+  await db.selectFrom("organizations").select("id").where("id", "=", orgId).forUpdate().execute();
+  const before = await getApiKey(db, keyId);
   if (!before) return { refused: "not_found" };
   if (before.revokedAt || (before.expiresAt && before.expiresAt <= now))
     return { refused: "already_revoked" };
   if (before.role === "owner") {
-    const { others } = await tx
+    const { others } = await db
       .selectFrom("api_keys")
       .select((eb) => eb.fn.countAll<string>().as("others"))
       .where("role", "=", "owner")
@@ -203,7 +200,7 @@ export async function revokeApiKey(
       .executeTakeFirstOrThrow();
     if (Number(others) === 0) return { refused: "last_owner_key" };
   }
-  const row = await tx
+  const row = await db
     .updateTable("api_keys")
     .set({ revoked_at: now })
     .where("id", "=", keyId)

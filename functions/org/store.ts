@@ -1,4 +1,4 @@
-import type { Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
 
 export interface Org {
   id: string;
@@ -13,18 +13,18 @@ function toOrg(row: { id: string; name: string; created_at: Date }): Org {
 }
 
 /** The caller's org. `tx` is scoped to it; the explicit id filter keeps the answer right without RLS too. */
-export async function getOrg(tx: Tx, orgId: string): Promise<Org | null> {
-  const row = await tx.selectFrom("organizations").select(COLUMNS).where("id", "=", orgId).executeTakeFirst();
+export async function getOrg(db: Db, orgId: string): Promise<Org | null> {
+  const row = await db.selectFrom("organizations").select(COLUMNS).where("id", "=", orgId).executeTakeFirst();
   return row ? toOrg(row) : null;
 }
 
 export async function updateOrg(
-  tx: Tx,
+  db: Db,
   orgId: string,
   patch: { name?: string | undefined },
 ): Promise<{ before: Org; after: Org } | null> {
   // FOR UPDATE: a concurrent rename waits, so each audit row's `before` is what that change replaced.
-  const current = await tx
+  const current = await db
     .selectFrom("organizations")
     .select(COLUMNS)
     .where("id", "=", orgId)
@@ -33,7 +33,7 @@ export async function updateOrg(
   if (!current) return null;
   const before = toOrg(current);
   if (patch.name === undefined) return { before, after: before };
-  const row = await tx
+  const row = await db
     .updateTable("organizations")
     .set({ name: patch.name })
     .where("id", "=", orgId)

@@ -1,5 +1,5 @@
 import { type Db, withTenant } from "../../shared/db";
-import { type EventCursor, type EventFilter, userEventsPage } from "./userData";
+import { type EventCursor, type EventFilter, userEventsPage } from "./store";
 
 /** Rows per query while exporting: memory stays bounded by one page, whatever the history's length. */
 export const EXPORT_PAGE_ROWS = 1_000;

@@ -1,4 +1,4 @@
-import type { Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
 
 export const MAX_LOOKUP_RESULTS = 100;
 
@@ -7,7 +7,7 @@ export const MAX_LOOKUP_RESULTS = 100;
  * any stored event (a user whose address changed still matches the old one). Digests in, ids out.
  */
 export async function lookupUsers(
-  tx: Tx,
+  db: Db,
   projectId: string,
   hashes: { emailSha256: string | null; phoneSha256: string | null },
 ): Promise<{ userIds: string[]; hasMore: boolean }> {
@@ -17,7 +17,7 @@ export async function lookupUsers(
     ["phone_sha256", hashes.phoneSha256],
   ] as const) {
     if (!value) continue;
-    const users = await tx
+    const users = await db
       .selectFrom("sdk_users")
       .select("user_id")
       .where("project_id", "=", projectId)
@@ -25,7 +25,7 @@ export async function lookupUsers(
       .orderBy("user_id")
       .limit(MAX_LOOKUP_RESULTS + 1)
       .execute();
-    const events = await tx
+    const events = await db
       .selectFrom("sdk_events")
       .select("user_id")
       .distinct()

@@ -1,6 +1,8 @@
 import { sql } from "kysely";
-import type { Db, Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
+import { withFilters } from "../../shared/db/filters";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
+import type { VerbContext } from "../context";
 
 /** Request metadata only: who, what route, what status, how long. Never a body. Kept 30 days. */
 export interface RequestLogEntry {
@@ -27,16 +29,8 @@ export async function writeRequestLog(db: Db, entry: RequestLogEntry): Promise<v
     ${entry.occurredAt.toISOString()}::timestamptz, ${entry.clientRequestId}::text)`.execute(db);
 }
 
-export interface RequestLog {
-  requestId: string;
-  clientRequestId: string | null;
-  apiKeyId: string;
-  method: string;
-  route: string;
-  status: number;
-  latencyMs: number;
-  occurredAt: Date;
-}
+/** A logged request as the API lists it: the org is the caller's own. */
+export type RequestLog = Omit<RequestLogEntry, "orgId">;
 
 export interface RequestLogFilter {
   status?: number | undefined;
@@ -52,11 +46,11 @@ export interface RequestLogFilter {
  * (occurred_at, request_id). A cursor that is not one of the org's request ids matches nothing.
  */
 export async function listRequestLogs(
-  tx: Tx,
+  ctx: VerbContext,
   filter: RequestLogFilter,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: RequestLog[]; hasMore: boolean }> {
-  let query = tx
+  const all = ctx.db
     .selectFrom("request_logs")
     .select([
       "request_id",
@@ -68,22 +62,16 @@ export async function listRequestLogs(
       "latency_ms",
       "occurred_at",
     ]);
-  if (filter.status !== undefined) query = query.where("status", "=", filter.status);
-  if (filter.apiKeyId !== undefined) query = query.where("api_key_id", "=", filter.apiKeyId);
-  if (filter.from !== undefined) query = query.where("occurred_at", ">=", filter.from);
-  if (filter.to !== undefined) query = query.where("occurred_at", "<", filter.to);
-  const after = page.startingAfter;
-  const { rows, hasMore } = await newestFirstPage(
-    query,
-    { time: "occurred_at", id: "request_id" },
-    page.limit,
-    after
-      ? {
-          id: after,
-          time: tx.selectFrom("request_logs").select("occurred_at").where("request_id", "=", after),
-        }
-      : undefined,
-  );
+  const query = withFilters(all, {
+    equal: { status: filter.status, api_key_id: filter.apiKeyId },
+    time: { column: "occurred_at", from: filter.from, to: filter.to },
+  });
+  const { rows, hasMore } = await newestFirstPage(query, {
+    table: "request_logs",
+    time: "occurred_at",
+    id: "request_id",
+    ...page,
+  });
   return {
     data: rows.map((row) => ({
       requestId: row.request_id,

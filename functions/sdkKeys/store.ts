@@ -1,4 +1,4 @@
-import type { Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
 import { sha256Hex } from "../../shared/hash";
 import { displayPrefix, newId, newSecret } from "../../shared/ids";
@@ -21,13 +21,13 @@ export interface CreatedSdkKey extends SdkKey {
 
 /** Creates an SDK key for a project of the org the transaction is scoped to. */
 export async function createSdkKey(
-  tx: Tx,
+  db: Db,
   orgId: string,
   projectId: string,
   options: { secret?: string } = {},
 ): Promise<CreatedSdkKey> {
   const secret = options.secret ?? newSecret(SDK_KEY_PREFIX);
-  const row = await tx
+  const row = await db
     .insertInto("sdk_keys")
     .values({
       id: newId("sdkkey"),
@@ -58,8 +58,8 @@ export function toSdkKey(row: {
 }
 
 /** Revokes a live key; returns false when this org has no such live key. */
-export async function revokeSdkKey(tx: Tx, keyId: string, now: Date): Promise<boolean> {
-  const result = await tx
+export async function revokeSdkKey(db: Db, keyId: string, now: Date): Promise<boolean> {
+  const result = await db
     .updateTable("sdk_keys")
     .set({ revoked_at: now })
     .where("id", "=", keyId)
@@ -69,27 +69,22 @@ export async function revokeSdkKey(tx: Tx, keyId: string, now: Date): Promise<bo
 }
 
 export async function listSdkKeys(
-  tx: Tx,
+  db: Db,
   projectId: string,
   page: { limit: number; startingAfter?: string | undefined },
 ): Promise<{ data: SdkKey[]; hasMore: boolean }> {
-  const after = page.startingAfter;
   const { rows, hasMore } = await newestFirstPage(
-    tx
+    db
       .selectFrom("sdk_keys")
       .select(["id", "project_id", "display_prefix", "created_at", "revoked_at"])
       .where("project_id", "=", projectId),
-    { time: "created_at", id: "id" },
-    page.limit,
-    after
-      ? { id: after, time: tx.selectFrom("sdk_keys").select("created_at").where("id", "=", after) }
-      : undefined,
+    { table: "sdk_keys", time: "created_at", id: "id", ...page },
   );
   return { data: rows.map(toSdkKey), hasMore };
 }
 
-export async function getSdkKey(tx: Tx, projectId: string, keyId: string): Promise<SdkKey | null> {
-  const row = await tx
+export async function getSdkKey(db: Db, projectId: string, keyId: string): Promise<SdkKey | null> {
+  const row = await db
     .selectFrom("sdk_keys")
     .select(["id", "project_id", "display_prefix", "created_at", "revoked_at"])
     .where("id", "=", keyId)

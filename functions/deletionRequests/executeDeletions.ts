@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
-import { writeAudit } from "../api/audit";
+import { writeAudit } from "../audit/writeAudit";
 import { eraseFromDeadLetters } from "../deadLetters/erase";
 import type { ObjectStore } from "../storage/objectStore";
 

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { deleteInChunks } from "../retention/deleteInChunks";
-import { RECEIPT_RETENTION_DAYS } from "./deletionRequests";
+import { RECEIPT_RETENTION_DAYS } from "./store";
 
 const PURGE_BATCH_ROWS = 5_000;
 const MAX_ROWS_PER_RUN = 100_000;

@@ -1,6 +1,7 @@
-import type { Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
 import { newId } from "../../shared/ids";
 import { withoutSecrets } from "../../shared/secretFields";
+import type { VerbContext } from "../context";
 
 export interface Actor {
   type: "api_key" | "member" | "system";
@@ -36,8 +37,8 @@ export function auditChanges(before: unknown, after: unknown): Record<string, un
 }
 
 /** Writes one audit row inside the caller's transaction, so the row exists exactly when the change does. */
-export async function writeAudit(tx: Tx, orgId: string, entry: AuditEntry, now: Date): Promise<void> {
-  await tx
+export async function writeAudit(db: Db, orgId: string, entry: AuditEntry, now: Date): Promise<void> {
+  await db
     .insertInto("audit_log")
     .values({
       id: newId("aud"),
@@ -52,4 +53,29 @@ export async function writeAudit(tx: Tx, orgId: string, entry: AuditEntry, now: 
       changes: JSON.stringify(auditChanges(entry.before, entry.after)),
     })
     .execute();
+}
+
+/**
+ * The audit row of a verb's change, in the verb's own transaction, as the acting key. `before`/`after` are
+ * the resource's public shape (what the API answers); only the changed fields are kept.
+ */
+export function audit(
+  ctx: VerbContext,
+  action: string,
+  resource: { type: string; id: string },
+  change: { before?: unknown; after?: unknown },
+): Promise<void> {
+  return writeAudit(
+    ctx.db,
+    ctx.orgId,
+    {
+      actor: ctx.actor,
+      action,
+      resourceType: resource.type,
+      resourceId: resource.id,
+      requestId: ctx.requestId,
+      ...change,
+    },
+    ctx.now,
+  );
 }

@@ -1,5 +1,6 @@
 import { type Selectable, sql } from "kysely";
-import type { Tx } from "../../shared/db";
+import type { Db } from "../../shared/db";
+import { withFilters } from "../../shared/db/filters";
 import type { SdkEvents } from "../../shared/db/types";
 
 // Access and portability: everything we hold for one end user of a project (sdk_events, sdk_users and the
@@ -92,12 +93,12 @@ function toUserEvent(r: EventRow): UserEvent {
 
 /** The event id a cursor names → its keyset position; null when no such event of this user exists. */
 export async function eventCursor(
-  tx: Tx,
+  db: Db,
   projectId: string,
   userId: string,
   eventId: string,
 ): Promise<EventCursor | null> {
-  const row = await tx
+  const row = await db
     .selectFrom("sdk_events")
     .select(["ts", "event_id"])
     .where("project_id", "=", projectId)
@@ -112,7 +113,7 @@ export async function eventCursor(
  * index, so a page costs the same at the start and at the end of a long history.
  */
 export async function userEventsPage(
-  tx: Tx,
+  db: Db,
   projectId: string,
   userId: string,
   filter: EventFilter,
@@ -120,15 +121,16 @@ export async function userEventsPage(
   cursor: EventCursor | null,
 ): Promise<{ data: UserEvent[]; hasMore: boolean; last: EventCursor | null }> {
   const desc = filter.order === "desc";
-  let query = tx
-    .selectFrom("sdk_events")
-    .select(EVENT_COLUMNS)
-    .where("project_id", "=", projectId)
-    .where("user_id", "=", userId)
-    .orderBy("ts", filter.order)
-    .orderBy("event_id", filter.order);
-  if (filter.from) query = query.where("ts", ">=", filter.from);
-  if (filter.to) query = query.where("ts", "<", filter.to);
+  let query = withFilters(
+    db
+      .selectFrom("sdk_events")
+      .select(EVENT_COLUMNS)
+      .where("project_id", "=", projectId)
+      .where("user_id", "=", userId)
+      .orderBy("ts", filter.order)
+      .orderBy("event_id", filter.order),
+    { time: { column: "ts", from: filter.from, to: filter.to } },
+  );
   if (cursor) {
     query = desc
       ? query.where(sql<boolean>`(ts, event_id) < (${cursor.ts}::timestamptz, ${cursor.eventId})`)
@@ -145,8 +147,8 @@ export async function userEventsPage(
 }
 
 /** The user's current state (sdk_users), or null when we hold none. */
-export async function getUserState(tx: Tx, projectId: string, userId: string): Promise<UserState | null> {
-  const row = await tx
+export async function getUserState(db: Db, projectId: string, userId: string): Promise<UserState | null> {
+  const row = await db
     .selectFrom("sdk_users")
     .select(["user_id", "properties", "first_seen_at", "last_seen_at", "email_sha256", "phone_sha256"])
     .where("project_id", "=", projectId)
@@ -183,11 +185,11 @@ export interface AppleAttribution {
 const id = (v: string | number | null) => (v === null ? null : Number(v));
 
 export async function getAppleAttribution(
-  tx: Tx,
+  db: Db,
   projectId: string,
   userId: string,
 ): Promise<AppleAttribution | null> {
-  const row = await tx
+  const row = await db
     .selectFrom("apple_attributions")
     .selectAll()
     .where("project_id", "=", projectId)

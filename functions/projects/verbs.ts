@@ -1,0 +1,70 @@
+import { audit } from "../audit/writeAudit";
+import { found, type VerbContext } from "../context";
+import { createProject, getProject, listProjects, type Project, updateProject } from "./store";
+
+/** A project as the API shows it and as its audit rows record it. */
+export function projectJson(p: Project) {
+  return {
+    id: p.id,
+    object: "project" as const,
+    name: p.name,
+    eventRetentionDays: p.eventRetentionDays,
+    archived: p.archivedAt !== null,
+    archivedAt: p.archivedAt?.toISOString() ?? null,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+  };
+}
+
+/**
+ * A project the caller may see: in its org (RLS) and, for a project-restricted key, its own project. Else
+ * 404, the same answer as for a project that does not exist. Every verb on a project's resources starts here.
+ */
+export async function visibleProject(ctx: VerbContext, projectId: string): Promise<Project> {
+  const project = ctx.projectId && ctx.projectId !== projectId ? null : await getProject(ctx.db, projectId);
+  return found(project, `No project ${projectId}.`);
+}
+
+export async function addProject(
+  ctx: VerbContext,
+  input: { name: string; eventRetentionDays?: number },
+): Promise<Project> {
+  const project = await createProject(ctx.db, ctx.orgId, input);
+  await audit(ctx, "project.created", { type: "project", id: project.id }, { after: projectJson(project) });
+  return project;
+}
+
+/** The projects the caller may see, newest first: a restricted key sees its own only. */
+export function listVisibleProjects(
+  ctx: VerbContext,
+  page: { limit: number; startingAfter?: string | undefined },
+): Promise<{ data: Project[]; hasMore: boolean }> {
+  return listProjects(ctx.db, { ...page, onlyId: ctx.projectId });
+}
+
+/** Renames, changes retention, archives or unarchives; the audit action names which. */
+export async function changeProject(
+  ctx: VerbContext,
+  projectId: string,
+  patch: {
+    name?: string | undefined;
+    eventRetentionDays?: number | undefined;
+    archived?: boolean | undefined;
+  },
+): Promise<Project> {
+  await visibleProject(ctx, projectId);
+  const changed = found(await updateProject(ctx.db, projectId, patch, ctx.now), `No project ${projectId}.`);
+  const action =
+    patch.archived === undefined
+      ? "project.updated"
+      : patch.archived
+        ? "project.archived"
+        : "project.unarchived";
+  await audit(
+    ctx,
+    action,
+    { type: "project", id: projectId },
+    { before: projectJson(changed.before), after: projectJson(changed.after) },
+  );
+  return changed.after;
+}
