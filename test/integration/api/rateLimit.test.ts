@@ -132,12 +132,20 @@ describe("API rate limit across isolates (the rate-limit binding)", () => {
     // already spent the rest of the key's limit.
     const shared = await startStack({ consumer: "recorder", apiRateLimit: 2 });
     try {
-      const { secret } = await createApiTenant(shared.db);
-      const answers: Response[] = [];
-      for (let i = 0; i < 3; i++) {
-        const response = await shared.api("/v1/projects", { headers: bearer(secret) });
-        await response.arrayBuffer();
-        answers.push(response);
+      // The binding counts in fixed windows on the minute (as Miniflare simulates it): three requests that
+      // straddle a minute boundary meet two windows, so such a try is repeated with a fresh key.
+      const window = () => Math.floor(Date.now() / 60_000);
+      let answers: Response[] = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const { secret } = await createApiTenant(shared.db);
+        const first = window();
+        answers = [];
+        for (let i = 0; i < 3; i++) {
+          const response = await shared.api("/v1/projects", { headers: bearer(secret) });
+          await response.arrayBuffer();
+          answers.push(response);
+        }
+        if (window() === first) break;
       }
       expect(answers.map((r) => r.status)).toEqual([200, 200, 429]);
       const refused = answers[2]!;

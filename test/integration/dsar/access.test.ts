@@ -130,7 +130,9 @@ describe("GET /v1/projects/:projectId/events/users/:userId", () => {
     async () => {
       const t = await createTenant(stack.db);
       const secret = await ownerKey(stack, t, "developer");
-      await seed(t, "quitter", 2_500);
+      // Far more than the transport buffers while the client reads nothing: the export stays open, on its
+      // connection, until the client cancels it.
+      await seed(t, "quitter", 20_000);
       const before = await backendsAsApp();
       for (let i = 0; i < 3; i++) {
         const r = await stack.api(`/v1/projects/${t.projectId}/events/users/quitter`, {
