@@ -25,7 +25,7 @@ import {
   page,
 } from "../schemas";
 
-const ApiKeySchema = z
+export const ApiKeySchema = z
   .object({
     id: z.string().openapi({ example: "key_5yqQ2hM8c6PnbX3vLk1R" }),
     object: z.literal("api_key"),
@@ -48,7 +48,7 @@ const ApiKeySchema = z
   })
   .openapi("ApiKey");
 
-const CreatedApiKeySchema = ApiKeySchema.extend({
+export const CreatedApiKeySchema = ApiKeySchema.extend({
   secret: z
     .string()
     .nullable()

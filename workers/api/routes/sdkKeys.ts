@@ -21,7 +21,7 @@ import {
 } from "../schemas";
 import { visibleProject } from "./projects";
 
-const SdkKeySchema = z
+export const SdkKeySchema = z
   .object({
     id: z.string().openapi({ example: "sdkkey_3kTq9bNf5XwVr2LmP8sD" }),
     object: z.literal("sdk_key"),
@@ -32,7 +32,7 @@ const SdkKeySchema = z
   })
   .openapi("SdkKey");
 
-const CreatedSdkKeySchema = SdkKeySchema.extend({
+export const CreatedSdkKeySchema = SdkKeySchema.extend({
   secret: z
     .string()
     .nullable()
