@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import type { z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { createApiApp, OPENAPI_INFO } from "../../workers/api/app";
 import { ErrorSchema } from "../../workers/api/schemas";
 import type { Stack } from "./stack";
@@ -10,6 +10,15 @@ import type { Stack } from "./stack";
 // does not match — a missing field, a wrong type, or a field the schema does not declare — fails the test.
 
 export type ApiError = z.infer<typeof ErrorSchema>["error"];
+/** What invalid_request errors put in `details` (app.ts defaultHook): one entry per offending field. */
+const FieldDetailsSchema = z.array(z.object({ field: z.string(), message: z.string() }));
+export type FieldDetail = z.infer<typeof FieldDetailsSchema>[number];
+
+/** An error's `details` as the field list it is (none: []); any other shape fails the test. */
+export function errorDetails(error: ApiError): FieldDetail[] {
+  return error.details === undefined ? [] : FieldDetailsSchema.parse(error.details);
+}
+
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface CallOptions {
@@ -38,6 +47,16 @@ export interface Api {
   put<Req, Res>(path: string, body?: Req, options?: CallOptions): Promise<Answer<Res>>;
   patch<Req, Res>(path: string, body?: Req, options?: CallOptions): Promise<Answer<Res>>;
   send<Res>(method: Method, path: string, body?: unknown, options?: CallOptions): Promise<Answer<Res>>;
+}
+
+const transcripts = new WeakMap<Stack, string[]>();
+
+/**
+ * Every answer given through this client on `stack` so far ("METHOD path status [headers] body"), for tests
+ * that assert a secret never appears in any answer.
+ */
+export function answersGiven(stack: Stack): readonly string[] {
+  return transcripts.get(stack) ?? [];
 }
 
 /** Calls as the holder of `secret` (null: no Authorization header at all). */
@@ -79,6 +98,9 @@ async function call<Res>(
     ...(sent === undefined ? {} : { body: sent }),
   });
   const text = await response.text();
+  const transcript = transcripts.get(stack) ?? [];
+  transcripts.set(stack, transcript);
+  transcript.push(`${method} ${path} ${response.status} ${JSON.stringify([...response.headers])} ${text}`);
   const label = `${method} ${path} → ${response.status}`;
   const parsed = readAnswer(method, path, response.status, response.headers, text, label);
   return {

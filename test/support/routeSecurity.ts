@@ -55,6 +55,8 @@ export interface RouteCase {
 
 const meta = { datasetId: "123456789012345", accessToken: "EAAsecurityProbeToken00000000000000" };
 const tiktok = { pixelCode: "CBCHRKJC77U8JBE2K1EG", accessToken: "ttSecurityProbeToken000000000000000" };
+/** The destination tokens the suite sends: tests assert they never come back in any answer or log. */
+export const SECURITY_PROBE_TOKENS = [meta.accessToken, tiktok.accessToken];
 
 async function ok<T>(answer: Promise<Answer<T>>, status: number): Promise<T> {
   const got = await answer;
