@@ -26,8 +26,10 @@ export interface CallOptions {
   /** The request's clock (X-Layers-Test-Now; the test stack allows it). */
   now?: Date | string;
   headers?: Record<string, string>;
-  /** A body sent as is (malformed JSON, a wrong Content-Type…), instead of JSON of `body`. */
+  /** A body sent as is (malformed JSON…), instead of JSON of `body`. */
   rawBody?: string;
+  /** Content-Type to send instead of application/json; null sends none. */
+  contentType?: string | null;
 }
 
 export interface Answer<T> {
@@ -74,7 +76,9 @@ export function api(stack: Stack, secret: string | null): Api {
 }
 
 export function requestHeaders(secret: string | null, options: CallOptions = {}): Record<string, string> {
-  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  const headers: Record<string, string> = {};
+  const contentType = options.contentType === undefined ? "application/json" : options.contentType;
+  if (contentType !== null) headers["Content-Type"] = contentType;
   if (secret !== null) headers.Authorization = `Bearer ${secret}`;
   if (options.idempotencyKey !== undefined) headers["Idempotency-Key"] = options.idempotencyKey;
   if (options.now !== undefined) {
