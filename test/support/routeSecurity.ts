@@ -1,15 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { revokeApiKey, rotateApiKey } from "../../functions/api/apiKeys";
-import { createProject } from "../../functions/tenancy/createProject";
-import { createSdkKey } from "../../functions/tenancy/sdkKeys";
-import { withTenant } from "../../shared/db";
 import { ROLES, type Role } from "../../shared/roles";
 import { type Answer, type Api, api, type Method, openApiDocument } from "./api";
 import { type ApiTenant, addApiKey, createApiTenant } from "./apiTenant";
+import type { CreatedApiKey, DeletionRequest, Member, Project } from "./apiTypes";
 import { rememberSecret } from "./issuedSecrets";
 import { orgSnapshot } from "./orgSnapshot";
 import type { Stack } from "./stack";
+import { createTenant } from "./tenant";
 
 // The security cases every route of the partner API must pass, in one place. Each resource's tests call
 // describeRouteSecurity(stack, "<OpenAPI tag>"), which runs, for every operation the OpenAPI document lists
@@ -72,7 +70,7 @@ async function withMeta(t: SecurityTenant): Promise<void> {
 async function deletionRequest(t: SecurityTenant, suppress = false): Promise<string> {
   const body = { userId: "user-security", suppress };
   const created = await ok(
-    t.as.post<typeof body, { id: string }>(`/v1/projects/${t.projectId}/deletion-requests`, body),
+    t.as.post<typeof body, DeletionRequest>(`/v1/projects/${t.projectId}/deletion-requests`, body),
     202,
   );
   return created.id;
@@ -135,7 +133,7 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   "GET /v1/members": {
     setup: async (t) => {
       const m = await ok(
-        t.as.post<unknown, { id: string }>("/v1/members", { email: "dev@example.com", role: "developer" }),
+        t.as.post<unknown, Member>("/v1/members", { email: "dev@example.com", role: "developer" }),
         201,
       );
       return { path: "/v1/members", ids: [m.id, "dev@example.com"] };
@@ -144,7 +142,7 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   "PATCH /v1/members/{memberId}": {
     setup: async (t) => {
       const m = await ok(
-        t.as.post<unknown, { id: string }>("/v1/members", { email: "dev@example.com", role: "developer" }),
+        t.as.post<unknown, Member>("/v1/members", { email: "dev@example.com", role: "developer" }),
         201,
       );
       return { path: `/v1/members/${m.id}`, body: { role: "read_only" }, ids: ["dev@example.com"] };
@@ -153,7 +151,7 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   "DELETE /v1/members/{memberId}": {
     setup: async (t) => {
       const m = await ok(
-        t.as.post<unknown, { id: string }>("/v1/members", { email: "dev@example.com", role: "developer" }),
+        t.as.post<unknown, Member>("/v1/members", { email: "dev@example.com", role: "developer" }),
         201,
       );
       return { path: `/v1/members/${m.id}`, ids: ["dev@example.com"] };
@@ -292,42 +290,42 @@ export function documentedOperations(): DocumentedOperation[] {
   return out;
 }
 
-/** A fresh org: its owner key, two projects, an SDK key for the first. */
+/**
+ * A fresh org: its owner key, two projects, an SDK key for the first. Made with the suite's own helpers and
+ * the API itself, so the suite does not depend on where the backend keeps its functions.
+ */
 export async function securityTenant(stack: Stack): Promise<SecurityTenant> {
-  const owner = await createApiTenant(stack.db);
-  const { project, other, sdk } = await withTenant(stack.db, owner.orgId, async (tx) => {
-    const project = await createProject(tx, owner.orgId, { name: "Target app" });
-    const other = await createProject(tx, owner.orgId, { name: "Other app" });
-    return { project, other, sdk: await createSdkKey(tx, owner.orgId, project.id) };
-  });
-  rememberSecret(sdk.secret);
+  const tenant = await createTenant(stack.db);
+  const owner = await addApiKey(stack.db, tenant.orgId, "owner");
+  const as = api(stack, owner.secret);
+  const other = await ok(as.post<{ name: string }, Project>("/v1/projects", { name: "Other app" }), 201);
   return {
     stack,
-    orgId: owner.orgId,
+    orgId: tenant.orgId,
     owner,
-    as: api(stack, owner.secret),
-    projectId: project.id,
+    as,
+    projectId: tenant.projectId,
     otherProjectId: other.id,
-    sdkKey: sdk.secret,
-    sdkKeyId: sdk.id,
+    sdkKey: tenant.sdkKey,
+    sdkKeyId: tenant.sdkKeyId,
   };
 }
 
 /** Keys of the org that no longer work: revoked, rotated out (no grace), and rotated with a grace now over. */
-async function deadKeys(t: SecurityTenant, now: Date) {
+async function deadKeys(t: SecurityTenant) {
   const [revoked, rotated, expiring] = await Promise.all(
     [1, 2, 3].map(() => addApiKey(t.stack.db, t.orgId, "owner")),
   );
-  await withTenant(t.stack.db, t.orgId, async (tx) => {
-    await revokeApiKey(tx, t.orgId, revoked!.keyId, now);
-    for (const [key, grace] of [
-      [rotated!, 0],
-      [expiring!, 60],
-    ] as const) {
-      const next = await rotateApiKey(tx, t.orgId, key.keyId, grace, now);
-      rememberSecret(next?.created.secret);
-    }
-  });
+  await ok(t.as.post(`/v1/api-keys/${revoked!.keyId}/revoke`), 200);
+  for (const [key, gracePeriodSeconds] of [
+    [rotated!, 0],
+    [expiring!, 60],
+  ] as const) {
+    await ok(
+      t.as.post<unknown, CreatedApiKey>(`/v1/api-keys/${key.keyId}/rotate`, { gracePeriodSeconds }),
+      201,
+    );
+  }
   return { revoked: revoked!.secret, rotated: rotated!.secret, expired: expiring!.secret };
 }
 
@@ -358,8 +356,8 @@ async function checkRoute(stack: Stack, op: DocumentedOperation, routeCase: Rout
   expect(ROLES, `${label} declares x-required-role`).toContain(op.requiredRole);
   const t = await securityTenant(stack);
   const request = await routeCase.setup(t);
+  const dead = await deadKeys(t);
   const now = new Date();
-  const dead = await deadKeys(t, now);
   const belowKeys = await Promise.all(
     rolesBelow(op.requiredRole).map(
       async (role) => [role, await addApiKey(stack.db, t.orgId, role)] as const,
