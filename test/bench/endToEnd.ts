@@ -179,13 +179,22 @@ export async function benchEndToEnd(
         select count(*)::int as n from sdk_events where project_id = ${tenant.projectId}`.execute(ownerDb);
       return rows[0]?.n ?? 0;
     };
+    // While waiting, the project's daily counters, not count(*): the consumer adds each new event to them
+    // in the statement that stores it, so their sum is the rows stored (the project is fresh), read from a
+    // few rows. count(*) over 100k+ rows every 50 ms took ~40 ms each, ~40% of a core the consumer needs.
+    const counted = async () => {
+      const { rows } = await sql<{ n: number }>`
+        select coalesce(sum(count), 0)::int as n from event_daily_counts
+        where project_id = ${tenant.projectId}`.execute(ownerDb);
+      return rows[0]?.n ?? 0;
+    };
     // Until every distinct event is stored, or nothing more arrives for 10 s (then the figure says so).
-    let stored = await count();
+    let stored = await counted();
     let lastChange = performance.now();
     let doneAt = performance.now();
     while (stored < events && performance.now() - lastChange < 10_000) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      const now = await count();
+      const now = await counted();
       if (now !== stored) {
         stored = now;
         lastChange = performance.now();
@@ -194,6 +203,8 @@ export async function benchEndToEnd(
     }
     if (stored >= events) doneAt = lastChange;
     const elapsedMs = doneAt - started;
+    // The figure reports the rows themselves.
+    stored = await count();
     return {
       requests: load.requests,
       events,
