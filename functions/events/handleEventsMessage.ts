@@ -116,13 +116,22 @@ async function deadLetterMalformed(
   }
 }
 
-/** Whole messages, at most PERSIST_MAX_EVENTS_PER_STATEMENT events per chunk (a bigger message alone). */
+/**
+ * Whole messages, at most PERSIST_MAX_EVENTS_PER_STATEMENT events per chunk (a bigger message alone), and
+ * the chunks as even as whole messages allow: they run concurrently, so the batch waits for the largest
+ * (100 messages of 50 events: four chunks of 1,250, not 1,500 + 1,500 + 1,500 + 500).
+ */
 function statementChunks(group: Valid[]): Valid[][] {
+  const total = group.reduce((n, v) => n + v.body.events.length, 0);
+  const target = Math.ceil(total / Math.ceil(total / PERSIST_MAX_EVENTS_PER_STATEMENT));
   const chunks: Valid[][] = [];
   let current: Valid[] = [];
   let events = 0;
   for (const v of group) {
-    if (current.length > 0 && events + v.body.events.length > PERSIST_MAX_EVENTS_PER_STATEMENT) {
+    if (
+      current.length > 0 &&
+      (events >= target || events + v.body.events.length > PERSIST_MAX_EVENTS_PER_STATEMENT)
+    ) {
       chunks.push(current);
       current = [];
       events = 0;
@@ -135,19 +144,22 @@ function statementChunks(group: Valid[]): Valid[][] {
 }
 
 /**
- * Messages of one org and project: the destinations read once, the events stored in statements of whole
- * messages, then each message finished (dead letters, relays) alone. Statements run concurrently, as the
- * messages did before they were grouped (sdk_users rows are locked in user order, so two statements of
- * one project wait for each other, never deadlock).
+ * Messages of one org and project: the destinations read once (alongside the statements), the events
+ * stored in statements of whole messages, then each message finished (dead letters, relays) alone.
+ * Statements run concurrently, as the messages did before they were grouped (sdk_users rows are locked in
+ * user order, so two statements of one project wait for each other, never deadlock).
  */
 async function handleProjectMessages(deps: EventsMessageDeps, group: Valid[]): Promise<QueueDecision[]> {
   const first = group[0] as Valid;
-  let targets: RelayTarget[];
-  try {
-    targets = await enabledRelayTargets(deps.db, first.body.orgId, first.body.projectId);
-  } catch (error) {
-    return group.map((v) => retryOf(deps, v.message, error));
-  }
+  // Read alongside the statements, not before them: the relays need the destinations only once the
+  // events are stored, and a read first added its connection and round trips to every batch. A failed
+  // read retries the messages even when their events were stored meanwhile: the redelivery (attempts > 1)
+  // relays every kept event, stored before or not (relayInsertedEvents), so no conversion is lost.
+  const targets: Promise<RelayTarget[] | { failed: unknown }> = enabledRelayTargets(
+    deps.db,
+    first.body.orgId,
+    first.body.projectId,
+  ).catch((error: unknown) => ({ failed: error }));
   const decided = await Promise.all(
     statementChunks(group).map(async (chunk) => {
       let persisted: Persisted[];
@@ -156,7 +168,9 @@ async function handleProjectMessages(deps: EventsMessageDeps, group: Valid[]): P
       } catch (error) {
         return chunk.map((v) => retryOf(deps, v.message, error));
       }
-      return Promise.all(chunk.map((v, k) => finish(deps, v, targets, persisted[k] as Persisted)));
+      const read = await targets;
+      if (!Array.isArray(read)) return chunk.map((v) => retryOf(deps, v.message, read.failed));
+      return Promise.all(chunk.map((v, k) => finish(deps, v, read, persisted[k] as Persisted)));
     }),
   );
   return decided.flat();

@@ -4,8 +4,8 @@ import { buildRelayMessages, enqueueRelayMessages, type RelayQueue, type RelayTa
 
 /**
  * After persisting an events message: queue the events for each enabled destination of the project
- * (`targets`, read by the consumer before persisting: a failed read then retries a message that stored
- * nothing yet, and after the commit only the queue send is left to fail).
+ * (`targets`, read by the consumer alongside persisting: a failed read or a failed send retries the
+ * message, and the retry takes the branch below).
  *
  * Which events: those this delivery stored (persistEvents' insertedEventIds), so a duplicate delivery of a
  * message relays nothing. One exception closes a gap: on a redelivery after a failure (attempts > 1) the

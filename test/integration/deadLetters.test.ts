@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { putDeadLetter } from "../../functions/deadLetters/store";
 import type { EventsMessage } from "../../shared/schemas/queue";
 import type { RelayMessage } from "../../shared/schemas/relay";
-import { addApiKey, bearer } from "../support/apiTenant";
+import { api } from "../support/api";
+import { addApiKey } from "../support/apiTenant";
+import type { DeletionRequest, RelayDeliveryList } from "../support/apiTypes";
 import { eventsMessage, queuedEvent, relayEvent, relayMessage } from "../support/messages";
 import { waitForEvents } from "../support/rows";
 import { type Stack, startStack, waitFor } from "../support/stack";
@@ -137,16 +139,13 @@ describe("a database outage past the retry window", () => {
     await waitFor(async () => ((await lettersOf(t)).length === 1 ? true : undefined), 30_000);
     await stack.restartBridge();
 
-    const del = await stack.api(`/v1/projects/${t.projectId}/events/users/alice`, {
-      method: "DELETE",
-      headers: bearer(admin),
-    });
+    const del = await api(stack, admin).delete<DeletionRequest>(
+      `/v1/projects/${t.projectId}/events/users/alice`,
+    );
     expect(del.status).toBe(202);
-    const { id } = (await del.json()) as { id: string };
+    const { id } = del.body;
     await stack.cron(new Date(Date.now() + 60_000));
-    const receipt = (await (
-      await stack.api(`/v1/deletion-requests/${id}`, { headers: bearer(admin) })
-    ).json()) as { status: string; deleted: Record<string, number> };
+    const receipt = (await api(stack, admin).get<DeletionRequest>(`/v1/deletion-requests/${id}`)).body;
     expect(receipt).toMatchObject({ status: "completed", deleted: { deadLetteredEvents: 3 } });
     // The letter sent back held bob's events only: its message is handled once, with three events.
     const redriven = await waitFor(async () =>
@@ -240,12 +239,10 @@ describe("relay batches that die while the database is down", () => {
     await stack.restartBridge();
     await stack.cron(new Date());
     const listed = await waitFor(async () => {
-      const res = await stack.api(
+      const res = await api(stack, admin).get<RelayDeliveryList>(
         `/v1/projects/${t.projectId}/destinations/tiktok/deliveries?status=dead_lettered`,
-        { headers: bearer(admin) },
       );
-      const body = (await res.json()) as { data: Record<string, unknown>[] };
-      return body.data[0];
+      return res.body.data[0];
     });
     expect(listed).toMatchObject({ id: message.batchId, status: "dead_lettered", eventCount: 1 });
     expect((await stack.deadLetters("relay")).filter((l) => l.projectId === t.projectId)).toEqual([]);

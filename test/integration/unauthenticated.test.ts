@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { DEMO, seedDemo } from "../../scripts/local/seed";
+import { api } from "../support/api";
 import { bearer, createApiTenant } from "../support/apiTenant";
+import type { Org } from "../support/apiTypes";
 import { type Stack, startStack, waitFor } from "../support/stack";
 import { createTenant } from "../support/tenant";
 
@@ -105,9 +107,9 @@ describe("partner API: requests without a valid key", () => {
   });
 
   test("the local demo key has the accepted shape and works", async () => {
-    const response = await stack.api("/v1/org", { headers: bearer(DEMO.apiKey) });
+    const response = await api(stack, DEMO.apiKey).get<Org>("/v1/org");
     expect(response.status).toBe(200);
-    expect(((await response.json()) as { id: string }).id).toBe(DEMO.orgId);
+    expect(response.body.id).toBe(DEMO.orgId);
   });
 });
 

@@ -19,7 +19,7 @@ import { registerSdkKeyRoutes } from "./routes/sdkKeys";
 import { registerUserDataRoutes } from "./routes/userData";
 import { registerResponseHeaders } from "./schemas";
 
-const OPENAPI_INFO = {
+export const OPENAPI_INFO = {
   openapi: "3.1.0",
   info: {
     title: "Layers partner API",

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ErrorSchema } from "../../../workers/api/schemas";
 import { type ApiTenant, bearer, createApiTenant } from "../../support/apiTenant";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 
@@ -67,7 +68,7 @@ describe("API request body limit", () => {
     for (const [label, send] of refusals) {
       const response = await send();
       expect(response.status, label).toBe(413);
-      const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
+      const body = ErrorSchema.parse(await response.json());
       expect(body.error.code, label).toBe("payload_too_large");
       expect(body.error.message).toContain(String(LIMIT));
       expect(body.error.requestId).toBe(response.headers.get("X-Request-Id"));

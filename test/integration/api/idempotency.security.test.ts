@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createProject } from "../../../functions/projects/store";
 import { withTenant } from "../../../shared/db";
-import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
+import { api, type Method } from "../../support/api";
+import { type ApiTenant, addApiKey, createApiTenant } from "../../support/apiTenant";
+import type { CreatedApiKey, CreatedSdkKey } from "../../support/apiTypes";
 import { findInTables } from "../../support/scan";
 import { type Stack, startStack } from "../../support/stack";
 
@@ -15,18 +17,15 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.dispose());
 
-type Json = Record<string, unknown> & { error?: { code: string } };
+/** What key-creating routes answer: an API key or an SDK key, with its secret (null on a replay). */
+type Created = CreatedApiKey | CreatedSdkKey;
 
-function send(t: ApiTenant, method: string, path: string, key?: string, body?: unknown) {
-  return stack.api(path, {
-    method,
-    headers: bearer(t.secret, key ? { "Idempotency-Key": key } : {}),
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+function send<Res = Created>(t: ApiTenant, method: Method, path: string, key?: string, body?: unknown) {
+  return api(stack, t.secret).send<Res>(method, path, body, key ? { idempotencyKey: key } : {});
 }
 
 const issued: string[] = [];
-function remember(body: Json): Json {
+function remember(body: Created): Created {
   if (typeof body.secret === "string") issued.push(body.secret);
   return body;
 }
@@ -38,7 +37,7 @@ describe("Idempotency-Key is scoped to the API key that sent it", () => {
     const body = { name: "Second owner", role: "owner" };
     const first = await send(owner, "POST", "/v1/api-keys", "mint-owner", body);
     expect(first.status).toBe(201);
-    const created = remember((await first.json()) as Json);
+    const created = remember(first.body);
     expect(created.secret).toMatch(/^lp_live_/);
 
     // The admin sends the very same request with the very same key: its own authorization applies (an admin
@@ -46,7 +45,7 @@ describe("Idempotency-Key is scoped to the API key that sent it", () => {
     const stolen = await send(admin, "POST", "/v1/api-keys", "mint-owner", body);
     expect(stolen.status).toBe(403);
     expect(stolen.headers.get("Idempotent-Replayed")).toBeNull();
-    const text = await stolen.text();
+    const text = stolen.text;
     expect(text).not.toContain(created.secret as string);
     expect(text).not.toContain(created.id as string);
 
@@ -54,7 +53,7 @@ describe("Idempotency-Key is scoped to the API key that sent it", () => {
     const own = await send(admin, "POST", "/v1/api-keys", "mint-owner", { name: "Mine", role: "developer" });
     expect(own.status).toBe(201);
     expect(own.headers.get("Idempotent-Replayed")).toBeNull();
-    const ownKey = remember((await own.json()) as Json);
+    const ownKey = remember(own.body);
     expect(ownKey.id).not.toBe(created.id);
     expect(ownKey.secret).toMatch(/^lp_live_/);
   });
@@ -77,7 +76,7 @@ describe("Idempotency-Key is scoped to the API key that sent it", () => {
     );
     const ownKey = await send(restricted, "POST", `/v1/projects/${project.id}/sdk-keys`, "sdk-1");
     expect(ownKey.status).toBe(201);
-    remember((await ownKey.json()) as Json);
+    remember(ownKey.body);
     const elsewhere = await send(restricted, "POST", `/v1/projects/${other.id}/sdk-keys`, "sdk-1");
     expect(elsewhere.status).toBe(404);
     expect(elsewhere.headers.get("Idempotent-Replayed")).toBeNull();
@@ -101,7 +100,7 @@ describe("the same request means the same method, path, query string and body", 
     expect(first.status).toBe(202);
     const second = await send(owner, "DELETE", `${path}?suppress=true`, "erase-q");
     expect(second.status).toBe(422);
-    expect(((await second.json()) as Json).error?.code).toBe("idempotency_key_reused");
+    expect(second.error.code).toBe("idempotency_key_reused");
     const suppressions = await stack.db
       .selectFrom("suppressions")
       .select("identifier_type")
@@ -129,12 +128,12 @@ describe("no secret is ever stored", () => {
     for (const [path, key, body] of calls) {
       const first = await send(owner, "POST", path, key, body);
       expect(first.status).toBe(201);
-      const firstBody = remember((await first.json()) as Json);
+      const firstBody = remember(first.body);
       expect(typeof firstBody.secret).toBe("string");
       const replay = await send(owner, "POST", path, key, body);
       expect(replay.status).toBe(201);
       expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
-      const replayBody = (await replay.json()) as Json;
+      const replayBody = replay.body;
       // The resource, exactly as first answered, without the secret.
       expect(replayBody).toEqual({ ...firstBody, secret: null });
     }
@@ -145,11 +144,11 @@ describe("no secret is ever stored", () => {
       gracePeriodSeconds: 60,
     });
     expect(rotated.status).toBe(201);
-    const rotatedBody = remember((await rotated.json()) as Json);
+    const rotatedBody = remember(rotated.body);
     const rotatedAgain = await send(owner, "POST", `/v1/api-keys/${admin.keyId}/rotate`, "rotate-1", {
       gracePeriodSeconds: 60,
     });
-    expect(await rotatedAgain.json()).toEqual({ ...rotatedBody, secret: null });
+    expect(rotatedAgain.body).toEqual({ ...rotatedBody, secret: null });
 
     // A destination token sent with an Idempotency-Key: never in a stored envelope either.
     const token = `EAAidem${crypto.randomUUID().replaceAll("-", "")}`;

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createProject } from "../../../functions/projects/store";
 import { withTenant } from "../../../shared/db";
-import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
+import { type Answer, api, type Method } from "../../support/api";
+import { type ApiTenant, addApiKey, createApiTenant } from "../../support/apiTenant";
+import type { ErrorBody, Project } from "../../support/apiTypes";
 import { type Stack, startStack } from "../../support/stack";
 
 // Idempotency-Key on the partner API: scope org + API key + key, replay of the first answer, 422 on reuse
@@ -14,41 +16,25 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.dispose());
 
-interface ProjectJson {
-  id: string;
-  object: "project";
-  name: string;
-  eventRetentionDays: number;
-  archived: boolean;
-  archivedAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-type ErrorJson = { error: { code: string; message: string; requestId: string } };
-
 // Races are only meaningful on the real Postgres server (CI sets TEST_DATABASE_URL): the embedded PGlite
 // serves one session to every connection and answers concurrent requests unreliably.
 const realPostgres = Boolean(process.env.TEST_DATABASE_URL);
 
-function send(
+/** A call through the typed client (most answers here are projects); a string body is sent as is. */
+function send<Res = Project>(
   secret: string,
-  method: string,
+  method: Method,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<Response> {
-  return stack.api(path, {
-    method,
-    headers: bearer(secret, headers),
-    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+): Promise<Answer<Res>> {
+  return api(stack, secret).send<Res>(method, path, typeof body === "string" ? undefined : body, {
+    headers,
+    ...(typeof body === "string" ? { rawBody: body } : {}),
   });
 }
 
 const withKey = (key: string, extra: Record<string, string> = {}) => ({ "Idempotency-Key": key, ...extra });
-
-async function errorCode(response: Response): Promise<string> {
-  return ((await response.json()) as ErrorJson).error.code;
-}
 
 function projectRows(orgId: string) {
   return stack.db
@@ -79,9 +65,9 @@ function storedKeys(orgId: string) {
     .execute();
 }
 
-async function createdProject(response: Response): Promise<ProjectJson> {
-  expect(response.status).toBe(201);
-  return (await response.json()) as ProjectJson;
+function createdProject(response: Answer<Project>): Project {
+  expect(response.status, response.text).toBe(201);
+  return response.body;
 }
 
 describe("Idempotency-Key: replay", () => {
@@ -91,15 +77,15 @@ describe("Idempotency-Key: replay", () => {
     const first = await send(owner.secret, "POST", "/v1/projects", body, withKey("create-once"));
     expect(first.status).toBe(201);
     expect(first.headers.get("Idempotent-Replayed")).toBeNull();
-    const firstText = await first.text();
-    const firstBody = JSON.parse(firstText) as ProjectJson;
+    const firstText = first.text;
+    const firstBody = JSON.parse(firstText) as Project;
 
     const second = await send(owner.secret, "POST", "/v1/projects", body, withKey("create-once"));
     expect(second.status).toBe(201);
     expect(second.headers.get("Idempotent-Replayed")).toBe("true");
     expect(second.headers.get("Content-Type")).toContain("application/json");
     // Byte for byte, key order included: clients may hash or sign what they received.
-    expect(await second.text()).toBe(firstText);
+    expect(second.text).toBe(firstText);
     // Each attempt is its own request, with its own id.
     expect(second.headers.get("X-Request-Id")).not.toBe(first.headers.get("X-Request-Id"));
 
@@ -116,25 +102,25 @@ describe("Idempotency-Key: replay", () => {
 
   test("without a key, two identical POSTs create two projects (the key is what deduplicates)", async () => {
     const owner = await createApiTenant(stack.db);
-    await createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "Twice" }));
-    await createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "Twice" }));
+    createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "Twice" }));
+    createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "Twice" }));
     expect(await projectRows(owner.orgId)).toHaveLength(2);
     expect(await storedKeys(owner.orgId)).toEqual([]);
   });
 
   test("a replayed PATCH does not apply the change again (one audit row, updatedAt unchanged)", async () => {
     const owner = await createApiTenant(stack.db);
-    const project = await createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "A" }));
+    const project = createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "A" }));
     const patch = { name: "B" };
     const first = await send(owner.secret, "PATCH", `/v1/projects/${project.id}`, patch, withKey("rename"));
     expect(first.status).toBe(200);
-    const firstBody = (await first.json()) as ProjectJson;
+    const firstBody = first.body;
     const [afterFirst] = await projectRows(owner.orgId);
 
     const again = await send(owner.secret, "PATCH", `/v1/projects/${project.id}`, patch, withKey("rename"));
     expect(again.status).toBe(200);
     expect(again.headers.get("Idempotent-Replayed")).toBe("true");
-    expect(await again.json()).toEqual(firstBody);
+    expect(JSON.parse(again.text)).toEqual(firstBody);
     expect(await projectRows(owner.orgId)).toEqual([afterFirst]);
     expect((await projectAudit(owner.orgId)).map((a) => a.action)).toEqual([
       "project.created",
@@ -146,13 +132,13 @@ describe("Idempotency-Key: replay", () => {
 describe("Idempotency-Key: reuse with another request", () => {
   test("same key + different body → 422 idempotency_key_reused; nothing created", async () => {
     const owner = await createApiTenant(stack.db);
-    const first = await createdProject(
+    const first = createdProject(
       await send(owner.secret, "POST", "/v1/projects", { name: "First" }, withKey("k-body")),
     );
     const reused = await send(owner.secret, "POST", "/v1/projects", { name: "Second" }, withKey("k-body"));
     expect(reused.status).toBe(422);
     expect(reused.headers.get("Idempotent-Replayed")).toBeNull();
-    expect(await errorCode(reused)).toBe("idempotency_key_reused");
+    expect(reused.error.code).toBe("idempotency_key_reused");
     expect((await projectRows(owner.orgId)).map((r) => [r.id, r.name])).toEqual([[first.id, "First"]]);
     expect(await projectAudit(owner.orgId)).toHaveLength(1);
 
@@ -160,12 +146,12 @@ describe("Idempotency-Key: reuse with another request", () => {
     const replay = await send(owner.secret, "POST", "/v1/projects", { name: "First" }, withKey("k-body"));
     expect(replay.status).toBe(201);
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
-    expect(await replay.json()).toEqual(first);
+    expect(JSON.parse(replay.text)).toEqual(first);
   });
 
   test("same key + different path or method → 422; nothing changes", async () => {
     const owner = await createApiTenant(stack.db);
-    const project = await createdProject(
+    const project = createdProject(
       await send(owner.secret, "POST", "/v1/projects", { name: "Stay" }, withKey("k-path")),
     );
     const patch = await send(
@@ -176,7 +162,7 @@ describe("Idempotency-Key: reuse with another request", () => {
       withKey("k-path"),
     );
     expect(patch.status).toBe(422);
-    expect(await errorCode(patch)).toBe("idempotency_key_reused");
+    expect(patch.error.code).toBe("idempotency_key_reused");
 
     // Two body-less POSTs that differ only in their path.
     const archived = await send(
@@ -195,7 +181,7 @@ describe("Idempotency-Key: reuse with another request", () => {
       withKey("k-arch"),
     );
     expect(unarchive.status).toBe(422);
-    expect(await errorCode(unarchive)).toBe("idempotency_key_reused");
+    expect(unarchive.error.code).toBe("idempotency_key_reused");
 
     const rows = await projectRows(owner.orgId);
     expect(rows).toMatchObject([{ id: project.id, name: "Stay" }]);
@@ -212,18 +198,14 @@ describe("Idempotency-Key: scope", () => {
     const a = await createApiTenant(stack.db);
     const b = await createApiTenant(stack.db);
     const body = { name: "Shared name" };
-    const inA = await createdProject(
-      await send(a.secret, "POST", "/v1/projects", body, withKey("shared-key")),
-    );
+    const inA = createdProject(await send(a.secret, "POST", "/v1/projects", body, withKey("shared-key")));
     const inBResponse = await send(b.secret, "POST", "/v1/projects", body, withKey("shared-key"));
     expect(inBResponse.headers.get("Idempotent-Replayed")).toBeNull();
-    const inB = await createdProject(inBResponse);
+    const inB = createdProject(inBResponse);
     expect(inB.id).not.toBe(inA.id);
     // A different body in org C is no reuse either: org A's record is invisible to it.
     const c = await createApiTenant(stack.db);
-    await createdProject(
-      await send(c.secret, "POST", "/v1/projects", { name: "Other" }, withKey("shared-key")),
-    );
+    createdProject(await send(c.secret, "POST", "/v1/projects", { name: "Other" }, withKey("shared-key")));
 
     expect((await projectRows(a.orgId)).map((r) => r.id)).toEqual([inA.id]);
     expect((await projectRows(b.orgId)).map((r) => r.id)).toEqual([inB.id]);
@@ -234,13 +216,11 @@ describe("Idempotency-Key: scope", () => {
     const owner = await createApiTenant(stack.db);
     const developer = await addApiKey(stack.db, owner.orgId, "developer");
     const body = { name: "Key scoped" };
-    const first = await createdProject(
-      await send(owner.secret, "POST", "/v1/projects", body, withKey("org-k")),
-    );
+    const first = createdProject(await send(owner.secret, "POST", "/v1/projects", body, withKey("org-k")));
     const second = await send(developer.secret, "POST", "/v1/projects", body, withKey("org-k"));
     expect(second.status).toBe(201);
     expect(second.headers.get("Idempotent-Replayed")).toBeNull();
-    expect(((await second.json()) as ProjectJson).id).not.toBe(first.id);
+    expect(second.body.id).not.toBe(first.id);
     expect(await projectRows(owner.orgId)).toHaveLength(2);
   });
 });
@@ -252,14 +232,14 @@ describe("Idempotency-Key: which answers are stored", () => {
     const first = await send(owner.secret, "PATCH", path, { name: "x" }, withKey("k-404"));
     expect(first.status).toBe(404);
     expect(first.headers.get("Idempotent-Replayed")).toBeNull();
-    const firstBody = (await first.json()) as ErrorJson;
+    const firstBody = JSON.parse(first.text) as ErrorBody;
     expect(firstBody.error.code).toBe("not_found");
 
     const again = await send(owner.secret, "PATCH", path, { name: "x" }, withKey("k-404"));
     expect(again.status).toBe(404);
     expect(again.headers.get("Idempotent-Replayed")).toBe("true");
     // The first answer, byte for byte (its requestId names the request that produced it).
-    expect(await again.json()).toEqual(firstBody);
+    expect(JSON.parse(again.text)).toEqual(firstBody);
     expect(await storedKeys(owner.orgId)).toEqual([
       { idempotency_key: "k-404", state: "completed", response_status: 404 },
     ]);
@@ -270,10 +250,10 @@ describe("Idempotency-Key: which answers are stored", () => {
     const owner = await createApiTenant(stack.db);
     const invalid = await send(owner.secret, "POST", "/v1/projects", { name: "" }, withKey("k-400"));
     expect(invalid.status).toBe(400);
-    expect(await errorCode(invalid)).toBe("invalid_request");
+    expect(invalid.error.code).toBe("invalid_request");
     const malformed = await send(owner.secret, "POST", "/v1/projects", '{"name":', withKey("k-400"));
     expect(malformed.status).toBe(400);
-    expect(await errorCode(malformed)).toBe("invalid_json");
+    expect(malformed.error.code).toBe("invalid_json");
     expect(await storedKeys(owner.orgId)).toEqual([]);
 
     const valid = await send(owner.secret, "POST", "/v1/projects", { name: "Valid" }, withKey("k-400"));
@@ -290,7 +270,7 @@ describe("Idempotency-Key: which answers are stored", () => {
 
     const denied = await send(doomed.secret, "POST", "/v1/projects", { name: "Denied" }, withKey("k-401"));
     expect(denied.status).toBe(401);
-    expect(await errorCode(denied)).toBe("unauthorized");
+    expect(denied.error.code).toBe("unauthorized");
     const malformed = await stack.api("/v1/projects", {
       method: "POST",
       headers: {
@@ -328,7 +308,7 @@ describe("Idempotency-Key: which answers are stored", () => {
     const body = { name: "Org-wide only" };
     const denied = await send(restricted.secret, "POST", "/v1/projects", body, withKey("k-403-project"));
     expect(denied.status).toBe(403);
-    expect(await errorCode(denied)).toBe("forbidden");
+    expect(denied.error.code).toBe("forbidden");
     expect(await storedKeys(owner.orgId)).toEqual([]);
 
     // The org-wide key sending the very same request with the same key must create it, not replay a 403.
@@ -343,10 +323,10 @@ describe("Idempotency-Key: which answers are stored", () => {
     const key = "k".repeat(256);
     const created = await send(owner.secret, "POST", "/v1/projects", { name: "Too long" }, withKey(key));
     expect(created.status).toBe(400);
-    expect(await errorCode(created)).toBe("invalid_idempotency_key");
+    expect(created.error.code).toBe("invalid_idempotency_key");
     expect(await projectRows(owner.orgId)).toEqual([]);
 
-    const project = await createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "Kept" }));
+    const project = createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "Kept" }));
     const patched = await send(
       owner.secret,
       "PATCH",
@@ -355,7 +335,7 @@ describe("Idempotency-Key: which answers are stored", () => {
       withKey(key),
     );
     expect(patched.status).toBe(400);
-    expect(await errorCode(patched)).toBe("invalid_idempotency_key");
+    expect(patched.error.code).toBe("invalid_idempotency_key");
     expect(await projectRows(owner.orgId)).toMatchObject([{ id: project.id, name: "Kept" }]);
     expect(await storedKeys(owner.orgId)).toEqual([]);
   });
@@ -363,12 +343,12 @@ describe("Idempotency-Key: which answers are stored", () => {
   test("an Idempotency-Key of exactly 255 characters is accepted and replays", async () => {
     const owner = await createApiTenant(stack.db);
     const key = "k".repeat(255);
-    const first = await createdProject(
+    const first = createdProject(
       await send(owner.secret, "POST", "/v1/projects", { name: "Max" }, withKey(key)),
     );
     const again = await send(owner.secret, "POST", "/v1/projects", { name: "Max" }, withKey(key));
     expect(again.headers.get("Idempotent-Replayed")).toBe("true");
-    expect(await again.json()).toEqual(first);
+    expect(JSON.parse(again.text)).toEqual(first);
   });
 });
 
@@ -377,7 +357,7 @@ describe("Idempotency-Key: 24 h lifetime (injected clock)", () => {
     const owner = await createApiTenant(stack.db);
     const t = Date.parse("2026-11-20T10:00:00.000Z");
     const at = (ms: number) => ({ "X-Layers-Test-Now": new Date(t + ms).toISOString() });
-    const first = await createdProject(
+    const first = createdProject(
       await send(owner.secret, "POST", "/v1/projects", { name: "Day one" }, withKey("k-ttl", at(0))),
     );
 
@@ -391,7 +371,7 @@ describe("Idempotency-Key: 24 h lifetime (injected clock)", () => {
     );
     expect(replay.status).toBe(201);
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
-    expect(((await replay.json()) as ProjectJson).id).toBe(first.id);
+    expect(replay.body.id).toBe(first.id);
     const stillBound = await send(
       owner.secret,
       "POST",
@@ -400,7 +380,7 @@ describe("Idempotency-Key: 24 h lifetime (injected clock)", () => {
       withKey("k-ttl", at(day - 1000)),
     );
     expect(stillBound.status).toBe(422);
-    expect(await errorCode(stillBound)).toBe("idempotency_key_reused");
+    expect(stillBound.error.code).toBe("idempotency_key_reused");
 
     const expired = await send(
       owner.secret,
@@ -411,7 +391,7 @@ describe("Idempotency-Key: 24 h lifetime (injected clock)", () => {
     );
     expect(expired.status).toBe(201);
     expect(expired.headers.get("Idempotent-Replayed")).toBeNull();
-    expect(((await expired.json()) as ProjectJson).id).not.toBe(first.id);
+    expect(expired.body.id).not.toBe(first.id);
     expect((await projectRows(owner.orgId)).map((r) => r.name).sort()).toEqual(["Day one", "Day two"]);
 
     // The key now binds the new request.
@@ -438,13 +418,11 @@ describe("Idempotency-Key: concurrency (real Postgres)", () => {
       statuses.filter((s) => s !== 201 && s !== 409),
       `statuses: ${statuses.join(",")}`,
     ).toEqual([]);
-    const bodies = await Promise.all(responses.map((r) => r.json() as Promise<ProjectJson | ErrorJson>));
     const ids = new Set<string>();
-    responses.forEach((r, i) => {
-      const b = bodies[i]!;
-      if (r.status === 201) ids.add((b as ProjectJson).id);
-      else expect((b as ErrorJson).error.code).toBe("idempotency_key_in_use");
-    });
+    for (const r of responses) {
+      if (r.status === 201) ids.add(r.body.id);
+      else expect(r.error.code).toBe("idempotency_key_in_use");
+    }
     expect(ids.size).toBe(1);
 
     const rows = await projectRows(owner.orgId);
@@ -455,14 +433,12 @@ describe("Idempotency-Key: concurrency (real Postgres)", () => {
     const retry = await send(owner.secret, "POST", "/v1/projects", body, withKey("burst"));
     expect(retry.status).toBe(201);
     expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
-    expect(((await retry.json()) as ProjectJson).id).toBe(rows[0]!.id);
+    expect(retry.body.id).toBe(rows[0]!.id);
   });
 
   test.runIf(realPostgres)("50 identical PATCHes at once write one project.updated audit row", async () => {
     const owner = await createApiTenant(stack.db);
-    const project = await createdProject(
-      await send(owner.secret, "POST", "/v1/projects", { name: "Before" }),
-    );
+    const project = createdProject(await send(owner.secret, "POST", "/v1/projects", { name: "Before" }));
     const responses = await Promise.all(
       Array.from({ length: 50 }, () =>
         send(owner.secret, "PATCH", `/v1/projects/${project.id}`, { name: "x" }, withKey("patch-burst")),
@@ -474,9 +450,9 @@ describe("Idempotency-Key: concurrency (real Postgres)", () => {
       `statuses: ${statuses.join(",")}`,
     ).toEqual([]);
     for (const r of responses.filter((r) => r.status === 409)) {
-      expect(await errorCode(r)).toBe("idempotency_key_in_use");
+      expect(r.error.code).toBe("idempotency_key_in_use");
     }
-    const updated = await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.json()));
+    const updated = responses.filter((r) => r.status === 200).map((r) => r.body);
     expect(updated.length).toBeGreaterThan(0);
     expect([...new Set(updated.map((u) => JSON.stringify(u)))]).toHaveLength(1);
 

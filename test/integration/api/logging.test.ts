@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bearer, createApiTenant } from "../../support/apiTenant";
+import { type Answer, api, type Method } from "../../support/api";
+import { createApiTenant } from "../../support/apiTenant";
+import type { CreatedApiKey, Member } from "../../support/apiTypes";
 import { sha256 } from "../../support/sha256";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 
@@ -48,26 +50,21 @@ describe("API logs: nothing sensitive", () => {
     const emails = [`carol.${tag}@example.com`, `dave.${tag}@example.org`, `erin.${tag}@example.net`];
     const idempotencyKeys = [`idem-${randomUUID()}`, `idem-${randomUUID()}`];
     const unknownKey = `lp_live_${"Z".repeat(8)}${tag}${"q".repeat(16)}`;
-    const send = (
+    const send = <Res = unknown>(
       secret: string,
-      method: string,
+      method: Method,
       path: string,
       body?: unknown,
       headers: Record<string, string> = {},
-    ) =>
-      stack.api(path, {
-        method,
-        headers: bearer(secret, headers),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+    ) => api(stack, secret).send<Res>(method, path, body, { headers });
 
     // Ordinary traffic: a member with an email (with a replay and a reused key), a bad body with an email,
     // a new API key used at once, an unknown key.
     const first = { email: emails[0], name: `Carol ${tag}`, role: "developer" };
     const withKey = { "Idempotency-Key": idempotencyKeys[0]! };
-    const created = await send(owner.secret, "POST", "/v1/members", first, withKey);
+    const created = await send<Member>(owner.secret, "POST", "/v1/members", first, withKey);
     expect(created.status).toBe(201);
-    const member = (await created.json()) as { id: string };
+    const member = created.body;
     const replay = await send(owner.secret, "POST", "/v1/members", first, withKey);
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
     expect(
@@ -86,12 +83,12 @@ describe("API logs: nothing sensitive", () => {
       },
     );
     expect(patched.status).toBe(200);
-    const keyResponse = await send(owner.secret, "POST", "/v1/api-keys", {
+    const keyResponse = await send<CreatedApiKey>(owner.secret, "POST", "/v1/api-keys", {
       name: emails[2],
       role: "read_only",
     });
     expect(keyResponse.status).toBe(201);
-    const newSecret = ((await keyResponse.json()) as { secret: string }).secret;
+    const newSecret = keyResponse.body.secret!;
     expect((await send(newSecret, "GET", "/v1/members")).status).toBe(200);
     expect((await send(unknownKey, "GET", "/v1/projects")).status).toBe(401);
 
@@ -102,7 +99,7 @@ describe("API logs: nothing sensitive", () => {
       role: "developer",
     });
     expect(crash.status).toBe(400);
-    const crashBody = await crash.text();
+    const crashBody = crash.text;
     expect(crashBody).toContain("invalid_request");
     expect(crashBody).not.toMatch(/UTF8|0x00|insert|select/i);
     const crashId = crash.headers.get("X-Request-Id")!;
@@ -110,7 +107,7 @@ describe("API logs: nothing sensitive", () => {
     // The database unreachable during authentication: a 503, and a log line about the key lookup.
     await requestLogged(crashId);
     await stack.stopBridge();
-    let outage: Response;
+    let outage: Answer<unknown>;
     try {
       outage = await send(owner.secret, "GET", "/v1/projects", undefined, {
         "Idempotency-Key": idempotencyKeys[1]!,

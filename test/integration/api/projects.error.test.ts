@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bearer, createApiTenant } from "../../support/apiTenant";
+import {
+  type Answer,
+  type ApiError,
+  api,
+  type CallOptions,
+  errorDetails,
+  type Method,
+} from "../../support/api";
+import { createApiTenant } from "../../support/apiTenant";
+import type { Project, ProjectList } from "../../support/apiTypes";
 import { type Stack, startStack } from "../../support/stack";
 
 // /v1/projects, error cases: validation (400 listing the fields), malformed JSON, unknown ids, pagination
@@ -11,52 +20,31 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.dispose());
 
-interface ProjectJson {
-  id: string;
-  object: "project";
-  name: string;
-  eventRetentionDays: number;
-  archived: boolean;
-  archivedAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-interface ProjectList {
-  object: "list";
-  data: ProjectJson[];
-  hasMore: boolean;
-  nextCursor: string | null;
-}
-interface ErrorJson {
-  error: {
-    type: string;
-    code: string;
-    message: string;
-    requestId: string;
-    docs?: string;
-    details?: { field: string; message: string }[];
-  };
-}
-
-function send(secret: string, method: string, path: string, body?: unknown): Promise<Response> {
-  return stack.api(path, {
-    method,
-    headers: bearer(secret),
-    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+/** A call through the typed client; a string body is sent as is (malformed JSON). */
+function send<Res = unknown>(
+  secret: string,
+  method: Method,
+  path: string,
+  body?: unknown,
+  options: CallOptions = {},
+): Promise<Answer<Res>> {
+  return api(stack, secret).send<Res>(method, path, typeof body === "string" ? undefined : body, {
+    ...(typeof body === "string" ? { rawBody: body } : {}),
+    ...options,
   });
 }
 
-async function createProjectViaApi(secret: string, name: string): Promise<ProjectJson> {
-  const response = await send(secret, "POST", "/v1/projects", { name });
+async function createProjectViaApi(secret: string, name: string): Promise<Project> {
+  const response = await send<Project>(secret, "POST", "/v1/projects", { name });
   expect(response.status).toBe(201);
-  return (await response.json()) as ProjectJson;
+  return response.body;
 }
 
-async function errorOf(response: Response, status: number): Promise<ErrorJson["error"]> {
-  expect(response.status).toBe(status);
-  const body = (await response.json()) as ErrorJson;
-  expect(body.error.requestId).toBe(response.headers.get("X-Request-Id"));
-  return body.error;
+/** The error of an answer that must have `status`, with the request id it was given. */
+function errorOf(answer: Answer<unknown>, status: number): ApiError & { fields: string[] } {
+  expect(answer.status, answer.text).toBe(status);
+  expect(answer.error.requestId).toBe(answer.headers.get("X-Request-Id"));
+  return { ...answer.error, fields: errorDetails(answer.error).map((d) => d.field) };
 }
 
 /** The org's projects and project audit rows straight from the database, for "nothing changed" checks. */
@@ -90,10 +78,10 @@ describe("projects: error", () => {
     ["no name and eventRetentionDays 401", { eventRetentionDays: 401 }, ["name", "eventRetentionDays"]],
   ])("POST with %s → 400 invalid_request listing the fields; nothing stored", async (_, body, fields) => {
     const owner = await createApiTenant(stack.db);
-    const error = await errorOf(await send(owner.secret, "POST", "/v1/projects", body), 400);
+    const error = errorOf(await send(owner.secret, "POST", "/v1/projects", body), 400);
     expect(error).toMatchObject({ type: "invalid_request_error", code: "invalid_request" });
     expect(error.docs).toContain("invalid_request");
-    const listed = error.details?.map((d) => d.field) ?? [];
+    const listed = error.fields;
     for (const field of fields) expect(listed).toContain(field);
     expect(await snapshot(owner.orgId)).toEqual({ projects: [], audit: [] });
   });
@@ -106,7 +94,7 @@ describe("projects: error", () => {
     ]) {
       const response = await send(owner.secret, "POST", "/v1/projects", body);
       expect(response.status).toBe(201);
-      expect(await response.json()).toMatchObject(body);
+      expect(response.body).toMatchObject(body);
     }
   });
 
@@ -119,9 +107,9 @@ describe("projects: error", () => {
     const owner = await createApiTenant(stack.db);
     const project = await createProjectViaApi(owner.secret, "Keep");
     const before = await snapshot(owner.orgId);
-    const error = await errorOf(await send(owner.secret, "PATCH", `/v1/projects/${project.id}`, body), 400);
+    const error = errorOf(await send(owner.secret, "PATCH", `/v1/projects/${project.id}`, body), 400);
     expect(error.code).toBe("invalid_request");
-    expect(error.details?.map((d) => d.field)).toContain(field);
+    expect(error.fields).toContain(field);
     expect(await snapshot(owner.orgId)).toEqual(before);
   });
 
@@ -130,10 +118,10 @@ describe("projects: error", () => {
     const project = await createProjectViaApi(owner.secret, "Keep");
     const before = await snapshot(owner.orgId);
     for (const body of [{ archived: true }, { name: "Renamed", orgId: "org_someoneElse" }]) {
-      const error = await errorOf(await send(owner.secret, "PATCH", `/v1/projects/${project.id}`, body), 400);
+      const error = errorOf(await send(owner.secret, "PATCH", `/v1/projects/${project.id}`, body), 400);
       expect(error.code).toBe("invalid_request");
       const unknown = Object.keys(body).find((k) => k !== "name")!;
-      const named = (error.details ?? []).some(
+      const named = errorDetails(error).some(
         (d) => d.field === unknown || d.message.includes(`"${unknown}"`),
       );
       expect(named, JSON.stringify(error.details)).toBe(true);
@@ -148,9 +136,9 @@ describe("projects: error", () => {
     "limit=-5",
   ])("GET /v1/projects?%s → 400 listing limit", async (q) => {
     const owner = await createApiTenant(stack.db);
-    const error = await errorOf(await send(owner.secret, "GET", `/v1/projects?${q}`), 400);
+    const error = errorOf(await send(owner.secret, "GET", `/v1/projects?${q}`), 400);
     expect(error.code).toBe("invalid_request");
-    expect(error.details?.map((d) => d.field)).toContain("limit");
+    expect(error.fields).toContain("limit");
   });
 
   test.each([
@@ -161,8 +149,8 @@ describe("projects: error", () => {
     const owner = await createApiTenant(stack.db);
     const project = await createProjectViaApi(owner.secret, "Keep");
     const before = await snapshot(owner.orgId);
-    const response = await send(owner.secret, method, path.replace(":id", project.id), raw);
-    const error = await errorOf(response, 400);
+    const response = await send(owner.secret, method as Method, path.replace(":id", project.id), raw);
+    const error = errorOf(response, 400);
     expect(error.code).toBe("invalid_json");
     expect(await snapshot(owner.orgId)).toEqual(before);
   });
@@ -170,15 +158,14 @@ describe("projects: error", () => {
   test("a body that is not declared as JSON → 415 unsupported_media_type, not a 500", async () => {
     const owner = await createApiTenant(stack.db);
     for (const contentType of [undefined, "text/plain"]) {
-      const response = await stack.api("/v1/projects", {
-        method: "POST",
-        headers: {
-          Authorization: `Bearer ${owner.secret}`,
-          ...(contentType ? { "Content-Type": contentType } : {}),
-        },
-        body: JSON.stringify({ name: "Untyped" }),
-      });
-      const error = await errorOf(response, 415);
+      const response = await send(
+        owner.secret,
+        "POST",
+        "/v1/projects",
+        { name: "Untyped" },
+        { contentType: contentType ?? null },
+      );
+      const error = errorOf(response, 415);
       expect(error.code).toBe("unsupported_media_type");
     }
     expect(await snapshot(owner.orgId)).toEqual({ projects: [], audit: [] });
@@ -188,22 +175,18 @@ describe("projects: error", () => {
     const owner = await createApiTenant(stack.db);
     const project = await createProjectViaApi(owner.secret, "Keep");
     const before = await snapshot(owner.orgId);
-    const auth = { Authorization: `Bearer ${owner.secret}` };
     for (const [method, path] of [
       ["POST", "/v1/projects"],
       ["PATCH", `/v1/projects/${project.id}`],
     ] as const) {
       if (method === "POST") {
         // (A PATCH without a body is an empty update: every field is optional.)
-        const bare = await errorOf(await stack.api(path, { method, headers: auth }), 400);
+        const bare = errorOf(await send(owner.secret, method, path, undefined, { contentType: null }), 400);
         expect(bare.code).toBe("invalid_request");
-        expect(bare.details?.map((d) => d.field)).toContain("name");
+        expect(bare.fields).toContain("name");
       }
-      const declared = await stack.api(path, {
-        method,
-        headers: { ...auth, "Content-Type": "application/json" },
-      });
-      expect((await errorOf(declared, 400)).code).toBe("invalid_json");
+      const declared = await send(owner.secret, method, path);
+      expect(errorOf(declared, 400).code).toBe("invalid_json");
     }
     expect(await snapshot(owner.orgId)).toEqual(before);
   });
@@ -213,14 +196,14 @@ describe("projects: error", () => {
     const project = await createProjectViaApi(owner.secret, "Existing");
     const before = await snapshot(owner.orgId);
     for (const id of ["proj_doesNotExist1234567", "mem_notAProject", "x".repeat(64)]) {
-      const calls: [string, string, unknown][] = [
+      const calls: [Method, string, unknown][] = [
         ["GET", `/v1/projects/${id}`, undefined],
         ["PATCH", `/v1/projects/${id}`, { name: "x" }],
         ["POST", `/v1/projects/${id}/archive`, undefined],
         ["POST", `/v1/projects/${id}/unarchive`, undefined],
       ];
       for (const [method, path, body] of calls) {
-        const error = await errorOf(await send(owner.secret, method, path, body), 404);
+        const error = errorOf(await send(owner.secret, method, path, body), 404);
         expect(error, `${method} ${path}`).toMatchObject({ type: "not_found_error", code: "not_found" });
       }
     }
@@ -230,9 +213,9 @@ describe("projects: error", () => {
 
   test("a project id longer than 64 characters → 400 listing projectId", async () => {
     const owner = await createApiTenant(stack.db);
-    const error = await errorOf(await send(owner.secret, "GET", `/v1/projects/${"x".repeat(65)}`), 400);
+    const error = errorOf(await send(owner.secret, "GET", `/v1/projects/${"x".repeat(65)}`), 400);
     expect(error.code).toBe("invalid_request");
-    expect(error.details?.map((d) => d.field)).toContain("projectId");
+    expect(error.fields).toContain("projectId");
   });
 
   test("pagination: 25 projects, limit 10 → 3 pages, newest first, no duplicates or gaps", async () => {
@@ -245,9 +228,9 @@ describe("projects: error", () => {
     let cursor: string | null = null;
     do {
       const query: string = cursor ? `limit=10&starting_after=${cursor}` : "limit=10";
-      const response = await send(owner.secret, "GET", `/v1/projects?${query}`);
+      const response = await send<ProjectList>(owner.secret, "GET", `/v1/projects?${query}`);
       expect(response.status).toBe(200);
-      const body = (await response.json()) as ProjectList;
+      const body = response.body;
       pages.push(body);
       cursor = body.nextCursor;
     } while (cursor !== null && pages.length < 5);
@@ -261,11 +244,11 @@ describe("projects: error", () => {
     expect(new Set(seen).size).toBe(25);
 
     // Exactly one page's worth: no phantom next page.
-    const exact = (await (await send(owner.secret, "GET", "/v1/projects?limit=25")).json()) as ProjectList;
+    const exact = (await send<ProjectList>(owner.secret, "GET", "/v1/projects?limit=25")).body;
     expect(exact).toMatchObject({ hasMore: false, nextCursor: null });
     expect(exact.data).toHaveLength(25);
     // The default page size is 20.
-    const first = (await (await send(owner.secret, "GET", "/v1/projects")).json()) as ProjectList;
+    const first = (await send<ProjectList>(owner.secret, "GET", "/v1/projects")).body;
     expect(first.data.map((d) => d.id)).toEqual(newestFirst.slice(0, 20));
     expect(first.hasMore).toBe(true);
   });

@@ -1,24 +1,24 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type ApiTenant, bearer, createApiTenant } from "../../support/apiTenant";
+import { type Api, api } from "../../support/api";
+import { type ApiTenant, createApiTenant } from "../../support/apiTenant";
+import type { Project, ProjectList } from "../../support/apiTypes";
 import { type Stack, startStack } from "../../support/stack";
 
 let stack: Stack;
 let owner: ApiTenant;
+let partner: Api;
 beforeAll(async () => {
   stack = await startStack({ consumer: "recorder" });
   owner = await createApiTenant(stack.db);
+  partner = api(stack, owner.secret);
 });
 afterAll(() => stack?.dispose());
 
 describe("projects", () => {
   test("create, get, list, update, archive, unarchive — each audited", async () => {
-    const created = await stack.api("/v1/projects", {
-      method: "POST",
-      headers: bearer(owner.secret),
-      body: JSON.stringify({ name: "iOS app" }),
-    });
+    const created = await partner.post<{ name: string }, Project>("/v1/projects", { name: "iOS app" });
     expect(created.status).toBe(201);
-    const project = (await created.json()) as { id: string; eventRetentionDays: number; archived: boolean };
+    const project = created.body;
     expect(project).toMatchObject({
       object: "project",
       name: "iOS app",
@@ -27,31 +27,25 @@ describe("projects", () => {
     });
     expect(project.id).toMatch(/^proj_/);
 
-    const got = await stack.api(`/v1/projects/${project.id}`, { headers: bearer(owner.secret) });
-    expect(await got.json()).toEqual(project);
+    expect((await partner.get<Project>(`/v1/projects/${project.id}`)).body).toEqual(project);
 
-    const patched = await stack.api(`/v1/projects/${project.id}`, {
-      method: "PATCH",
-      headers: bearer(owner.secret),
-      body: JSON.stringify({ eventRetentionDays: 90 }),
-    });
+    const patched = await partner.patch<{ eventRetentionDays: number }, Project>(
+      `/v1/projects/${project.id}`,
+      {
+        eventRetentionDays: 90,
+      },
+    );
     expect(patched.status).toBe(200);
-    expect(await patched.json()).toMatchObject({ eventRetentionDays: 90, name: "iOS app" });
+    expect(patched.body).toMatchObject({ eventRetentionDays: 90, name: "iOS app" });
 
-    const archived = await stack.api(`/v1/projects/${project.id}/archive`, {
-      method: "POST",
-      headers: bearer(owner.secret),
-    });
-    expect(await archived.json()).toMatchObject({ archived: true });
-    const unarchived = await stack.api(`/v1/projects/${project.id}/unarchive`, {
-      method: "POST",
-      headers: bearer(owner.secret),
-    });
-    expect(await unarchived.json()).toMatchObject({ archived: false, archivedAt: null });
+    const archived = await partner.post<never, Project>(`/v1/projects/${project.id}/archive`);
+    expect(archived.body).toMatchObject({ archived: true });
+    const unarchived = await partner.post<never, Project>(`/v1/projects/${project.id}/unarchive`);
+    expect(unarchived.body).toMatchObject({ archived: false, archivedAt: null });
 
-    const list = await stack.api("/v1/projects?limit=10", { headers: bearer(owner.secret) });
+    const list = await partner.get<ProjectList>("/v1/projects?limit=10");
     expect(list.headers.get("RateLimit-Limit")).toBe("600");
-    expect(await list.json()).toMatchObject({
+    expect(list.body).toMatchObject({
       object: "list",
       data: [{ id: project.id }],
       hasMore: false,

@@ -1,12 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createSdkKey } from "../../../functions/sdkKeys/store";
 import { withTenant } from "../../../shared/db";
-import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
+import { api } from "../../support/api";
+import { addApiKey, createApiTenant } from "../../support/apiTenant";
+import type { Project, ProjectList } from "../../support/apiTypes";
+import { describeRouteSecurity } from "../../support/routeSecurity";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 
 // /v1/projects, security cases: who may call (401), what a role may do (403), another org's ids (404, as if
-// they did not exist), project-restricted keys, the per-key rate limit, and archived projects at ingest.
-// Every refusal must leave the projects and the audit log as they were.
+// they did not exist) and project-restricted keys, through the shared route suite; then what is particular
+// to projects: lists across orgs and projects, the per-key rate limit, and archived projects at ingest.
 
 let stack: Stack;
 beforeAll(async () => {
@@ -14,154 +17,36 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.dispose());
 
-interface ProjectJson {
-  id: string;
-  object: "project";
-  name: string;
-  archived: boolean;
-}
-interface ProjectList {
-  object: "list";
-  data: ProjectJson[];
-  hasMore: boolean;
-  nextCursor: string | null;
-}
-type ErrorJson = { error: { code: string; message: string } };
-
-function send(
-  stackOrSelf: Stack,
-  headers: Record<string, string>,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Response> {
-  return stackOrSelf.api(path, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+async function createProjectViaApi(secret: string, name: string): Promise<Project> {
+  const created = await api(stack, secret).post<{ name: string }, Project>("/v1/projects", { name });
+  expect(created.status).toBe(201);
+  return created.body;
 }
 
-const as = (secret: string, method: string, path: string, body?: unknown) =>
-  send(stack, bearer(secret), method, path, body);
-
-async function errorCode(response: Response): Promise<string> {
-  return ((await response.json()) as ErrorJson).error.code;
-}
-
-async function createProjectViaApi(secret: string, name: string): Promise<ProjectJson> {
-  const response = await as(secret, "POST", "/v1/projects", { name });
-  expect(response.status).toBe(201);
-  return (await response.json()) as ProjectJson;
-}
-
-/** Every call a partner can make on projects; `id` is the project they aim at. */
-function projectCalls(id: string): { method: string; path: string; body?: unknown; write: boolean }[] {
-  return [
-    { method: "GET", path: "/v1/projects", write: false },
-    { method: "GET", path: `/v1/projects/${id}`, write: false },
-    { method: "POST", path: "/v1/projects", body: { name: "Intruder" }, write: true },
-    {
-      method: "PATCH",
-      path: `/v1/projects/${id}`,
-      body: { name: "Renamed", eventRetentionDays: 30 },
-      write: true,
-    },
-    { method: "POST", path: `/v1/projects/${id}/archive`, write: true },
-    { method: "POST", path: `/v1/projects/${id}/unarchive`, write: true },
-  ];
-}
-
-/** An org's projects and audit rows straight from the database (owner connection). */
-async function snapshot(orgId: string) {
-  const projects = await stack.db
+const projectRows = (orgId: string) =>
+  stack.db
     .selectFrom("projects")
     .select(["id", "name", "event_retention_days", "archived_at", "updated_at"])
     .where("org_id", "=", orgId)
     .orderBy("id")
     .execute();
-  const audit = await stack.db
-    .selectFrom("audit_log")
-    .select(["id", "action", "resource_id", "actor_id"])
-    .where("org_id", "=", orgId)
-    .orderBy("id")
-    .execute();
-  return { projects, audit };
-}
+
+// 401, 403 per role, 404 across orgs and projects, 403 for a restricted key creating a project, and
+// nothing changed after each refusal: the shared suite, on every /v1/projects route.
+describeRouteSecurity(() => stack, "Projects");
 
 describe("projects: security", () => {
-  test("no key, a malformed key, an unknown key or a revoked key → 401 on every call; nothing changes", async () => {
-    const owner = await createApiTenant(stack.db);
-    const project = await createProjectViaApi(owner.secret, "Target");
-    const revoked = await addApiKey(stack.db, owner.orgId, "owner");
-    const revoke = await as(owner.secret, "POST", `/v1/api-keys/${revoked.keyId}/revoke`);
-    expect(revoke.status).toBe(200);
-    const before = await snapshot(owner.orgId);
-
-    const json = { "Content-Type": "application/json" };
-    const attempts: [string, Record<string, string>][] = [
-      ["no key", json],
-      ["no Bearer scheme", { ...json, Authorization: owner.secret }],
-      ["Basic auth", { ...json, Authorization: `Basic ${btoa(`${owner.secret}:`)}` }],
-      ["a truncated key", bearer(owner.secret.slice(0, 12))],
-      ["an SDK-style key", bearer(`lp_pk_${"A".repeat(32)}`)],
-      ["an unknown key", bearer(`lp_live_${"B".repeat(32)}`)],
-      ["a revoked key", bearer(revoked.secret)],
-    ];
-    for (const [label, headers] of attempts) {
-      for (const call of projectCalls(project.id)) {
-        const response = await send(stack, headers, call.method, call.path, call.body);
-        expect(response.status, `${label}: ${call.method} ${call.path}`).toBe(401);
-        expect(await errorCode(response)).toBe("unauthorized");
-      }
-    }
-    expect(await snapshot(owner.orgId)).toEqual(before);
-  });
-
-  test("a read_only key → 403 on POST, PATCH, archive and unarchive (nothing changes) but 200 on GET", async () => {
-    const owner = await createApiTenant(stack.db);
-    const project = await createProjectViaApi(owner.secret, "Target");
-    const readOnly = await addApiKey(stack.db, owner.orgId, "read_only");
-    const before = await snapshot(owner.orgId);
-    for (const call of projectCalls(project.id)) {
-      const response = await as(readOnly.secret, call.method, call.path, call.body);
-      if (call.write) {
-        expect(response.status, `${call.method} ${call.path}`).toBe(403);
-        expect(await errorCode(response)).toBe("forbidden");
-      } else {
-        expect(response.status, `${call.method} ${call.path}`).toBe(200);
-      }
-    }
-    const got = await as(readOnly.secret, "GET", `/v1/projects/${project.id}`);
-    expect(await got.json()).toMatchObject({ id: project.id, name: "Target" });
-    const listed = (await (await as(readOnly.secret, "GET", "/v1/projects")).json()) as ProjectList;
-    expect(listed.data.map((p) => p.id)).toEqual([project.id]);
-    expect(await snapshot(owner.orgId)).toEqual(before);
-  });
-
-  test("another org's key → 404 on this org's project id, sees none of its projects; nothing changes", async () => {
+  test("another org's key never sees this org's project in its list, also when paging from its id", async () => {
     const victim = await createApiTenant(stack.db);
     const project = await createProjectViaApi(victim.secret, "Victim app");
-    const attacker: ApiTenant = await createApiTenant(stack.db);
+    const attacker = await createApiTenant(stack.db);
     const own = await createProjectViaApi(attacker.secret, "Attacker app");
-    const victimBefore = await snapshot(victim.orgId);
-    const attackerBefore = await snapshot(attacker.orgId);
-
-    for (const call of projectCalls(project.id).filter((c) => c.path.includes(project.id))) {
-      const response = await as(attacker.secret, call.method, call.path, call.body);
-      expect(response.status, `${call.method} ${call.path}`).toBe(404);
-      expect(await errorCode(response)).toBe("not_found");
-    }
-    // Its own list holds only its own project, also when paging from the victim's id.
     for (const query of ["", `?starting_after=${project.id}`]) {
-      const listed = (await (await as(attacker.secret, "GET", `/v1/projects${query}`)).json()) as ProjectList;
-      expect(listed.data.map((p) => p.id)).not.toContain(project.id);
+      const listed = await api(stack, attacker.secret).get<ProjectList>(`/v1/projects${query}`);
+      expect(listed.body.data.map((p) => p.id)).not.toContain(project.id);
     }
-    const listed = (await (await as(attacker.secret, "GET", "/v1/projects")).json()) as ProjectList;
-    expect(listed.data.map((p) => p.id)).toEqual([own.id]);
-
-    expect(await snapshot(victim.orgId)).toEqual(victimBefore);
-    expect(await snapshot(attacker.orgId)).toEqual(attackerBefore);
+    const listed = await api(stack, attacker.secret).get<ProjectList>("/v1/projects");
+    expect(listed.body.data.map((p) => p.id)).toEqual([own.id]);
     const audit = await stack.db
       .selectFrom("audit_log")
       .select(["action", "org_id"])
@@ -170,38 +55,37 @@ describe("projects: security", () => {
     expect(audit).toEqual([{ action: "project.created", org_id: victim.orgId }]);
   });
 
-  test("a project-restricted key sees only its project, 404 for the other, 403 on creating one", async () => {
+  test("a read_only key reads the project and the list", async () => {
+    const owner = await createApiTenant(stack.db);
+    const project = await createProjectViaApi(owner.secret, "Target");
+    const readOnly = api(stack, (await addApiKey(stack.db, owner.orgId, "read_only")).secret);
+    expect((await readOnly.get<Project>(`/v1/projects/${project.id}`)).body).toMatchObject({
+      id: project.id,
+      name: "Target",
+    });
+    const listed = await readOnly.get<ProjectList>("/v1/projects");
+    expect(listed.body.data.map((p) => p.id)).toEqual([project.id]);
+  });
+
+  test("a project-restricted key lists only its project, and changes it without touching the other", async () => {
     const owner = await createApiTenant(stack.db);
     const mine = await createProjectViaApi(owner.secret, "Mine");
     const other = await createProjectViaApi(owner.secret, "Other");
-    const restricted = await addApiKey(stack.db, owner.orgId, "developer", mine.id);
-    const before = await snapshot(owner.orgId);
+    const restricted = api(stack, (await addApiKey(stack.db, owner.orgId, "developer", mine.id)).secret);
+    const before = await projectRows(owner.orgId);
 
-    const listed = (await (await as(restricted.secret, "GET", "/v1/projects")).json()) as ProjectList;
-    expect(listed).toMatchObject({ hasMore: false, nextCursor: null });
-    expect(listed.data.map((p) => p.id)).toEqual([mine.id]);
+    const listed = await restricted.get<ProjectList>("/v1/projects");
+    expect(listed.body).toMatchObject({ hasMore: false, nextCursor: null });
+    expect(listed.body.data.map((p) => p.id)).toEqual([mine.id]);
 
-    for (const call of projectCalls(other.id).filter((c) => c.path.includes(other.id))) {
-      const response = await as(restricted.secret, call.method, call.path, call.body);
-      expect(response.status, `${call.method} ${call.path}`).toBe(404);
-      expect(await errorCode(response)).toBe("not_found");
-    }
-    const created = await as(restricted.secret, "POST", "/v1/projects", { name: "Sneaky" });
-    expect(created.status).toBe(403);
-    expect(await errorCode(created)).toBe("forbidden");
-    expect(await snapshot(owner.orgId)).toEqual(before);
-
-    // Its own project it may read and change.
-    expect((await as(restricted.secret, "GET", `/v1/projects/${mine.id}`)).status).toBe(200);
-    const renamed = await as(restricted.secret, "PATCH", `/v1/projects/${mine.id}`, { name: "Mine v2" });
+    expect((await restricted.get<Project>(`/v1/projects/${mine.id}`)).status).toBe(200);
+    const renamed = await restricted.patch<{ name: string }, Project>(`/v1/projects/${mine.id}`, {
+      name: "Mine v2",
+    });
     expect(renamed.status).toBe(200);
-    const after = await snapshot(owner.orgId);
-    expect(after.projects.find((p) => p.id === other.id)).toEqual(
-      before.projects.find((p) => p.id === other.id),
-    );
-    expect(after.audit.filter((a) => a.resource_id === other.id).map((a) => a.action)).toEqual([
-      "project.created",
-    ]);
+    const after = await projectRows(owner.orgId);
+    expect(after.find((p) => p.id === other.id)).toEqual(before.find((p) => p.id === other.id));
+    expect(after.find((p) => p.id === mine.id)?.name).toBe("Mine v2");
   });
 
   test("rate limit per key: RateLimit-* headers count down, the 4th call is 429; another key is unaffected", async () => {
@@ -211,15 +95,15 @@ describe("projects: security", () => {
       const second = await addApiKey(limited.db, owner.orgId, "owner");
       // A fixed clock: 3 a minute is one request earned every 20 s (rateLimit.test.ts covers the algorithm).
       const t = Date.parse("2026-11-23T12:00:10.000Z");
-      const at = (secret: string, ms: number, extra: Record<string, string> = {}) =>
-        bearer(secret, { "X-Layers-Test-Now": new Date(t + ms).toISOString(), ...extra });
+      const at = (ms: number) => new Date(t + ms);
+      const ownerCalls = api(limited, owner.secret);
 
       for (const [remaining, reset] of [
         ["2", "20"],
         ["1", "40"],
         ["0", "60"],
       ]) {
-        const response = await send(limited, at(owner.secret, 0), "GET", "/v1/projects");
+        const response = await ownerCalls.get<ProjectList>("/v1/projects", { now: at(0) });
         expect(response.status).toBe(200);
         expect(response.headers.get("RateLimit-Limit")).toBe("3");
         expect(response.headers.get("RateLimit-Remaining")).toBe(remaining);
@@ -227,23 +111,19 @@ describe("projects: security", () => {
       }
 
       // The 4th is refused, also for a write with an Idempotency-Key: nothing is created or stored.
-      const refused = await send(
-        limited,
-        at(owner.secret, 0, { "Idempotency-Key": "rl-key" }),
-        "POST",
+      const refused = await ownerCalls.post(
         "/v1/projects",
-        {
-          name: "Too many",
-        },
+        { name: "Too many" },
+        { now: at(0), idempotencyKey: "rl-key" },
       );
       expect(refused.status).toBe(429);
-      expect(await errorCode(refused)).toBe("rate_limited");
+      expect(refused.error.code).toBe("rate_limited");
       expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
       expect(refused.headers.get("RateLimit-Limit")).toBe("3");
       const retryAfter = Number(refused.headers.get("Retry-After"));
       expect(retryAfter).toBe(20);
 
-      const other = await send(limited, at(second.secret, 0), "GET", "/v1/projects");
+      const other = await api(limited, second.secret).get<ProjectList>("/v1/projects", { now: at(0) });
       expect(other.status).toBe(200);
       expect(other.headers.get("RateLimit-Remaining")).toBe("2");
 
@@ -252,12 +132,10 @@ describe("projects: security", () => {
       expect(await projects()).toEqual([]);
 
       // After Retry-After the key works again, and the 429 did not bind the Idempotency-Key.
-      const later = await send(
-        limited,
-        at(owner.secret, retryAfter * 1000, { "Idempotency-Key": "rl-key" }),
-        "POST",
+      const later = await ownerCalls.post<{ name: string }, Project>(
         "/v1/projects",
         { name: "Later" },
+        { now: at(retryAfter * 1000), idempotencyKey: "rl-key" },
       );
       expect(later.status).toBe(201);
       expect(later.headers.get("RateLimit-Remaining")).toBe("0");
@@ -276,13 +154,17 @@ describe("projects: security", () => {
     const before = await stack.ingest({ eventId: "before-archive", name: "open" }, { key: sdkKey.secret });
     expect(before.status).toBe(202);
 
-    const archived = await as(owner.secret, "POST", `/v1/projects/${project.id}/archive`);
+    const archived = await api(stack, owner.secret).post<never, Project>(
+      `/v1/projects/${project.id}/archive`,
+    );
     expect(archived.status).toBe(200);
     const refused = await stack.ingest({ eventId: "while-archived", name: "open" }, { key: sdkKey.secret });
     expect(refused.status).toBe(403);
-    expect(await errorCode(refused)).toBe("project_archived");
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("project_archived");
 
-    const unarchived = await as(owner.secret, "POST", `/v1/projects/${project.id}/unarchive`);
+    const unarchived = await api(stack, owner.secret).post<never, Project>(
+      `/v1/projects/${project.id}/unarchive`,
+    );
     expect(unarchived.status).toBe(200);
     const after = await stack.ingest({ eventId: "after-unarchive", name: "open" }, { key: sdkKey.secret });
     expect(after.status).toBe(202);

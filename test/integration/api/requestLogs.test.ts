@@ -3,7 +3,10 @@ import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { writeRequestLog } from "../../../functions/requestLogs/requestLogs";
 import { roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
+import { type ApiError, api, type Method } from "../../support/api";
 import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
+import type { RequestLogList } from "../../support/apiTypes";
+import { describeRouteSecurity } from "../../support/routeSecurity";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 
 // Request metadata logs: one row per authenticated request (route pattern, status, latency, key), never a
@@ -16,40 +19,22 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.dispose());
 
-interface RequestLogJson {
-  requestId: string;
-  clientRequestId: string | null;
-  object: "request_log";
-  apiKeyId: string;
-  method: string;
-  route: string;
-  status: number;
-  latencyMs: number;
-  occurredAt: string;
-}
-interface RequestLogList {
-  object: "list";
-  data: RequestLogJson[];
-  hasMore: boolean;
-  nextCursor: string | null;
-}
-type ErrorJson = { error: { code: string; details?: { field: string }[] } };
-
+/** A call through the typed client: every answer is checked against its route's schema. */
 async function call(
   t: ApiTenant,
-  method: string,
+  method: Method,
   path: string,
   init: { body?: string; headers?: Record<string, string> } = {},
-): Promise<{ status: number; requestId: string; text: string }> {
-  const response = await stack.api(path, {
-    method,
-    headers: bearer(t.secret, init.headers),
-    ...(init.body === undefined ? {} : { body: init.body }),
+): Promise<{ status: number; requestId: string; text: string; error: () => ApiError }> {
+  const answer = await api(stack, t.secret).send(method, path, undefined, {
+    ...(init.body === undefined ? {} : { rawBody: init.body }),
+    ...(init.headers ? { headers: init.headers } : {}),
   });
   return {
-    status: response.status,
-    requestId: response.headers.get("X-Request-Id") ?? "",
-    text: await response.text(),
+    status: answer.status,
+    requestId: answer.headers.get("X-Request-Id") ?? "",
+    text: answer.text,
+    error: () => answer.error,
   };
 }
 
@@ -66,12 +51,11 @@ async function logged(requestIds: string[]) {
 }
 
 async function listLogs(t: ApiTenant, params: Record<string, string> = {}): Promise<RequestLogList> {
-  const response = await stack.api(`/v1/request-logs?${new URLSearchParams(params)}`, {
-    headers: bearer(t.secret),
-  });
-  const body = await response.json();
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  return body as RequestLogList;
+  const response = await api(stack, t.secret).get<RequestLogList>(
+    `/v1/request-logs?${new URLSearchParams(params)}`,
+  );
+  expect(response.status, response.text).toBe(200);
+  return response.body;
 }
 
 const at = (iso: string) => ({ "X-Layers-Test-Now": iso });
@@ -273,6 +257,10 @@ describe("write_request_log: the definer function checks the org", () => {
   });
 });
 
+// 401 (no, malformed, unknown, revoked, rotated-out, expired keys), 403 for read_only, developer and
+// project-restricted keys, nothing changed: the shared suite.
+describeRouteSecurity(() => stack, "Request logs");
+
 describe("GET /v1/request-logs", () => {
   test("filters (status, api_key_id, from inclusive / to exclusive) and cursor pagination", async () => {
     const owner = await createApiTenant(stack.db);
@@ -329,13 +317,13 @@ describe("GET /v1/request-logs", () => {
       "limit=500",
       `from=${t(5)}&to=${t(1)}`,
     ]) {
-      const response = await stack.api(`/v1/request-logs?${query}`, { headers: bearer(owner.secret) });
+      const response = await api(stack, owner.secret).get(`/v1/request-logs?${query}`);
       expect(response.status, query).toBe(400);
-      expect(((await response.json()) as ErrorJson).error.code).toBe("invalid_request");
+      expect(response.error.code).toBe("invalid_request");
     }
   });
 
-  test("another org's requests never appear; non-admin and project-restricted keys → 403", async () => {
+  test("another org's requests never appear; a refused (403) call is itself logged", async () => {
     const mine = await createApiTenant(stack.db);
     const theirs = await createApiTenant(stack.db);
     const theirRequest = await call(theirs, "GET", "/v1/projects");
@@ -362,12 +350,11 @@ describe("GET /v1/request-logs", () => {
     ]) {
       const refused = await call(key, "GET", "/v1/request-logs");
       expect(refused.status).toBe(403);
-      expect((JSON.parse(refused.text) as ErrorJson).error.code).toBe("forbidden");
+      expect(refused.error().code).toBe("forbidden");
       // The refusal itself is recorded, like any authenticated request.
       const row = (await logged([refused.requestId])).get(refused.requestId);
       expect(row).toMatchObject({ api_key_id: key.keyId, route: "/v1/request-logs", status: 403 });
     }
-    expect((await stack.api("/v1/request-logs")).status).toBe(401);
     const admin = await addApiKey(stack.db, mine.orgId, "admin");
     expect((await listLogs(admin)).data.length).toBeGreaterThan(0);
   });

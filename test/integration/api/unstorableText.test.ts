@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { bearer, createApiTenant } from "../../support/apiTenant";
+import { api } from "../../support/api";
+import { createApiTenant } from "../../support/apiTenant";
+import type { Project } from "../../support/apiTypes";
 import { type Stack, startStack } from "../../support/stack";
 
 // Strings JSON accepts and Postgres refuses are bad input on the partner API too: a 400 with a clear message
@@ -17,13 +19,12 @@ test.each([
   ["a NUL character", '{"name":"Shop \\u0000"}', "NUL"],
 ])("%s in a JSON body → 400 invalid_request, nothing created, nothing remembered", async (_, body, word) => {
   const owner = await createApiTenant(stack.db);
-  const res = await stack.api("/v1/projects", {
-    method: "POST",
-    headers: bearer(owner.secret, { "Idempotency-Key": "unstorable" }),
-    body,
+  const res = await api(stack, owner.secret).post("/v1/projects", undefined, {
+    rawBody: body,
+    idempotencyKey: "unstorable",
   });
   expect(res.status).toBe(400);
-  const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+  const error = res.error;
   expect(error.code).toBe("invalid_request");
   expect(error.message).toContain(word);
   const projects = await stack.db
@@ -42,11 +43,9 @@ test.each([
 
 test("an emoji (a proper surrogate pair) is stored as sent", async () => {
   const owner = await createApiTenant(stack.db);
-  const res = await stack.api("/v1/projects", {
-    method: "POST",
-    headers: bearer(owner.secret),
-    body: '{"name":"Shop \\ud83d\\ude00"}',
+  const res = await api(stack, owner.secret).post<never, Project>("/v1/projects", undefined, {
+    rawBody: '{"name":"Shop \\ud83d\\ude00"}',
   });
   expect(res.status).toBe(201);
-  expect(((await res.json()) as { name: string }).name).toBe("Shop 😀");
+  expect(res.body.name).toBe("Shop 😀");
 });

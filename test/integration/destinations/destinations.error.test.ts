@@ -1,15 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { errorDetails } from "../../support/api";
 import { createApiTenant } from "../../support/apiTenant";
+import type { DestinationList, ErrorBody } from "../../support/apiTypes";
 import { type Stack, startStack } from "../../support/stack";
-import {
-  Calls,
-  createProjectVia,
-  type ErrorJson,
-  META_TOKEN,
-  metaBody,
-  snapshot,
-  tiktokBody,
-} from "./support";
+import { Calls, createProjectVia, META_TOKEN, metaBody, snapshot, tiktokBody } from "./support";
 
 // Bad input: a clear 400 with a stable code naming the field, never a 500, nothing stored or audited, and
 // the token never echoed back (not even when it is the invalid field).
@@ -50,9 +44,11 @@ describe("destinations: errors", () => {
     for (const [kind, label, body, field] of cases) {
       const response = await calls.send(owner.secret, "PUT", `${base}/${kind}`, body);
       expect(response.status, label).toBe(400);
-      const error = response.json<ErrorJson>().error;
+      const error = response.error;
       expect(error.code, label).toBe("invalid_request");
-      const fields = (error.details ?? []).map((d) => d.field).join(",");
+      const fields = errorDetails(error)
+        .map((d) => d.field)
+        .join(",");
       if (field !== "json") expect(fields, label).toContain(field);
       expect(response.text, label).not.toContain(META_TOKEN);
       expect(response.text, label).not.toContain(META_TOKEN.slice(0, 20));
@@ -80,7 +76,7 @@ describe("destinations: errors", () => {
       body: JSON.stringify(metaBody()),
     });
     expect(plain.status).toBe(415);
-    expect(((await plain.json()) as ErrorJson).error.code).toBe("unsupported_media_type");
+    expect(((await plain.json()) as ErrorBody).error.code).toBe("unsupported_media_type");
     expect(await snapshot(stack.db, owner.orgId)).toEqual(before);
   });
 
@@ -93,7 +89,7 @@ describe("destinations: errors", () => {
       `/v1/projects/${projectId}/destinations/google`,
     );
     expect(unknownKind.status).toBe(400);
-    expect(unknownKind.json<ErrorJson>().error.code).toBe("invalid_request");
+    expect(unknownKind.error.code).toBe("invalid_request");
     const putUnknownKind = await calls.send(
       owner.secret,
       "PUT",
@@ -101,7 +97,7 @@ describe("destinations: errors", () => {
       {},
     );
     expect(putUnknownKind.status).toBe(404);
-    expect(putUnknownKind.json<ErrorJson>().error.code).toBe("not_found");
+    expect(putUnknownKind.error.code).toBe("not_found");
     for (const [method, path, body] of [
       ["GET", `/v1/projects/proj_doesnotexist/destinations`, undefined],
       ["GET", `/v1/projects/proj_doesnotexist/destinations/meta`, undefined],
@@ -113,7 +109,7 @@ describe("destinations: errors", () => {
     ] as const) {
       const response = await calls.send(owner.secret, method, path, body);
       expect(response.status, `${method} ${path}`).toBe(404);
-      expect(response.json<ErrorJson>().error.code).toBe("not_found");
+      expect(response.error.code).toBe("not_found");
     }
     expect(
       await stack.db.selectFrom("destinations").select("kind").where("org_id", "=", owner.orgId).execute(),
@@ -127,7 +123,7 @@ describe("destinations: errors", () => {
     expect((await calls.send(owner.secret, "PUT", base, { enabled: true })).status).toBe(201);
     const response = await calls.send(owner.secret, "POST", `${base}/test`);
     expect(response.status).toBe(422);
-    expect(response.json<ErrorJson>().error.code).toBe("test_send_unsupported");
+    expect(response.error.code).toBe("test_send_unsupported");
   });
 
   test("without a keyring: a token PUT → 503 destination_keys_unavailable and nothing stored; reads and Apple still work", async () => {
@@ -142,12 +138,10 @@ describe("destinations: errors", () => {
       const base = `/v1/projects/${projectId}/destinations`;
       const put = await bareCalls.send(owner.secret, "PUT", `${base}/meta`, metaBody());
       expect(put.status).toBe(503);
-      expect(put.json<ErrorJson>().error.code).toBe("destination_keys_unavailable");
+      expect(put.error.code).toBe("destination_keys_unavailable");
       expect((await bareCalls.send(owner.secret, "PUT", `${base}/apple-search-ads`, {})).status).toBe(201);
       const listed = await bareCalls.send(owner.secret, "GET", base);
-      expect(listed.json<{ data: { kind: string }[] }>().data.map((d) => d.kind)).toEqual([
-        "apple-search-ads",
-      ]);
+      expect((listed.body as DestinationList).data.map((d) => d.kind)).toEqual(["apple-search-ads"]);
       // The log says why, without any key material or token.
       const logs = bare.logs.join("\n");
       expect(logs).toContain("destination keyring unavailable");

@@ -3,16 +3,9 @@ import { parseKeyring } from "../../../functions/destinations/crypto";
 import { loadDestinations, setDestinationStatus } from "../../../functions/destinations/store";
 import { withTenant } from "../../../shared/db";
 import { createApiTenant } from "../../support/apiTenant";
+import type { Destination, DestinationList } from "../../support/apiTypes";
 import { type Stack, startStack, TEST_DESTINATION_KEYRING } from "../../support/stack";
-import {
-  Calls,
-  createProjectVia,
-  type DestinationJson,
-  META_TOKEN,
-  metaBody,
-  TIKTOK_TOKEN,
-  tiktokBody,
-} from "./support";
+import { Calls, createProjectVia, META_TOKEN, metaBody, TIKTOK_TOKEN, tiktokBody } from "./support";
 
 // Destinations through the partner API, the paths a partner takes: create, read, list, replace (with and
 // without a new token), switch off, delete; what is stored (ciphertext only) and what the relay reads back
@@ -34,9 +27,14 @@ describe("destinations: happy paths", () => {
     const projectId = await createProjectVia(calls, owner.secret);
     const path = `/v1/projects/${projectId}/destinations/meta`;
 
-    const created = await calls.send(owner.secret, "PUT", path, metaBody({ testEventCode: "TEST4242" }));
+    const created = await calls.send<Destination>(
+      owner.secret,
+      "PUT",
+      path,
+      metaBody({ testEventCode: "TEST4242" }),
+    );
     expect(created.status).toBe(201);
-    const body = created.json<DestinationJson>();
+    const body = created.body;
     expect(body).toEqual({
       object: "destination",
       projectId,
@@ -55,9 +53,9 @@ describe("destinations: happy paths", () => {
 
     const got = await calls.send(owner.secret, "GET", path);
     expect(got.status).toBe(200);
-    expect(got.json()).toEqual(body);
+    expect(got.body).toEqual(body);
     const listed = await calls.send(owner.secret, "GET", `/v1/projects/${projectId}/destinations`);
-    expect(listed.json()).toEqual({ object: "list", data: [body], hasMore: false, nextCursor: null });
+    expect(listed.body).toEqual({ object: "list", data: [body], hasMore: false, nextCursor: null });
 
     // At rest: ciphertext under the current key, never the token.
     const row = await stack.db
@@ -108,7 +106,7 @@ describe("destinations: happy paths", () => {
       sendDeviceIds: true,
     });
     expect(kept.status).toBe(200);
-    expect(kept.json()).toMatchObject({
+    expect(kept.body).toMatchObject({
       enabled: false,
       datasetId: "987654321098765",
       sendDeviceIds: true,
@@ -126,7 +124,7 @@ describe("destinations: happy paths", () => {
       metaBody({ accessToken: newToken, enabled: true }),
     );
     expect(swapped.status).toBe(200);
-    expect(swapped.json()).toMatchObject({ tokenLast4: "QRST", enabled: true, sendDeviceIds: false });
+    expect(swapped.body).toMatchObject({ tokenLast4: "QRST", enabled: true, sendDeviceIds: false });
     [loaded] = await withTenant(stack.db, owner.orgId, (tx) => loadDestinations(tx, projectId, keyring));
     expect(loaded).toMatchObject({ accessToken: newToken });
 
@@ -178,23 +176,19 @@ describe("destinations: happy paths", () => {
       tiktokBody({ testEventCode: "TEST777" }),
     );
     expect(tiktok.status).toBe(201);
-    expect(tiktok.json()).toMatchObject({
+    expect(tiktok.body).toMatchObject({
       kind: "tiktok",
       pixelCode: "CBCHRKJC77U8JBE2K1EG",
       testEventCode: "TEST777",
       tokenLast4: TIKTOK_TOKEN.slice(-4),
     });
-    expect(tiktok.json()).not.toHaveProperty("datasetId");
+    expect(tiktok.body).not.toHaveProperty("datasetId");
     const apple = await calls.send(owner.secret, "PUT", `${base}/apple-search-ads`, { enabled: true });
     expect(apple.status).toBe(201);
-    expect(apple.json()).toMatchObject({ kind: "apple-search-ads", enabled: true, tokenLast4: null });
+    expect(apple.body).toMatchObject({ kind: "apple-search-ads", enabled: true, tokenLast4: null });
 
-    const listed = await calls.send(owner.secret, "GET", base);
-    expect(listed.json<{ data: DestinationJson[] }>().data.map((d) => d.kind)).toEqual([
-      "apple-search-ads",
-      "meta",
-      "tiktok",
-    ]);
+    const listed = await calls.send<DestinationList>(owner.secret, "GET", base);
+    expect(listed.body.data.map((d) => d.kind)).toEqual(["apple-search-ads", "meta", "tiktok"]);
     const loaded = await withTenant(stack.db, owner.orgId, (tx) => loadDestinations(tx, projectId, keyring));
     expect(loaded.map((d) => [d.kind, "accessToken" in d ? d.accessToken : null])).toEqual([
       ["apple-search-ads", null],
@@ -207,7 +201,7 @@ describe("destinations: happy paths", () => {
     expect(deleted.text).toBe("");
     const gone = await calls.send(owner.secret, "GET", `${base}/tiktok`);
     expect(gone.status).toBe(404);
-    expect(gone.json<{ error: { code: string } }>().error.code).toBe("not_found");
+    expect(gone.error.code).toBe("not_found");
     const again = await calls.send(owner.secret, "DELETE", `${base}/tiktok`);
     expect(again.status).toBe(404);
     const kinds = await stack.db
@@ -271,7 +265,7 @@ describe("destinations: happy paths", () => {
     await withTenant(stack.db, owner.orgId, (tx) =>
       setDestinationStatus(tx, projectId, "tiktok", "failing", new Date("2026-11-21T10:00:00.000Z")),
     );
-    expect((await calls.send(owner.secret, "GET", path)).json()).toMatchObject({
+    expect((await calls.send(owner.secret, "GET", path)).body).toMatchObject({
       status: "failing",
       failingSince: first.toISOString(),
     });
@@ -282,7 +276,7 @@ describe("destinations: happy paths", () => {
       path,
       tiktokBody({ accessToken: `${TIKTOK_TOKEN}NEW1` }),
     );
-    expect(put.json()).toMatchObject({
+    expect(put.body).toMatchObject({
       status: "failing",
       failingSince: first.toISOString(),
       tokenLast4: "NEW1",
@@ -290,7 +284,7 @@ describe("destinations: happy paths", () => {
     await withTenant(stack.db, owner.orgId, (tx) =>
       setDestinationStatus(tx, projectId, "tiktok", "active", new Date("2026-11-22T10:00:00.000Z")),
     );
-    expect((await calls.send(owner.secret, "GET", path)).json()).toMatchObject({
+    expect((await calls.send(owner.secret, "GET", path)).body).toMatchObject({
       status: "active",
       failingSince: null,
     });

@@ -10,7 +10,7 @@ import { withTenant } from "../../../shared/db";
 import { type ApiTenant, createApiTenant } from "../../support/apiTenant";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { type Stack, startStack } from "../../support/stack";
-import { Calls, createProjectVia, type ErrorJson, metaBody, tiktokBody } from "./support";
+import { Calls, createProjectVia, metaBody, tiktokBody } from "./support";
 
 // Key rotation as the README describes it, through the real API Worker: (1) tokens written under k1;
 // (2) k2 added and made current: old rows still decrypt (test-send reaches the platform with the right
@@ -105,7 +105,7 @@ describe("destinations: key rotation", () => {
     async () => {
       await withStack(ringVars("k2", { k1: K1, k2: K2 }), async (stack, calls) => {
         const sent = await testSend(calls, owner.secret, projects.p1 as string, "meta");
-        expect(sent.json()).toMatchObject({ outcome: "delivered", platformStatus: 200 });
+        expect(sent.body).toMatchObject({ outcome: "delivered", platformStatus: 200 });
 
         // A replace without a token re-encrypts on write; one with a new token writes under k2 anyway.
         const kept = await calls.send(owner.secret, "PUT", `/v1/projects/${projects.p1}/destinations/meta`, {
@@ -113,7 +113,7 @@ describe("destinations: key rotation", () => {
           testEventCode: "TEST1",
         });
         expect(kept.status).toBe(200);
-        expect(kept.json()).toMatchObject({ tokenLast4: tokens.p1.slice(-4) });
+        expect(kept.body).toMatchObject({ tokenLast4: tokens.p1.slice(-4) });
         const newP2 = "ttRotationTokenProjectTwoRenewed0002";
         fakes.tiktok.tokens.set(ids.p2, newP2);
         tokens.p2 = newP2;
@@ -198,7 +198,7 @@ describe("destinations: key rotation", () => {
           ["p3", "meta"],
         ] as const) {
           const sent = await testSend(calls, owner.secret, projects[p] as string, kind);
-          expect(sent.json(), p).toMatchObject({ outcome: "delivered" });
+          expect(sent.body, p).toMatchObject({ outcome: "delivered" });
         }
         const ring = parseKeyring(ringVars("k2", { k2: K2 }));
         const loaded = await withTenant(stack.db, owner.orgId, (tx) =>
@@ -208,7 +208,7 @@ describe("destinations: key rotation", () => {
 
         const missed = await testSend(calls, owner.secret, projects.p4 as string, "meta");
         expect(missed.status).toBe(503);
-        expect(missed.json<ErrorJson>().error.code).toBe("destination_keys_unavailable");
+        expect(missed.error.code).toBe("destination_keys_unavailable");
         const keepToken = await calls.send(
           owner.secret,
           "PUT",
@@ -229,7 +229,7 @@ describe("destinations: key rotation", () => {
           metaBody({ datasetId: ids.p4, accessToken: tokens.p4 }),
         );
         expect(repaired.status).toBe(200);
-        expect((await testSend(calls, owner.secret, projects.p4 as string, "meta")).json()).toMatchObject({
+        expect((await testSend(calls, owner.secret, projects.p4 as string, "meta")).body).toMatchObject({
           outcome: "delivered",
         });
         const logs = stack.logs.join("\n");

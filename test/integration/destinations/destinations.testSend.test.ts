@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createApiTenant } from "../../support/apiTenant";
+import type { TestSendResult } from "../../support/apiTypes";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { sha256 } from "../../support/sha256";
 import { type Stack, startStack } from "../../support/stack";
@@ -24,15 +25,6 @@ afterAll(async () => {
   await fakes?.close();
 });
 
-interface TestResult {
-  object: "destination_test";
-  kind: string;
-  outcome: string;
-  platformStatus: number | null;
-  error: string | null;
-  eventId: string;
-}
-
 async function projectWith(kind: "meta" | "tiktok", body: Record<string, unknown>) {
   const owner = await createApiTenant(stack.db);
   const projectId = await createProjectVia(calls, owner.secret);
@@ -48,9 +40,9 @@ describe("destinations: test-send", () => {
     const { owner, path } = await projectWith("meta", metaBody({ datasetId, testEventCode: "TEST999" }));
     const before = fakes.meta.requests.length;
 
-    const sent = await calls.send(owner.secret, "POST", path);
+    const sent = await calls.send<TestSendResult>(owner.secret, "POST", path);
     expect(sent.status).toBe(200);
-    const result = sent.json<TestResult>();
+    const result = sent.body;
     expect(result).toMatchObject({
       object: "destination_test",
       kind: "meta",
@@ -83,9 +75,9 @@ describe("destinations: test-send", () => {
     const datasetId = "700000000000002";
     fakes.meta.tokens.set(datasetId, "EAAsomeOtherTokenTheFakeExpects0000");
     const { owner, path } = await projectWith("meta", metaBody({ datasetId }));
-    const sent = await calls.send(owner.secret, "POST", path);
+    const sent = await calls.send<TestSendResult>(owner.secret, "POST", path);
     expect(sent.status).toBe(200);
-    expect(sent.json<TestResult>()).toMatchObject({
+    expect(sent.body).toMatchObject({
       outcome: "rejected",
       platformStatus: 400,
       error: expect.stringContaining("Invalid OAuth access token"),
@@ -97,8 +89,8 @@ describe("destinations: test-send", () => {
     const pixelCode = "TESTPIXEL000000000001";
     fakes.tiktok.tokens.set(pixelCode, TIKTOK_TOKEN);
     const { owner, path } = await projectWith("tiktok", tiktokBody({ pixelCode, testEventCode: "TEST123" }));
-    const sent = await calls.send(owner.secret, "POST", path);
-    expect(sent.json<TestResult>()).toMatchObject({
+    const sent = await calls.send<TestSendResult>(owner.secret, "POST", path);
+    expect(sent.body).toMatchObject({
       kind: "tiktok",
       outcome: "delivered",
       platformStatus: 200,
@@ -119,11 +111,11 @@ describe("destinations: test-send", () => {
     fakes.tiktok.tokens.set(pixelCode, TIKTOK_TOKEN);
     const { owner, path } = await projectWith("tiktok", tiktokBody({ pixelCode }));
     fakes.tiktok.failNext(1, { kind: "status", status: 500 });
-    const down = await calls.send(owner.secret, "POST", path);
-    expect(down.json<TestResult>()).toMatchObject({ outcome: "retry", platformStatus: 500 });
+    const down = await calls.send<TestSendResult>(owner.secret, "POST", path);
+    expect(down.body).toMatchObject({ outcome: "retry", platformStatus: 500 });
     fakes.tiktok.failNext(1, { kind: "hang", afterAccept: false });
-    const hung = await calls.send(owner.secret, "POST", path);
-    expect(hung.json<TestResult>()).toMatchObject({
+    const hung = await calls.send<TestSendResult>(owner.secret, "POST", path);
+    expect(hung.body).toMatchObject({
       outcome: "retry",
       platformStatus: null,
       error: expect.stringContaining("no answer within 1000 ms"),

@@ -69,7 +69,7 @@ describe("destinations: test-send holds no transaction during the platform call"
 
       const sent = await pending;
       expect(sent.status).toBe(200);
-      expect(sent.json<{ outcome: string }>().outcome).toBe("retry");
+      expect(sent.body).toMatchObject({ outcome: "retry" });
       // Recorded after the call: the audit row, and the answer stored for the Idempotency-Key.
       const audit = await stack.db
         .selectFrom("audit_log")

@@ -1,6 +1,7 @@
 import { expect } from "vitest";
 import type { Db } from "../../../shared/db";
-import { bearer } from "../../support/apiTenant";
+import { type Answer, answersGiven, api, type Method } from "../../support/api";
+import type { Project } from "../../support/apiTypes";
 import type { Stack } from "../../support/stack";
 
 // Helpers shared by the destination tests (this folder only).
@@ -8,51 +9,29 @@ import type { Stack } from "../../support/stack";
 export const META_TOKEN = "EAAGm0PX4ZCpsBAMetaProbeToken0123456789abcdefWXYZ";
 export const TIKTOK_TOKEN = "ttProbeToken0123456789abcdef0123456789TTKK";
 
-export type ErrorJson = { error: { code: string; message: string; details?: { field: string }[] } };
-
-export interface DestinationJson {
-  object: "destination";
-  projectId: string;
-  kind: string;
-  enabled: boolean;
-  status: string;
-  failingSince: string | null;
-  tokenLast4: string | null;
-  datasetId?: string;
-  pixelCode?: string;
-  testEventCode?: string | null;
-  sendDeviceIds?: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** Every answer a test got, so a test can assert that no token ever appeared in any of them. */
+/** Calls as one key or another, every answer kept (answersGiven) so a test can assert no token was in any. */
 export class Calls {
-  readonly bodies: string[] = [];
   constructor(private readonly stack: Stack) {}
 
-  async send(
+  get bodies(): readonly string[] {
+    return answersGiven(this.stack);
+  }
+
+  send<Res = unknown>(
     secret: string,
-    method: string,
+    method: Method,
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-  ) {
-    const response = await this.stack.api(path, {
-      method,
-      headers: bearer(secret, headers),
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    this.bodies.push(`${method} ${path} ${response.status} ${JSON.stringify([...response.headers])} ${text}`);
-    return { status: response.status, text, json: <T>() => JSON.parse(text) as T, headers: response.headers };
+  ): Promise<Answer<Res>> {
+    return api(this.stack, secret).send<Res>(method, path, body, { headers });
   }
 }
 
 export async function createProjectVia(calls: Calls, secret: string, name = "App"): Promise<string> {
-  const created = await calls.send(secret, "POST", "/v1/projects", { name });
+  const created = await calls.send<Project>(secret, "POST", "/v1/projects", { name });
   expect(created.status).toBe(201);
-  return created.json<{ id: string }>().id;
+  return created.body.id;
 }
 
 /** An org's destination rows and audit rows, straight from the database (owner connection). */

@@ -1,6 +1,7 @@
 import { expect } from "vitest";
 import { withTenant } from "../../../shared/db";
-import { addApiKey, bearer } from "../../support/apiTenant";
+import { api, type Method } from "../../support/api";
+import { addApiKey } from "../../support/apiTenant";
 import type { Stack } from "../../support/stack";
 import type { TestTenant } from "../../support/tenant";
 
@@ -16,22 +17,22 @@ export async function ownerKey(
   return (await addApiKey(stack.db, t.orgId, role, projectId)).secret;
 }
 
+/** A call through the typed client: every answer is checked against its route's schema first. */
 export async function call(
   stack: Stack,
   secret: string,
-  method: string,
+  method: Method,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
   // biome-ignore lint/suspicious/noExplicitAny: bodies are asserted field by field with toMatchObject/toEqual
-): Promise<{ status: number; body: any; response: Response }> {
-  const response = await stack.api(path, {
-    method,
-    headers: bearer(secret, headers),
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null, response };
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const answer = await api(stack, secret).send(method, path, body, { headers });
+  return {
+    status: answer.status,
+    body: answer.text ? JSON.parse(answer.text) : null,
+    headers: answer.headers,
+  };
 }
 
 /** Everything stored for a project that is per user, plus the aggregates (which must not move). */

@@ -122,14 +122,11 @@ test("suppression by email drops events carrying that email, whoever sends them"
   ).toBe(204);
 });
 
-test("lifting needs admin, and another org cannot see or lift a suppression", async () => {
+// Who may lift (admin; another org's key gets 404) is checked by the shared route security suite.
+test("an unknown suppression kind is a 400 and lifts nothing", async () => {
   const t = await createTenant(stack.db);
-  const other = await createTenant(stack.db);
   const admin = await ownerKey(stack, t, "admin");
   await call(stack, admin, "DELETE", `/v1/projects/${t.projectId}/events/users/kept?suppress=true`);
-  const path = `/v1/projects/${t.projectId}/suppressions/users/kept`;
-  expect((await call(stack, await ownerKey(stack, t, "developer"), "DELETE", path)).status).toBe(403);
-  expect((await call(stack, await ownerKey(stack, other, "owner"), "DELETE", path)).status).toBe(404);
   expect(
     (await call(stack, admin, "DELETE", `/v1/projects/${t.projectId}/suppressions/devices/x`)).status,
   ).toBe(400);

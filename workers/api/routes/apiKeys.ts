@@ -22,7 +22,7 @@ import {
   page,
 } from "../schemas";
 
-const ApiKeySchema = z
+export const ApiKeySchema = z
   .object({
     id: z.string().openapi({ example: "key_5yqQ2hM8c6PnbX3vLk1R" }),
     object: z.literal("api_key"),
@@ -45,7 +45,7 @@ const ApiKeySchema = z
   })
   .openapi("ApiKey");
 
-const CreatedApiKeySchema = ApiKeySchema.extend({
+export const CreatedApiKeySchema = ApiKeySchema.extend({
   secret: z
     .string()
     .nullable()

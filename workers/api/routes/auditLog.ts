@@ -5,7 +5,7 @@ import type { ApiEnv } from "../context";
 import { query } from "../handlers";
 import { apiRoute, dateTime, errorResponses, listOf, PageQuerySchema, page } from "../schemas";
 
-const AuditEventSchema = z
+export const AuditEventSchema = z
   .object({
     id: z.string().openapi({ example: "aud_6RkVq3ZpTn8Wc2XyHb5M" }),
     object: z.literal("audit_event"),

@@ -28,7 +28,7 @@ import { UserParams } from "./userData";
 
 const sha256 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be a SHA-256 hex digest");
 
-const DeletionRequestSchema = z
+export const DeletionRequestSchema = z
   .object({
     id: z.string().openapi({ example: "delreq_8GTkjDw1hpB2J55586HA" }),
     object: z.literal("deletion_request"),
@@ -226,7 +226,7 @@ const lift = apiRoute({
   responses: { 204: { description: "Lifted" }, ...errorResponses(400, 403, 404, 409, 422) },
 });
 
-const SuppressionSchema = z
+export const SuppressionSchema = z
   .object({
     object: z.literal("suppression"),
     identifierType: z.enum(["user_id", "email", "phone"]),

@@ -95,7 +95,7 @@ const PutAppleSchema = z
   .strict()
   .openapi("PutAppleSearchAdsDestination", { example: { enabled: true } });
 
-const DestinationSchema = z
+export const DestinationSchema = z
   .object({
     object: z.literal("destination"),
     projectId: z.string(),
@@ -118,7 +118,7 @@ const DestinationSchema = z
   })
   .openapi("Destination");
 
-const DestinationListSchema = z
+export const DestinationListSchema = z
   .object({
     object: z.literal("list"),
     data: z.array(DestinationSchema),
@@ -127,7 +127,7 @@ const DestinationListSchema = z
   })
   .openapi("DestinationList");
 
-const TestSendResultSchema = z
+export const TestSendResultSchema = z
   .object({
     object: z.literal("destination_test"),
     kind: z.enum(DESTINATION_KINDS),

@@ -33,7 +33,7 @@ export const MemberSchema = z
   })
   .openapi("Member");
 
-const DeletedMemberSchema = MemberSchema.extend({ deleted: z.literal(true) }).openapi("DeletedMember");
+export const DeletedMemberSchema = MemberSchema.extend({ deleted: z.literal(true) }).openapi("DeletedMember");
 
 const email = z
   .string()

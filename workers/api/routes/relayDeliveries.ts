@@ -18,7 +18,7 @@ import {
 
 // The relay's delivery log per destination (30 days) and the replay of dead-lettered batches.
 
-const DeliverySchema = z
+export const DeliverySchema = z
   .object({
     id: z.string().openapi({ description: "The batch id.", example: "rb_5yqQ2hM8c6PnbX3vLk1R" }),
     object: z.literal("relay_delivery"),
@@ -50,7 +50,7 @@ const DeliveryQuery = PageQuerySchema.extend({
   status: z.enum(["delivered", "retrying", "rejected", "dead_lettered", "skipped"]).optional(),
 });
 
-const ReplaySchema = z
+export const ReplaySchema = z
   .object({
     object: z.literal("relay_replay"),
     replayed: z

@@ -19,7 +19,7 @@ import {
   page,
 } from "../schemas";
 
-const SdkKeySchema = z
+export const SdkKeySchema = z
   .object({
     id: z.string().openapi({ example: "sdkkey_3kTq9bNf5XwVr2LmP8sD" }),
     object: z.literal("sdk_key"),
@@ -30,7 +30,7 @@ const SdkKeySchema = z
   })
   .openapi("SdkKey");
 
-const CreatedSdkKeySchema = SdkKeySchema.extend({
+export const CreatedSdkKeySchema = SdkKeySchema.extend({
   secret: z
     .string()
     .nullable()

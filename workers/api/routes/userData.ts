@@ -46,7 +46,7 @@ export const UserEventSchema = z
   })
   .openapi("UserEvent");
 
-const UserStateSchema = z
+export const UserStateSchema = z
   .object({
     object: z.literal("user"),
     userId: z.string(),
@@ -75,7 +75,7 @@ const AppleAttributionSchema = z
   })
   .openapi("AppleAttribution");
 
-const UserDataSchema = z
+export const UserDataSchema = z
   .object({
     object: z.literal("user_data"),
     projectId: z.string(),
@@ -142,7 +142,7 @@ const LookupSchema = z
 const UserMatchSchema = z
   .object({ object: z.literal("user_match"), userId: z.string() })
   .openapi("UserMatch");
-const UserMatchListSchema = z
+export const UserMatchListSchema = z
   .object({ object: z.literal("list"), data: z.array(UserMatchSchema), hasMore: z.boolean() })
   .openapi("UserMatchList");
 
