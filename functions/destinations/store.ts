@@ -99,7 +99,14 @@ function toView(row: Row): DestinationView {
   }
 }
 
-async function toDestination(row: Row, keyring: Keyring): Promise<Destination> {
+/** The columns a destination is built from, for a sender: its settings and its decrypted token. */
+export type DestinationRow = Pick<
+  Row,
+  "org_id" | "project_id" | "kind" | "enabled" | "status" | "config" | "token_ciphertext" | "token_key_id"
+>;
+
+/** A destination as a sender uses it: settings checked, token decrypted (TokenDecryptError if it cannot be). */
+export async function toDestination(row: DestinationRow, keyring: Keyring): Promise<Destination> {
   const base = { orgId: row.org_id, projectId: row.project_id, enabled: row.enabled, status: row.status };
   if (row.kind === "apple-search-ads") return { ...base, kind: "apple-search-ads" };
   if (row.token_ciphertext === null || row.token_key_id === null) {

@@ -1,6 +1,7 @@
 import type { Tx } from "../../shared/db";
 import type { Destination, DestinationKind, Keyring } from "../../shared/destinations";
-import { decryptToken, TokenDecryptError } from "../destinations/crypto";
+import { TokenDecryptError } from "../destinations/crypto";
+import { toDestination } from "../destinations/store";
 
 // The relay's read of the destinations a queue batch sends to. Each batch still reads the rows (one query
 // per org, in the tenant transaction it opens anyway), so a destination switched off or deleted is never
@@ -57,8 +58,6 @@ export function destinationKey(projectId: string, kind: string): string {
   return `${projectId} ${kind}`;
 }
 
-const text = (v: unknown): string | null => (typeof v === "string" ? v : null);
-
 /**
  * The wanted destinations of one org (projectId + kind), as the relay sends to them: null when there is
  * none, a TokenDecryptError when its token cannot be read (that destination's calls alone fail). Runs in
@@ -98,7 +97,7 @@ export async function loadRelayDestinations(
     let destination = keyKnown ? cache.get(key, stamp) : undefined;
     if (!destination) {
       try {
-        destination = await buildDestination(row, keyring);
+        destination = await toDestination(row, keyring);
       } catch (error) {
         if (!(error instanceof TokenDecryptError)) throw error;
         cache.delete(key);
@@ -113,47 +112,4 @@ export async function loadRelayDestinations(
   // Deleted since they were cached: forget the token.
   for (const [key, value] of loaded) if (value === null) cache.delete(key);
   return loaded;
-}
-
-async function buildDestination(
-  row: {
-    org_id: string;
-    project_id: string;
-    kind: DestinationKind;
-    enabled: boolean;
-    status: Destination["status"];
-    config: Record<string, unknown>;
-    token_ciphertext: string | null;
-    token_key_id: string | null;
-  },
-  keyring: Keyring,
-): Promise<Destination> {
-  const base = { orgId: row.org_id, projectId: row.project_id, enabled: row.enabled, status: row.status };
-  if (row.kind === "apple-search-ads") return { ...base, kind: "apple-search-ads" };
-  if (row.token_ciphertext === null || row.token_key_id === null) {
-    // The schema's check and putDestination make this impossible; refuse rather than send with no token.
-    throw new Error(`Destination ${row.project_id}/${row.kind} has no token.`);
-  }
-  const accessToken = await decryptToken(
-    keyring,
-    { ciphertext: row.token_ciphertext, keyId: row.token_key_id },
-    { orgId: row.org_id, projectId: row.project_id, kind: row.kind },
-  );
-  const c = row.config;
-  const testEventCode = text(c.testEventCode);
-  if (row.kind === "meta") {
-    const datasetId = text(c.datasetId);
-    if (datasetId === null) throw new Error(`Destination ${row.project_id}/meta has no datasetId.`);
-    return {
-      ...base,
-      kind: "meta",
-      accessToken,
-      datasetId,
-      testEventCode,
-      sendDeviceIds: c.sendDeviceIds === true,
-    };
-  }
-  const pixelCode = text(c.pixelCode);
-  if (pixelCode === null) throw new Error(`Destination ${row.project_id}/tiktok has no pixelCode.`);
-  return { ...base, kind: "tiktok", accessToken, pixelCode, testEventCode };
 }

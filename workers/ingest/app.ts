@@ -10,7 +10,7 @@ import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
 import { newId } from "../../shared/ids";
 import { INGEST_LIMITS } from "../../shared/limits";
-import { createLogger } from "../../shared/logger";
+import { createLogger, type Logger } from "../../shared/logger";
 import { mayHoldUnstorableText } from "../../shared/storableText";
 import { errorResponse } from "../common/errorResponse";
 import { KeyLookupCache } from "../common/keyLookupCache";
@@ -19,7 +19,10 @@ import { readBody } from "../common/readBody";
 import { type IngestVars, ingestVarsSchema } from "./env";
 import { ingestOpenApiDocument } from "./openapi";
 
-type IngestEnv = { Bindings: IngestBindings; Variables: { requestId: string; vars: IngestVars } };
+type IngestEnv = {
+  Bindings: IngestBindings;
+  Variables: { requestId: string; log: Logger; vars: IngestVars };
+};
 
 const log = createLogger({ worker: "ingest" });
 /** Rate limit window of INGEST_RATE_LIMITER in wrangler.toml (seconds): what Retry-After promises. */
@@ -31,7 +34,10 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
   const app = new Hono<IngestEnv>();
 
   app.use("*", async (c, next) => {
-    c.set("requestId", newId("req"));
+    const requestId = newId("req");
+    c.set("requestId", requestId);
+    // The request's logger: every line it writes carries the request id.
+    c.set("log", log.child({ requestId }));
     const vars = parseEnv(ingestVarsSchema, c.env);
     // Found keys and unknown keys alike, for SDK_KEY_CACHE_TTL_SECONDS: how long a revocation or an archive
     // may take to reach a warm isolate.
@@ -84,7 +90,7 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       try {
         return await resolveSdkKey(db, keySha256);
       } catch (error) {
-        log.error("sdk key lookup failed", { requestId: c.get("requestId"), error });
+        c.get("log").error("sdk key lookup failed", { error });
         throw new ApiError(
           "database_unavailable",
           "Ingest is briefly unavailable; retry with the same event ids.",
@@ -129,11 +135,10 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
         accepted,
       );
     } catch (error) {
-      log.error("enqueue failed", { requestId: c.get("requestId"), projectId: key.projectId, error });
+      c.get("log").error("enqueue failed", { projectId: key.projectId, error });
       throw new ApiError("queue_unavailable", "Events could not be queued; retry with the same event ids.");
     }
-    log.info("events accepted", {
-      requestId: c.get("requestId"),
+    c.get("log").info("events accepted", {
       projectId: key.projectId,
       accepted: accepted.length,
       rejected: rejected.length,
@@ -151,7 +156,8 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
 
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);
-    log.error("unhandled error", { requestId: c.get("requestId"), error });
+    // The request's logger, or the Worker's when the failure came before it was made.
+    (c.get("log") ?? log).error("unhandled error", { error });
     return errorResponse(c, new ApiError("internal_error", "Something went wrong on our side."));
   });
 
