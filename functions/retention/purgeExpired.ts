@@ -92,7 +92,7 @@ type Project = { id: string; event_retention_days: number };
  * window; a user's current state once their newest event is (state never outlives the events it came from);
  * an Apple attribution once it was recorded before the window, or when its user's state is gone.
  */
-type PerProjectClass = (project: string, cutoff: Date) => ChunkedDelete;
+type PerProjectClass = (project: unknown, cutoff: unknown) => ChunkedDelete;
 
 /** sdk_events: `project_id = $1 and ts < $2` is a range scan of sdk_events_project_ts. */
 const eventsOf: PerProjectClass = (project, cutoff) => ({
@@ -117,7 +117,12 @@ const attributionsOf: PerProjectClass = (project, cutoff) => ({
   orderBy: "attributed_at",
 });
 
-/** One class, project by project with each project's own window, within the run's row budget. */
+/**
+ * One class, project by project with each project's own window, within the run's row budget. The projects
+ * with something expired are found first, in one statement (an index probe per project): most projects
+ * have nothing to purge on most runs, and a round trip per project and class would make a run's cost grow
+ * with the number of projects rather than with the rows it removes.
+ */
 async function purgePerProject(
   db: Db,
   projects: Project[],
@@ -125,9 +130,20 @@ async function purgePerProject(
   limits: RetentionLimits,
   spec: PerProjectClass,
 ): Promise<{ deleted: number; more: boolean }> {
+  if (projects.length === 0) return { deleted: 0, more: false };
+  const cutoffs = projects.map((p) => daysBefore(now, eventRetentionDays(p.event_retention_days)));
+  const probe = spec(sql.ref("c.id"), sql.ref("c.cutoff"));
+  const ids = projects.map((p) => p.id);
+  const times = cutoffs.map((cutoff) => cutoff.toISOString());
+  const { rows } = await sql<{ id: string }>`
+    select c.id from unnest(${ids}::text[], ${times}::timestamptz[]) as c(id, cutoff)
+    where exists (select 1 from ${sql.table(probe.table)} where ${probe.where})
+  `.execute(db);
+  const due = new Set(rows.map((r) => r.id));
   let deleted = 0;
-  for (const project of projects) {
-    const cutoff = daysBefore(now, eventRetentionDays(project.event_retention_days));
+  for (const [i, project] of projects.entries()) {
+    const cutoff = cutoffs[i];
+    if (!due.has(project.id) || cutoff === undefined) continue;
     const result = await deleteInChunks(
       db,
       spec(project.id, cutoff),
