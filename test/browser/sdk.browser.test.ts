@@ -273,8 +273,8 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
     const t = await createTenant(stack.db);
     const { context, page } = await openShop(t.sdkKey, 600_000);
     // A first flush while the page is open: the browser caches the ingest's CORS preflight (Access-Control-
-    // Max-Age), as on any page that sent before. Chromium does not run a preflight for a keepalive request
-    // once the page is gone: the POST is never sent, and the events wait in IndexedDB for the next visit.
+    // Max-Age), as on any page that sent before. Without it Chromium sends the keepalive request's preflight
+    // once the page is gone but never the POST after it: the events wait in IndexedDB for the next visit.
     const first = await page.evaluate(async () => {
       const l = (globalThis as unknown as OnPage).layers;
       const id = l.page();
