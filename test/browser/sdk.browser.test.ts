@@ -261,6 +261,8 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
     expect(await waitForIds(stack, t.projectId, [id as string])).toEqual({ [id as string]: 1 });
     const posts = proxy.sent.slice(seen).filter((r) => r.method === "POST");
     expect(posts).toHaveLength(1);
+    // The SDK sends the refusal with the event; the ingest removes the ad id and the token at the edge
+    // (README, Privacy), so they reach no queue message the relays could use, and no table.
     expect(JSON.parse(posts[0]!.body).events[0]).toMatchObject({ eventId: id, consent: { ads: false } });
     // The scan sees the stored event (its id), and neither the ad id nor the token.
     const hits = await findInTables(stack.db, [id as string, idfa, token]);
