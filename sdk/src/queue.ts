@@ -11,7 +11,20 @@ export interface QueuedItem {
   sending?: boolean;
 }
 
+/**
+ * An event ready to queue and send. With ads consent refused, what only the ad platforms use — the device's
+ * ad ids, the AdServices token and the page URL — is removed here, so it is neither stored on the device
+ * nor sent (the ingest would drop it too, but it never has to leave the page).
+ */
 export function toItem(event: LayersEvent): QueuedItem {
+  if (event.consent?.ads === false) {
+    delete event.adServicesToken;
+    delete event.pageUrl;
+    if (event.device) {
+      const { idfa: _idfa, gaid: _gaid, ...kept } = event.device;
+      event.device = kept;
+    }
+  }
   const json = JSON.stringify(event);
   return { event, json, bytes: utf8Length(json) };
 }

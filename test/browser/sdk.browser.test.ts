@@ -240,7 +240,7 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
     await context.close();
   });
 
-  test("ads consent refused: the device ad id and the AdServices token are stored nowhere", async () => {
+  test("ads consent refused: the device ad id and the AdServices token never leave the page", async () => {
     const t = await createTenant(stack.db);
     const { context, page } = await openShop(t.sdkKey);
     const idfa = "6D92078A-8246-4BA4-AE5B-76104861E7DC";
@@ -261,9 +261,13 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
     expect(await waitForIds(stack, t.projectId, [id as string])).toEqual({ [id as string]: 1 });
     const posts = proxy.sent.slice(seen).filter((r) => r.method === "POST");
     expect(posts).toHaveLength(1);
-    // The SDK sends the refusal with the event; the ingest removes the ad id and the token at the edge
-    // (README, Privacy), so they reach no queue message the relays could use, and no table.
+    // The SDK sends the refusal with the event and leaves out what only the ad platforms use: no request
+    // carries the ad id or the token (the ingest would drop them too, README Privacy).
     expect(JSON.parse(posts[0]!.body).events[0]).toMatchObject({ eventId: id, consent: { ads: false } });
+    for (const request of proxy.sent.slice(seen)) {
+      expect(request.body).not.toContain(idfa);
+      expect(request.body).not.toContain(token);
+    }
     // The scan sees the stored event (its id), and neither the ad id nor the token.
     const hits = await findInTables(stack.db, [id as string, idfa, token]);
     expect(hits).toContain(`sdk_events: ${id}`);

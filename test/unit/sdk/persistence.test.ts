@@ -268,3 +268,42 @@ describe("SDK anonymousId on the wire", () => {
     expect(sdkEventSchema.safeParse(event).success).toBe(true);
   });
 });
+
+describe("SDK ads consent refused", () => {
+  test("ad ids, the AdServices token and the page URL are neither stored on the device nor sent", async () => {
+    const inner = memoryStorage();
+    const written: string[] = [];
+    const storage: LayersStorage = {
+      getItem: (key) => inner.getItem(key),
+      setItem: (key, value) => {
+        written.push(value);
+        return inner.setItem(key, value);
+      },
+      removeItem: (key) => inner.removeItem(key),
+    };
+    const { layers, ingest } = setup({
+      storage,
+      flushAt: 100,
+      answer: () => errorAnswer(503, "queue_unavailable"),
+    });
+    await layers.ready;
+    layers.setConsent({ ads: false });
+    layers.setDevice({
+      os: "iOS",
+      idfa: "6D92078A-8246-4BA4-AE5B-76104861E7DC",
+      gaid: "38400000-8cf0-11bd-b23e-10b96e40000d",
+    });
+    layers.setAdServicesToken("adservices-token-refused");
+    const id = layers.track("purchase", { value: 5 });
+    await layers.flush();
+    await settle();
+    expect(ingest.requests.length).toBeGreaterThan(0);
+    const sent = ingest.requests[0]!.events.find((e) => e.eventId === id);
+    expect(sent).toMatchObject({ consent: { ads: false }, device: { os: "iOS" } });
+    const everything = [...written, ...ingest.requests.map((r) => JSON.stringify(r.events))].join("\n");
+    expect(everything).toContain(id);
+    for (const secret of ["6D92078A", "38400000-8cf0", "adservices-token-refused"]) {
+      expect(everything).not.toContain(secret);
+    }
+  });
+});
