@@ -74,7 +74,11 @@ async function persistedBatches(projectId: string, count: number) {
 }
 
 async function rowCount(db: Db, projectId: string): Promise<number> {
-  const rows = await db.selectFrom("sdk_events").select("event_id").where("project_id", "=", projectId).execute();
+  const rows = await db
+    .selectFrom("sdk_events")
+    .select("event_id")
+    .where("project_id", "=", projectId)
+    .execute();
   return rows.length;
 }
 
@@ -117,7 +121,11 @@ describe("@segment/analytics-node → Layers ingest", () => {
     analytics.page({
       anonymousId: "anon-page-1",
       name: "Pricing",
-      properties: { path: "/pricing", url: `https://shop.example/pricing?${RAW.pageToken}`, search: `?${RAW.pageToken}` },
+      properties: {
+        path: "/pricing",
+        url: `https://shop.example/pricing?${RAW.pageToken}`,
+        search: `?${RAW.pageToken}`,
+      },
       context: { ...context, page: { url: `https://shop.example/pricing?${RAW.pageToken}#top` } },
     });
     analytics.screen({
