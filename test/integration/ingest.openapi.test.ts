@@ -47,7 +47,16 @@ describe("ingest OpenAPI document", () => {
     expect(doc.servers).toEqual([{ url: "http://ingest.test" }]);
     expect(doc.components.securitySchemes.sdkKey).toMatchObject({ type: "http", scheme: "bearer" });
     expect(doc.security).toEqual([{ sdkKey: [] }]);
-    expect(Object.keys(doc.paths)).toEqual(["/l/events"]);
+    expect(Object.keys(doc.paths)).toEqual([
+      "/l/events",
+      "/v1/batch",
+      "/v1/track",
+      "/v1/identify",
+      "/v1/page",
+      "/v1/screen",
+      "/v1/group",
+      "/v1/alias",
+    ]);
     const op = sendEvents(doc);
     expect(op.operationId).toBe("sendEvents");
     expect(op.requestBody.required).toBe(true);
@@ -123,5 +132,76 @@ describe("ingest OpenAPI document", () => {
     // Not vacuous: the documented shapes refuse each other's bodies.
     expect(answerSchema(doc, 202).safeParse({ error: { code: "invalid_json" } }).success).toBe(false);
     expect(answerSchema(doc, 400).safeParse(answer).success).toBe(false);
+  });
+
+  test("Segment's routes: Basic auth, their 200 and 400/401 answers validate against the documented schemas", async () => {
+    const doc = await fetchDocument();
+    expect(doc.components.securitySchemes.segmentWriteKey).toMatchObject({ type: "http", scheme: "basic" });
+    const batchOp = doc.paths["/v1/batch"]!.post! as Operation & { security: JsonObject[] };
+    expect(batchOp.security).toEqual([{ segmentWriteKey: [] }]);
+    expect(Object.keys(batchOp.responses).sort()).toEqual(["200", "400", "401", "403", "429", "500", "503"]);
+    const schemaOf = (path: string, status: number) =>
+      documentedSchema(
+        doc,
+        doc.paths[path]!.post!.responses[String(status)]!.content!["application/json"]!.schema,
+        {
+          closed: true,
+        },
+      );
+    const requestOf = (path: string) =>
+      documentedSchema(doc, doc.paths[path]!.post!.requestBody.content["application/json"]!.schema);
+
+    const batch = {
+      sentAt: "2026-11-23T12:00:00.000Z",
+      batch: [
+        {
+          type: "track",
+          messageId: "seg-doc-1",
+          userId: "u",
+          event: "Signed Up",
+          context: { ip: "ignored" },
+        },
+        { type: "track", messageId: "seg-doc-2", userId: "u" },
+      ],
+    };
+    expect(requestOf("/v1/batch").safeParse(batch).success).toBe(true);
+    expect(requestOf("/v1/batch").safeParse({ batch: [] }).success).toBe(false);
+    expect(requestOf("/v1/track").safeParse(batch.batch[0]).success).toBe(true);
+
+    const { sdkKey } = await createTenant(stack.db);
+    const send = (path: string, body: string, user = sdkKey) =>
+      stack.mf.dispatchFetch(`http://ingest.test${path}`, {
+        method: "POST",
+        headers: { Authorization: `Basic ${btoa(`${user}:`)}`, "Content-Type": "application/json" },
+        body,
+      }) as unknown as Promise<Response>;
+    const ok = await send("/v1/batch", JSON.stringify(batch));
+    expect(ok.status).toBe(200);
+    const answer = await ok.json();
+    expect(answer).toMatchObject({
+      success: true,
+      accepted: 1,
+      rejected: [{ index: 1, code: "invalid_event" }],
+    });
+    expect(schemaOf("/v1/batch", 200).safeParse(answer).success).toBe(true);
+
+    const cases = [
+      [400, "invalid_json", await send("/v1/batch", "{not json")],
+      [
+        400,
+        "message_too_large",
+        await send("/v1/track", JSON.stringify({ userId: "u", event: "x".repeat(40_000) })),
+      ],
+      [400, "batch_too_large", await send("/v1/batch", "x".repeat(600 * 1024))],
+      [401, "unauthorized", await send("/v1/batch", JSON.stringify(batch), "lp_pk_nope")],
+    ] as const;
+    for (const [status, code, response] of cases) {
+      expect(response.status, code).toBe(status);
+      const body = await response.json();
+      const parsed = schemaOf("/v1/batch", status).safeParse(body);
+      expect(parsed.success, `${status} ${code}: ${parsed.error?.message}`).toBe(true);
+      expect((body as { error: { code: string } }).error.code).toBe(code);
+    }
+    expect(schemaOf("/v1/batch", 200).safeParse({ error: { code: "invalid_json" } }).success).toBe(false);
   });
 });
