@@ -113,9 +113,15 @@ function mergeContext(outer: Json | undefined, inner: Json | undefined): Json {
   if (!inner) return outer;
   const merged: Json = { ...outer };
   for (const [key, value] of Object.entries(inner)) {
-    const a = object(merged[key]);
+    const a = Object.hasOwn(merged, key) ? object(merged[key]) : undefined;
     const b = object(value);
-    merged[key] = a && b ? { ...a, ...b } : value;
+    // Defined, not assigned: a "__proto__" key from the body stays a plain key, never a prototype.
+    Object.defineProperty(merged, key, {
+      value: a && b ? { ...a, ...b } : value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return merged;
 }
@@ -163,7 +169,7 @@ export function segmentToEvent(
   const segmentType = type as SegmentType;
   const context = mergeContext(batchContext, object(message.context));
   const userId = message.userId;
-  const anonymousId = segmentType === "alias" ? message.previousId : message.anonymousId;
+  const anonymousId = message.anonymousId;
   if (segmentType === "alias" && (userId == null || message.previousId == null)) {
     return { problem: "alias: userId and previousId are required" };
   }
@@ -201,6 +207,7 @@ export function segmentToEvent(
   } else if (segmentType === "group") {
     properties = message.groupId == null ? undefined : { groupId: message.groupId };
   } else if (segmentType === "alias") {
+    // No link table yet: the alias is recorded as an event of the new user id, naming the old one.
     properties = { previousId: message.previousId };
   }
   if (properties !== undefined) event.properties = properties;

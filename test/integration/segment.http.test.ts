@@ -381,5 +381,7 @@ describe("what of a Segment message reaches the queue", () => {
     expect(res.status).toBe(204);
     expect(res.headers.get("Access-Control-Allow-Origin")).toBe("*");
     expect(res.headers.get("Access-Control-Allow-Headers")?.toLowerCase()).toContain("authorization");
+    const get = (await stack.mf.dispatchFetch("http://ingest.test/v1/batch")) as unknown as Response;
+    await expectError(get, 405, "method_not_allowed");
   });
 });

@@ -108,6 +108,15 @@ describe("segmentToEvent", () => {
     expect(parsed.device?.idfa).toBeUndefined();
   });
 
+  test("a __proto__ key in a context stays a key: it never becomes the merged context's prototype", () => {
+    const inner = JSON.parse('{"__proto__": {"device": {"type": "ios", "advertisingId": "ad-evil"}}}');
+    const { parsed } = convert({ type: "track", userId: "u", event: "e", context: inner }, undefined, {
+      app: { namespace: "com.x" },
+    });
+    expect(parsed.device).toBeUndefined();
+    expect(parsed.appId).toBe("com.x");
+  });
+
   test("messages Segment refuses are refused, with the reason", () => {
     const problem = (m: unknown, route?: Parameters<typeof segmentToEvent>[1]) => {
       const converted = segmentToEvent(m, route, undefined);
