@@ -87,7 +87,7 @@ describe("local provider", () => {
       code: "invalid_request",
       retryable: false,
     });
-    expect(await refused({ kind: "copy", prompt: { system: "", user: "x".repeat(16_001) } })).toMatchObject({
+    expect(await refused({ kind: "copy", prompt: { system: "", user: "x".repeat(20_001) } })).toMatchObject({
       code: "invalid_request",
     });
   });

@@ -81,7 +81,7 @@ export function isProviderErrorCode(value: unknown): value is ProviderErrorCode 
 }
 
 /** Limits on what reaches a provider: a prompt over these is refused before any call. */
-export const PROMPT_LIMITS = { systemChars: 4_000, userChars: 16_000 } as const;
+export const PROMPT_LIMITS = { systemChars: 4_000, userChars: 20_000 } as const;
 
 export function checkRequest(provider: ContentProvider, request: GenerateRequest): void {
   if (!provider.kinds.includes(request.kind)) {
