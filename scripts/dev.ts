@@ -54,6 +54,18 @@ const PLATFORMS = Object.fromEntries(
     process.env[name] ? [[name, process.env[name] as string]] : [],
   ),
 );
+/**
+ * The agent Worker's model provider: the deterministic local one unless CONTENT_PROVIDER names another,
+ * with that provider's key (and only that one) taken from the environment.
+ */
+const AGENT_VARS = Object.fromEntries(
+  [
+    "CONTENT_PROVIDER",
+    { openai: "OPENAI_API_KEY", anthropic: "ANTHROPIC_API_KEY", vertex: "VERTEX_API_KEY" }[
+      process.env.CONTENT_PROVIDER ?? ""
+    ],
+  ].flatMap((name) => (name && process.env[name] ? [[name, process.env[name] as string]] : [])),
+);
 /** request.cf for every local request: Cloudflare's geo lookup, which is not there offline. */
 const LOCAL_CF = { country: "US", region: "California", city: "San Francisco", colo: "SFO" };
 
@@ -126,6 +138,7 @@ async function main() {
       api: { ...LOCAL_KEYRING, ...PLATFORMS },
       cron: S3_VARS,
       "dead-letters": S3_VARS,
+      agent: AGENT_VARS,
     };
     return names.map((name, i) => workerOptions(name, scripts[i] as string, database, extra[name]));
   };

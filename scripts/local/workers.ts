@@ -7,7 +7,7 @@ import { roleUrl } from "./migrate";
 
 // Every Worker of the system, as `npm run dev` and the tests run them in one Miniflare (so they share the
 // local queues, as the deployed Workers share Cloudflare's): its wrangler config, its entry point, and the
-// database role it logs in as.
+// database role it logs in as (none for the agent: it has no database at all).
 export const WORKERS = {
   ingest: { config: "wrangler.toml", entry: "workers/ingest/index.ts", role: "layers_ingest" },
   consumer: {
@@ -23,7 +23,8 @@ export const WORKERS = {
     entry: "workers/dead-letters/index.ts",
     role: "layers_relay",
   },
-} as const satisfies Record<string, { config: string; entry: string; role: DbRole }>;
+  agent: { config: "workers/agent/wrangler.toml", entry: "workers/agent/index.ts", role: undefined },
+} as const satisfies Record<string, { config: string; entry: string; role: DbRole | undefined }>;
 export type WorkerName = keyof typeof WORKERS;
 
 /** Where the Workers find Postgres: the owner URL (each Worker gets its own role's) and the bridge. */
@@ -38,7 +39,8 @@ export interface LocalDatabase {
 /**
  * A Worker's Miniflare options as its wrangler config declares them (bindings, queues, Durable Objects,
  * rate limits, compatibility), running `scriptPath` (scripts/local/bundle.ts), logged in to the database as
- * its own role; `bindings` override the config's vars.
+ * its own role (a Worker without a role gets no database variable at all); `bindings` override the
+ * config's vars.
  */
 export function workerOptions(
   name: WorkerName,
@@ -49,17 +51,18 @@ export function workerOptions(
   const spec = WORKERS[name];
   const config = unstable_getMiniflareWorkerOptions(path.join(ROOT, spec.config))
     .workerOptions as WorkerOptions;
+  const db = spec.role
+    ? {
+        DATABASE_URL: roleUrl(database.ownerUrl, spec.role),
+        NEON_WS_PROXY: database.wsProxy,
+        NEON_HTTP_PROXY: database.httpProxy,
+      }
+    : {};
   return {
     ...config,
     name,
     modules: true,
     scriptPath,
-    bindings: {
-      ...config.bindings,
-      DATABASE_URL: roleUrl(database.ownerUrl, spec.role),
-      NEON_WS_PROXY: database.wsProxy,
-      NEON_HTTP_PROXY: database.httpProxy,
-      ...bindings,
-    },
+    bindings: { ...config.bindings, ...db, ...bindings },
   };
 }

@@ -29,6 +29,8 @@ export interface StackOptions {
   apiRateLimit?: number;
   /** The consumer's max_retries (wrangler.toml's 20 unless a test wants a message to die sooner). */
   consumerMaxRetries?: number;
+  /** The agent Worker's vars (CONTENT_PROVIDER, a provider's base URL and key: test/support/fakeProviders.ts). */
+  agentVars?: Record<string, string>;
   /** The dead-letter Worker's vars (RELAY_RECORD_ATTEMPTS…). */
   deadLetterVars?: Record<string, string>;
   /** A local S3 server to use (a test that stops it to play an outage); else the stack starts its own. */
@@ -94,6 +96,7 @@ const SCRIPTS = {
   api: "apiScript",
   cron: "cronScript",
   "dead-letters": "deadLettersScript",
+  agent: "agentScript",
 } as const satisfies Record<WorkerName, string>;
 
 /**
@@ -190,6 +193,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // with a clock years ahead would otherwise archive every other test's audit rows.
   if (!options.cronVars?.ARCHIVE_BUCKET) delete (cron.bindings as Record<string, unknown>).ARCHIVE_BUCKET;
   workers.push(cron);
+  // The agent: no database, no queue, no bucket (workers/agent/wrangler.toml); the local provider unless a
+  // test points it at the fake providers.
+  workers.push(worker("agent", { ...options.agentVars }));
 
   const mf = new Miniflare({
     workers,

@@ -58,6 +58,8 @@ export const PROVIDER_ERRORS = {
   unsupported_kind: { retryable: false },
   /** The request itself is out of bounds (empty prompt, too long, too many frames). */
   invalid_request: { retryable: false },
+  /** The agent Worker's vars or secrets are invalid (a deploy error: e.g. a second provider's key set). */
+  agent_misconfigured: { retryable: false },
 } as const;
 export type ProviderErrorCode = keyof typeof PROVIDER_ERRORS;
 
