@@ -75,6 +75,37 @@ end
 $$;
 
 --
+-- Name: ads_content; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ads_content (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    name text NOT NULL,
+    status text DEFAULT 'draft'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ads_content_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT ads_content_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'ready'::text, 'archived'::text])))
+);
+
+ALTER TABLE ONLY public.ads_content FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: ads_content_containers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ads_content_containers (
+    org_id text NOT NULL,
+    ads_content_id text NOT NULL,
+    container_id text NOT NULL,
+    "position" integer NOT NULL,
+    CONSTRAINT ads_content_containers_position_check CHECK ((("position" >= 0) AND ("position" <= 99)))
+);
+
+ALTER TABLE ONLY public.ads_content_containers FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: api_keys; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -144,6 +175,83 @@ CREATE TABLE public.audit_log (
 );
 
 ALTER TABLE ONLY public.audit_log FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: content_containers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.content_containers (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    project_id text NOT NULL,
+    job_id text,
+    kind text NOT NULL,
+    storage_mode text NOT NULL,
+    storage_config_id text,
+    bucket text NOT NULL,
+    object_key text NOT NULL,
+    size_bytes bigint NOT NULL,
+    sha256 text NOT NULL,
+    media_type text NOT NULL,
+    provider text NOT NULL,
+    model text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    CONSTRAINT content_containers_bucket_check CHECK (((length(bucket) >= 3) AND (length(bucket) <= 63))),
+    CONSTRAINT content_containers_check CHECK (((storage_mode = 'own'::text) = (storage_config_id IS NOT NULL))),
+    CONSTRAINT content_containers_kind_check CHECK ((kind = ANY (ARRAY['copy'::text, 'image'::text, 'reel_storyboard'::text, 'video'::text]))),
+    CONSTRAINT content_containers_media_type_check CHECK (((length(media_type) >= 1) AND (length(media_type) <= 100))),
+    CONSTRAINT content_containers_model_check CHECK (((length(model) >= 1) AND (length(model) <= 100))),
+    CONSTRAINT content_containers_object_key_check CHECK (((length(object_key) >= 1) AND (length(object_key) <= 1024))),
+    CONSTRAINT content_containers_provider_check CHECK ((provider = ANY (ARRAY['local'::text, 'openai'::text, 'anthropic'::text, 'vertex'::text]))),
+    CONSTRAINT content_containers_sha256_check CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT content_containers_size_bytes_check CHECK ((size_bytes >= 0)),
+    CONSTRAINT content_containers_storage_config_id_check CHECK ((length(storage_config_id) <= 64)),
+    CONSTRAINT content_containers_storage_mode_check CHECK ((storage_mode = ANY (ARRAY['cloud'::text, 'own'::text])))
+);
+
+ALTER TABLE ONLY public.content_containers FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: content_jobs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.content_jobs (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    project_id text NOT NULL,
+    kind text NOT NULL,
+    status text NOT NULL,
+    storage_mode text NOT NULL,
+    storage_config_id text,
+    async boolean NOT NULL,
+    provider text,
+    model text,
+    error_code text,
+    attempts integer DEFAULT 0 NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    request_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT content_jobs_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT content_jobs_check CHECK (((storage_mode = 'own'::text) = (storage_config_id IS NOT NULL))),
+    CONSTRAINT content_jobs_check1 CHECK (((storage_mode <> 'own'::text) OR async)),
+    CONSTRAINT content_jobs_check2 CHECK (((storage_mode <> 'none'::text) OR (NOT async))),
+    CONSTRAINT content_jobs_check3 CHECK (((status = ANY (ARRAY['succeeded'::text, 'failed'::text])) = (finished_at IS NOT NULL))),
+    CONSTRAINT content_jobs_check4 CHECK (((status <> 'failed'::text) OR (error_code IS NOT NULL))),
+    CONSTRAINT content_jobs_error_code_check CHECK ((error_code ~ '^[a-z_]{1,64}$'::text)),
+    CONSTRAINT content_jobs_kind_check CHECK ((kind = ANY (ARRAY['copy'::text, 'image'::text, 'reel_storyboard'::text, 'video'::text]))),
+    CONSTRAINT content_jobs_metadata_check CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (length((metadata)::text) <= 4096))),
+    CONSTRAINT content_jobs_model_check CHECK (((length(model) >= 1) AND (length(model) <= 100))),
+    CONSTRAINT content_jobs_provider_check CHECK ((provider = ANY (ARRAY['local'::text, 'openai'::text, 'anthropic'::text, 'vertex'::text]))),
+    CONSTRAINT content_jobs_request_id_check CHECK ((length(request_id) <= 128)),
+    CONSTRAINT content_jobs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text]))),
+    CONSTRAINT content_jobs_storage_config_id_check CHECK ((length(storage_config_id) <= 64)),
+    CONSTRAINT content_jobs_storage_mode_check CHECK ((storage_mode = ANY (ARRAY['cloud'::text, 'own'::text, 'none'::text])))
+);
+
+ALTER TABLE ONLY public.content_jobs FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: deletion_requests; Type: TABLE; Schema: public; Owner: -
@@ -280,6 +388,40 @@ CREATE TABLE public.organizations (
 );
 
 ALTER TABLE ONLY public.organizations FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: project_ads_content; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.project_ads_content (
+    org_id text NOT NULL,
+    project_id text NOT NULL,
+    ads_content_id text NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT project_ads_content_status_check CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text])))
+);
+
+ALTER TABLE ONLY public.project_ads_content FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: project_layers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.project_layers (
+    org_id text NOT NULL,
+    project_id text NOT NULL,
+    layer text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    settings jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT project_layers_layer_check CHECK ((layer = ANY (ARRAY['attribution'::text, 'content'::text]))),
+    CONSTRAINT project_layers_settings_check CHECK (((jsonb_typeof(settings) = 'object'::text) AND (length((settings)::text) <= 8192)))
+);
+
+ALTER TABLE ONLY public.project_layers FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: projects; Type: TABLE; Schema: public; Owner: -
@@ -438,6 +580,42 @@ CREATE TABLE public.sdk_users (
 ALTER TABLE ONLY public.sdk_users FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: storage_configs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.storage_configs (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    name text NOT NULL,
+    endpoint text NOT NULL,
+    region text NOT NULL,
+    bucket text NOT NULL,
+    prefix text DEFAULT ''::text NOT NULL,
+    force_path_style boolean DEFAULT false NOT NULL,
+    access_key_id text NOT NULL,
+    secret_ciphertext text NOT NULL,
+    secret_key_id text NOT NULL,
+    secret_last4 text NOT NULL,
+    checked_at timestamp with time zone,
+    check_status text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT storage_configs_access_key_id_check CHECK (((length(access_key_id) >= 1) AND (length(access_key_id) <= 128))),
+    CONSTRAINT storage_configs_bucket_check CHECK (((length(bucket) >= 3) AND (length(bucket) <= 63))),
+    CONSTRAINT storage_configs_check CHECK (((checked_at IS NULL) = (check_status IS NULL))),
+    CONSTRAINT storage_configs_check_status_check CHECK ((check_status = ANY (ARRAY['ok'::text, 'failed'::text]))),
+    CONSTRAINT storage_configs_endpoint_check CHECK (((length(endpoint) >= 1) AND (length(endpoint) <= 500))),
+    CONSTRAINT storage_configs_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
+    CONSTRAINT storage_configs_prefix_check CHECK ((length(prefix) <= 512)),
+    CONSTRAINT storage_configs_region_check CHECK (((length(region) >= 1) AND (length(region) <= 64))),
+    CONSTRAINT storage_configs_secret_ciphertext_check CHECK ((length(secret_ciphertext) <= 4096)),
+    CONSTRAINT storage_configs_secret_key_id_check CHECK (((length(secret_key_id) >= 1) AND (length(secret_key_id) <= 64))),
+    CONSTRAINT storage_configs_secret_last4_check CHECK ((length(secret_last4) <= 4))
+);
+
+ALTER TABLE ONLY public.storage_configs FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: suppressions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -453,6 +631,27 @@ CREATE TABLE public.suppressions (
 );
 
 ALTER TABLE ONLY public.suppressions FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: ads_content_containers ads_content_containers_ads_content_id_position_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ads_content_containers
+    ADD CONSTRAINT ads_content_containers_ads_content_id_position_key UNIQUE (ads_content_id, "position");
+
+--
+-- Name: ads_content_containers ads_content_containers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ads_content_containers
+    ADD CONSTRAINT ads_content_containers_pkey PRIMARY KEY (ads_content_id, container_id);
+
+--
+-- Name: ads_content ads_content_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ads_content
+    ADD CONSTRAINT ads_content_pkey PRIMARY KEY (id);
 
 --
 -- Name: api_keys api_keys_key_sha256_key; Type: CONSTRAINT; Schema: public; Owner: -
@@ -481,6 +680,20 @@ ALTER TABLE ONLY public.apple_attributions
 
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+
+--
+-- Name: content_containers content_containers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.content_containers
+    ADD CONSTRAINT content_containers_pkey PRIMARY KEY (id);
+
+--
+-- Name: content_jobs content_jobs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.content_jobs
+    ADD CONSTRAINT content_jobs_pkey PRIMARY KEY (id);
 
 --
 -- Name: deletion_requests deletion_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -530,6 +743,20 @@ ALTER TABLE ONLY public.members
 
 ALTER TABLE ONLY public.organizations
     ADD CONSTRAINT organizations_pkey PRIMARY KEY (id);
+
+--
+-- Name: project_ads_content project_ads_content_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_ads_content
+    ADD CONSTRAINT project_ads_content_pkey PRIMARY KEY (project_id, ads_content_id);
+
+--
+-- Name: project_layers project_layers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_layers
+    ADD CONSTRAINT project_layers_pkey PRIMARY KEY (project_id, layer);
 
 --
 -- Name: projects projects_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -588,11 +815,36 @@ ALTER TABLE ONLY public.sdk_users
     ADD CONSTRAINT sdk_users_pkey PRIMARY KEY (project_id, user_id);
 
 --
+-- Name: storage_configs storage_configs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.storage_configs
+    ADD CONSTRAINT storage_configs_pkey PRIMARY KEY (id);
+
+--
 -- Name: suppressions suppressions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.suppressions
     ADD CONSTRAINT suppressions_pkey PRIMARY KEY (project_id, identifier_type, identifier_sha256);
+
+--
+-- Name: ads_content_containers_container; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ads_content_containers_container ON public.ads_content_containers USING btree (container_id);
+
+--
+-- Name: ads_content_containers_org; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ads_content_containers_org ON public.ads_content_containers USING btree (org_id);
+
+--
+-- Name: ads_content_org; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ads_content_org ON public.ads_content USING btree (org_id, created_at DESC, id DESC);
 
 --
 -- Name: api_keys_org; Type: INDEX; Schema: public; Owner: -
@@ -629,6 +881,42 @@ CREATE INDEX audit_log_org_time ON public.audit_log USING btree (org_id, occurre
 --
 
 CREATE INDEX audit_log_time ON public.audit_log USING btree (occurred_at);
+
+--
+-- Name: content_containers_expiry; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX content_containers_expiry ON public.content_containers USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+--
+-- Name: content_containers_job; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX content_containers_job ON public.content_containers USING btree (job_id) WHERE (job_id IS NOT NULL);
+
+--
+-- Name: content_containers_project; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX content_containers_project ON public.content_containers USING btree (org_id, project_id, created_at DESC, id DESC);
+
+--
+-- Name: content_jobs_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX content_jobs_created ON public.content_jobs USING btree (created_at);
+
+--
+-- Name: content_jobs_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX content_jobs_open ON public.content_jobs USING btree (created_at) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
+
+--
+-- Name: content_jobs_project; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX content_jobs_project ON public.content_jobs USING btree (org_id, project_id, created_at DESC, id DESC);
 
 --
 -- Name: deletion_requests_email; Type: INDEX; Schema: public; Owner: -
@@ -695,6 +983,24 @@ CREATE INDEX event_daily_counts_day ON public.event_daily_counts USING btree (da
 --
 
 CREATE INDEX idempotency_keys_created ON public.idempotency_keys USING btree (created_at);
+
+--
+-- Name: project_ads_content_ads; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX project_ads_content_ads ON public.project_ads_content USING btree (ads_content_id);
+
+--
+-- Name: project_ads_content_org; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX project_ads_content_org ON public.project_ads_content USING btree (org_id, project_id);
+
+--
+-- Name: project_layers_org; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX project_layers_org ON public.project_layers USING btree (org_id, project_id);
 
 --
 -- Name: projects_org; Type: INDEX; Schema: public; Owner: -
@@ -787,6 +1093,40 @@ CREATE INDEX sdk_users_phone ON public.sdk_users USING btree (project_id, phone_
 CREATE INDEX sdk_users_project_seen ON public.sdk_users USING btree (project_id, last_seen_at);
 
 --
+-- Name: storage_configs_org; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX storage_configs_org ON public.storage_configs USING btree (org_id, created_at DESC, id DESC);
+
+--
+-- Name: ads_content_containers ads_content_containers_ads_content_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ads_content_containers
+    ADD CONSTRAINT ads_content_containers_ads_content_id_fkey FOREIGN KEY (ads_content_id) REFERENCES public.ads_content(id) ON DELETE CASCADE;
+
+--
+-- Name: ads_content_containers ads_content_containers_container_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ads_content_containers
+    ADD CONSTRAINT ads_content_containers_container_id_fkey FOREIGN KEY (container_id) REFERENCES public.content_containers(id) ON DELETE CASCADE;
+
+--
+-- Name: ads_content_containers ads_content_containers_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ads_content_containers
+    ADD CONSTRAINT ads_content_containers_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: ads_content ads_content_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ads_content
+    ADD CONSTRAINT ads_content_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: api_keys api_keys_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -813,6 +1153,41 @@ ALTER TABLE ONLY public.apple_attributions
 
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: content_containers content_containers_job_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.content_containers
+    ADD CONSTRAINT content_containers_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.content_jobs(id) ON DELETE SET NULL;
+
+--
+-- Name: content_containers content_containers_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.content_containers
+    ADD CONSTRAINT content_containers_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: content_containers content_containers_project_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.content_containers
+    ADD CONSTRAINT content_containers_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
+
+--
+-- Name: content_jobs content_jobs_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.content_jobs
+    ADD CONSTRAINT content_jobs_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: content_jobs content_jobs_project_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.content_jobs
+    ADD CONSTRAINT content_jobs_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
 
 --
 -- Name: deletion_requests deletion_requests_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -862,6 +1237,41 @@ ALTER TABLE ONLY public.idempotency_keys
 
 ALTER TABLE ONLY public.members
     ADD CONSTRAINT members_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: project_ads_content project_ads_content_ads_content_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_ads_content
+    ADD CONSTRAINT project_ads_content_ads_content_id_fkey FOREIGN KEY (ads_content_id) REFERENCES public.ads_content(id) ON DELETE CASCADE;
+
+--
+-- Name: project_ads_content project_ads_content_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_ads_content
+    ADD CONSTRAINT project_ads_content_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: project_ads_content project_ads_content_project_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_ads_content
+    ADD CONSTRAINT project_ads_content_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
+
+--
+-- Name: project_layers project_layers_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_layers
+    ADD CONSTRAINT project_layers_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: project_layers project_layers_project_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_layers
+    ADD CONSTRAINT project_layers_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
 
 --
 -- Name: projects projects_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -920,6 +1330,13 @@ ALTER TABLE ONLY public.sdk_users
     ADD CONSTRAINT sdk_users_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
 
 --
+-- Name: storage_configs storage_configs_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.storage_configs
+    ADD CONSTRAINT storage_configs_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: suppressions suppressions_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -932,6 +1349,18 @@ ALTER TABLE ONLY public.suppressions
 
 ALTER TABLE ONLY public.suppressions
     ADD CONSTRAINT suppressions_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
+
+--
+-- Name: ads_content; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.ads_content ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ads_content_containers; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.ads_content_containers ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: api_keys; Type: ROW SECURITY; Schema: public; Owner: -
@@ -950,6 +1379,18 @@ ALTER TABLE public.apple_attributions ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: content_containers; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.content_containers ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: content_jobs; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.content_jobs ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: deletion_requests; Type: ROW SECURITY; Schema: public; Owner: -
@@ -986,6 +1427,18 @@ ALTER TABLE public.members ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.organizations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: project_ads_content; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.project_ads_content ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: project_layers; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.project_layers ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: projects; Type: ROW SECURITY; Schema: public; Owner: -
@@ -1030,10 +1483,28 @@ ALTER TABLE public.sdk_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.sdk_users ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: storage_configs; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.storage_configs ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: suppressions; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
 ALTER TABLE public.suppressions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ads_content tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.ads_content USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
+
+--
+-- Name: ads_content_containers tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.ads_content_containers USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
 
 --
 -- Name: api_keys tenant_isolation; Type: POLICY; Schema: public; Owner: -
@@ -1052,6 +1523,18 @@ CREATE POLICY tenant_isolation ON public.apple_attributions USING ((org_id = cur
 --
 
 CREATE POLICY tenant_isolation ON public.audit_log USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
+
+--
+-- Name: content_containers tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.content_containers USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
+
+--
+-- Name: content_jobs tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.content_jobs USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
 
 --
 -- Name: deletion_requests tenant_isolation; Type: POLICY; Schema: public; Owner: -
@@ -1088,6 +1571,18 @@ CREATE POLICY tenant_isolation ON public.members USING ((org_id = current_settin
 --
 
 CREATE POLICY tenant_isolation ON public.organizations USING ((id = current_setting('app.org_id'::text, true))) WITH CHECK ((id = current_setting('app.org_id'::text, true)));
+
+--
+-- Name: project_ads_content tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.project_ads_content USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
+
+--
+-- Name: project_layers tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.project_layers USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
 
 --
 -- Name: projects tenant_isolation; Type: POLICY; Schema: public; Owner: -
@@ -1130,6 +1625,12 @@ CREATE POLICY tenant_isolation ON public.sdk_keys USING ((org_id = current_setti
 --
 
 CREATE POLICY tenant_isolation ON public.sdk_users USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
+
+--
+-- Name: storage_configs tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.storage_configs USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
 
 --
 -- Name: suppressions tenant_isolation; Type: POLICY; Schema: public; Owner: -
@@ -1178,6 +1679,18 @@ REVOKE ALL ON FUNCTION public.write_request_log(p_request_id text, p_org_id text
 GRANT ALL ON FUNCTION public.write_request_log(p_request_id text, p_org_id text, p_api_key_id text, p_method text, p_route text, p_status integer, p_latency_ms integer, p_occurred_at timestamp with time zone, p_client_request_id text) TO layers_api;
 
 --
+-- Name: TABLE ads_content; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ads_content TO layers_api;
+
+--
+-- Name: TABLE ads_content_containers; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ads_content_containers TO layers_api;
+
+--
 -- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -
 --
 
@@ -1197,6 +1710,20 @@ GRANT SELECT,DELETE ON TABLE public.apple_attributions TO layers_maintenance;
 
 GRANT SELECT,INSERT ON TABLE public.audit_log TO layers_api;
 GRANT SELECT,INSERT,DELETE ON TABLE public.audit_log TO layers_maintenance;
+
+--
+-- Name: TABLE content_containers; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.content_containers TO layers_api;
+GRANT SELECT,DELETE ON TABLE public.content_containers TO layers_maintenance;
+
+--
+-- Name: TABLE content_jobs; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.content_jobs TO layers_api;
+GRANT SELECT,DELETE ON TABLE public.content_jobs TO layers_maintenance;
 
 --
 -- Name: TABLE deletion_requests; Type: ACL; Schema: public; Owner: -
@@ -1337,6 +1864,18 @@ GRANT SELECT,UPDATE ON TABLE public.organizations TO layers_api;
 GRANT SELECT ON TABLE public.organizations TO layers_maintenance;
 
 --
+-- Name: TABLE project_ads_content; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.project_ads_content TO layers_api;
+
+--
+-- Name: TABLE project_layers; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.project_layers TO layers_api;
+
+--
 -- Name: TABLE projects; Type: ACL; Schema: public; Owner: -
 --
 
@@ -1436,6 +1975,12 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.sdk_keys TO layers_api;
 GRANT SELECT,INSERT,UPDATE ON TABLE public.sdk_users TO layers_consumer;
 GRANT SELECT ON TABLE public.sdk_users TO layers_api;
 GRANT SELECT,DELETE ON TABLE public.sdk_users TO layers_maintenance;
+
+--
+-- Name: TABLE storage_configs; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.storage_configs TO layers_api;
 
 --
 -- Name: TABLE suppressions; Type: ACL; Schema: public; Owner: -

@@ -42,6 +42,19 @@ const OVERRIDES: Record<string, string> = {
   "relay_dead_letters.destination": "DestinationKind",
   "relay_dead_letters.reason": "RelayDeadLetterReason",
   "relay_dead_letters.events": "JsonArrayColumn",
+  "project_layers.layer": "ProjectLayer",
+  "project_layers.settings": "Generated<JsonObjectColumn>",
+  "storage_configs.check_status": "StorageCheckStatusOrNull",
+  "content_jobs.kind": "ContentKindColumn",
+  "content_jobs.status": "ContentJobStatus",
+  "content_jobs.storage_mode": "ContentStorageMode",
+  "content_jobs.provider": "ContentProviderOrNull",
+  "content_jobs.metadata": "Generated<JsonObjectColumn>",
+  "content_containers.kind": "ContentKindColumn",
+  "content_containers.storage_mode": "ContainerStorageMode",
+  "content_containers.provider": "ContentProviderColumn",
+  "ads_content.status": "Generated<AdsContentStatus>",
+  "project_ads_content.status": "Generated<ProjectAdsContentStatus>",
 };
 
 async function generateSchema(url: string): Promise<void> {

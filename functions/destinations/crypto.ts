@@ -125,16 +125,20 @@ function aad(binding: TokenBinding): Uint8Array {
   return new TextEncoder().encode(`${AAD_VERSION}\n${binding.orgId}\n${binding.projectId}\n${binding.kind}`);
 }
 
-/** Encrypts under the ring's current key with a fresh random IV. */
-export async function encryptToken(
+/**
+ * AES-256-GCM under the ring's current key with a fresh random IV, bound to `additionalData`: the sealing
+ * every stored credential uses (destination tokens here, storage secrets in functions/content). Returns
+ * base64 of IV ‖ ciphertext ‖ tag and the key id.
+ */
+export async function sealWithKeyring(
   keyring: Keyring,
   plaintext: string,
-  binding: TokenBinding,
+  additionalData: Uint8Array,
 ): Promise<EncryptedToken> {
   const keyId = keyring.currentKeyId;
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: aad(binding) },
+    { name: "AES-GCM", iv, additionalData },
     await cryptoKey(keyring, keyId),
     new TextEncoder().encode(plaintext),
   );
@@ -144,33 +148,57 @@ export async function encryptToken(
   return { ciphertext: toBase64(out), keyId };
 }
 
-/** Decrypts with the key the ciphertext names. Throws TokenDecryptError when it cannot (never the token). */
-export async function decryptToken(
+/**
+ * Opens what sealWithKeyring sealed, with the key the ciphertext names. Throws TokenDecryptError (with
+ * `what` in its message, never the plaintext) when it cannot.
+ */
+export async function openWithKeyring(
   keyring: Keyring,
   token: EncryptedToken,
-  binding: TokenBinding,
+  additionalData: Uint8Array,
+  what: string,
 ): Promise<string> {
   const key = await cryptoKey(keyring, token.keyId);
   let bytes: Uint8Array;
   try {
     bytes = fromBase64(token.ciphertext);
   } catch {
-    throw new TokenDecryptError("Destination token ciphertext is not base64.");
+    throw new TokenDecryptError(`${what}: the ciphertext is not base64.`);
   }
-  if (bytes.length <= IV_BYTES + 16)
-    throw new TokenDecryptError("Destination token ciphertext is truncated.");
+  if (bytes.length <= IV_BYTES + 16) throw new TokenDecryptError(`${what}: the ciphertext is truncated.`);
   try {
     const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData: aad(binding) },
+      { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData },
       key,
       bytes.subarray(IV_BYTES),
     );
     return new TextDecoder().decode(plain);
   } catch {
-    throw new TokenDecryptError(
-      `Destination token for ${binding.projectId}/${binding.kind} failed authentication (altered, or not this row's).`,
-    );
+    throw new TokenDecryptError(`${what} failed authentication (altered, or not this row's).`);
   }
+}
+
+/** Encrypts under the ring's current key with a fresh random IV. */
+export async function encryptToken(
+  keyring: Keyring,
+  plaintext: string,
+  binding: TokenBinding,
+): Promise<EncryptedToken> {
+  return sealWithKeyring(keyring, plaintext, aad(binding));
+}
+
+/** Decrypts with the key the ciphertext names. Throws TokenDecryptError when it cannot (never the token). */
+export async function decryptToken(
+  keyring: Keyring,
+  token: EncryptedToken,
+  binding: TokenBinding,
+): Promise<string> {
+  return openWithKeyring(
+    keyring,
+    token,
+    aad(binding),
+    `Destination token for ${binding.projectId}/${binding.kind}`,
+  );
 }
 
 /**

@@ -27,3 +27,17 @@ export type SuppressionIdentifierType = "user_id" | "email" | "phone";
 export type RelayDeliveryStatus = "delivered" | "retrying" | "rejected" | "dead_lettered" | "skipped";
 export type RelayDeadLetterReason = "rejected" | "max_attempts";
 export type { DestinationKind, DestinationStatus };
+// Content generation (migration 0010). The same values as functions/content/providers/types.ts names
+// (shared/ cannot import from functions/): a test compares them.
+export type ContentKindColumn = "copy" | "image" | "reel_storyboard" | "video";
+export type ContentProviderColumn = "local" | "openai" | "anthropic" | "vertex";
+export type ProjectLayer = "attribution" | "content";
+export type ContentJobStatus = "queued" | "running" | "succeeded" | "failed";
+export type ContentStorageMode = "cloud" | "own" | "none";
+export type ContainerStorageMode = "cloud" | "own";
+export type StorageCheckStatus = "ok" | "failed";
+export type AdsContentStatus = "draft" | "ready" | "archived";
+export type ProjectAdsContentStatus = "active" | "paused";
+/** Nullable columns of those types (an override replaces the whole type, null included). */
+export type ContentProviderOrNull = ContentProviderColumn | null;
+export type StorageCheckStatusOrNull = StorageCheckStatus | null;

@@ -5,8 +5,15 @@
 
 import type { ColumnType } from "kysely";
 import type {
+  AdsContentStatus,
   ApiKeyMode,
   AuditActorType,
+  ContainerStorageMode,
+  ContentJobStatus,
+  ContentKindColumn,
+  ContentProviderColumn,
+  ContentProviderOrNull,
+  ContentStorageMode,
   DeletionRequestStatus,
   DestinationKind,
   DestinationStatus,
@@ -14,9 +21,12 @@ import type {
   JsonArrayColumn,
   JsonObjectColumn,
   JsonTextColumn,
+  ProjectAdsContentStatus,
+  ProjectLayer,
   RelayDeadLetterReason,
   RelayDeliveryStatus,
   Role,
+  StorageCheckStatusOrNull,
   SuppressionIdentifierType,
 } from "./columnTypes";
 
@@ -28,6 +38,22 @@ export type Generated<T> =
 export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface AdsContent {
+  created_at: Generated<Timestamp>;
+  id: string;
+  name: string;
+  org_id: string;
+  status: Generated<AdsContentStatus>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface AdsContentContainers {
+  ads_content_id: string;
+  container_id: string;
+  org_id: string;
+  position: number;
+}
 
 export interface ApiKeys {
   created_at: Generated<Timestamp>;
@@ -72,6 +98,45 @@ export interface AuditLog {
   request_id: string | null;
   resource_id: string;
   resource_type: string;
+}
+
+export interface ContentContainers {
+  bucket: string;
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp | null;
+  id: string;
+  job_id: string | null;
+  kind: ContentKindColumn;
+  media_type: string;
+  model: string;
+  object_key: string;
+  org_id: string;
+  project_id: string;
+  provider: ContentProviderColumn;
+  sha256: string;
+  size_bytes: Int8;
+  storage_config_id: string | null;
+  storage_mode: ContainerStorageMode;
+}
+
+export interface ContentJobs {
+  async: boolean;
+  attempts: Generated<number>;
+  created_at: Generated<Timestamp>;
+  error_code: string | null;
+  finished_at: Timestamp | null;
+  id: string;
+  kind: ContentKindColumn;
+  metadata: Generated<JsonObjectColumn>;
+  model: string | null;
+  org_id: string;
+  project_id: string;
+  provider: ContentProviderOrNull;
+  request_id: string | null;
+  started_at: Timestamp | null;
+  status: ContentJobStatus;
+  storage_config_id: string | null;
+  storage_mode: ContentStorageMode;
 }
 
 export interface DeletionRequests {
@@ -150,6 +215,25 @@ export interface Organizations {
   created_at: Generated<Timestamp>;
   id: string;
   name: string;
+}
+
+export interface ProjectAdsContent {
+  ads_content_id: string;
+  created_at: Generated<Timestamp>;
+  org_id: string;
+  project_id: string;
+  status: Generated<ProjectAdsContentStatus>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface ProjectLayers {
+  created_at: Generated<Timestamp>;
+  enabled: Generated<boolean>;
+  layer: ProjectLayer;
+  org_id: string;
+  project_id: string;
+  settings: Generated<JsonObjectColumn>;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface Projects {
@@ -247,6 +331,25 @@ export interface SdkUsers {
   user_id: string;
 }
 
+export interface StorageConfigs {
+  access_key_id: string;
+  bucket: string;
+  check_status: StorageCheckStatusOrNull;
+  checked_at: Timestamp | null;
+  created_at: Generated<Timestamp>;
+  endpoint: string;
+  force_path_style: Generated<boolean>;
+  id: string;
+  name: string;
+  org_id: string;
+  prefix: Generated<string>;
+  region: string;
+  secret_ciphertext: string;
+  secret_key_id: string;
+  secret_last4: string;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface Suppressions {
   created_at: Timestamp;
   deletion_request_id: string | null;
@@ -257,15 +360,21 @@ export interface Suppressions {
 }
 
 export interface DB {
+  ads_content: AdsContent;
+  ads_content_containers: AdsContentContainers;
   api_keys: ApiKeys;
   apple_attributions: AppleAttributions;
   audit_log: AuditLog;
+  content_containers: ContentContainers;
+  content_jobs: ContentJobs;
   deletion_requests: DeletionRequests;
   destinations: Destinations;
   event_daily_counts: EventDailyCounts;
   idempotency_keys: IdempotencyKeys;
   members: Members;
   organizations: Organizations;
+  project_ads_content: ProjectAdsContent;
+  project_layers: ProjectLayers;
   projects: Projects;
   relay_dead_letters: RelayDeadLetters;
   relay_deliveries: RelayDeliveries;
@@ -273,5 +382,6 @@ export interface DB {
   sdk_events: SdkEvents;
   sdk_keys: SdkKeys;
   sdk_users: SdkUsers;
+  storage_configs: StorageConfigs;
   suppressions: Suppressions;
 }

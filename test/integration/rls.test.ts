@@ -31,6 +31,13 @@ const TENANT_TABLES = [
   "relay_deliveries",
   "relay_dead_letters",
   "apple_attributions",
+  "project_layers",
+  "storage_configs",
+  "content_jobs",
+  "content_containers",
+  "ads_content",
+  "ads_content_containers",
+  "project_ads_content",
 ] as const;
 
 let owner: Db;
