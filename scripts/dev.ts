@@ -135,7 +135,8 @@ async function main() {
       ingest: {},
       consumer: {},
       relay: { ...LOCAL_KEYRING, ...PLATFORMS },
-      api: { ...LOCAL_KEYRING, ...PLATFORMS },
+      // Storage configs may point at the local S3 server over plain http (dev only; production is https).
+      api: { ...LOCAL_KEYRING, ...PLATFORMS, STORAGE_ALLOW_LOCAL_HTTP: "true" },
       cron: S3_VARS,
       "dead-letters": S3_VARS,
       agent: AGENT_VARS,

@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, type: "invalid_request_error" },
   conflict: { status: 409, type: "invalid_request_error" },
   idempotency_key_in_use: { status: 409, type: "invalid_request_error" },
+  /** Deleting a storage config that a queued or running content job writes to. */
+  storage_config_in_use: { status: 409, type: "invalid_request_error" },
+  /** Creating a storage config past the per-org limit (functions/storageConfigs/verbs.ts). */
+  storage_config_limit_reached: { status: 409, type: "invalid_request_error" },
   payload_too_large: { status: 413, type: "invalid_request_error" },
   unsupported_media_type: { status: 415, type: "invalid_request_error" },
   idempotency_key_reused: { status: 422, type: "invalid_request_error" },

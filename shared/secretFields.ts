@@ -11,6 +11,7 @@ const SECRET_FIELD_NAMES = new Set([
   "access_token",
   "password",
   "signingSecret",
+  "secretAccessKey",
 ]);
 
 /** True when `name` is a field whose value must never be persisted. */

@@ -13,6 +13,7 @@ import type { ProjectSchema } from "../../workers/api/routes/projects";
 import type { DeliverySchema, ReplaySchema } from "../../workers/api/routes/relayDeliveries";
 import type { RequestLogListSchema, RequestLogSchema } from "../../workers/api/routes/requestLogs";
 import type { CreatedSdkKeySchema, SdkKeySchema } from "../../workers/api/routes/sdkKeys";
+import type { StorageCheckSchema, StorageConfigSchema } from "../../workers/api/routes/storageConfigs";
 import type { UserDataSchema, UserMatchListSchema } from "../../workers/api/routes/userData";
 import type { ErrorSchema, listOf } from "../../workers/api/schemas";
 
@@ -51,3 +52,6 @@ export type Suppression = z.infer<typeof SuppressionSchema>;
 export type SuppressionList = ListOf<typeof SuppressionSchema>;
 export type UserData = z.infer<typeof UserDataSchema>;
 export type UserMatchList = z.infer<typeof UserMatchListSchema>;
+export type StorageConfig = z.infer<typeof StorageConfigSchema>;
+export type StorageConfigList = ListOf<typeof StorageConfigSchema>;
+export type StorageCheck = z.infer<typeof StorageCheckSchema>;

@@ -24,11 +24,11 @@ function issuedSecretsFile(): string | undefined {
   }
 }
 
-/** Notes the secrets in an API answer or request body: `secret` and `accessToken` fields, at any depth. */
+/** Notes the secrets in an API answer or request body: `secret`, `accessToken` and `secretAccessKey` fields, at any depth. */
 export function rememberSecretsIn(json: unknown, depth = 0): void {
   if (json === null || typeof json !== "object" || depth > 6) return;
   for (const [key, value] of Object.entries(json)) {
-    if (key === "secret" || key === "accessToken") rememberSecret(value);
+    if (key === "secret" || key === "accessToken" || key === "secretAccessKey") rememberSecret(value);
     else rememberSecretsIn(value, depth + 1);
   }
 }

@@ -3,7 +3,7 @@ import { describe, expect, test } from "vitest";
 import { ROLES, type Role } from "../../shared/roles";
 import { type Answer, type Api, api, type Method, openApiDocument } from "./api";
 import { type ApiTenant, addApiKey, createApiTenant } from "./apiTenant";
-import type { CreatedApiKey, DeletionRequest, Member, Project } from "./apiTypes";
+import type { CreatedApiKey, DeletionRequest, Member, Project, StorageConfig } from "./apiTypes";
 import { rememberSecret } from "./issuedSecrets";
 import { orgSnapshot } from "./orgSnapshot";
 import type { Stack } from "./stack";
@@ -53,8 +53,21 @@ export interface RouteCase {
 
 const meta = { datasetId: "123456789012345", accessToken: "EAAsecurityProbeToken00000000000000" };
 const tiktok = { pixelCode: "CBCHRKJC77U8JBE2K1EG", accessToken: "ttSecurityProbeToken000000000000000" };
+/**
+ * A storage config whose endpoint nothing listens on (the check answers 200 `failed`, endpoint_unreachable,
+ * without leaving the machine).
+ */
+const storageConfig = {
+  name: "Security probe bucket",
+  endpoint: "http://127.0.0.1:9",
+  region: "us-east-1",
+  bucket: "security-probe",
+  forcePathStyle: true,
+  accessKeyId: "SECURITYPROBEKEYID00",
+  secretAccessKey: "securityProbeStorageSecret0000000000000",
+};
 /** The destination tokens the suite sends: tests assert they never come back in any answer or log. */
-export const SECURITY_PROBE_TOKENS = [meta.accessToken, tiktok.accessToken];
+export const SECURITY_PROBE_TOKENS = [meta.accessToken, tiktok.accessToken, storageConfig.secretAccessKey];
 
 async function ok<T>(answer: Promise<Answer<T>>, status: number): Promise<T> {
   const got = await answer;
@@ -65,6 +78,15 @@ async function ok<T>(answer: Promise<Answer<T>>, status: number): Promise<T> {
 async function withMeta(t: SecurityTenant): Promise<void> {
   rememberSecret(meta.accessToken);
   await ok(t.as.put(`/v1/projects/${t.projectId}/destinations/meta`, meta), 201);
+}
+
+async function withStorageConfig(t: SecurityTenant): Promise<string> {
+  rememberSecret(storageConfig.secretAccessKey);
+  const created = await ok(
+    t.as.post<typeof storageConfig, StorageConfig>("/v1/storage-configs", storageConfig),
+    201,
+  );
+  return created.id;
 }
 
 async function deletionRequest(t: SecurityTenant, suppress = false): Promise<string> {
@@ -216,6 +238,25 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   },
   "POST /v1/projects/{projectId}/destinations/{kind}/dead-letters/replay": {
     setup: async (t) => ({ path: `/v1/projects/${t.projectId}/destinations/meta/dead-letters/replay` }),
+  },
+
+  "POST /v1/storage-configs": {
+    setup: async () => {
+      rememberSecret(storageConfig.secretAccessKey);
+      return { path: "/v1/storage-configs", body: storageConfig };
+    },
+  },
+  "GET /v1/storage-configs": {
+    setup: async (t) => ({ path: "/v1/storage-configs", ids: [await withStorageConfig(t)] }),
+  },
+  "GET /v1/storage-configs/{id}": {
+    setup: async (t) => ({ path: `/v1/storage-configs/${await withStorageConfig(t)}` }),
+  },
+  "DELETE /v1/storage-configs/{id}": {
+    setup: async (t) => ({ path: `/v1/storage-configs/${await withStorageConfig(t)}` }),
+  },
+  "POST /v1/storage-configs/{id}/check": {
+    setup: async (t) => ({ path: `/v1/storage-configs/${await withStorageConfig(t)}/check` }),
   },
 
   "GET /v1/projects/{projectId}/events/users/{userId}": {

@@ -29,8 +29,12 @@ export const DEAD_LETTER_BUCKET = "layers-dead-letters";
 const ACCESS_KEY_ID = "S3RVER";
 const SECRET_ACCESS_KEY = "S3RVER";
 
-/** A real S3-API server (s3rver) on a free local port, files in a fresh temp directory, both buckets. */
-export async function startLocalS3(): Promise<LocalS3> {
+/**
+ * A real S3-API server (s3rver) on a free local port, files in a fresh temp directory, both buckets (and
+ * `extraBuckets`: a partner's own bucket, for storage-config tests). s3rver checks a SigV4 request's access
+ * key id (only S3RVER is known) but not its signature, so any secret access key is accepted with it.
+ */
+export async function startLocalS3(options: { extraBuckets?: string[] } = {}): Promise<LocalS3> {
   const directory = await mkdtemp(path.join(tmpdir(), "layers-s3-"));
   const make = (port: number) =>
     new S3rver({
@@ -38,7 +42,10 @@ export async function startLocalS3(): Promise<LocalS3> {
       port,
       silent: true,
       directory,
-      configureBuckets: [ARCHIVE_BUCKET, DEAD_LETTER_BUCKET].map((name) => ({ name, configs: [] })),
+      configureBuckets: [ARCHIVE_BUCKET, DEAD_LETTER_BUCKET, ...(options.extraBuckets ?? [])].map((name) => ({
+        name,
+        configs: [],
+      })),
     });
   let server: S3rver | undefined = make(0);
   const { port } = await server.run();

@@ -167,6 +167,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const api = worker("api", {
     ALLOW_TEST_CLOCK: "true",
     API_KEY_CACHE_TTL_SECONDS: "0",
+    // Storage configs may name the tests' local S3 servers over plain http; checks give up quickly.
+    STORAGE_ALLOW_LOCAL_HTTP: "true",
+    STORAGE_CHECK_TIMEOUT_MS: "3000",
     ...TEST_DESTINATION_KEYRING,
     ...platforms,
     ...options.apiVars,

@@ -16,6 +16,7 @@ import { registerProjectRoutes } from "./routes/projects";
 import { registerRelayDeliveryRoutes } from "./routes/relayDeliveries";
 import { registerRequestLogRoutes } from "./routes/requestLogs";
 import { registerSdkKeyRoutes } from "./routes/sdkKeys";
+import { registerStorageConfigRoutes } from "./routes/storageConfigs";
 import { registerUserDataRoutes } from "./routes/userData";
 import { registerResponseHeaders } from "./schemas";
 
@@ -79,6 +80,7 @@ export function createApiApp() {
   registerRelayDeliveryRoutes(app);
   registerUserDataRoutes(app);
   registerDeletionRequestRoutes(app);
+  registerStorageConfigRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

@@ -29,3 +29,12 @@ export const destinationVarsSchema = z.object({
   APPLE_ADSERVICES_URL: z.url().default("https://api-adservices.apple.com/api/v1/"),
   DESTINATION_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
 });
+
+/** Storage configs (partner buckets for generated content). Read only by the storage-config routes. */
+export const storageConfigVarsSchema = z.object({
+  // Dev and tests only: lets a storage config's endpoint be plain http to a loopback host (local S3
+  // servers). Production keeps the default: https to a public host only (functions/content/endpointUrl.ts).
+  STORAGE_ALLOW_LOCAL_HTTP: z.enum(["true", "false"]).default("false"),
+  // Bounds each of the check's two calls (write, delete) to the partner's endpoint.
+  STORAGE_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+});
