@@ -143,6 +143,26 @@ describe("real answers match the OpenAPI document", () => {
       "/v1/projects/{projectId}/suppressions/{kind}/{value}",
       `${p}/suppressions/users/ada`,
     );
+    // A storage config on the stack's own S3 server: its check answers ok (a probe written and deleted).
+    const storage = (await call("POST", "/v1/storage-configs", "/v1/storage-configs", {
+      endpoint: stack.s3.endpoint,
+      region: "us-east-1",
+      bucket: "layers-audit-archive",
+      prefix: "openapi-answers",
+      forcePathStyle: true,
+      accessKeyId: "S3RVER",
+      secretAccessKey: "answersStorageSecret0000000000",
+    }))!;
+    await call("GET", "/v1/storage-configs", "/v1/storage-configs");
+    await call("GET", "/v1/storage-configs/{id}", `/v1/storage-configs/${storage.id}`);
+    const checked = (await call(
+      "POST",
+      "/v1/storage-configs/{id}/check",
+      `/v1/storage-configs/${storage.id}/check`,
+    ))!;
+    expect(checked.status, JSON.stringify(checked)).toBe("ok");
+    await call("DELETE", "/v1/storage-configs/{id}", `/v1/storage-configs/${storage.id}`);
+
     await call("GET", "/v1/audit-log", "/v1/audit-log");
     await call("GET", "/v1/request-logs", "/v1/request-logs");
 

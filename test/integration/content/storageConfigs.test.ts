@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openStorageSecret } from "../../../functions/content/storageSecret";
 import { parseKeyring } from "../../../functions/destinations/crypto";
@@ -368,6 +369,31 @@ describe("storage configs: check", () => {
     });
   });
 
+  test("an endpoint that accepts the connection but never answers → endpoint_unreachable after the timeout", async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const { as } = await org();
+      const created = await create(as, partnerConfig({ endpoint: `http://127.0.0.1:${port}` }));
+      const checked = await as.post<unknown, StorageCheck>(`/v1/storage-configs/${created.id}/check`);
+      expect(checked.status).toBe(200);
+      expect(checked.body).toMatchObject({
+        status: "failed",
+        step: "put",
+        error: { code: "endpoint_unreachable" },
+      });
+      // The request reached the server: the timeout, not a refused connection, ended it.
+      expect(sockets.size).toBeGreaterThan(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   test("the partner's server down, then back: unreachable, then ok", async () => {
     const { as } = await org();
     const created = await create(as, partnerConfig());
@@ -413,5 +439,35 @@ describe("storage configs: check", () => {
     expect(answers).toContain("storage_config");
     expect(answers).not.toMatch(/partnerSecret\/[0-9a-f]{32}/);
     expect(logs).not.toMatch(/partnerSecret\/[0-9a-f]{32}/);
+  });
+});
+
+describe("storage configs: without the keyring", () => {
+  test("create and check answer 503 destination_keys_unavailable and store nothing; reads and deletes still work", async () => {
+    const bare = await startStack({
+      consumer: "recorder",
+      apiVars: { DESTINATION_KEYS: "", DESTINATION_KEY_ID: "" },
+    });
+    try {
+      // A config made where the keyring is set (the same database), then reached through the bare API.
+      const { owner, as } = await org();
+      const existing = await create(as, partnerConfig());
+      const bareApi = api(bare, owner.secret);
+      const body = partnerConfig();
+      const refused = await bareApi.post("/v1/storage-configs", body);
+      expect(refused.status).toBe(503);
+      expect(refused.error.code).toBe("destination_keys_unavailable");
+      expect(await rowCount(owner.orgId)).toBe(1);
+      const check = await bareApi.post(`/v1/storage-configs/${existing.id}/check`);
+      expect(check.status).toBe(503);
+      expect(check.error.code).toBe("destination_keys_unavailable");
+      expect(
+        (await bareApi.get<StorageConfig>(`/v1/storage-configs/${existing.id}`)).body.checkStatus,
+      ).toBeNull();
+      expect((await bareApi.delete(`/v1/storage-configs/${existing.id}`)).status).toBe(204);
+      expect(bare.logs.join("\n")).not.toContain(body.secretAccessKey);
+    } finally {
+      await bare.dispose();
+    }
   });
 });

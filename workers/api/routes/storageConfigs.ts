@@ -94,7 +94,18 @@ export const CreateStorageConfigSchema = z
     }),
   })
   .strict()
-  .openapi("CreateStorageConfig");
+  .openapi("CreateStorageConfig", {
+    example: {
+      name: "Brand assets (R2)",
+      endpoint: "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
+      region: "auto",
+      bucket: "brand-assets",
+      prefix: "layers/generated/",
+      forcePathStyle: false,
+      accessKeyId: "0123456789abcdef0123456789abcdef",
+      secretAccessKey: "exampleSecretAccessKey0000000000000000000000000000000000000000000",
+    },
+  });
 
 export const StorageConfigSchema = z
   .object({
