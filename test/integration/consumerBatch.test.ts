@@ -213,7 +213,11 @@ describe("a queue batch with several messages per project", () => {
     // Every event new: the values come from the newest event per key, across the group's messages.
     await handleEventsMessages(deps(), [
       { id: "m1", body: eventsMessage(t, [ev("e2", 2, { tier: "pro", city: "Berlin" })]), attempts: 1 },
-      { id: "m2", body: eventsMessage(t, [ev("e1", 1, { tier: "free", lang: "de", ...proto })]), attempts: 1 },
+      {
+        id: "m2",
+        body: eventsMessage(t, [ev("e1", 1, { tier: "free", lang: "de", ...proto })]),
+        attempts: 1,
+      },
       { id: "m3", body: eventsMessage(t, [ev("e3", 3, { city: "Munich" })]), attempts: 1 },
     ]);
     const first = await user();
