@@ -278,6 +278,29 @@ describe("what of a Segment message reaches the queue", () => {
     expect(JSON.stringify(event)).not.toContain("analytics-node");
   });
 
+  test("context.userAgent holding a NUL or a lone surrogate: that message refused, none of it queued", async () => {
+    // The parsed device model comes straight out of the User-Agent: "Pixel\u0000X" would reach
+    // sdk_events.device_model, which Postgres refuses, and the event would be dead-lettered after a 200.
+    const android = (model: string) =>
+      `Mozilla/5.0 (Linux; Android 10; ${model} Build/QP1A) AppleWebKit/537.36 Chrome/80.0 Mobile Safari/537.36`;
+    const res = await segment("/v1/batch", {
+      batch: [
+        track("seg-ua-nul", { context: { userAgent: android("Pixel\u0000X") } }),
+        track("seg-ua-fine", { context: { userAgent: android("Pixel 7") } }),
+        track("seg-ua-lone", { context: { userAgent: android("Foo\ud800Bar") } }),
+      ],
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { accepted: number; rejected: { index: number; message: string }[] };
+    expect(body.accepted).toBe(1);
+    expect(body.rejected).toEqual([
+      { index: 0, code: "invalid_event", message: expect.stringContaining("NUL") },
+      { index: 2, code: "invalid_event", message: expect.stringContaining("surrogate") },
+    ]);
+    const events = await drainQueue();
+    expect(events).toEqual([expect.objectContaining({ eventId: "seg-ua-fine", deviceModel: "Pixel 7" })]);
+  });
+
   test("advertisingId by device type (iOS → idfa, Android → gaid); limit-ad-tracking and refused consent drop it", async () => {
     const adId = "6D92078A-8246-4BA4-AE5B-76104861E7DC";
     const res = await segment("/v1/batch", {
