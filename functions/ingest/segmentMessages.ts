@@ -17,6 +17,8 @@ import {
 
 export const SEGMENT_TYPES = ["track", "identify", "page", "screen", "group", "alias"] as const;
 export type SegmentType = (typeof SEGMENT_TYPES)[number];
+/** The paths of a batch under /v1: Segment's documented one, and the ones its own libraries post to. */
+export const SEGMENT_BATCH_PATHS = ["batch", "b", "import"] as const;
 
 /** Segment's documented sizes: 32 KB for one message (and a single-message request), 500 KB for a batch. */
 export const SEGMENT_LIMITS = {

@@ -182,6 +182,26 @@ describe("Segment's limits and answers", () => {
   });
 });
 
+describe("the batch paths of Segment's own libraries", () => {
+  test("/v1/b (analytics-swift, analytics-kotlin) and /v1/import (analytics-java) are /v1/batch", async () => {
+    // These libraries append their own path to the configured host: with only /v1/batch served, their
+    // batches got 404, which they do not retry, and every event was lost while the README said "unchanged".
+    for (const path of ["/v1/b", "/v1/import"]) {
+      const res = await segment(path, { batch: [track(`seg-path-${path.slice(4)}`)], writeKey: "ignored" });
+      expect(res.status, path).toBe(200);
+      expect(await res.json()).toEqual({ success: true, accepted: 1, rejected: [] });
+      await expectError(
+        await segment(path, { batch: [track("x")] }, { authorization: null }),
+        401,
+        "unauthorized",
+      );
+      const get = (await stack.mf.dispatchFetch(`http://ingest.test${path}`)) as unknown as Response;
+      await expectError(get, 405, "method_not_allowed");
+    }
+    expect((await drainQueue()).map((e) => e.eventId)).toEqual(["seg-path-b", "seg-path-import"]);
+  });
+});
+
 describe("Basic auth with the write key", () => {
   test("the key as user with an empty password, without the colon, any scheme case: accepted", async () => {
     for (const [i, authorization] of [

@@ -8,6 +8,7 @@ import { isSdkKeyShaped, resolveSdkKey, type SdkKeyIdentity } from "../../functi
 import {
   normalizeSegmentMessages,
   parseSegmentBody,
+  SEGMENT_BATCH_PATHS,
   SEGMENT_LIMITS,
   SEGMENT_TYPES,
   type SegmentType,
@@ -227,9 +228,15 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       200,
     );
   };
-  for (const route of ["batch", ...SEGMENT_TYPES] as const) {
-    app.post(`/v1/${route}`, segmentRoute(route));
-    app.all(`/v1/${route}`, () => {
+  // Segment's own libraries post batches to other paths of the same API: /v1/b (analytics-swift,
+  // analytics-kotlin) and /v1/import (analytics-java). Without them their batches get 404, which they drop.
+  const paths = [
+    ...SEGMENT_BATCH_PATHS.map((path) => [path, "batch"] as const),
+    ...SEGMENT_TYPES.map((t) => [t, t] as const),
+  ];
+  for (const [path, route] of paths) {
+    app.post(`/v1/${path}`, segmentRoute(route));
+    app.all(`/v1/${path}`, () => {
       throw new ApiError("method_not_allowed", "Use POST to send messages.");
     });
   }
