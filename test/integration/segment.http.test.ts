@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { EventsMessage } from "../../shared/schemas/queue";
 import { UA } from "../support/rows";
@@ -199,6 +200,48 @@ describe("the batch paths of Segment's own libraries", () => {
       await expectError(get, 405, "method_not_allowed");
     }
     expect((await drainQueue()).map((e) => e.eventId)).toEqual(["seg-path-b", "seg-path-import"]);
+  });
+});
+
+describe("gzip, as analytics-ios sends every batch", () => {
+  const gzipped = (body: unknown) => gzipSync(Buffer.from(JSON.stringify(body)));
+  const send = (path: string, body: Uint8Array) =>
+    stack.mf.dispatchFetch(`http://ingest.test${path}`, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        Authorization: basic(`${tenant.sdkKey}:`),
+      },
+      body,
+    }) as unknown as Promise<Response>;
+
+  test("Content-Encoding: gzip is decompressed; the limits count the decompressed bytes", async () => {
+    // analytics-ios gzips every batch and drops it on a 4xx: read as text, each one was a 400 and lost.
+    const res = await send("/v1/batch", gzipped({ batch: [track("seg-gzip-1"), track("seg-gzip-2")] }));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ success: true, accepted: 2, rejected: [] });
+    expect((await drainQueue()).map((e) => e.eventId)).toEqual(["seg-gzip-1", "seg-gzip-2"]);
+
+    // 2 MB that compresses to a few KB: cut off at 500 KB like any other body, nothing queued.
+    const bomb = gzipped({ batch: [track("seg-bomb", { properties: { pad: "x".repeat(2_000_000) } })] });
+    expect(bomb.byteLength).toBeLessThan(32 * 1024);
+    await expectError(await send("/v1/batch", bomb), 400, "batch_too_large");
+    // A single message: 32 KB after decompression.
+    const big = gzipped(sized("seg-gzip-33k", 33 * 1024));
+    await expectError(await send("/v1/track", big), 400, "message_too_large");
+    expect(await drainQueue()).toEqual([]);
+  });
+
+  test("a body that says gzip and is not: 400 invalid_body, never a 500", async () => {
+    await expectError(
+      await send("/v1/batch", new TextEncoder().encode('{"batch": []}')),
+      400,
+      "invalid_body",
+    );
+    const truncated = gzipped({ batch: [track("seg-gzip-cut")] }).subarray(0, 20);
+    await expectError(await send("/v1/batch", truncated), 400, "invalid_body");
+    expect(await drainQueue()).toEqual([]);
   });
 });
 

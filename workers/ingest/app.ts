@@ -161,6 +161,26 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
     };
   }
 
+  /**
+   * readBody, plus Content-Encoding: gzip (analytics-ios gzips every batch): decompressed as it streams,
+   * so the limits count decompressed bytes and a small body that inflates to gigabytes is cut off at the
+   * limit like any other. The declared Content-Length (compressed) was checked against the limit already.
+   */
+  async function readSegmentBody(request: Request, maxBytes: number, tooLarge: () => ApiError) {
+    const encoding = request.headers.get("Content-Encoding")?.trim().toLowerCase();
+    if (encoding !== "gzip" || !request.body) return readBody(request, maxBytes, tooLarge);
+    const gunzipped = {
+      headers: request.headers,
+      body: request.body.pipeThrough(new DecompressionStream("gzip")),
+    };
+    try {
+      return await readBody(gunzipped, maxBytes, tooLarge);
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      throw new ApiError("invalid_body", "The body is sent as Content-Encoding: gzip but is not valid gzip.");
+    }
+  }
+
   app.post("/l/events", async (c) => {
     const receivedAt = clock();
     const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
@@ -213,7 +233,7 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       { maxBytes, tooLarge },
     );
 
-    const body = await readBody(c.req.raw, maxBytes, tooLarge);
+    const body = await readSegmentBody(c.req.raw, maxBytes, tooLarge);
     const request = parseSegmentBody(body.text, body.bytes, route);
     const normalized = await normalizeSegmentMessages(request, requestContext(c, key, receivedAt, body));
     if (normalized.accepted.length > 0) await queueAccepted(c, key, receivedAt, normalized);
