@@ -50,6 +50,8 @@ describe("ingest OpenAPI document", () => {
     expect(Object.keys(doc.paths)).toEqual([
       "/l/events",
       "/v1/batch",
+      "/v1/b",
+      "/v1/import",
       "/v1/track",
       "/v1/identify",
       "/v1/page",

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { SEGMENT_LIMITS, SEGMENT_TYPES } from "../../functions/ingest/segmentMessages";
+import { SEGMENT_BATCH_PATHS, SEGMENT_LIMITS, SEGMENT_TYPES } from "../../functions/ingest/segmentMessages";
 import { ERROR_CODES, type ErrorCode, type EventRejectionCode } from "../../shared/errors";
 import { INGEST_LIMITS as L } from "../../shared/limits";
 import { propertiesSchema } from "../../shared/schemas/properties";
@@ -287,14 +287,15 @@ function segmentOperation(route: string, summary: string, body: Record<string, u
 function buildDocument(): Record<string, unknown> {
   const errors = errorResponses(ERRORS);
   const segmentPaths = Object.fromEntries([
-    [
-      "/v1/batch",
+    ...SEGMENT_BATCH_PATHS.map((path) => [
+      `/v1/${path}`,
       segmentOperation(
-        "batch",
-        `Segment: a batch of messages (≤ ${SEGMENT_LIMITS.maxBatchBytes} bytes, ≤ ${SEGMENT_LIMITS.maxMessagesPerBatch} messages)`,
+        path,
+        `Segment: a batch of messages (≤ ${SEGMENT_LIMITS.maxBatchBytes} bytes, ≤ ${SEGMENT_LIMITS.maxMessagesPerBatch} messages)` +
+          (path === "batch" ? "" : "; the same as /v1/batch, the path Segment's own libraries post to"),
         ref("SegmentBatch"),
       ),
-    ],
+    ]),
     ...SEGMENT_TYPES.map((type) => [
       `/v1/${type}`,
       segmentOperation(
