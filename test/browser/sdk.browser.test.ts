@@ -3,8 +3,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { launchChromium } from "../support/chromium";
 import { findInTables } from "../support/scan";
 import { type Stack, startStack, waitFor } from "../support/stack";
 import { createTenant } from "../support/tenant";
@@ -15,17 +16,6 @@ import { createTenant } from "../support/tenant";
 // left the page and can play an unreachable ingest.
 
 const BUNDLE = join(import.meta.dirname, "../../sdk/dist/layers.min.js");
-// Chromium flags for a closed network (GUIDE section 6): no background traffic, no QUIC, no sandbox (root).
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** What the shop page's scripts leave on its global object (the callbacks below run in the page). */
 interface OnPage {
@@ -219,8 +209,7 @@ beforeAll(async () => {
   stack = await startStack();
   proxy = await startIngestProxy(stack);
   site = await startSite();
-  // launch() gives Chromium a fresh profile directory of its own and removes it on close().
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
