@@ -315,8 +315,8 @@ export function createLayers(options: LayersOptions): Layers {
     let text = "";
     try {
       // A page being closed sends a "simple" request: key in the URL, no header of ours, the body as
-      // text/plain. One with Authorization needs a CORS preflight, and Chromium sends a closing page's
-      // preflight but not the request after it. The key is publishable, so the URL may carry it.
+      // text/plain. One with Authorization needs a CORS preflight first: one more round trip to finish after
+      // the page is gone. The key is publishable, so the URL may carry it.
       res = await doFetch(keepalive ? beaconUrl : url, {
         method: "POST",
         headers: keepalive ? {} : { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },

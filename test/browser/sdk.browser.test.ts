@@ -44,6 +44,8 @@ interface Failure {
   headers?: Record<string, string>;
   /** Pass the request on to the ingest first (it stores the events), then answer `status` anyway. */
   forward: boolean;
+  /** Never answer: the request stays in flight until the page cancels it. */
+  hold?: boolean;
 }
 
 interface IngestProxy {
@@ -104,6 +106,7 @@ async function startIngestProxy(stack: Stack): Promise<IngestProxy> {
         return;
       }
       const failure = req.method === "POST" ? proxy.failures.shift() : undefined;
+      if (failure?.hold) return;
       let answer: { status: number; headers: Record<string, string>; text: string };
       if (failure) {
         if (failure.forward) sent.ingestStatus = (await toIngest(req, body)).status;
@@ -330,7 +333,7 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
   ])("a first visit %s before flushInterval: the pagehide request (key in the URL, no preflight) delivers the events", async (_how, leave) => {
     const t = await createTenant(stack.db);
     const seen = proxy.sent.length;
-    // A fresh profile and a page that has sent nothing: no CORS preflight cached for the ingest.
+    // A fresh profile and a page that has sent nothing, so no CORS preflight is cached for the ingest.
     const { context, page } = await openShop(t.sdkKey, 600_000);
     const ids = (await page.evaluate(async () => {
       const l = (globalThis as unknown as OnPage).layers;
@@ -353,6 +356,30 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
     expect(requests[0]!.headers.authorization).toBeUndefined();
     expect(requests[0]!.headers.cookie).toBeUndefined();
     expect(eventIdsIn(requests)).toEqual(ids);
+    await context.close();
+  });
+
+  test("an ordinary request in flight when the page goes: its events ride in the pagehide request, stored once", async () => {
+    const t = await createTenant(stack.db);
+    const { context, page } = await openShop(t.sdkKey, 600_000);
+    const seen = proxy.sent.length;
+    proxy.failures.push({ status: 0, forward: false, hold: true });
+    const ids = (await page.evaluate(async () => {
+      const l = (globalThis as unknown as OnPage).layers;
+      await l.ready;
+      const out = [l.track("view_item"), l.track("add_to_cart")];
+      void l.flush(); // its POST reaches the proxy and gets no answer
+      return out;
+    })) as string[];
+    const posts = () => proxy.sent.slice(seen).filter((r) => r.method === "POST");
+    await waitFor(async () => (posts().length === 1 ? true : undefined));
+    // Leaving cancels that request; the pagehide request must carry its events.
+    await page.goto(`${site.url}/elsewhere`);
+    await waitForIds(stack, t.projectId, ids);
+    await waitForConsumer(t.projectId, proxy.sent.slice(seen));
+    expect(await countsById(stack, t.projectId)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
+    expect(posts().map((r) => r.url)).toEqual(["/l/events", `/l/events?key=${t.sdkKey}`]);
+    expect(eventIdsIn([posts()[1]!])).toEqual(ids);
     await context.close();
   });
 

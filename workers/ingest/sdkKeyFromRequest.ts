@@ -3,8 +3,8 @@ import { ApiError } from "../../shared/errors";
 
 /**
  * The SDK key a request presents: `Authorization: Bearer lp_pk_…`, or `?key=lp_pk_…` in the URL for
- * browsers sending without a CORS preflight (a request that sets Authorization needs one, and a page being
- * closed sends the preflight but not always the request after it). A key in the URL is fine only because
+ * browsers sending without a CORS preflight (a request that sets Authorization needs one: on a page being
+ * closed, one more round trip that must finish before the events leave). A key in the URL is fine only because
  * SDK keys are publishable — they are in every page's source and can only add events to their project.
  * Secret API keys are never read from a URL, here or in the partner API.
  *
