@@ -267,9 +267,10 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
         await l.flush(); // fails: the ingest is unreachable
         return out;
       })) as string[];
-      expect(await page.evaluate(() => (globalThis as unknown as OnPage).layersErrors)).toEqual([
-        expect.objectContaining({ code: "network_error", stopped: false }),
-      ]);
+      // At least that one failure; its retry (100–300 ms later here) may have failed too by now.
+      const errors = await page.evaluate(() => (globalThis as unknown as OnPage).layersErrors);
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      for (const e of errors) expect(e).toMatchObject({ code: "network_error", stopped: false });
       // The queue is in IndexedDB (the SDK's default storage) before the page goes away.
       const queueKey = `layers.${t.sdkKey.slice(-8)}.queue`;
       await waitFor(async () => {
