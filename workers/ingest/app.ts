@@ -27,6 +27,7 @@ import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
 import { type IngestVars, ingestVarsSchema } from "./env";
 import { ingestOpenApiDocument } from "./openapi";
+import { sdkKeyFromRequest } from "./sdkKeyFromRequest";
 
 type ReadBody = Awaited<ReturnType<typeof readBody>>;
 
@@ -183,7 +184,8 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
 
   app.post("/l/events", async (c) => {
     const receivedAt = clock();
-    const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
+    // Authorization, or ?key= from a browser sending without a CORS preflight (sdkKeyFromRequest.ts).
+    const secret = sdkKeyFromRequest(c.req.raw);
     const maxBytes = INGEST_LIMITS.maxBodyBytes;
     const tooLarge = () =>
       new ApiError("payload_too_large", `The request body may be at most ${maxBytes} bytes.`);
