@@ -123,7 +123,7 @@ async function main() {
       ingest: {},
       consumer: {},
       relay: { ...LOCAL_KEYRING, ...PLATFORMS },
-      api: { ...LOCAL_KEYRING, ...PLATFORMS },
+      api: { ...LOCAL_KEYRING, ...PLATFORMS, WEBHOOK_ALLOW_LOCAL_HTTP: "true" },
       cron: S3_VARS,
       "dead-letters": S3_VARS,
       webhooks: { ...LOCAL_KEYRING, WEBHOOK_ALLOW_LOCAL_HTTP: "true" },

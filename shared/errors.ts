@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   invalid_events: { status: 400, type: "invalid_request_error" },
   invalid_request: { status: 400, type: "invalid_request_error" },
   invalid_idempotency_key: { status: 400, type: "invalid_request_error" },
+  /** A webhook URL the SSRF guard refuses; details[0].reason names the class (functions/webhooks/ssrf.ts). */
+  webhook_url_refused: { status: 400, type: "invalid_request_error" },
   unauthorized: { status: 401, type: "authentication_error" },
   project_archived: { status: 403, type: "permission_error" },
   forbidden: { status: 403, type: "permission_error" },
