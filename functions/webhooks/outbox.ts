@@ -37,8 +37,9 @@ export async function emitWebhookEvent<T extends WebhookEventType>(
   const payload = WEBHOOK_EVENTS[event.type].schema.parse(event.payload);
   const projectId = event.projectId ?? null;
   const messageId = newId("msg");
-  // The org filter is explicit: RLS scopes tenant roles, but layers_maintenance bypasses it.
-  const { rows } = await sql<{ id: string }>`
+  // The org filter is explicit: RLS scopes tenant roles, but layers_maintenance bypasses it. No RETURNING:
+  // the emitting roles may insert these rows but not read them back (the id is ours already).
+  const result = await sql`
     with wanting as (
       select e.id from webhook_endpoints e
       where e.org_id = ${event.orgId} and e.enabled and e.deleted_at is null
@@ -49,12 +50,10 @@ export async function emitWebhookEvent<T extends WebhookEventType>(
       select ${messageId}, ${event.orgId}, ${projectId}, ${event.type}, ${JSON.stringify(payload)}::jsonb,
         ${event.now}::timestamptz
       where exists (select 1 from wanting)
-      returning id
     )
     insert into webhook_deliveries (message_id, endpoint_id, org_id, next_attempt_at, created_at)
-    select message.id, wanting.id, ${event.orgId}, ${event.now}::timestamptz, ${event.now}::timestamptz
-    from message cross join wanting
-    returning message_id as id
+    select ${messageId}, wanting.id, ${event.orgId}, ${event.now}::timestamptz, ${event.now}::timestamptz
+    from wanting
   `.execute(trx);
-  return rows.length > 0 ? messageId : null;
+  return Number(result.numAffectedRows ?? 0) > 0 ? messageId : null;
 }

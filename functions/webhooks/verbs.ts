@@ -10,7 +10,7 @@ import { emitWebhookEvent } from "./outbox";
 import { encryptWebhookSecret, signingSecrets } from "./secrets";
 import { type Fetch, type SendWebhookResult, sendWebhook } from "./send";
 import { generateWebhookSecret } from "./sign";
-import { checkWebhookUrl } from "./ssrf";
+import { checkWebhookUrl, MAX_WEBHOOK_URL_LENGTH } from "./ssrf";
 import {
   countLiveEndpointsLocked,
   deleteEndpoint,
@@ -39,7 +39,7 @@ import {
 export const WEBHOOK_LIMITS = {
   /** Live (not deleted) endpoints per org. */
   maxEndpointsPerOrg: 20,
-  maxUrlLength: 2048,
+  maxUrlLength: MAX_WEBHOOK_URL_LENGTH,
   maxDescriptionLength: 500,
   /** Event types one endpoint may list (none = every type). */
   maxEventTypes: 50,
