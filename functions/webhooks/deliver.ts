@@ -10,9 +10,11 @@ import { nextAttemptAt } from "./schedule";
 import { signingSecrets } from "./secrets";
 import { type Fetch, type SendWebhookResult, sendWebhook } from "./send";
 
-// The webhooks Worker's work for one Queue message: one attempt at one delivery, in three steps, no
-// transaction held while the receiver answers.
-//   1. claim (tenant transaction, the org's RLS): the delivery is still pending with the attempt count the
+// The webhooks Worker's work for one Queue batch: one attempt at each delivery its messages name, in three
+// steps per org, no transaction held while the receivers answer. The database work is shared: one claim
+// and one record transaction per org and batch, however many deliveries (the relay's pattern), so a batch
+// of 100 costs about what one delivery does.
+//   1. claim (tenant transaction, the org's RLS): each delivery still pending with the attempt count its
 //      message carries → count the attempt and lease it; decrypt its endpoint's active secrets in memory;
 //   2. send (no transaction): signed POST, SSRF guard, no redirects, capped read, deadline (send.ts);
 //   3. record (tenant transaction): the attempt row; succeeded on 2xx; 410 → endpoint disabled ("gone");
@@ -50,77 +52,126 @@ export type DeliverOutcome =
 
 const SYSTEM_ACTOR = { type: "system" as const, id: "webhooks" };
 
+const keyOf = (m: { messageId: string; endpointId: string }) => `${m.messageId} ${m.endpointId}`;
+
 interface Claimed {
+  m: WebhookQueueMessage;
   url: string;
   secrets: string[];
+  /** The attempt count including this attempt. */
   attempts: number;
-  eventType: string;
-  payload: unknown;
-  createdAt: Date;
+  body: string;
+}
+
+interface ClaimResult {
+  outcomes: Map<WebhookQueueMessage, DeliverOutcome>;
+  claimed: Claimed[];
+}
+
+/** Rows (message_id, endpoint_id[, more]) as a VALUES list for a join. */
+function pairs(list: WebhookQueueMessage[]) {
+  return sql.join(list.map((m) => sql`(${m.messageId}::text, ${m.endpointId}::text, ${m.attempts}::int)`));
 }
 
 async function claim(
   tx: Tx,
-  m: WebhookQueueMessage,
+  group: WebhookQueueMessage[],
   options: DeliverOptions,
   now: Date,
-): Promise<Claimed | "stale" | "endpoint_off"> {
-  const row = await tx
-    .selectFrom("webhook_deliveries as d")
-    .innerJoin("webhook_endpoints as e", "e.id", "d.endpoint_id")
-    .innerJoin("webhook_messages as msg", "msg.id", "d.message_id")
-    .select([
-      "d.status",
-      "d.attempts",
-      "e.id",
-      "e.org_id",
-      "e.url",
-      "e.enabled",
-      "e.deleted_at",
-      "e.secret_ciphertext",
-      "e.secret_key_id",
-      "e.previous_secret_ciphertext",
-      "e.previous_secret_key_id",
-      "e.previous_secret_expires_at",
-      "msg.event_type",
-      "msg.payload",
-      "msg.created_at",
-    ])
-    .where("d.message_id", "=", m.messageId)
-    .where("d.endpoint_id", "=", m.endpointId)
-    .executeTakeFirst();
-  if (!row || row.status !== "pending" || row.attempts !== m.attempts) return "stale";
-  const key = (q: typeof tx) =>
-    q
-      .updateTable("webhook_deliveries")
-      .where("message_id", "=", m.messageId)
-      .where("endpoint_id", "=", m.endpointId)
-      .where("status", "=", "pending")
-      .where("attempts", "=", m.attempts);
-  if (!row.enabled || row.deleted_at !== null) {
-    await key(tx).set({ status: "failed" }).execute();
-    return "endpoint_off";
+): Promise<ClaimResult> {
+  const outcomes = new Map<WebhookQueueMessage, DeliverOutcome>();
+  const { rows } = await sql<{
+    message_id: string;
+    endpoint_id: string;
+    status: string;
+    attempts: number;
+    id: string;
+    org_id: string;
+    url: string;
+    enabled: boolean;
+    deleted_at: Date | null;
+    secret_ciphertext: string;
+    secret_key_id: string;
+    previous_secret_ciphertext: string | null;
+    previous_secret_key_id: string | null;
+    previous_secret_expires_at: Date | null;
+    event_type: string;
+    payload: unknown;
+    created_at: Date;
+  }>`
+    select d.message_id, d.endpoint_id, d.status, d.attempts, e.id, e.org_id, e.url, e.enabled, e.deleted_at,
+      e.secret_ciphertext, e.secret_key_id, e.previous_secret_ciphertext, e.previous_secret_key_id,
+      e.previous_secret_expires_at, m.event_type, m.payload, m.created_at
+    from webhook_deliveries d
+    join webhook_endpoints e on e.id = d.endpoint_id
+    join webhook_messages m on m.id = d.message_id
+    where (d.message_id, d.endpoint_id) in (select v.m, v.e from (values ${pairs(group)}) as v(m, e, a))
+  `.execute(tx);
+  const byKey = new Map(rows.map((r) => [`${r.message_id} ${r.endpoint_id}`, r]));
+  const toClaim: WebhookQueueMessage[] = [];
+  const toClose: WebhookQueueMessage[] = [];
+  const seen = new Set<string>();
+  for (const m of group) {
+    const row = byKey.get(keyOf(m));
+    // A duplicate of a message already in this batch, or a delivery attempted since it was enqueued.
+    if (!row || row.status !== "pending" || row.attempts !== m.attempts || seen.has(keyOf(m))) {
+      outcomes.set(m, { kind: "stale" });
+      continue;
+    }
+    seen.add(keyOf(m));
+    if (!row.enabled || row.deleted_at !== null) {
+      toClose.push(m);
+      outcomes.set(m, { kind: "endpoint_off" });
+    } else toClaim.push(m);
   }
-  // Decrypted before the claim: a keyring missing the key fails the transaction, and the Queue retries
-  // the message without an attempt having been counted.
-  const secrets = await signingSecrets(options.keyring, row, now);
-  const claimed = await key(tx)
-    .set({
-      attempts: sql<number>`attempts + 1`,
-      last_attempt_at: now,
-      next_attempt_at: new Date(now.getTime() + options.leaseSeconds * 1000),
-    })
-    .returning("attempts")
-    .executeTakeFirst();
-  if (!claimed) return "stale";
-  return {
-    url: row.url,
-    secrets,
-    attempts: claimed.attempts,
-    eventType: row.event_type,
-    payload: row.payload,
-    createdAt: row.created_at,
+  if (toClose.length > 0) {
+    await sql`
+      update webhook_deliveries d set status = 'failed'
+      from (values ${pairs(toClose)}) as v(m, e, a)
+      where d.message_id = v.m and d.endpoint_id = v.e and d.attempts = v.a and d.status = 'pending'
+    `.execute(tx);
+  }
+  if (toClaim.length === 0) return { outcomes, claimed: [] };
+  // Decrypted before the claim: a keyring missing a key fails the transaction, and the Queue retries the
+  // batch without an attempt having been counted. Once per endpoint.
+  const secretsOf = new Map<string, Promise<string[]>>();
+  const secretsFor = (endpointId: string) => {
+    let found = secretsOf.get(endpointId);
+    if (!found) {
+      const row = rows.find((r) => r.endpoint_id === endpointId);
+      if (!row) throw new Error("endpoint row vanished");
+      found = signingSecrets(options.keyring, row, now);
+      secretsOf.set(endpointId, found);
+    }
+    return found;
   };
+  const secrets = await Promise.all(toClaim.map((m) => secretsFor(m.endpointId)));
+  const leaseUntil = new Date(now.getTime() + options.leaseSeconds * 1000);
+  const { rows: won } = await sql<{ message_id: string; endpoint_id: string; attempts: number }>`
+    update webhook_deliveries d
+    set attempts = d.attempts + 1, last_attempt_at = ${now}, next_attempt_at = ${leaseUntil}
+    from (values ${pairs(toClaim)}) as v(m, e, a)
+    where d.message_id = v.m and d.endpoint_id = v.e and d.attempts = v.a and d.status = 'pending'
+    returning d.message_id, d.endpoint_id, d.attempts
+  `.execute(tx);
+  const wonByKey = new Map(won.map((w) => [`${w.message_id} ${w.endpoint_id}`, w.attempts]));
+  const claimed: Claimed[] = [];
+  toClaim.forEach((m, i) => {
+    const attempts = wonByKey.get(keyOf(m));
+    const row = byKey.get(keyOf(m));
+    if (attempts === undefined || !row) {
+      outcomes.set(m, { kind: "stale" });
+      return;
+    }
+    claimed.push({
+      m,
+      url: row.url,
+      secrets: secrets[i] ?? [],
+      attempts,
+      body: webhookBody({ eventType: row.event_type, createdAt: row.created_at, payload: row.payload }),
+    });
+  });
+  return { outcomes, claimed };
 }
 
 /** Disables the endpoint (if still enabled), audits it and tells the org's other endpoints. */
@@ -168,103 +219,199 @@ async function disableEndpoint(
   return true;
 }
 
+interface Sent {
+  c: Claimed;
+  result: SendWebhookResult;
+  at: Date;
+}
+
+const succeeded = (r: SendWebhookResult) => r.errorCode === null && r.statusCode !== null;
+
 async function record(
   tx: Tx,
-  m: WebhookQueueMessage,
-  claimed: Claimed,
-  result: SendWebhookResult,
+  orgId: string,
+  sent: Sent[],
   options: DeliverOptions,
-  at: Date,
-): Promise<DeliverOutcome> {
+): Promise<Map<WebhookQueueMessage, DeliverOutcome>> {
+  const outcomes = new Map<WebhookQueueMessage, DeliverOutcome>();
   await tx
     .insertInto("webhook_attempts")
-    .values({
-      id: newId("wha"),
-      org_id: m.orgId,
-      endpoint_id: m.endpointId,
-      message_id: m.messageId,
-      attempted_at: at,
-      duration_ms: Math.max(0, Math.round(result.durationMs)),
-      status_code: result.statusCode,
-      error_code: result.errorCode,
-      response_excerpt: result.responseExcerpt,
-    })
+    .values(
+      sent.map(({ c, result, at }) => ({
+        id: newId("wha"),
+        org_id: orgId,
+        endpoint_id: c.m.endpointId,
+        message_id: c.m.messageId,
+        attempted_at: at,
+        duration_ms: Math.max(0, Math.round(result.durationMs)),
+        status_code: result.statusCode,
+        error_code: result.errorCode,
+        response_excerpt: result.responseExcerpt,
+      })),
+    )
     .execute();
-  const delivery = tx
-    .updateTable("webhook_deliveries")
-    .where("message_id", "=", m.messageId)
-    .where("endpoint_id", "=", m.endpointId);
 
-  if (result.errorCode === null && result.statusCode !== null) {
-    await delivery.set({ status: "succeeded", last_status_code: result.statusCode }).execute();
+  // Per delivery: its new status, when it is next due, the last answer's status.
+  const updates: {
+    c: Claimed;
+    status: "pending" | "succeeded" | "failed";
+    next: Date;
+    code: number | null;
+  }[] = [];
+  const exhausted: Sent[] = [];
+  const gone = new Set<string>();
+  for (const s of sent) {
+    const { c, result, at } = s;
+    if (succeeded(s.result)) {
+      updates.push({ c, status: "succeeded", next: at, code: result.statusCode });
+      outcomes.set(c.m, { kind: "succeeded", statusCode: result.statusCode as number });
+      continue;
+    }
+    const errorCode = result.errorCode ?? "http_status";
+    if (result.statusCode === 410) {
+      updates.push({ c, status: "failed", next: at, code: 410 });
+      gone.add(c.m.endpointId);
+      outcomes.set(c.m, { kind: "failed", statusCode: 410, errorCode, disabled: null });
+      continue;
+    }
+    const next = nextAttemptAt(options.schedule, c.attempts, at, options.random);
+    if (next) {
+      updates.push({ c, status: "pending", next, code: result.statusCode });
+      outcomes.set(c.m, { kind: "retry", nextAttemptAt: next, statusCode: result.statusCode, errorCode });
+    } else {
+      updates.push({ c, status: "failed", next: at, code: result.statusCode });
+      exhausted.push(s);
+      outcomes.set(c.m, { kind: "failed", statusCode: result.statusCode, errorCode, disabled: null });
+    }
+  }
+  await sql`
+    update webhook_deliveries d
+    set status = v.status, next_attempt_at = v.next, last_status_code = v.code
+    from (values ${sql.join(
+      updates.map(
+        (u) =>
+          sql`(${u.c.m.messageId}::text, ${u.c.m.endpointId}::text, ${u.status}::text, ${u.next}::timestamptz, ${u.code}::int)`,
+      ),
+    )}) as v(m, e, status, next, code)
+    where d.message_id = v.m and d.endpoint_id = v.e
+  `.execute(tx);
+
+  // The endpoint's failure streak: any success in this batch ends it (the endpoint is reachable); else it
+  // starts at the earliest failure, unless it had started already.
+  const streak = new Map<string, Date | null>();
+  for (const { c, result, at } of sent) {
+    const before = streak.get(c.m.endpointId);
+    if (succeeded(result)) streak.set(c.m.endpointId, null);
+    else if (before !== null) streak.set(c.m.endpointId, before && before < at ? before : at);
+  }
+  const healthy = [...streak].filter(([, at]) => at === null).map(([id]) => id);
+  if (healthy.length > 0) {
     await tx
       .updateTable("webhook_endpoints")
       .set({ failing_since: null })
-      .where("id", "=", m.endpointId)
+      .where("id", "in", healthy)
       .where("failing_since", "is not", null)
       .execute();
-    return { kind: "succeeded", statusCode: result.statusCode };
+  }
+  for (const [endpointId, at] of streak) {
+    if (at === null) continue;
+    await tx
+      .updateTable("webhook_endpoints")
+      .set({ failing_since: sql<Date>`coalesce(failing_since, ${at}::timestamptz)` })
+      .where("id", "=", endpointId)
+      .execute();
   }
 
-  const errorCode = result.errorCode ?? "http_status";
-  // The streak of failures starts at the first one; a success (above) ends it.
-  const endpoint = await tx
-    .updateTable("webhook_endpoints")
-    .set({ failing_since: sql<Date>`coalesce(failing_since, ${at}::timestamptz)` })
-    .where("id", "=", m.endpointId)
-    .returning(["failing_since"])
-    .executeTakeFirstOrThrow();
-
-  if (result.statusCode === 410) {
-    await delivery.set({ status: "failed", last_status_code: 410 }).execute();
-    const disabled = await disableEndpoint(tx, m.orgId, m.endpointId, "gone", at);
-    return { kind: "failed", statusCode: 410, errorCode, disabled: disabled ? "gone" : null };
+  for (const endpointId of gone) {
+    const disabled = await disableEndpoint(tx, orgId, endpointId, "gone", options.now());
+    if (!disabled) continue;
+    for (const [m, o] of outcomes) {
+      if (m.endpointId === endpointId && o.kind === "failed" && o.statusCode === 410) o.disabled = "gone";
+    }
   }
-
-  const next = nextAttemptAt(options.schedule, claimed.attempts, at, options.random);
-  if (next) {
-    await delivery.set({ next_attempt_at: next, last_status_code: result.statusCode }).execute();
-    return { kind: "retry", nextAttemptAt: next, statusCode: result.statusCode, errorCode };
-  }
-  await delivery.set({ status: "failed", last_status_code: result.statusCode }).execute();
-  // Sustained failure: this delivery failed its whole schedule and nothing has reached the endpoint since
+  // Sustained failure: a delivery failed its whole schedule and nothing has reached the endpoint since
   // its first attempt (the streak began at or before it).
-  const first = await tx
-    .selectFrom("webhook_attempts")
-    .select((eb) => eb.fn.min("attempted_at").as("at"))
-    .where("message_id", "=", m.messageId)
-    .where("endpoint_id", "=", m.endpointId)
-    .executeTakeFirst();
-  const firstAt = first?.at ? new Date(first.at) : at;
-  const sustained = endpoint.failing_since !== null && endpoint.failing_since.getTime() <= firstAt.getTime();
-  const disabled = sustained && (await disableEndpoint(tx, m.orgId, m.endpointId, "failing", at));
-  return { kind: "failed", statusCode: result.statusCode, errorCode, disabled: disabled ? "failing" : null };
+  for (const { c, at } of exhausted) {
+    const row = await tx
+      .selectFrom("webhook_endpoints")
+      .select("failing_since")
+      .where("id", "=", c.m.endpointId)
+      .executeTakeFirst();
+    const first = await tx
+      .selectFrom("webhook_attempts")
+      .select((eb) => eb.fn.min("attempted_at").as("at"))
+      .where("message_id", "=", c.m.messageId)
+      .where("endpoint_id", "=", c.m.endpointId)
+      .executeTakeFirst();
+    const firstAt = first?.at ? new Date(first.at) : at;
+    if (!row?.failing_since || row.failing_since.getTime() > firstAt.getTime()) continue;
+    if (await disableEndpoint(tx, orgId, c.m.endpointId, "failing", at)) {
+      const o = outcomes.get(c.m);
+      if (o?.kind === "failed") o.disabled = "failing";
+    }
+  }
+  return outcomes;
 }
 
-/** One attempt at the delivery a Queue message names. Throws only for our side (database, keyring). */
+/**
+ * One attempt at each delivery the Queue messages name; an outcome per message, in order. Throws only for
+ * our side (database, keyring) — for the org whose transaction failed; the caller retries those messages.
+ */
+export async function deliverWebhooks(
+  db: Db,
+  messages: WebhookQueueMessage[],
+  options: DeliverOptions,
+): Promise<PromiseSettledResult<DeliverOutcome>[]> {
+  const byOrg = new Map<string, WebhookQueueMessage[]>();
+  for (const m of messages) byOrg.set(m.orgId, [...(byOrg.get(m.orgId) ?? []), m]);
+  const perOrg = new Map<string, Promise<Map<WebhookQueueMessage, DeliverOutcome>>>();
+  for (const [orgId, group] of byOrg) {
+    perOrg.set(
+      orgId,
+      (async () => {
+        const { outcomes, claimed } = await withTenant(db, orgId, (tx) =>
+          claim(tx, group, options, options.now()),
+        );
+        if (claimed.length === 0) return outcomes;
+        const sent = await Promise.all(
+          claimed.map(async (c): Promise<Sent> => {
+            const at = options.now();
+            const result = await sendWebhook({
+              url: c.url,
+              secrets: c.secrets,
+              messageId: c.m.messageId,
+              timestamp: at,
+              body: c.body,
+              timeoutMs: options.timeoutMs,
+              allowLocalHttp: options.allowLocalHttp,
+              ...(options.fetch ? { fetch: options.fetch } : {}),
+            });
+            return { c, result, at };
+          }),
+        );
+        const recorded = await withTenant(db, orgId, (tx) => record(tx, orgId, sent, options));
+        for (const [m, o] of recorded) outcomes.set(m, o);
+        return outcomes;
+      })(),
+    );
+  }
+  return Promise.allSettled(
+    messages.map(async (m) => {
+      const outcome = (await perOrg.get(m.orgId))?.get(m);
+      if (!outcome) throw new Error("no outcome for a webhook message");
+      return outcome;
+    }),
+  );
+}
+
+/** One attempt at one delivery (deliverWebhooks for a single message). */
 export async function deliverWebhook(
   db: Db,
   m: WebhookQueueMessage,
   options: DeliverOptions,
 ): Promise<DeliverOutcome> {
-  const claimedAt = options.now();
-  const claimed = await withTenant(db, m.orgId, (tx) => claim(tx, m, options, claimedAt));
-  if (claimed === "stale") return { kind: "stale" };
-  if (claimed === "endpoint_off") return { kind: "endpoint_off" };
-  const at = options.now();
-  const result = await sendWebhook({
-    url: claimed.url,
-    secrets: claimed.secrets,
-    messageId: m.messageId,
-    timestamp: at,
-    body: webhookBody({
-      eventType: claimed.eventType,
-      createdAt: claimed.createdAt,
-      payload: claimed.payload,
-    }),
-    timeoutMs: options.timeoutMs,
-    allowLocalHttp: options.allowLocalHttp,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
-  return withTenant(db, m.orgId, (tx) => record(tx, m, claimed, result, options, at));
+  const [result] = await deliverWebhooks(db, [m], options);
+  if (!result) throw new Error("no outcome");
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
 }

@@ -80,7 +80,7 @@ export async function startReceiver(): Promise<Receiver> {
       log.push(received);
       const n = (counts.get(path) ?? 0) + 1;
       counts.set(path, n);
-      const behaviour = behaviours.get(path) ?? (() => ({ status: 200, body: "ok" }));
+      const behaviour: Behaviour = behaviours.get(path) ?? (() => ({ status: 200, body: "ok" }));
       const answer = behaviour(n, received);
       if ("hang" in answer) {
         hanging.add(res);

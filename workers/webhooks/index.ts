@@ -1,7 +1,7 @@
 import { parseKeyring } from "../../functions/destinations/crypto";
 import { retryDelaySeconds } from "../../functions/events/retryDelay";
-import { deliverWebhook } from "../../functions/webhooks/deliver";
-import { webhookQueueMessageSchema } from "../../functions/webhooks/queueMessage";
+import { deliverWebhooks } from "../../functions/webhooks/deliver";
+import { type WebhookQueueMessage, webhookQueueMessageSchema } from "../../functions/webhooks/queueMessage";
 import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import { parseEnv } from "../common/parseEnv";
@@ -10,8 +10,8 @@ import { webhooksVarsSchema } from "./env";
 const log = createLogger({ worker: "webhooks" });
 
 /**
- * Consumer of the "layers-webhooks" queue. Each message is one attempt at one delivery, judged on its own
- * and run concurrently with the batch's others. Whatever the receiver does is recorded and the message
+ * Consumer of the "layers-webhooks" queue. Each message is one attempt at one delivery; the batch's are
+ * sent concurrently and share one claim and one record transaction per org (functions/webhooks/deliver.ts). Whatever the receiver does is recorded and the message
  * acked (the retry lives in Postgres, see functions/webhooks/deliver.ts); only our side failing (database,
  * keyring) retries the message. Malformed messages are acked and logged: nothing could ever deliver them.
  * Logs carry ids, status codes and error codes, never a URL's secret, a payload or a signing secret.
@@ -38,31 +38,41 @@ export default {
         allowLocalHttp: vars.WEBHOOK_ALLOW_LOCAL_HTTP === "true",
         now: () => new Date(),
       };
-      await Promise.all(
-        batch.messages.map(async (message) => {
-          const parsed = webhookQueueMessageSchema.safeParse(message.body);
-          if (!parsed.success) {
-            log.error("malformed webhooks message dropped", { queueMessageId: message.id });
-            message.ack();
-            return;
-          }
-          const m = parsed.data;
-          const ids = { orgId: m.orgId, messageId: m.messageId, endpointId: m.endpointId };
-          try {
-            const outcome = await deliverWebhook(db, m, options);
-            if (outcome.kind === "failed" || outcome.kind === "retry") {
-              log.warn("webhook attempt failed", { ...ids, ...outcome });
-            } else if (outcome.kind !== "stale") {
-              log.info("webhook attempt done", { ...ids, ...outcome });
-            }
-            message.ack();
-          } catch (error) {
-            const delaySeconds = retryDelaySeconds(message.attempts, 5, 300);
-            log.error("webhook delivery failed on our side, will retry", { ...ids, delaySeconds, error });
-            message.retry({ delaySeconds });
-          }
-        }),
+      const valid: { message: Message<unknown>; body: WebhookQueueMessage }[] = [];
+      for (const message of batch.messages) {
+        const parsed = webhookQueueMessageSchema.safeParse(message.body);
+        if (parsed.success) valid.push({ message, body: parsed.data });
+        else {
+          log.error("malformed webhooks message dropped", { queueMessageId: message.id });
+          message.ack();
+        }
+      }
+      const results = await deliverWebhooks(
+        db,
+        valid.map((v) => v.body),
+        options,
       );
+      results.forEach((result, i) => {
+        const { message, body: m } = valid[i] as (typeof valid)[number];
+        const ids = { orgId: m.orgId, messageId: m.messageId, endpointId: m.endpointId };
+        if (result.status === "rejected") {
+          const delaySeconds = retryDelaySeconds(message.attempts, 5, 300);
+          log.error("webhook delivery failed on our side, will retry", {
+            ...ids,
+            delaySeconds,
+            error: result.reason,
+          });
+          message.retry({ delaySeconds });
+          return;
+        }
+        const outcome = result.value;
+        if (outcome.kind === "failed" || outcome.kind === "retry") {
+          log.warn("webhook attempt failed", { ...ids, ...outcome });
+        } else if (outcome.kind !== "stale") {
+          log.info("webhook attempt done", { ...ids, ...outcome });
+        }
+        message.ack();
+      });
     } finally {
       // Not awaited: every message is decided by now, and closing waits for connections a dead socket
       // may never give back.
