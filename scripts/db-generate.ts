@@ -42,6 +42,8 @@ const OVERRIDES: Record<string, string> = {
   "relay_dead_letters.destination": "DestinationKind",
   "relay_dead_letters.reason": "RelayDeadLetterReason",
   "relay_dead_letters.events": "JsonArrayColumn",
+  "webhook_messages.payload": "JsonObjectColumn",
+  "webhook_deliveries.status": "Generated<WebhookDeliveryStatus>",
 };
 
 async function generateSchema(url: string): Promise<void> {

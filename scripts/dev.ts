@@ -126,9 +126,10 @@ async function main() {
       ingest: {},
       consumer: {},
       relay: { ...LOCAL_KEYRING, ...PLATFORMS },
-      api: { ...LOCAL_KEYRING, ...PLATFORMS },
+      api: { ...LOCAL_KEYRING, ...PLATFORMS, WEBHOOK_ALLOW_LOCAL_HTTP: "true" },
       cron: S3_VARS,
       "dead-letters": S3_VARS,
+      webhooks: { ...LOCAL_KEYRING, WEBHOOK_ALLOW_LOCAL_HTTP: "true" },
     };
     return names.map((name, i) => workerOptions(name, scripts[i] as string, database, extra[name]));
   };
@@ -142,9 +143,9 @@ async function main() {
   await mf.ready;
   console.log(`• ${names.length} Workers running in workerd (Miniflare): ${names.join(", ")}`);
 
-  const cron = async (at = new Date()) => {
+  const cron = async (at = new Date(), expression = "*/5 * * * *") => {
     const worker = await mf.getWorker("cron");
-    return worker.scheduled({ scheduledTime: at, cron: "*/5 * * * *" });
+    return worker.scheduled({ scheduledTime: at, cron: expression });
   };
   const servers = [
     // Ingest is the entry Worker: dispatchFetch gives its requests the local request.cf (geo).
@@ -180,6 +181,8 @@ async function main() {
   }
   const interval =
     CRON_MINUTES > 0 ? setInterval(() => void cron().catch(() => {}), CRON_MINUTES * 60_000) : undefined;
+  // The every-minute trigger: the webhook outbox and due retries (workers/cron/wrangler.toml).
+  const webhookInterval = setInterval(() => void cron(new Date(), "* * * * *").catch(() => {}), 60_000);
 
   // Rebuild and reload on a change to the code (the queues and Durable Objects restart with them).
   let reloading: NodeJS.Timeout | undefined;
@@ -203,6 +206,7 @@ async function main() {
     stopping = true;
     console.log("\n• stopping…");
     clearInterval(interval);
+    clearInterval(webhookInterval);
     for (const w of watchers) w.close();
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     await mf.dispose();

@@ -31,6 +31,7 @@ const INTERFACES: Record<WorkerName, string> = {
   api: "ApiBindings",
   cron: "CronBindings",
   "dead-letters": "DeadLetterBindings",
+  webhooks: "WebhooksBindings",
 };
 
 // Only what the config and the .dev.vars.example say may reach the types: wrangler would otherwise add the

@@ -3,6 +3,7 @@ import type { Db } from "../../shared/db";
 import { writeAudit } from "../audit/writeAudit";
 import { eraseFromDeadLetters } from "../deadLetters/erase";
 import type { ObjectStore } from "../storage/objectStore";
+import { emitWebhookEvent } from "../webhooks/outbox";
 
 /** Rows per DELETE statement: each batch is its own short transaction, so no lock is held for long. */
 export const DELETE_BATCH_ROWS = 5_000;
@@ -258,6 +259,23 @@ async function complete(
       },
       now,
     );
+    // The receipt's webhook, in the same transaction: a completion that rolls back notifies nobody.
+    await emitWebhookEvent(tx, {
+      orgId: request.org_id,
+      projectId: request.project_id,
+      type: "deletion_request.completed",
+      payload: {
+        deletionRequestId: request.id,
+        projectId: request.project_id,
+        status: "completed",
+        deletedEvents: Number(row?.deleted_events ?? 0),
+        deletedUsers: Number(row?.deleted_users ?? 0),
+        deletedAttributions: attributions,
+        deletedDeadLetters: deadLetters,
+        link: `/v1/deletion-requests/${request.id}`,
+      },
+      now,
+    });
     return { users, attributions, deadLetters };
   });
 }
@@ -307,6 +325,19 @@ async function recordFailure(db: Db, request: Claimed, now: Date, error: unknown
         },
         now,
       );
+      await emitWebhookEvent(tx, {
+        orgId: request.org_id,
+        projectId: request.project_id,
+        type: "deletion_request.failed",
+        payload: {
+          deletionRequestId: request.id,
+          projectId: request.project_id,
+          status: "failed",
+          attempts: request.attempts + 1,
+          link: `/v1/deletion-requests/${request.id}`,
+        },
+        now,
+      });
     }
     return failed;
   });

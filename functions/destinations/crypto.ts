@@ -121,20 +121,24 @@ function cryptoKey(keyring: Keyring, keyId: string): Promise<CryptoKey> {
   return key;
 }
 
-function aad(binding: TokenBinding): Uint8Array {
-  return new TextEncoder().encode(`${AAD_VERSION}\n${binding.orgId}\n${binding.projectId}\n${binding.kind}`);
+function aad(binding: TokenBinding): string {
+  return `${AAD_VERSION}\n${binding.orgId}\n${binding.projectId}\n${binding.kind}`;
 }
 
-/** Encrypts under the ring's current key with a fresh random IV. */
-export async function encryptToken(
+/**
+ * Encrypts under the ring's current key with a fresh random IV, bound to `context` (the AAD: where the
+ * ciphertext belongs). The primitive behind destination tokens and webhook signing secrets
+ * (functions/webhooks/secrets.ts), which differ only in their context.
+ */
+export async function sealWithKeyring(
   keyring: Keyring,
   plaintext: string,
-  binding: TokenBinding,
+  context: string,
 ): Promise<EncryptedToken> {
   const keyId = keyring.currentKeyId;
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: aad(binding) },
+    { name: "AES-GCM", iv, additionalData: new TextEncoder().encode(context) },
     await cryptoKey(keyring, keyId),
     new TextEncoder().encode(plaintext),
   );
@@ -144,33 +148,57 @@ export async function encryptToken(
   return { ciphertext: toBase64(out), keyId };
 }
 
-/** Decrypts with the key the ciphertext names. Throws TokenDecryptError when it cannot (never the token). */
-export async function decryptToken(
+/**
+ * Decrypts with the key the ciphertext names, checking it belongs to `context`. Throws TokenDecryptError
+ * (`what` names the row, never the secret) when it cannot.
+ */
+export async function openWithKeyring(
   keyring: Keyring,
   token: EncryptedToken,
-  binding: TokenBinding,
+  context: string,
+  what: string,
 ): Promise<string> {
   const key = await cryptoKey(keyring, token.keyId);
   let bytes: Uint8Array;
   try {
     bytes = fromBase64(token.ciphertext);
   } catch {
-    throw new TokenDecryptError("Destination token ciphertext is not base64.");
+    throw new TokenDecryptError(`${what}: ciphertext is not base64.`);
   }
-  if (bytes.length <= IV_BYTES + 16)
-    throw new TokenDecryptError("Destination token ciphertext is truncated.");
+  if (bytes.length <= IV_BYTES + 16) throw new TokenDecryptError(`${what}: ciphertext is truncated.`);
   try {
     const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData: aad(binding) },
+      { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData: new TextEncoder().encode(context) },
       key,
       bytes.subarray(IV_BYTES),
     );
     return new TextDecoder().decode(plain);
   } catch {
-    throw new TokenDecryptError(
-      `Destination token for ${binding.projectId}/${binding.kind} failed authentication (altered, or not this row's).`,
-    );
+    throw new TokenDecryptError(`${what} failed authentication (altered, or not this row's).`);
   }
+}
+
+/** Encrypts a destination token under the ring's current key with a fresh random IV. */
+export function encryptToken(
+  keyring: Keyring,
+  plaintext: string,
+  binding: TokenBinding,
+): Promise<EncryptedToken> {
+  return sealWithKeyring(keyring, plaintext, aad(binding));
+}
+
+/** Decrypts with the key the ciphertext names. Throws TokenDecryptError when it cannot (never the token). */
+export function decryptToken(
+  keyring: Keyring,
+  token: EncryptedToken,
+  binding: TokenBinding,
+): Promise<string> {
+  return openWithKeyring(
+    keyring,
+    token,
+    aad(binding),
+    `Destination token for ${binding.projectId}/${binding.kind}`,
+  );
 }
 
 /**

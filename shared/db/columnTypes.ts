@@ -26,4 +26,5 @@ export type DeletionRequestStatus = "pending" | "running" | "completed" | "faile
 export type SuppressionIdentifierType = "user_id" | "email" | "phone";
 export type RelayDeliveryStatus = "delivered" | "retrying" | "rejected" | "dead_lettered" | "skipped";
 export type RelayDeadLetterReason = "rejected" | "max_attempts";
+export type WebhookDeliveryStatus = "pending" | "succeeded" | "failed";
 export type { DestinationKind, DestinationStatus };

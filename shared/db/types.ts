@@ -18,6 +18,7 @@ import type {
   RelayDeliveryStatus,
   Role,
   SuppressionIdentifierType,
+  WebhookDeliveryStatus,
 } from "./columnTypes";
 
 export type Generated<T> =
@@ -256,6 +257,61 @@ export interface Suppressions {
   project_id: string;
 }
 
+export interface WebhookAttempts {
+  attempted_at: Generated<Timestamp>;
+  duration_ms: number;
+  endpoint_id: string;
+  error_code: string | null;
+  id: string;
+  message_id: string | null;
+  org_id: string;
+  response_excerpt: string | null;
+  status_code: number | null;
+}
+
+export interface WebhookDeliveries {
+  attempts: Generated<number>;
+  created_at: Generated<Timestamp>;
+  endpoint_id: string;
+  last_attempt_at: Timestamp | null;
+  last_status_code: number | null;
+  message_id: string;
+  next_attempt_at: Generated<Timestamp>;
+  org_id: string;
+  status: Generated<WebhookDeliveryStatus>;
+}
+
+export interface WebhookEndpoints {
+  created_at: Generated<Timestamp>;
+  deleted_at: Timestamp | null;
+  description: string | null;
+  disabled_at: Timestamp | null;
+  disabled_reason: string | null;
+  enabled: Generated<boolean>;
+  event_types: Generated<string[]>;
+  failing_since: Timestamp | null;
+  id: string;
+  org_id: string;
+  previous_secret_ciphertext: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  previous_secret_key_id: string | null;
+  project_id: string | null;
+  secret_ciphertext: string;
+  secret_key_id: string;
+  updated_at: Generated<Timestamp>;
+  url: string;
+}
+
+export interface WebhookMessages {
+  created_at: Generated<Timestamp>;
+  dispatched_at: Timestamp | null;
+  event_type: string;
+  id: string;
+  org_id: string;
+  payload: JsonObjectColumn;
+  project_id: string | null;
+}
+
 export interface DB {
   api_keys: ApiKeys;
   apple_attributions: AppleAttributions;
@@ -274,4 +330,8 @@ export interface DB {
   sdk_keys: SdkKeys;
   sdk_users: SdkUsers;
   suppressions: Suppressions;
+  webhook_attempts: WebhookAttempts;
+  webhook_deliveries: WebhookDeliveries;
+  webhook_endpoints: WebhookEndpoints;
+  webhook_messages: WebhookMessages;
 }

@@ -31,6 +31,10 @@ const TENANT_TABLES = [
   "relay_deliveries",
   "relay_dead_letters",
   "apple_attributions",
+  "webhook_endpoints",
+  "webhook_messages",
+  "webhook_deliveries",
+  "webhook_attempts",
 ] as const;
 
 let owner: Db;

@@ -11,6 +11,7 @@ import { consumerVarsSchema } from "../../workers/consumer/env";
 import { deadLetterVarsSchema } from "../../workers/dead-letters/env";
 import { ingestVarsSchema } from "../../workers/ingest/env";
 import { relayVarsSchema } from "../../workers/relay/env";
+import { webhooksVarsSchema } from "../../workers/webhooks/env";
 
 /** The schemas each Worker validates its env with (workers/<name>/env.ts, functions/cron/vars.ts). */
 const SCHEMAS: Record<WorkerName, z.ZodType[]> = {
@@ -20,6 +21,7 @@ const SCHEMAS: Record<WorkerName, z.ZodType[]> = {
   api: [apiVarsSchema, destinationVarsSchema],
   cron: [cronVarsSchema],
   "dead-letters": [deadLetterVarsSchema],
+  webhooks: [webhooksVarsSchema],
 };
 
 /** Stand-ins of the right shape for the secrets each .dev.vars.example declares. */

@@ -17,6 +17,7 @@ import { registerRelayDeliveryRoutes } from "./routes/relayDeliveries";
 import { registerRequestLogRoutes } from "./routes/requestLogs";
 import { registerSdkKeyRoutes } from "./routes/sdkKeys";
 import { registerUserDataRoutes } from "./routes/userData";
+import { registerWebhookEndpointRoutes } from "./routes/webhookEndpoints";
 import { registerResponseHeaders } from "./schemas";
 
 export const OPENAPI_INFO = {
@@ -79,6 +80,7 @@ export function createApiApp() {
   registerRelayDeliveryRoutes(app);
   registerUserDataRoutes(app);
   registerDeletionRequestRoutes(app);
+  registerWebhookEndpointRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

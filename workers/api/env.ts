@@ -29,3 +29,13 @@ export const destinationVarsSchema = z.object({
   APPLE_ADSERVICES_URL: z.url().default("https://api-adservices.apple.com/api/v1/"),
   DESTINATION_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
 });
+
+/**
+ * Webhook endpoints (workers/api/routes/webhookEndpoints.ts): whether plain http to the local machine is
+ * allowed (true only under `npm run dev` and tests; production takes https only) and the test send's
+ * timeout. Read only by the webhook routes.
+ */
+export const webhookVarsSchema = z.object({
+  WEBHOOK_ALLOW_LOCAL_HTTP: z.enum(["true", "false"]).default("false"),
+  WEBHOOK_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+});
