@@ -1806,6 +1806,30 @@ GRANT UPDATE(disabled_reason) ON TABLE public.webhook_endpoints TO layers_webhoo
 GRANT UPDATE(disabled_at) ON TABLE public.webhook_endpoints TO layers_webhooks;
 
 --
+-- Name: COLUMN webhook_endpoints.secret_ciphertext; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(secret_ciphertext),UPDATE(secret_ciphertext) ON TABLE public.webhook_endpoints TO layers_maintenance;
+
+--
+-- Name: COLUMN webhook_endpoints.secret_key_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(secret_key_id),UPDATE(secret_key_id) ON TABLE public.webhook_endpoints TO layers_maintenance;
+
+--
+-- Name: COLUMN webhook_endpoints.previous_secret_ciphertext; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(previous_secret_ciphertext),UPDATE(previous_secret_ciphertext) ON TABLE public.webhook_endpoints TO layers_maintenance;
+
+--
+-- Name: COLUMN webhook_endpoints.previous_secret_key_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(previous_secret_key_id),UPDATE(previous_secret_key_id) ON TABLE public.webhook_endpoints TO layers_maintenance;
+
+--
 -- Name: COLUMN webhook_endpoints.failing_since; Type: ACL; Schema: public; Owner: -
 --
 

@@ -1,8 +1,9 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { newestFirstPage } from "../../shared/db/newestFirstPage";
+import type { Keyring } from "../../shared/destinations";
 import type { EncryptedToken } from "../destinations/crypto";
-import type { EndpointSecretColumns } from "./secrets";
+import { decryptWebhookSecret, type EndpointSecretColumns, encryptWebhookSecret } from "./secrets";
 
 // SQL of webhook endpoints, their deliveries and attempts, run in the caller's tenant transaction (RLS
 // scopes every statement to the org). Secret ciphertexts are read only by loadEndpointSecrets.
@@ -472,4 +473,80 @@ export async function getDelivery(
     .where("message_id", "=", messageId)
     .executeTakeFirst();
   return row ? ((await withMessages(db, [row]))[0] ?? null) : null;
+}
+
+/**
+ * Keyring rotation for signing secrets (scripts/reencrypt-destination-tokens.ts, as the maintenance role,
+ * across orgs): every current or previous secret under a key other than the ring's current one is
+ * decrypted and encrypted again under it. Returns how many endpoints were rewritten. Rows are locked, so a
+ * rotation through the API meanwhile waits rather than being overwritten.
+ */
+export async function reencryptWebhookSecrets(
+  db: Db,
+  keyring: Keyring,
+  options: { orgId?: string | undefined } = {},
+): Promise<number> {
+  let query = db
+    .selectFrom("webhook_endpoints")
+    .select([
+      "id",
+      "org_id",
+      "secret_ciphertext",
+      "secret_key_id",
+      "previous_secret_ciphertext",
+      "previous_secret_key_id",
+    ])
+    .where((eb) =>
+      eb.or([
+        eb("secret_key_id", "!=", keyring.currentKeyId),
+        eb("previous_secret_key_id", "!=", keyring.currentKeyId),
+      ]),
+    );
+  if (options.orgId) query = query.where("org_id", "=", options.orgId);
+  const stale = await query.forUpdate().execute();
+  for (const row of stale) {
+    const binding = { orgId: row.org_id, endpointId: row.id };
+    const move = async (ciphertext: string, keyId: string) =>
+      keyId === keyring.currentKeyId
+        ? { ciphertext, keyId }
+        : encryptWebhookSecret(
+            keyring,
+            await decryptWebhookSecret(keyring, { ciphertext, keyId }, binding),
+            binding,
+          );
+    const current = await move(row.secret_ciphertext, row.secret_key_id);
+    const previous =
+      row.previous_secret_ciphertext === null || row.previous_secret_key_id === null
+        ? null
+        : await move(row.previous_secret_ciphertext, row.previous_secret_key_id);
+    await db
+      .updateTable("webhook_endpoints")
+      .set({
+        secret_ciphertext: current.ciphertext,
+        secret_key_id: current.keyId,
+        ...(previous
+          ? { previous_secret_ciphertext: previous.ciphertext, previous_secret_key_id: previous.keyId }
+          : {}),
+      })
+      .where("id", "=", row.id)
+      .execute();
+  }
+  return stale.length;
+}
+
+/** Signing secrets still under a key other than `currentKeyId`: must be 0 before an old key leaves the ring. */
+export async function countStaleWebhookSecrets(
+  db: Db,
+  currentKeyId: string,
+  options: { orgId?: string | undefined } = {},
+): Promise<number> {
+  let query = db
+    .selectFrom("webhook_endpoints")
+    .select((eb) => eb.fn.countAll<string>().as("count"))
+    .where((eb) =>
+      eb.or([eb("secret_key_id", "!=", currentKeyId), eb("previous_secret_key_id", "!=", currentKeyId)]),
+    );
+  if (options.orgId) query = query.where("org_id", "=", options.orgId);
+  const { count } = await query.executeTakeFirstOrThrow();
+  return Number(count);
 }

@@ -142,3 +142,8 @@ grant insert on audit_log to layers_webhooks;
 grant select, update (dispatched_at), delete on webhook_messages to layers_maintenance;
 grant select, update, delete on webhook_deliveries to layers_maintenance;
 grant select, delete on webhook_attempts to layers_maintenance;
+-- Keyring rotation (scripts/reencrypt-destination-tokens.ts) moves signing secrets to the current key as it
+-- does destination tokens: it reads and rewrites only the ciphertexts and their key ids.
+grant select (secret_ciphertext, secret_key_id, previous_secret_ciphertext, previous_secret_key_id),
+  update (secret_ciphertext, secret_key_id, previous_secret_ciphertext, previous_secret_key_id)
+  on webhook_endpoints to layers_maintenance;

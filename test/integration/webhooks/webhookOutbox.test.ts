@@ -2,8 +2,9 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { issueApiKey } from "../../../functions/apiKeys/verbs";
 import type { VerbContext } from "../../../functions/context";
-import { executeDeletions } from "../../../functions/deletionRequests/executeDeletions";
+import { executeDeletions, MAX_ATTEMPTS } from "../../../functions/deletionRequests/executeDeletions";
 import { setDestinationStatus } from "../../../functions/destinations/store";
+import { createS3Store } from "../../../functions/storage/objectStore";
 import { WEBHOOK_EVENTS, type WebhookEventType } from "../../../functions/webhooks/events";
 import { emitWebhookEvent } from "../../../functions/webhooks/outbox";
 import { maintenanceRoleUrl, roleUrl } from "../../../scripts/local/migrate";
@@ -347,6 +348,51 @@ describe("events of the other Workers, with their own roles", () => {
   });
 });
 
+test("Cron: deletion_request.failed when a request's last attempt fails (dead-letter storage unreachable)", async () => {
+  const { orgId, as } = await org();
+  const projectId = await project(as);
+  const all = await endpoint(as, { eventTypes: ["deletion_request.failed"] });
+  const userId = `failing-${randomUUID()}@example.com`;
+  personal.push(userId);
+  const requested = await as.post<unknown, { id: string }>(`/v1/projects/${projectId}/deletion-requests`, {
+    userId,
+  });
+  expect(requested.status, requested.text).toBe(202);
+  // Its last allowed attempt, dated long ago so this run claims no other file's request.
+  const past = new Date("2020-01-01T00:00:00.000Z");
+  await stack.db
+    .updateTable("deletion_requests")
+    .set({ attempts: MAX_ATTEMPTS - 1, requested_at: past })
+    .where("id", "=", requested.body.id)
+    .execute();
+  // Real HTTP to an address where nothing listens: erasing from dead-letter storage fails.
+  const unreachable = createS3Store({
+    endpoint: "http://127.0.0.1:9",
+    bucket: "layers-dead-letters",
+    region: "us-east-1",
+    accessKeyId: "none",
+    secretAccessKey: "none",
+  });
+  const run = await executeDeletions(maintenance, new Date(past.getTime() + 1_000), {
+    deadLetters: unreachable,
+  });
+  expect(run.counts.requests_failed).toBe(1);
+  const messages = await messagesOf(orgId);
+  expect(messages).toHaveLength(1);
+  expect(messages[0]).toMatchObject({
+    event_type: "deletion_request.failed",
+    project_id: projectId,
+    payload: {
+      deletionRequestId: requested.body.id,
+      projectId,
+      status: "failed",
+      attempts: MAX_ATTEMPTS,
+      link: `/v1/deletion-requests/${requested.body.id}`,
+    },
+  });
+  expect(await deliveredTo(messages[0]!.id)).toEqual([all]);
+});
+
 test("every payload written by this file matches its catalogue schema and carries no personal data or secret", async () => {
   const rows = await stack.db
     .selectFrom("webhook_messages")
@@ -360,6 +406,7 @@ test("every payload written by this file matches its catalogue schema and carrie
     "destination.failing",
     "destination.recovered",
     "deletion_request.completed",
+    "deletion_request.failed",
     "webhook_endpoint.disabled",
   ]) {
     expect(types, t).toContain(t);
