@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { putDeadLetter } from "../../../functions/deadLetters/store";
 import { persistEvents } from "../../../functions/events/persistEvents";
 import { createProject } from "../../../functions/projects/store";
 import { createSdkKey } from "../../../functions/sdkKeys/store";
@@ -335,6 +336,43 @@ describe("anonymous events, then identify", () => {
     await runCron(stack, minutesFromNow(5));
     expect(await eventIds(t.projectId)).toEqual(["s-second"]);
     expect(await links(t.projectId)).toEqual([{ anonymous_id: shared, user_id: second }]);
+  });
+});
+
+describe("dead letters", () => {
+  test("a deletion removes the linked device's anonymous events from dead letters; other devices' and users' stay", async () => {
+    const t = await createTenant(stack.db);
+    const secret = await ownerKey(stack, t, "admin");
+    const user = `u-${unique()}`;
+    const device = `anon-${unique()}`;
+    await ingest(t, [{ eventId: "d-id", name: "identify", userId: user, anonymousId: device }]);
+    await putDeadLetter(stack.s3.deadLetters, {
+      v: 1,
+      kind: "events",
+      id: `letter-${unique()}`,
+      deadAt: new Date().toISOString(),
+      reason: "data_error",
+      code: "22P02",
+      orgId: t.orgId,
+      projectId: t.projectId,
+      redrives: 0,
+      body: eventsMessage(t, [
+        queuedEvent({ eventId: "dl-mine", anonymousId: device }),
+        queuedEvent({ eventId: "dl-other-device", anonymousId: `anon-${unique()}` }),
+        queuedEvent({ eventId: "dl-other-user", userId: `v-${unique()}`, anonymousId: device }),
+      ]),
+    });
+    const created = await call(stack, secret, "DELETE", `/v1/projects/${t.projectId}/events/users/${user}`);
+    await runCron(stack, minutesFromNow(5));
+    const receipt = await call(stack, secret, "GET", `/v1/deletion-requests/${created.body.id}`);
+    expect(receipt.body).toMatchObject({
+      status: "completed",
+      deleted: { events: 1, deadLetteredEvents: 1 },
+    });
+    const letters = (await stack.deadLetters("events")).filter((l) => l.projectId === t.projectId);
+    expect(
+      letters.flatMap((l) => (l.body as { events: { eventId: string }[] }).events.map((e) => e.eventId)),
+    ).toEqual(["dl-other-device", "dl-other-user"]);
   });
 });
 
