@@ -92,9 +92,10 @@ export async function persistMessages(db: Db, messages: EventsMessage[]): Promis
         where exists (select 1 from project)
       ),
       -- Erasure (data-subject deletion): an event is dropped, never stored, when erased_by_request_v2 (schema.sql,
-      -- the rule the relay applies too) says its user, email or phone was named by a deletion request made
-      -- at or after its message was received, or is suppressed. The guards skip the per-event probes for
-      -- projects that have neither.
+      -- the rule the relay applies too) says its user, email or phone — or, for an event without a user id,
+      -- the user its anonymous id is linked to — was named by a deletion request made at or after its
+      -- message was received, or is suppressed. The guards skip the per-event probes for projects that have
+      -- neither.
       guards as (
         select
           exists (select 1 from deletion_requests
@@ -104,8 +105,15 @@ export async function persistMessages(db: Db, messages: EventsMessage[]): Promis
       kept as (
         select i.* from incoming i
         cross join guards g
-        where not (g.any_rule and erased_by_request_v2(${projectId}, i.received_at, i.user_id,
-          i.email_sha256, i.phone_sha256, i.anonymous_id))
+        where not (g.any_rule and (erased_by_request_v2(${projectId}, i.received_at, i.user_id,
+          i.email_sha256, i.phone_sha256, i.anonymous_id)
+          -- A link this very group would record, were its identify not erased: the anonymous events sent
+          -- just before an erased or suppressed user's identify (one SDK flush) go with it.
+          or (i.user_id is null and i.anonymous_id is not null and exists (
+            select 1 from incoming j
+            where j.anonymous_id = i.anonymous_id and j.user_id is not null
+              and erased_by_request_v2(${projectId}, j.received_at, j.user_id, j.email_sha256,
+                j.phone_sha256, null)))))
       ),
       -- Identity: an event carrying both a user id and an anonymous id (identify, and every event after it)
       -- links them. Only events that passed the erasure rule link: an erased user's late identify records

@@ -288,6 +288,16 @@ describe("anonymous events, then identify", () => {
     ]);
     expect(await eventIds(t.projectId)).toEqual(["o-1"]);
 
+    // A new device: anonymous events then identify, in one flush. The identify is dropped (suppressed user
+    // id), so no link is recorded, and the anonymous events sent with it go too.
+    const newDevice = `anon-new-${unique()}`;
+    await ingestAndSettle(t, [
+      { eventId: "n-1", name: "app_open", anonymousId: newDevice },
+      { eventId: "n-id", name: "identify", userId: ghost, anonymousId: newDevice },
+    ]);
+    expect(await eventIds(t.projectId)).toEqual(["o-1"]);
+    expect(await links(t.projectId)).toEqual([]);
+
     const lift = await call(
       stack,
       admin,
