@@ -39,7 +39,7 @@ interface Claimed {
  * Executes open deletion requests, oldest first, as the maintenance role. Every batch deletes up to
  * `batchRows` events (by tuple id, found through the user index) and adds its count to the request row in the same transaction, so a
  * run cut short at any point resumes where it stopped with exact counts (deletes are idempotent). The
- * request completes — sdk_users, apple_attributions and matching relay_dead_letters rows gone, plaintext
+ * request completes — sdk_users, sdk_identity_links, apple_attributions and matching relay_dead_letters rows gone, plaintext
  * user id cleared, audit row written — in one final transaction. event_daily_counts is not touched: it holds no per-user data.
  */
 export async function executeDeletions(
@@ -123,6 +123,7 @@ export async function executeDeletions(
       if (done) {
         counts.sdk_users += done.users;
         counts.sdk_identity_links += done.links;
+        counts.sdk_events += done.lateEvents;
         counts.apple_attributions += done.attributions;
         counts.relay_dead_letters += done.deadLetters;
         counts.dead_lettered_events += stored;
@@ -206,6 +207,8 @@ async function release(db: Db, request: Claimed): Promise<void> {
 interface Completed {
   users: number;
   links: number;
+  /** Anonymous events that arrived under a link after the batches (usually none). */
+  lateEvents: number;
   attributions: number;
   deadLetters: number;
 }
@@ -305,7 +308,7 @@ async function complete(
       },
       now,
     );
-    return { users, links: links.links, attributions, deadLetters };
+    return { users, links: links.links, lateEvents: links.events, attributions, deadLetters };
   });
 }
 
