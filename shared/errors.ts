@@ -16,6 +16,10 @@ export const ERROR_CODES = {
   invalid_events: { status: 400, type: "invalid_request_error" },
   invalid_request: { status: 400, type: "invalid_request_error" },
   invalid_idempotency_key: { status: 400, type: "invalid_request_error" },
+  /** Segment-compatible ingest: Segment documents 400 (not 413) for a message over 32 KB… */
+  message_too_large: { status: 400, type: "invalid_request_error" },
+  /** …and for a batch request over 500 KB. */
+  batch_too_large: { status: 400, type: "invalid_request_error" },
   unauthorized: { status: 401, type: "authentication_error" },
   project_archived: { status: 403, type: "permission_error" },
   forbidden: { status: 403, type: "permission_error" },

@@ -4,7 +4,7 @@ import { hashEmail, type PhoneHashes, phoneHashes } from "../../shared/pii";
 import type { QueuedEvent } from "../../shared/schemas/queue";
 import { checkPropertyBounds, type SdkEvent, sdkEventSchema } from "../../shared/schemas/sdk-event";
 import { unstorableText } from "../../shared/storableText";
-import type { ParsedUserAgent } from "./parseUserAgent";
+import { boundedUserAgent, type ParsedUserAgent, parseUserAgent } from "./parseUserAgent";
 
 export interface IngestContext {
   receivedAt: Date;
@@ -17,6 +17,11 @@ export interface IngestContext {
    * client_user_agent (required for website events) and is never stored: left out with ads consent refused.
    */
   relayUserAgent?: string | null;
+  /**
+   * Segment messages carry their own `context.userAgent`: when set, event i's User-Agent is entry i (parsed
+   * and relayed exactly as the request's would be), in place of `userAgent` and `relayUserAgent`.
+   */
+  eventUserAgents?: readonly (string | null)[];
   /** Size of the whole request body: when it is under the per-event limit, no event can be over it. */
   bodyBytes: number;
   /**
@@ -84,10 +89,24 @@ export async function normalizeEvents(
     return hash;
   };
 
+  // Per-event User-Agents (Segment's context.userAgent): each distinct string parsed once.
+  const userAgents = new Map<string, ParsedUserAgent>();
+  const agentOf = (index: number): { parsed: ParsedUserAgent; relay: string | null | undefined } => {
+    if (!ctx.eventUserAgents) return { parsed: ctx.userAgent, relay: ctx.relayUserAgent };
+    const raw = ctx.eventUserAgents[index] ?? null;
+    const relay = boundedUserAgent(raw);
+    let parsed = userAgents.get(relay ?? "");
+    if (!parsed) {
+      parsed = parseUserAgent(relay);
+      userAgents.set(relay ?? "", parsed);
+    }
+    return { parsed, relay };
+  };
+
   for (const [index, raw] of rawEvents.entries()) {
-    const problem = judge(raw);
+    const problem = judge(raw, index);
     if ("code" in problem) rejected.push({ index, ...problem });
-    else pending.push(toQueued(problem.event, problem.ts, ctx, emailOnce, phoneOnce));
+    else pending.push(toQueued(problem.event, problem.ts, ctx, agentOf(index), emailOnce, phoneOnce));
   }
 
   return { accepted: await Promise.all(pending), rejected };
@@ -95,8 +114,9 @@ export async function normalizeEvents(
   // Either the reason an event is refused, or the event and its corrected time.
   function judge(
     raw: unknown,
+    index: number,
   ): { code: EventRejectionCode; message: string } | { event: SdkEvent; ts: Date } {
-    if (ctx.bodyBytes > INGEST_LIMITS.maxEventBytes && eventTooLarge(raw)) {
+    if (ctx.bodyBytes > INGEST_LIMITS.maxEventBytes && jsonLargerThan(raw, INGEST_LIMITS.maxEventBytes)) {
       return {
         code: "event_too_large",
         message: `An event may be at most ${INGEST_LIMITS.maxEventBytes} bytes of JSON.`,
@@ -104,6 +124,12 @@ export async function normalizeEvents(
     }
     const unstorable = ctx.bodyMayHoldUnstorableText ? unstorableText(raw) : null;
     if (unstorable) return { code: "invalid_event", message: `Strings may not contain ${unstorable}.` };
+    // An event's own User-Agent (Segment's context.userAgent) is JSON too, and its parsed device model is
+    // stored: the same rule for the part that is read, or "Pixel\u0000X" would fail in the consumer after
+    // a 200. (A request's User-Agent header cannot hold either.)
+    const ownAgent = ctx.bodyMayHoldUnstorableText ? ctx.eventUserAgents?.[index] : null;
+    const agent = ownAgent ? unstorableText(boundedUserAgent(ownAgent)) : null;
+    if (agent) return { code: "invalid_event", message: `The User-Agent may not contain ${agent}.` };
     const parsed = sdkEventSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -129,19 +155,18 @@ export async function normalizeEvents(
   }
 }
 
-function eventTooLarge(value: unknown): boolean {
+/** Whether `value` as JSON is over `maxBytes` of UTF-8: the per-event limit of both ingest routes. */
+export function jsonLargerThan(value: unknown, maxBytes: number): boolean {
   const json = JSON.stringify(value) ?? "";
   // UTF-16 length is a lower bound on UTF-8 bytes and a third of the upper bound: encode only when it matters.
-  return (
-    json.length * 3 > INGEST_LIMITS.maxEventBytes &&
-    new TextEncoder().encode(json).length > INGEST_LIMITS.maxEventBytes
-  );
+  return json.length * 3 > maxBytes && new TextEncoder().encode(json).length > maxBytes;
 }
 
 async function toQueued(
   event: SdkEvent,
   ts: Date,
   ctx: IngestContext,
+  agent: { parsed: ParsedUserAgent; relay: string | null | undefined },
   email: (raw: string | null | undefined) => Promise<string | null>,
   phone: (raw: string | null | undefined, region: string | null) => Promise<PhoneHashes | null>,
 ): Promise<QueuedEvent> {
@@ -163,10 +188,10 @@ async function toQueued(
     timestamp: ts.toISOString(),
     appId: event.appId ?? null,
     // What the SDK reported about the device wins over what we read from the User-Agent.
-    os: device.os ?? ctx.userAgent.os,
-    osVersion: device.osVersion ?? ctx.userAgent.osVersion,
-    deviceModel: device.model ?? ctx.userAgent.deviceModel,
-    browser: ctx.userAgent.browser,
+    os: device.os ?? agent.parsed.os,
+    osVersion: device.osVersion ?? agent.parsed.osVersion,
+    deviceModel: device.model ?? agent.parsed.deviceModel,
+    browser: agent.parsed.browser,
     country: ctx.country,
     region: ctx.region,
     emailSha256,
@@ -181,7 +206,7 @@ async function toQueued(
   if (consentAds !== false && relayPhoneSha256) queued.relayPhone = relayPhoneSha256;
   if (consentAds !== false && event.adServicesToken) queued.adServicesToken = event.adServicesToken;
   // Meta requires both for website events; they exist only for the relays, so the same consent rule applies.
-  if (consentAds !== false && ctx.relayUserAgent) queued.userAgent = ctx.relayUserAgent;
+  if (consentAds !== false && agent.relay) queued.userAgent = agent.relay;
   if (consentAds !== false && event.pageUrl) queued.pageUrl = event.pageUrl;
   return queued;
 }

@@ -209,6 +209,10 @@ async function apiPart(resources: Resources, settings: report.BenchSettings, own
     seconds: settings.apiSeconds,
     rounds: 4,
     pooler: process.env.BENCH_API_POOLER === "direct" ? "direct" : "pgbouncer",
+    // BENCH_API_PROFILE=<file.cpuprofile> [BENCH_API_PROFILE_SIDE=api-get|api-post|…]: a CPU profile of the API Worker.
+    profile: process.env.BENCH_API_PROFILE
+      ? { file: process.env.BENCH_API_PROFILE, side: process.env.BENCH_API_PROFILE_SIDE ?? "api-get" }
+      : undefined,
   });
   if (api.created.projects !== api.created.expected) {
     throw new Error(

@@ -27,6 +27,15 @@ interface IngestDocument {
   paths: Record<string, Record<string, Operation>>;
 }
 
+/** A request with the key in the URL (as a browser beacon sends it). */
+function inUrl(key: string, contentType: string, authorization?: string): Promise<Response> {
+  return stack.mf.dispatchFetch(`http://ingest.test/l/events?key=${key}`, {
+    method: "POST",
+    headers: { "Content-Type": contentType, ...(authorization && { Authorization: authorization }) },
+    body: JSON.stringify({ name: "x" }),
+  }) as unknown as Promise<Response>;
+}
+
 async function fetchDocument(): Promise<IngestDocument> {
   const response = await stack.mf.dispatchFetch("http://ingest.test/l/openapi.json");
   expect(response.status).toBe(200);
@@ -46,17 +55,35 @@ describe("ingest OpenAPI document", () => {
     expect(doc.openapi).toBe("3.1.0");
     expect(doc.servers).toEqual([{ url: "http://ingest.test" }]);
     expect(doc.components.securitySchemes.sdkKey).toMatchObject({ type: "http", scheme: "bearer" });
-    expect(doc.security).toEqual([{ sdkKey: [] }]);
-    expect(Object.keys(doc.paths)).toEqual(["/l/events"]);
+    expect(doc.components.securitySchemes.sdkKeyInUrl).toMatchObject({
+      type: "apiKey",
+      in: "query",
+      name: "key",
+    });
+    expect(doc.security).toEqual([{ sdkKey: [] }, { sdkKeyInUrl: [] }]);
+    expect(Object.keys(doc.paths)).toEqual([
+      "/l/events",
+      "/v1/batch",
+      "/v1/b",
+      "/v1/import",
+      "/v1/track",
+      "/v1/identify",
+      "/v1/page",
+      "/v1/screen",
+      "/v1/group",
+      "/v1/alias",
+    ]);
     const op = sendEvents(doc);
     expect(op.operationId).toBe("sendEvents");
     expect(op.requestBody.required).toBe(true);
+    expect(Object.keys(op.requestBody.content)).toEqual(["application/json", "text/plain"]);
     expect(Object.keys(op.responses).sort()).toEqual([
       "202",
       "400",
       "401",
       "403",
       "413",
+      "415",
       "429",
       "500",
       "503",
@@ -112,6 +139,8 @@ describe("ingest OpenAPI document", () => {
       [400, "invalid_events", await stack.ingest({ events: [{ name: "" }] }, { key: sdkKey })],
       [401, "unauthorized", await stack.ingest({ name: "x" }, { key: "lp_pk_nope" })],
       [413, "payload_too_large", await stack.ingest(null, { key: sdkKey, rawBody: "x".repeat(600 * 1024) })],
+      [415, "unsupported_media_type", await inUrl(sdkKey, "application/x-www-form-urlencoded")],
+      [400, "invalid_request", await inUrl(sdkKey, "text/plain", `Bearer ${sdkKey}`)],
     ] as const;
     for (const [status, code, response] of cases) {
       expect(response.status, code).toBe(status);
@@ -123,5 +152,76 @@ describe("ingest OpenAPI document", () => {
     // Not vacuous: the documented shapes refuse each other's bodies.
     expect(answerSchema(doc, 202).safeParse({ error: { code: "invalid_json" } }).success).toBe(false);
     expect(answerSchema(doc, 400).safeParse(answer).success).toBe(false);
+  });
+
+  test("Segment's routes: Basic auth, their 200 and 400/401 answers validate against the documented schemas", async () => {
+    const doc = await fetchDocument();
+    expect(doc.components.securitySchemes.segmentWriteKey).toMatchObject({ type: "http", scheme: "basic" });
+    const batchOp = doc.paths["/v1/batch"]!.post! as Operation & { security: JsonObject[] };
+    expect(batchOp.security).toEqual([{ segmentWriteKey: [] }]);
+    expect(Object.keys(batchOp.responses).sort()).toEqual(["200", "400", "401", "403", "429", "500", "503"]);
+    const schemaOf = (path: string, status: number) =>
+      documentedSchema(
+        doc,
+        doc.paths[path]!.post!.responses[String(status)]!.content!["application/json"]!.schema,
+        {
+          closed: true,
+        },
+      );
+    const requestOf = (path: string) =>
+      documentedSchema(doc, doc.paths[path]!.post!.requestBody.content["application/json"]!.schema);
+
+    const batch = {
+      sentAt: "2026-11-23T12:00:00.000Z",
+      batch: [
+        {
+          type: "track",
+          messageId: "seg-doc-1",
+          userId: "u",
+          event: "Signed Up",
+          context: { ip: "ignored" },
+        },
+        { type: "track", messageId: "seg-doc-2", userId: "u" },
+      ],
+    };
+    expect(requestOf("/v1/batch").safeParse(batch).success).toBe(true);
+    expect(requestOf("/v1/batch").safeParse({ batch: [] }).success).toBe(false);
+    expect(requestOf("/v1/track").safeParse(batch.batch[0]).success).toBe(true);
+
+    const { sdkKey } = await createTenant(stack.db);
+    const send = (path: string, body: string, user = sdkKey) =>
+      stack.mf.dispatchFetch(`http://ingest.test${path}`, {
+        method: "POST",
+        headers: { Authorization: `Basic ${btoa(`${user}:`)}`, "Content-Type": "application/json" },
+        body,
+      }) as unknown as Promise<Response>;
+    const ok = await send("/v1/batch", JSON.stringify(batch));
+    expect(ok.status).toBe(200);
+    const answer = await ok.json();
+    expect(answer).toMatchObject({
+      success: true,
+      accepted: 1,
+      rejected: [{ index: 1, code: "invalid_event" }],
+    });
+    expect(schemaOf("/v1/batch", 200).safeParse(answer).success).toBe(true);
+
+    const cases = [
+      [400, "invalid_json", await send("/v1/batch", "{not json")],
+      [
+        400,
+        "message_too_large",
+        await send("/v1/track", JSON.stringify({ userId: "u", event: "x".repeat(40_000) })),
+      ],
+      [400, "batch_too_large", await send("/v1/batch", "x".repeat(600 * 1024))],
+      [401, "unauthorized", await send("/v1/batch", JSON.stringify(batch), "lp_pk_nope")],
+    ] as const;
+    for (const [status, code, response] of cases) {
+      expect(response.status, code).toBe(status);
+      const body = await response.json();
+      const parsed = schemaOf("/v1/batch", status).safeParse(body);
+      expect(parsed.success, `${status} ${code}: ${parsed.error?.message}`).toBe(true);
+      expect((body as { error: { code: string } }).error.code).toBe(code);
+    }
+    expect(schemaOf("/v1/batch", 200).safeParse({ error: { code: "invalid_json" } }).success).toBe(false);
   });
 });

@@ -1,10 +1,19 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { enqueueEvents } from "../../functions/ingest/enqueueEvents";
-import { normalizeEvents } from "../../functions/ingest/normalizeEvents";
+import { type NormalizedBatch, normalizeEvents } from "../../functions/ingest/normalizeEvents";
 import { parseBatch } from "../../functions/ingest/parseBatch";
 import { boundedUserAgent, parseUserAgent } from "../../functions/ingest/parseUserAgent";
 import { isSdkKeyShaped, resolveSdkKey, type SdkKeyIdentity } from "../../functions/ingest/resolveSdkKey";
+import {
+  normalizeSegmentMessages,
+  parseSegmentBody,
+  SEGMENT_BATCH_PATHS,
+  SEGMENT_LIMITS,
+  SEGMENT_TYPES,
+  type SegmentType,
+} from "../../functions/ingest/segmentMessages";
+import { writeKeyFromBasicAuth } from "../../functions/ingest/segmentWriteKey";
 import { closeDb, createDb } from "../../shared/db";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
@@ -18,6 +27,9 @@ import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
 import { type IngestVars, ingestVarsSchema } from "./env";
 import { ingestOpenApiDocument } from "./openapi";
+import { sdkKeyFromRequest } from "./sdkKeyFromRequest";
+
+type ReadBody = Awaited<ReturnType<typeof readBody>>;
 
 type IngestEnv = {
   Bindings: IngestBindings;
@@ -49,35 +61,35 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
   });
 
   // Publishable keys and no cookies: any origin may send events.
-  app.use(
-    "/l/*",
-    cors({
-      origin: "*",
-      allowMethods: ["POST", "OPTIONS"],
-      allowHeaders: ["Authorization", "Content-Type"],
-      exposeHeaders: ["X-Request-Id", "Retry-After"],
-      maxAge: 86400,
-    }),
-  );
+  const anyOrigin = cors({
+    origin: "*",
+    allowMethods: ["POST", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type"],
+    exposeHeaders: ["X-Request-Id", "Retry-After"],
+    maxAge: 86400,
+  });
+  app.use("/l/*", anyOrigin);
+  app.use("/v1/*", anyOrigin);
 
   app.get("/l/openapi.json", (c) => c.json(ingestOpenApiDocument(new URL(c.req.url).origin)));
 
-  app.post("/l/events", async (c) => {
-    const receivedAt = clock();
+  /**
+   * The checks every ingest route shares, cheapest first so traffic without a valid key costs next to
+   * nothing: the exact key shape, the declared size, this isolate's cache (unknown keys too), then the
+   * database; only a real key reaches the rate limiter. Returns the key's project.
+   */
+  async function admit(
+    c: Context<IngestEnv>,
+    secret: string | null | undefined,
+    receivedAt: Date,
+    howToAuthenticate: string,
+    body: { maxBytes: number; tooLarge: () => ApiError },
+  ): Promise<SdkKeyIdentity> {
     const vars = c.get("vars");
-    // Cheapest check first, so traffic without a valid key costs next to nothing: the exact key shape, then
-    // this isolate's cache (unknown keys too), then the database; only a real key reaches the rate limiter.
-    const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
-    if (!secret || !isSdkKeyShaped(secret))
-      throw new ApiError("unauthorized", "Send the project's SDK key as `Authorization: Bearer lp_pk_…`.");
+    if (!secret || !isSdkKeyShaped(secret)) throw new ApiError("unauthorized", howToAuthenticate);
 
     const declared = Number(c.req.header("Content-Length") ?? "0");
-    if (declared > INGEST_LIMITS.maxBodyBytes) {
-      throw new ApiError(
-        "payload_too_large",
-        `The request body may be at most ${INGEST_LIMITS.maxBodyBytes} bytes.`,
-      );
-    }
+    if (declared > body.maxBytes) throw body.tooLarge();
 
     const keySha256 = await sha256Hex(secret);
     const key = await keyLookups!.lookup(keySha256, receivedAt.getTime(), async () => {
@@ -109,25 +121,16 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
         headers: { "Retry-After": String(RATE_LIMIT_PERIOD_SECONDS) },
       });
     }
+    return key;
+  }
 
-    const body = await readBody(c.req.raw, INGEST_LIMITS.maxBodyBytes);
-    const batch = parseBatch(body.text);
-    // request.cf carries the geo lookup Cloudflare already did; the IP itself is never read.
-    const cf = c.req.raw.cf as { country?: string; region?: string } | undefined;
-    const { accepted, rejected } = await normalizeEvents(batch.events, batch.sentAt, {
-      receivedAt,
-      retentionDays: key.eventRetentionDays,
-      country: cf?.country ?? null,
-      region: cf?.region ?? null,
-      userAgent: parseUserAgent(c.req.header("User-Agent")),
-      relayUserAgent: boundedUserAgent(c.req.header("User-Agent")),
-      bodyBytes: body.bytes,
-      bodyMayHoldUnstorableText: mayHoldUnstorableText(body.text),
-    });
-    if (accepted.length === 0) {
-      throw new ApiError("invalid_events", "No event in the request is valid.", { details: { rejected } });
-    }
-
+  /** Resolves once the queue holds every accepted event: only then may a route answer success. */
+  async function queueAccepted(
+    c: Context<IngestEnv>,
+    key: SdkKeyIdentity,
+    receivedAt: Date,
+    { accepted, rejected }: NormalizedBatch,
+  ): Promise<void> {
     try {
       await enqueueEvents(
         c.env.EVENTS_QUEUE,
@@ -143,15 +146,131 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       accepted: accepted.length,
       rejected: rejected.length,
     });
-    return c.json({ accepted: accepted.length, rejected }, 202);
+  }
+
+  /** What every route's normalisation knows about the request besides its events. */
+  function requestContext(c: Context<IngestEnv>, key: SdkKeyIdentity, receivedAt: Date, body: ReadBody) {
+    // request.cf carries the geo lookup Cloudflare already did; the IP itself is never read.
+    const cf = c.req.raw.cf as { country?: string; region?: string } | undefined;
+    return {
+      receivedAt,
+      retentionDays: key.eventRetentionDays,
+      country: cf?.country ?? null,
+      region: cf?.region ?? null,
+      bodyBytes: body.bytes,
+      bodyMayHoldUnstorableText: mayHoldUnstorableText(body.text),
+    };
+  }
+
+  /**
+   * readBody, plus Content-Encoding: gzip (analytics-ios gzips every batch): decompressed as it streams,
+   * so the limits count decompressed bytes and a small body that inflates to gigabytes is cut off at the
+   * limit like any other. The declared Content-Length (compressed) was checked against the limit already.
+   */
+  async function readSegmentBody(request: Request, maxBytes: number, tooLarge: () => ApiError) {
+    const encoding = request.headers.get("Content-Encoding")?.trim().toLowerCase();
+    if (encoding !== "gzip" || !request.body) return readBody(request, maxBytes, tooLarge);
+    const gunzipped = {
+      headers: request.headers,
+      body: request.body.pipeThrough(new DecompressionStream("gzip")),
+    };
+    try {
+      return await readBody(gunzipped, maxBytes, tooLarge);
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      throw new ApiError("invalid_body", "The body is sent as Content-Encoding: gzip but is not valid gzip.");
+    }
+  }
+
+  app.post("/l/events", async (c) => {
+    const receivedAt = clock();
+    // Authorization, or ?key= from a browser sending without a CORS preflight (sdkKeyFromRequest.ts).
+    const secret = sdkKeyFromRequest(c.req.raw);
+    const maxBytes = INGEST_LIMITS.maxBodyBytes;
+    const tooLarge = () =>
+      new ApiError("payload_too_large", `The request body may be at most ${maxBytes} bytes.`);
+    const key = await admit(
+      c,
+      secret,
+      receivedAt,
+      "Send the project's SDK key as `Authorization: Bearer lp_pk_…`.",
+      { maxBytes, tooLarge },
+    );
+
+    const body = await readBody(c.req.raw, maxBytes, tooLarge);
+    const batch = parseBatch(body.text);
+    const normalized = await normalizeEvents(batch.events, batch.sentAt, {
+      ...requestContext(c, key, receivedAt, body),
+      userAgent: parseUserAgent(c.req.header("User-Agent")),
+      relayUserAgent: boundedUserAgent(c.req.header("User-Agent")),
+    });
+    if (normalized.accepted.length === 0) {
+      throw new ApiError("invalid_events", "No event in the request is valid.", {
+        details: { rejected: normalized.rejected },
+      });
+    }
+    await queueAccepted(c, key, receivedAt, normalized);
+    return c.json({ accepted: normalized.accepted.length, rejected: normalized.rejected }, 202);
   });
 
   app.all("/l/events", () => {
     throw new ApiError("method_not_allowed", "Use POST to send events.");
   });
 
+  // Segment's HTTP Tracking API, for partners whose Segment libraries should send here unchanged (README,
+  // "Segment-compatible ingest"). Segment's contract: the write key as Basic auth user, 200
+  // {"success": true} whatever happens to single messages, 400 for invalid JSON and for sizes.
+  const segmentRoute = (route: SegmentType | "batch") => async (c: Context<IngestEnv>) => {
+    const receivedAt = clock();
+    const batch = route === "batch";
+    const maxBytes = batch ? SEGMENT_LIMITS.maxBatchBytes : SEGMENT_LIMITS.maxMessageBytes;
+    const tooLarge = batch
+      ? () => new ApiError("batch_too_large", `A batch request may be at most ${maxBytes} bytes.`)
+      : () => new ApiError("message_too_large", `A message may be at most ${maxBytes} bytes.`);
+    const key = await admit(
+      c,
+      writeKeyFromBasicAuth(c.req.header("Authorization")),
+      receivedAt,
+      "Send the project's SDK key as the write key: HTTP Basic auth with the key as user and an empty password.",
+      { maxBytes, tooLarge },
+    );
+
+    const body = await readSegmentBody(c.req.raw, maxBytes, tooLarge);
+    const request = parseSegmentBody(body.text, body.bytes, route);
+    const normalized = await normalizeSegmentMessages(request, requestContext(c, key, receivedAt, body));
+    if (normalized.accepted.length > 0) await queueAccepted(c, key, receivedAt, normalized);
+    else
+      c.get("log").info("no segment message accepted", {
+        projectId: key.projectId,
+        rejected: normalized.rejected.length,
+      });
+    // Segment's answer, plus what it does not say: how many were queued and why the others were not.
+    return c.json(
+      { success: true, accepted: normalized.accepted.length, rejected: normalized.rejected },
+      200,
+    );
+  };
+  // Segment's own libraries post batches to other paths of the same API: /v1/b (analytics-swift,
+  // analytics-kotlin) and /v1/import (analytics-java). Without them their batches get 404, which they drop.
+  const paths = [
+    ...SEGMENT_BATCH_PATHS.map((path) => [path, "batch"] as const),
+    ...SEGMENT_TYPES.map((t) => [t, t] as const),
+  ];
+  for (const [path, route] of paths) {
+    app.post(`/v1/${path}`, segmentRoute(route));
+    app.all(`/v1/${path}`, () => {
+      throw new ApiError("method_not_allowed", "Use POST to send messages.");
+    });
+  }
+
   app.notFound((c) =>
-    errorResponse(c, new ApiError("not_found", "No such endpoint. Events go to POST /l/events.")),
+    errorResponse(
+      c,
+      new ApiError(
+        "not_found",
+        "No such endpoint. Events go to POST /l/events (or Segment's POST /v1/batch).",
+      ),
+    ),
   );
 
   app.onError((error, c) => {
