@@ -25,6 +25,39 @@ CREATE FUNCTION public.erased_by_request(p_project_id text, p_received_at timest
 $$;
 
 --
+-- Name: erased_by_request_v2(text, timestamp with time zone, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.erased_by_request_v2(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text, p_anonymous_id text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  select exists (
+      select 1 from deletion_requests d
+      where d.project_id = p_project_id and d.requested_at >= p_received_at
+        and (d.user_id_sha256 = encode(sha256(convert_to(p_user_id, 'UTF8')), 'hex')
+          or d.email_sha256 = p_email_sha256 or d.phone_sha256 = p_phone_sha256
+          or (p_user_id is null and p_anonymous_id is not null and d.user_id_sha256 is not null and (
+            encode(sha256(convert_to(p_anonymous_id, 'UTF8')), 'hex') = any(d.anonymous_id_sha256s)
+            or d.user_id_sha256 in (
+              select encode(sha256(convert_to(l.user_id, 'UTF8')), 'hex') from sdk_identity_links l
+              where l.project_id = p_project_id and l.anonymous_id = p_anonymous_id)))))
+    or exists (
+      select 1 from suppressions s
+      where s.project_id = p_project_id
+        and ((s.identifier_type = 'user_id' and s.identifier_sha256 = encode(sha256(convert_to(p_user_id, 'UTF8')), 'hex'))
+          or (s.identifier_type = 'email' and s.identifier_sha256 = p_email_sha256)
+          or (s.identifier_type = 'phone' and s.identifier_sha256 = p_phone_sha256)
+          or (s.identifier_type = 'user_id' and p_user_id is null and p_anonymous_id is not null and (
+            s.identifier_sha256 in (
+              select encode(sha256(convert_to(l.user_id, 'UTF8')), 'hex') from sdk_identity_links l
+              where l.project_id = p_project_id and l.anonymous_id = p_anonymous_id)
+            or exists (
+              select 1 from deletion_requests d
+              where d.project_id = p_project_id and d.user_id_sha256 = s.identifier_sha256
+                and encode(sha256(convert_to(p_anonymous_id, 'UTF8')), 'hex') = any(d.anonymous_id_sha256s))))))
+$$;
+
+--
 -- Name: resolve_api_key(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -173,6 +206,7 @@ CREATE TABLE public.deletion_requests (
     deleted_dead_letters bigint DEFAULT 0 NOT NULL,
     heartbeat_at timestamp with time zone,
     deleted_dead_lettered_events bigint DEFAULT 0 NOT NULL,
+    anonymous_id_sha256s text[] DEFAULT '{}'::text[] NOT NULL,
     CONSTRAINT deletion_requests_check CHECK (((user_id_sha256 IS NOT NULL) OR (email_sha256 IS NOT NULL) OR (phone_sha256 IS NOT NULL))),
     CONSTRAINT deletion_requests_check1 CHECK (((status = ANY (ARRAY['pending'::text, 'running'::text])) OR (user_id IS NULL))),
     CONSTRAINT deletion_requests_email_sha256_check CHECK ((email_sha256 ~ '^[0-9a-f]{64}$'::text)),
@@ -392,11 +426,29 @@ CREATE TABLE public.sdk_events (
     email_sha256 text,
     phone_sha256 text,
     properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    anonymous_id text,
     CONSTRAINT sdk_events_email_sha256_check CHECK ((email_sha256 ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT sdk_events_phone_sha256_check CHECK ((phone_sha256 ~ '^[0-9a-f]{64}$'::text))
 );
 
 ALTER TABLE ONLY public.sdk_events FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: sdk_identity_links; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sdk_identity_links (
+    org_id text NOT NULL,
+    project_id text NOT NULL,
+    anonymous_id text NOT NULL,
+    user_id text NOT NULL,
+    first_seen_at timestamp with time zone NOT NULL,
+    linked_at timestamp with time zone NOT NULL,
+    CONSTRAINT sdk_identity_links_anonymous_id_check CHECK (((length(anonymous_id) >= 1) AND (length(anonymous_id) <= 256))),
+    CONSTRAINT sdk_identity_links_user_id_check CHECK (((length(user_id) >= 1) AND (length(user_id) <= 256)))
+);
+
+ALTER TABLE ONLY public.sdk_identity_links FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: sdk_keys; Type: TABLE; Schema: public; Owner: -
@@ -665,6 +717,13 @@ ALTER TABLE ONLY public.sdk_events
     ADD CONSTRAINT sdk_events_pkey PRIMARY KEY (project_id, event_id);
 
 --
+-- Name: sdk_identity_links sdk_identity_links_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sdk_identity_links
+    ADD CONSTRAINT sdk_identity_links_pkey PRIMARY KEY (project_id, anonymous_id, user_id);
+
+--
 -- Name: sdk_keys sdk_keys_key_sha256_key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -865,6 +924,12 @@ CREATE INDEX request_logs_org_time ON public.request_logs USING btree (org_id, o
 CREATE INDEX request_logs_time ON public.request_logs USING btree (occurred_at);
 
 --
+-- Name: sdk_events_anonymous_ts; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sdk_events_anonymous_ts ON public.sdk_events USING btree (project_id, anonymous_id, ts) WHERE ((user_id IS NULL) AND (anonymous_id IS NOT NULL));
+
+--
 -- Name: sdk_events_email; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -887,6 +952,12 @@ CREATE INDEX sdk_events_project_ts ON public.sdk_events USING btree (project_id,
 --
 
 CREATE INDEX sdk_events_user_ts ON public.sdk_events USING btree (project_id, user_id, ts DESC) WHERE (user_id IS NOT NULL);
+
+--
+-- Name: sdk_identity_links_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sdk_identity_links_user ON public.sdk_identity_links USING btree (project_id, user_id);
 
 --
 -- Name: sdk_keys_project; Type: INDEX; Schema: public; Owner: -
@@ -1065,6 +1136,13 @@ ALTER TABLE ONLY public.request_logs
 
 ALTER TABLE ONLY public.sdk_events
     ADD CONSTRAINT sdk_events_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
+
+--
+-- Name: sdk_identity_links sdk_identity_links_project_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sdk_identity_links
+    ADD CONSTRAINT sdk_identity_links_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
 
 --
 -- Name: sdk_keys sdk_keys_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -1256,6 +1334,12 @@ ALTER TABLE public.request_logs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.sdk_events ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: sdk_identity_links; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.sdk_identity_links ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: sdk_keys; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -1358,6 +1442,12 @@ CREATE POLICY tenant_isolation ON public.request_logs USING ((org_id = current_s
 CREATE POLICY tenant_isolation ON public.sdk_events USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
 
 --
+-- Name: sdk_identity_links tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.sdk_identity_links USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
+
+--
 -- Name: sdk_keys tenant_isolation; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -1442,6 +1532,15 @@ REVOKE ALL ON FUNCTION public.erased_by_request(p_project_id text, p_received_at
 GRANT ALL ON FUNCTION public.erased_by_request(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text) TO layers_consumer;
 GRANT ALL ON FUNCTION public.erased_by_request(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text) TO layers_relay;
 GRANT ALL ON FUNCTION public.erased_by_request(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text) TO layers_api;
+
+--
+-- Name: FUNCTION erased_by_request_v2(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text, p_anonymous_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.erased_by_request_v2(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text, p_anonymous_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.erased_by_request_v2(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text, p_anonymous_id text) TO layers_consumer;
+GRANT ALL ON FUNCTION public.erased_by_request_v2(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text, p_anonymous_id text) TO layers_relay;
+GRANT ALL ON FUNCTION public.erased_by_request_v2(p_project_id text, p_received_at timestamp with time zone, p_user_id text, p_email_sha256 text, p_phone_sha256 text, p_anonymous_id text) TO layers_api;
 
 --
 -- Name: FUNCTION resolve_api_key(p_key_sha256 text, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
@@ -1534,6 +1633,13 @@ GRANT SELECT(phone_sha256) ON TABLE public.deletion_requests TO layers_relay;
 
 GRANT SELECT(requested_at) ON TABLE public.deletion_requests TO layers_consumer;
 GRANT SELECT(requested_at) ON TABLE public.deletion_requests TO layers_relay;
+
+--
+-- Name: COLUMN deletion_requests.anonymous_id_sha256s; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(anonymous_id_sha256s) ON TABLE public.deletion_requests TO layers_consumer;
+GRANT SELECT(anonymous_id_sha256s) ON TABLE public.deletion_requests TO layers_relay;
 
 --
 -- Name: TABLE destinations; Type: ACL; Schema: public; Owner: -
@@ -1710,6 +1816,21 @@ GRANT SELECT(email_sha256) ON TABLE public.sdk_events TO layers_relay;
 --
 
 GRANT SELECT(phone_sha256) ON TABLE public.sdk_events TO layers_relay;
+
+--
+-- Name: COLUMN sdk_events.anonymous_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(anonymous_id) ON TABLE public.sdk_events TO layers_relay;
+
+--
+-- Name: TABLE sdk_identity_links; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE public.sdk_identity_links TO layers_consumer;
+GRANT SELECT ON TABLE public.sdk_identity_links TO layers_relay;
+GRANT SELECT ON TABLE public.sdk_identity_links TO layers_api;
+GRANT SELECT,DELETE ON TABLE public.sdk_identity_links TO layers_maintenance;
 
 --
 -- Name: TABLE sdk_keys; Type: ACL; Schema: public; Owner: -

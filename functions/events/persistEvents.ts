@@ -55,6 +55,7 @@ export async function persistMessages(db: Db, messages: EventsMessage[]): Promis
         event_id: e.eventId,
         name: e.name,
         user_id: e.userId,
+        anonymous_id: e.anonymousId ?? null,
         ts: e.timestamp,
         received_at: message.receivedAt,
         app_id: e.appId,
@@ -92,10 +93,11 @@ export async function persistMessages(db: Db, messages: EventsMessage[]): Promis
         cross join lateral jsonb_populate_record(null::sdk_events, j.doc) as e
         where exists (select 1 from project)
       ),
-      -- Erasure (data-subject deletion): an event is dropped, never stored, when erased_by_request (schema.sql,
-      -- the rule the relay applies too) says its user, email or phone was named by a deletion request made
-      -- at or after its message was received, or is suppressed. The guards skip the per-event probes for
-      -- projects that have neither.
+      -- Erasure (data-subject deletion): an event is dropped, never stored, when erased_by_request_v2 (schema.sql,
+      -- the rule the relay applies too) says its user, email or phone — or, for an event without a user id,
+      -- the user its anonymous id is linked to — was named by a deletion request made at or after its
+      -- message was received, or is suppressed. The guards skip the per-event probes for projects that have
+      -- neither.
       guards as (
         select
           exists (select 1 from deletion_requests
@@ -105,13 +107,32 @@ export async function persistMessages(db: Db, messages: EventsMessage[]): Promis
       kept as (
         select i.* from incoming i
         cross join guards g
-        where not (g.any_rule and erased_by_request(${projectId}, i.received_at, i.user_id,
-          i.email_sha256, i.phone_sha256))
+        where not (g.any_rule and (erased_by_request_v2(${projectId}, i.received_at, i.user_id,
+          i.email_sha256, i.phone_sha256, i.anonymous_id)
+          -- A link this very group would record, were its identify not erased: the anonymous events sent
+          -- just before an erased or suppressed user's identify (one SDK flush) go with it.
+          or (i.user_id is null and i.anonymous_id is not null and exists (
+            select 1 from incoming j
+            where j.anonymous_id = i.anonymous_id and j.user_id is not null
+              and erased_by_request_v2(${projectId}, j.received_at, j.user_id, j.email_sha256,
+                j.phone_sha256, null)))))
+      ),
+      -- Identity: an event carrying both a user id and an anonymous id (identify, and every event after it)
+      -- links them. Only events that passed the erasure rule link: an erased user's late identify records
+      -- nothing. One row per distinct pair of the group, so a batch of an identified user costs one probe.
+      linked as (
+        insert into sdk_identity_links (org_id, project_id, anonymous_id, user_id, first_seen_at, linked_at)
+        select ${orgId}, ${projectId}, anonymous_id, user_id, min(ts), min(received_at)
+        from kept
+        where user_id is not null and anonymous_id is not null
+        group by anonymous_id, user_id
+        order by anonymous_id, user_id -- a stable lock order, as for the counts below
+        on conflict (project_id, anonymous_id, user_id) do nothing
       ),
       inserted as (
-        insert into sdk_events (org_id, project_id, event_id, name, user_id, ts, received_at, app_id, os,
-          os_version, device_model, browser, country, region, email_sha256, phone_sha256, properties)
-        select ${orgId}, ${projectId}, event_id, name, user_id, ts, received_at, app_id, os,
+        insert into sdk_events (org_id, project_id, event_id, name, user_id, anonymous_id, ts, received_at,
+          app_id, os, os_version, device_model, browser, country, region, email_sha256, phone_sha256, properties)
+        select ${orgId}, ${projectId}, event_id, name, user_id, anonymous_id, ts, received_at, app_id, os,
           os_version, device_model, browser, country, region, email_sha256, phone_sha256,
           coalesce(properties, '{}'::jsonb)
         from kept

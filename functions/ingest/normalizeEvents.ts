@@ -184,6 +184,7 @@ async function toQueued(
     eventId: event.eventId ?? crypto.randomUUID(),
     name: event.name,
     userId: event.userId ?? null,
+    anonymousId: event.anonymousId ?? null,
     timestamp: ts.toISOString(),
     appId: event.appId ?? null,
     // What the SDK reported about the device wins over what we read from the User-Agent.

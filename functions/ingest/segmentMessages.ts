@@ -216,7 +216,7 @@ export function segmentToEvent(
   };
   if (message.messageId !== undefined) event.eventId = message.messageId;
   if (userId != null) event.userId = userId;
-  // Read by the ingest once it links anonymous ids to users; until then stripped like any unknown field.
+  // Stored with the event; with userId it links the two (identity links, README Data-subject requests).
   if (anonymousId != null) event.anonymousId = anonymousId;
   if (message.timestamp !== undefined) event.timestamp = message.timestamp;
 

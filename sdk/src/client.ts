@@ -56,8 +56,9 @@ export interface LayersOptions {
    */
   flushOnPageHide?: boolean;
   /**
-   * Send `anonymousId` with each event. Off by default: the ingest does not read it yet (it strips unknown
-   * fields), so it would cost bytes and do nothing. Turn on once the ingest links anonymous ids to users.
+   * Send `anonymousId` with each event (default: on). The server stores it with the event, and identify()
+   * links it to the user id, so access, export and deletion by user id cover the events sent before
+   * identify. Off: anonymous events cannot be found by user id later.
    */
   sendAnonymousId?: boolean;
   retry?: RetryOptions;
@@ -146,6 +147,8 @@ export function createLayers(options: LayersOptions): Layers {
     },
   );
   let identity: Identity = { anonymousId: uuid(), userId: null };
+  /** The anonymous id of events tracked before the stored identity is read: replaced by the stored one. */
+  const provisionalAnonymousId = identity.anonymousId;
   let traits: IdentifyTraits = {};
   let device: DeviceInfo | undefined;
   let adServicesToken: string | undefined;
@@ -193,6 +196,7 @@ export function createLayers(options: LayersOptions): Layers {
         const fillUser =
           !meanwhile.user && !meanwhile.reset && e.userId === undefined && stored.userId !== null;
         if (fillUser) e.userId = stored.userId;
+        if (!meanwhile.reset && e.anonymousId === provisionalAnonymousId) e.anonymousId = stored.anonymousId;
         if (!meanwhile.consent && e.consent === undefined && stored.consent) e.consent = stored.consent;
         Object.assign(item, toItem(e));
       }
@@ -234,7 +238,7 @@ export function createLayers(options: LayersOptions): Layers {
       const page = currentPageUrl();
       if (page) event.pageUrl = page;
     }
-    if (options.sendAnonymousId) event.anonymousId = identity.anonymousId;
+    if (options.sendAnonymousId !== false) event.anonymousId = identity.anonymousId;
     Object.assign(event, extra);
 
     const trimmed = typeof name === "string" ? name.trim() : "";

@@ -76,6 +76,7 @@ export interface AuditLog {
 }
 
 export interface DeletionRequests {
+  anonymous_id_sha256s: Generated<string[]>;
   attempts: Generated<number>;
   deleted_attributions: Generated<Int8>;
   deleted_dead_lettered_events: Generated<Int8>;
@@ -205,6 +206,7 @@ export interface RequestLogs {
 }
 
 export interface SdkEvents {
+  anonymous_id: string | null;
   app_id: string | null;
   browser: string | null;
   country: string | null;
@@ -222,6 +224,15 @@ export interface SdkEvents {
   region: string | null;
   ts: Timestamp;
   user_id: string | null;
+}
+
+export interface SdkIdentityLinks {
+  anonymous_id: string;
+  first_seen_at: Timestamp;
+  linked_at: Timestamp;
+  org_id: string;
+  project_id: string;
+  user_id: string;
 }
 
 export interface SdkKeys {
@@ -327,6 +338,7 @@ export interface DB {
   relay_deliveries: RelayDeliveries;
   request_logs: RequestLogs;
   sdk_events: SdkEvents;
+  sdk_identity_links: SdkIdentityLinks;
   sdk_keys: SdkKeys;
   sdk_users: SdkUsers;
   suppressions: Suppressions;

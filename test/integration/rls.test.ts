@@ -16,6 +16,7 @@ const SEEDED_TABLES = [
   "sdk_keys",
   "sdk_events",
   "sdk_users",
+  "sdk_identity_links",
   "event_daily_counts",
 ] as const;
 const TENANT_TABLES = [
@@ -49,6 +50,7 @@ async function seedEvents(t: TestTenant) {
     eventId: `${t.orgId}-1`,
     name: "open",
     userId: "same-user-id-in-both-orgs",
+    anonymousId: "same-anonymous-id-in-both-orgs", // with the user id: an identity link in each org
     country: "SE",
     properties: { org: t.orgId },
   });

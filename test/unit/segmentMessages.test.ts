@@ -56,6 +56,7 @@ describe("segmentToEvent", () => {
       eventId: "m-1",
       name: "Order Completed",
       userId: "u-1",
+      anonymousId: "a-1",
       properties: { revenue: 9.5 },
       timestamp: "2026-11-20T10:00:00.000Z",
     });
