@@ -439,9 +439,11 @@ export async function insertAttempt(
 }
 
 /**
- * Puts one delivery back in line: pending, due now, and its message marked undispatched so the outbox
- * sweep picks it up again (the webhooks Worker sends only deliveries that are still pending, so the
- * message's other, finished deliveries are not repeated). Its attempt count stays: it is history.
+ * Puts one delivery back in line: pending, due now, so the sweep's retry step puts it on the Queue at its
+ * next run. The message's dispatched_at is left alone: marking the message undispatched would make the
+ * outbox step enqueue every pending delivery of it, including other endpoints' deliveries waiting for a
+ * later retry (an early, unscheduled attempt there). A message never dispatched is the outbox step's
+ * anyway. Its attempt count stays: it is history.
  */
 export async function requeueDelivery(
   db: Db,
@@ -457,7 +459,6 @@ export async function requeueDelivery(
     .returning("message_id")
     .executeTakeFirst();
   if (!updated) return null;
-  await db.updateTable("webhook_messages").set({ dispatched_at: null }).where("id", "=", messageId).execute();
   return getDelivery(db, endpointId, messageId);
 }
 

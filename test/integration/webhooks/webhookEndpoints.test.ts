@@ -535,12 +535,13 @@ describe("messages and re-send", () => {
     );
     expect(resent.status, resent.text).toBe(202);
     expect(resent.body).toMatchObject({ id: message.id, status: "pending", attempts: 9 });
+    // Due now: the sweep's retry step puts it on the Queue at its next run.
     const row = await stack.db
-      .selectFrom("webhook_messages")
-      .select("dispatched_at")
-      .where("id", "=", message.id)
+      .selectFrom("webhook_deliveries")
+      .select("next_attempt_at")
+      .where("message_id", "=", message.id)
       .executeTakeFirstOrThrow();
-    expect(row.dispatched_at).toBeNull();
+    expect(row.next_attempt_at?.getTime()).toBeLessThanOrEqual(Date.now());
     const audit = await stack.db
       .selectFrom("audit_log")
       .select("action")

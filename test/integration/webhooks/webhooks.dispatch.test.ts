@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { dispatchWebhooks, purgeWebhookLog } from "../../../functions/webhooks/dispatch";
 import { emitWebhookEvent } from "../../../functions/webhooks/outbox";
+import { requeueDelivery } from "../../../functions/webhooks/store";
 import type { WebhookQueue, WebhookQueueMessage } from "../../../functions/webhooks/queueMessage";
 import { roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
@@ -36,22 +37,26 @@ function queue(down = false): WebhookQueue & { sent: WebhookQueueMessage[] } {
   };
 }
 
-async function orgWithEndpoint(): Promise<{ orgId: string; endpointId: string }> {
-  const t = await createApiTenant(owner);
+async function addEndpoint(orgId: string): Promise<string> {
   const endpointId = newId("whe");
-  await withTenant(owner, t.orgId, (tx) =>
+  await withTenant(owner, orgId, (tx) =>
     tx
       .insertInto("webhook_endpoints")
       .values({
         id: endpointId,
-        org_id: t.orgId,
+        org_id: orgId,
         url: "https://hooks.example.com/x",
         secret_ciphertext: "x",
         secret_key_id: "k",
       })
       .execute(),
   );
-  return { orgId: t.orgId, endpointId };
+  return endpointId;
+}
+
+async function orgWithEndpoint(): Promise<{ orgId: string; endpointId: string }> {
+  const t = await createApiTenant(owner);
+  return { orgId: t.orgId, endpointId: await addEndpoint(t.orgId) };
 }
 
 async function emit(orgId: string, now: Date): Promise<void> {
@@ -127,6 +132,43 @@ describe("webhook dispatch (Cron sweep)", () => {
     const onTime = queue();
     await dispatchWebhooks(maintenance, onTime, { now: due, leaseSeconds: 60, budget: 10_000 });
     expect(mine(onTime, orgId).map((m) => m.attempts)).toEqual([2]);
+  });
+
+  it("a re-send to one endpoint puts only that delivery on the Queue; the message's others keep their schedule", async () => {
+    const { orgId, endpointId: waiting } = await orgWithEndpoint();
+    const resent = await addEndpoint(orgId);
+    const now = new Date();
+    await emit(orgId, now);
+    await dispatchWebhooks(maintenance, queue(), { now, leaseSeconds: 60, budget: 10_000 });
+    const [message] = await owner
+      .selectFrom("webhook_messages")
+      .select("id")
+      .where("org_id", "=", orgId)
+      .execute();
+    const messageId = message?.id ?? "";
+    // One endpoint waits two hours for its fourth attempt; the other gave up and is re-sent by hand.
+    await owner
+      .updateTable("webhook_deliveries")
+      .set({ attempts: 3, next_attempt_at: new Date(now.getTime() + 2 * 3_600_000) })
+      .where("endpoint_id", "=", waiting)
+      .execute();
+    await owner
+      .updateTable("webhook_deliveries")
+      .set({ status: "failed", attempts: 10 })
+      .where("endpoint_id", "=", resent)
+      .execute();
+    const later = new Date(now.getTime() + 120_000);
+    await withTenant(owner, orgId, (tx) => requeueDelivery(tx, resent, messageId, later));
+
+    const q = queue();
+    await dispatchWebhooks(maintenance, q, { now: later, leaseSeconds: 60, budget: 10_000 });
+    expect(mine(q, orgId)).toEqual([{ v: 1, orgId, messageId, endpointId: resent, attempts: 10 }]);
+    const kept = await owner
+      .selectFrom("webhook_deliveries")
+      .select("next_attempt_at")
+      .where("endpoint_id", "=", waiting)
+      .executeTakeFirstOrThrow();
+    expect(kept.next_attempt_at?.getTime()).toBe(now.getTime() + 2 * 3_600_000);
   });
 
   it("purges attempts and finished messages after 30 days, never a pending delivery", async () => {
