@@ -12,7 +12,8 @@
 // fetch leaves through Cloudflare's edge to the public internet, and our own services (Neon, R2, other
 // Workers) are reached only through bindings or authenticated public endpoints, never an address a
 // webhook could name. Redirects are never followed (send.ts), so a public name cannot bounce the request
-// to a refused one either. Locally (`npm run dev`, tests) there is no network to resolve with.
+// to a refused one either. Under `npm run dev` a name resolving to a private address does reach it from the
+// developer's machine (the README says so); tests run without DNS.
 
 export type SsrfRefusal =
   | "invalid_url"
@@ -201,6 +202,11 @@ export function checkWebhookUrl(input: string, options: SsrfOptions): SsrfCheck 
   }
   if (url.protocol !== "https:") return refuse("scheme_not_allowed", "Only https URLs are allowed.");
   if (hostname === "") return refuse("invalid_url", "The URL has no host.");
+  // An empty label ("localhost..", "db.internal..", "a..b") is no DNS name, and the suffix rules below would
+  // not see the name a lenient resolver makes of it ("localhost..": "localhost"): refused whole.
+  if (!hostname.startsWith("[") && hostname.split(".").includes("")) {
+    return refuse("invalid_url", "The URL's host name has an empty label.");
+  }
 
   const ipRefusal = ipLiteralRefusal(hostname);
   if (ipRefusal !== undefined) {

@@ -79,6 +79,12 @@ describe("checkWebhookUrl", () => {
     ["https://printer.local/", "internal_hostname"],
     ["https://router.home.arpa/", "internal_hostname"],
     ["https://intranet/", "internal_hostname"],
+    // More than one trailing dot (or any empty label) is no name: the suffix rules must not be dodged by it
+    ["https://localhost../", "invalid_url"],
+    ["https://metadata.google.internal../", "invalid_url"],
+    ["https://db.internal.../", "invalid_url"],
+    ["https://.localhost./", "invalid_url"],
+    ["https://printer..local/", "invalid_url"],
     [`https://hooks.example.com/${"a".repeat(MAX_WEBHOOK_URL_LENGTH)}`, "url_too_long"],
   ])("refuses %s (%s)", (url, code) => {
     const result = checkWebhookUrl(url, prod);
