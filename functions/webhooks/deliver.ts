@@ -37,7 +37,10 @@ export interface DeliverOptions {
 }
 
 export type DeliverOutcome =
-  /** Nothing to do: already attempted under this count, finished, or gone (a duplicate Queue message). */
+  /**
+   * Nothing to do: already attempted under this count, finished, or gone (a duplicate Queue message); or
+   * attempted, but a later attempt of the same delivery was claimed meanwhile and owns its state.
+   */
   | { kind: "stale" }
   /** The endpoint was disabled or deleted after the event: the delivery is closed as failed, unsent. */
   | { kind: "endpoint_off" }
@@ -284,17 +287,26 @@ async function record(
       outcomes.set(c.m, { kind: "failed", statusCode: result.statusCode, errorCode, disabled: null });
     }
   }
-  await sql`
+  // Only while the delivery still holds this attempt's count: a later attempt of it (a re-send claimed while
+  // this one waited for its receiver) owns its state now, and an older failure must not turn that attempt's
+  // recorded 2xx back into a pending retry (a repeat after the receiver said yes). The attempt row above
+  // stays: it happened.
+  const { rows: applied } = await sql<{ message_id: string; endpoint_id: string }>`
     update webhook_deliveries d
     set status = v.status, next_attempt_at = v.next, last_status_code = v.code
     from (values ${sql.join(
       updates.map(
         (u) =>
-          sql`(${u.c.m.messageId}::text, ${u.c.m.endpointId}::text, ${u.status}::text, ${u.next}::timestamptz, ${u.code}::int)`,
+          sql`(${u.c.m.messageId}::text, ${u.c.m.endpointId}::text, ${u.c.attempts}::int, ${u.status}::text, ${u.next}::timestamptz, ${u.code}::int)`,
       ),
-    )}) as v(m, e, status, next, code)
-    where d.message_id = v.m and d.endpoint_id = v.e
+    )}) as v(m, e, a, status, next, code)
+    where d.message_id = v.m and d.endpoint_id = v.e and d.attempts = v.a
+    returning d.message_id, d.endpoint_id
   `.execute(tx);
+  const owned = new Set(applied.map((r) => keyOf({ messageId: r.message_id, endpointId: r.endpoint_id })));
+  for (const { c } of updates) {
+    if (!owned.has(keyOf(c.m))) outcomes.set(c.m, { kind: "stale" });
+  }
 
   // The endpoint's failure streak: any success in this batch ends it (the endpoint is reachable); else it
   // starts at the earliest failure, unless it had started already.
@@ -332,6 +344,7 @@ async function record(
   // Sustained failure: a delivery failed its whole schedule and nothing has reached the endpoint since
   // its first attempt (the streak began at or before it).
   for (const { c, at } of exhausted) {
+    if (!owned.has(keyOf(c.m))) continue;
     const row = await tx
       .selectFrom("webhook_endpoints")
       .select("failing_since")

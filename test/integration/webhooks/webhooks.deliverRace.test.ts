@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { deliverWebhook } from "../../../functions/webhooks/deliver";
+import { emitWebhookEvent } from "../../../functions/webhooks/outbox";
+import type { WebhookQueueMessage } from "../../../functions/webhooks/queueMessage";
+import { encryptWebhookSecret } from "../../../functions/webhooks/secrets";
+import { generateWebhookSecret } from "../../../functions/webhooks/sign";
+import { requeueDelivery } from "../../../functions/webhooks/store";
+import { roleUrl } from "../../../scripts/local/migrate";
+import { createNodeDb } from "../../../scripts/local/node-db";
+import { type Db, withTenant } from "../../../shared/db";
+import { newId } from "../../../shared/ids";
+import { createApiTenant } from "../../support/apiTenant";
+
+// The webhooks Worker's record step when a later attempt of the same delivery overtook an earlier one (a
+// re-send while an attempt was still waiting for its receiver): the earlier attempt's answer is logged, but
+// it does not overwrite the delivery's state that the later claim now owns. Decided directly, as the
+// layers_webhooks role, with the receiver's answers injected (the order is the point, not the HTTP).
+
+let owner: Db;
+let webhooks: Db;
+beforeAll(() => {
+  owner = createNodeDb(inject("ownerUrl"), 2);
+  webhooks = createNodeDb(roleUrl(inject("ownerUrl"), "layers_webhooks"), 2);
+});
+afterAll(async () => {
+  await owner?.destroy();
+  await webhooks?.destroy();
+});
+
+const keyring = { currentKeyId: "k1", keys: { k1: Buffer.alloc(32, 7).toString("base64") } };
+
+async function pendingDelivery(): Promise<WebhookQueueMessage> {
+  const { orgId } = await createApiTenant(owner);
+  const endpointId = newId("whe");
+  const sealed = await encryptWebhookSecret(keyring, generateWebhookSecret(), { orgId, endpointId });
+  await withTenant(owner, orgId, async (tx) => {
+    await tx
+      .insertInto("webhook_endpoints")
+      .values({
+        id: endpointId,
+        org_id: orgId,
+        url: "http://127.0.0.1:9/hook",
+        secret_ciphertext: sealed.ciphertext,
+        secret_key_id: sealed.keyId,
+      })
+      .execute();
+    await emitWebhookEvent(tx, {
+      orgId,
+      type: "api_key.created",
+      payload: { apiKeyId: newId("key"), role: "admin", mode: "live", projectId: null, link: "/v1/api-keys" },
+      now: new Date(),
+    });
+  });
+  const row = await owner
+    .selectFrom("webhook_deliveries")
+    .select("message_id")
+    .where("endpoint_id", "=", endpointId)
+    .executeTakeFirstOrThrow();
+  return { v: 1, orgId, messageId: row.message_id, endpointId, attempts: 0 };
+}
+
+const options = (fetch: (url: string, init: RequestInit) => Promise<Response>) => ({
+  keyring,
+  schedule: [0, 0, 0],
+  leaseSeconds: 300,
+  timeoutMs: 5_000,
+  allowLocalHttp: true,
+  now: () => new Date(),
+  fetch,
+});
+
+describe("an attempt overtaken by a later one of the same delivery", () => {
+  it("a 2xx recorded by the later attempt stands when the earlier attempt's failure is recorded after it", async () => {
+    const m = await pendingDelivery();
+    let calls = 0;
+    const outcome = await deliverWebhook(
+      webhooks,
+      m,
+      options(async () => {
+        calls += 1;
+        // While the receiver holds this first attempt, the partner re-sends the message and the sweep
+        // enqueues it with the count it now has; that second attempt gets a 2xx.
+        await withTenant(owner, m.orgId, (tx) => requeueDelivery(tx, m.endpointId, m.messageId, new Date()));
+        const second = await deliverWebhook(
+          webhooks,
+          { ...m, attempts: 1 },
+          options(async () => {
+            calls += 1;
+            return new Response("ok", { status: 200 });
+          }),
+        );
+        expect(second.kind).toBe("succeeded");
+        return new Response("busy", { status: 503 });
+      }),
+    );
+    expect(calls).toBe(2);
+    expect(outcome.kind).not.toBe("retry");
+    const delivery = await owner
+      .selectFrom("webhook_deliveries")
+      .select(["status", "attempts", "last_status_code"])
+      .where("message_id", "=", m.messageId)
+      .where("endpoint_id", "=", m.endpointId)
+      .executeTakeFirstOrThrow();
+    // Succeeded: nothing more is sent after the receiver's 2xx.
+    expect(delivery).toEqual({ status: "succeeded", attempts: 2, last_status_code: 200 });
+    const attempts = await owner
+      .selectFrom("webhook_attempts")
+      .select("status_code")
+      .where("message_id", "=", m.messageId)
+      .orderBy("status_code")
+      .execute();
+    expect(attempts.map((a) => a.status_code)).toEqual([200, 503]);
+  });
+});
