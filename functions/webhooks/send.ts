@@ -105,6 +105,10 @@ export function safeExcerpt(text: string, secrets: string[]): string {
     if (key.length >= 16) out = out.split(key).join("[redacted]");
   }
   out = String(redact(out));
+  // NUL is valid UTF-8 but Postgres text refuses it: kept, it would fail the attempt log's insert and with
+  // it the record transaction of the org's whole batch (every answer in it lost, each delivery re-sent after
+  // its lease, for ever, while the receiver answers the same). Shown as U+FFFD, as undecodable bytes are.
+  out = out.replaceAll("\u0000", "\uFFFD");
   const bytes = new TextEncoder().encode(out);
   if (bytes.byteLength <= RESPONSE_EXCERPT_BYTES) return out;
   // Cut on a character boundary: a partial multi-byte sequence at the end is dropped, not mangled.

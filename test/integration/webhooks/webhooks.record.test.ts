@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { deliverWebhook } from "../../../functions/webhooks/deliver";
+import { deliverWebhook, deliverWebhooks } from "../../../functions/webhooks/deliver";
 import { emitWebhookEvent } from "../../../functions/webhooks/outbox";
 import type { WebhookQueueMessage } from "../../../functions/webhooks/queueMessage";
 import { encryptWebhookSecret } from "../../../functions/webhooks/secrets";
@@ -11,10 +11,11 @@ import { type Db, withTenant } from "../../../shared/db";
 import { newId } from "../../../shared/ids";
 import { createApiTenant } from "../../support/apiTenant";
 
-// The webhooks Worker's record step when a later attempt of the same delivery overtook an earlier one (a
-// re-send while an attempt was still waiting for its receiver): the earlier attempt's answer is logged, but
-// it does not overwrite the delivery's state that the later claim now owns. Decided directly, as the
-// layers_webhooks role, with the receiver's answers injected (the order is the point, not the HTTP).
+// The webhooks Worker's record step, decided directly as the layers_webhooks role with the receiver's
+// answers injected: when a later attempt of the same delivery overtook an earlier one (a re-send while an
+// attempt still waited for its receiver), the earlier answer is logged but does not overwrite the state the
+// later claim owns; and whatever bytes a receiver answers, the attempt is recorded (an answer Postgres
+// cannot store as text must not fail the record transaction, and with it the org's whole batch).
 
 let owner: Db;
 let webhooks: Db;
@@ -29,21 +30,24 @@ afterAll(async () => {
 
 const keyring = { currentKeyId: "k1", keys: { k1: Buffer.alloc(32, 7).toString("base64") } };
 
-async function pendingDelivery(): Promise<WebhookQueueMessage> {
+/** One event for `n` endpoints of a new org: a pending delivery to each (endpoint i at /hook-i). */
+async function pendingDeliveries(n: number): Promise<WebhookQueueMessage[]> {
   const { orgId } = await createApiTenant(owner);
-  const endpointId = newId("whe");
-  const sealed = await encryptWebhookSecret(keyring, generateWebhookSecret(), { orgId, endpointId });
+  const endpointIds = Array.from({ length: n }, () => newId("whe"));
   await withTenant(owner, orgId, async (tx) => {
-    await tx
-      .insertInto("webhook_endpoints")
-      .values({
-        id: endpointId,
-        org_id: orgId,
-        url: "http://127.0.0.1:9/hook",
-        secret_ciphertext: sealed.ciphertext,
-        secret_key_id: sealed.keyId,
-      })
-      .execute();
+    for (const [i, endpointId] of endpointIds.entries()) {
+      const sealed = await encryptWebhookSecret(keyring, generateWebhookSecret(), { orgId, endpointId });
+      await tx
+        .insertInto("webhook_endpoints")
+        .values({
+          id: endpointId,
+          org_id: orgId,
+          url: `http://127.0.0.1:9/hook-${i}`,
+          secret_ciphertext: sealed.ciphertext,
+          secret_key_id: sealed.keyId,
+        })
+        .execute();
+    }
     await emitWebhookEvent(tx, {
       orgId,
       type: "api_key.created",
@@ -51,13 +55,21 @@ async function pendingDelivery(): Promise<WebhookQueueMessage> {
       now: new Date(),
     });
   });
-  const row = await owner
+  const rows = await owner
     .selectFrom("webhook_deliveries")
-    .select("message_id")
-    .where("endpoint_id", "=", endpointId)
-    .executeTakeFirstOrThrow();
-  return { v: 1, orgId, messageId: row.message_id, endpointId, attempts: 0 };
+    .select(["message_id", "endpoint_id"])
+    .where("org_id", "=", orgId)
+    .execute();
+  return endpointIds.map((endpointId) => ({
+    v: 1,
+    orgId,
+    messageId: rows.find((r) => r.endpoint_id === endpointId)?.message_id ?? "",
+    endpointId,
+    attempts: 0,
+  }));
 }
+
+const pendingDelivery = async () => (await pendingDeliveries(1))[0] as WebhookQueueMessage;
 
 const options = (fetch: (url: string, init: RequestInit) => Promise<Response>) => ({
   keyring,
@@ -110,5 +122,34 @@ describe("an attempt overtaken by a later one of the same delivery", () => {
       .orderBy("status_code")
       .execute();
     expect(attempts.map((a) => a.status_code)).toEqual([200, 503]);
+  });
+});
+
+describe("whatever a receiver answers", () => {
+  it("records an answer holding NUL bytes (Postgres text refuses them), and the batch's other deliveries", async () => {
+    const batch = await pendingDeliveries(2);
+    const results = await deliverWebhooks(
+      webhooks,
+      batch,
+      options(async (url) =>
+        url.endsWith("/hook-0")
+          ? new Response("ok\u0000\u0000done", { status: 200 })
+          : new Response("fine", { status: 200 }),
+      ),
+    );
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value.kind : r.reason))).toEqual([
+      "succeeded",
+      "succeeded",
+    ]);
+    const attempts = await owner
+      .selectFrom("webhook_attempts")
+      .select(["endpoint_id", "status_code", "response_excerpt"])
+      .where("org_id", "=", batch[0]?.orgId ?? "")
+      .execute();
+    const excerptOf = (m?: WebhookQueueMessage) =>
+      attempts.find((a) => a.endpoint_id === m?.endpointId)?.response_excerpt;
+    expect(excerptOf(batch[0])).toMatch(/^ok.+done$/);
+    expect(excerptOf(batch[0])).not.toContain("\u0000");
+    expect(excerptOf(batch[1])).toBe("fine");
   });
 });
