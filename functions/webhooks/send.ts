@@ -95,14 +95,27 @@ async function readCapped(response: Response, cap: number): Promise<Uint8Array> 
   return out;
 }
 
-/** Cuts the named secrets (whole, and their base64 key part) and what the logger redacts; ≤ 256 bytes. */
-export function safeExcerpt(text: string, secrets: string[]): string {
+/** `text` without a trailing start of `secret` (the read cap cut the rest of it off). */
+function withoutSecretStartAtEnd(text: string, secret: string): string {
+  for (let k = Math.min(secret.length - 1, text.length); k > 0; k -= 1) {
+    if (text.endsWith(secret.slice(0, k))) return text.slice(0, text.length - k);
+  }
+  return text;
+}
+
+/**
+ * Cuts the named secrets (whole, and their base64 key part) and what the logger redacts; ≤ 256 bytes.
+ * `cut`: the read stopped at its cap, so the text may end in the start of a secret whose rest was never
+ * read; that start goes too (redaction can shorten what precedes it and pull it into the kept bytes).
+ */
+export function safeExcerpt(text: string, secrets: string[], cut = false): string {
   let out = text;
   for (const secret of secrets) {
     if (!secret) continue;
     out = out.split(secret).join("[redacted]");
     const key = secret.replace(/^whsec_/, "");
     if (key.length >= 16) out = out.split(key).join("[redacted]");
+    if (cut) out = withoutSecretStartAtEnd(withoutSecretStartAtEnd(out, secret), key);
   }
   out = String(redact(out));
   // NUL is valid UTF-8 but Postgres text refuses it: kept, it would fail the attempt log's insert and with
@@ -171,7 +184,10 @@ export async function sendWebhook(input: SendWebhookInput): Promise<SendWebhookR
   let excerpt: string | null = null;
   try {
     const bytes = await readCapped(response, READ_CAP_BYTES);
-    excerpt = bytes.byteLength === 0 ? null : safeExcerpt(decoder().decode(bytes), input.secrets);
+    excerpt =
+      bytes.byteLength === 0
+        ? null
+        : safeExcerpt(decoder().decode(bytes), input.secrets, bytes.byteLength >= READ_CAP_BYTES);
   } catch {
     // The body failed or timed out mid-read: the status already is the receiver's answer.
     excerpt = null;

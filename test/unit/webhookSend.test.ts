@@ -113,6 +113,17 @@ describe("sendWebhook", () => {
     expect(result.responseExcerpt).toContain("[redacted]");
   });
 
+  it("keeps no start of a secret that the read cap cut, even when redaction pulls it into the kept bytes", async () => {
+    // The secret begins near the end of what is read, so only its start is read; a long bearer token
+    // before it is redacted to a few characters, which moves that start into the first 256 bytes.
+    const head = `auth Bearer ${"A".repeat(200)} pad `;
+    const answer = `${head}${"p".repeat(360 - head.length)} ${secret} tail`;
+    const result = await send("/any", { fetch: async () => new Response(answer, { status: 500 }) });
+    expect(result.responseExcerpt).toContain("pad ppp");
+    expect(result.responseExcerpt).not.toContain(secret.slice(0, 12));
+    expect(result.responseExcerpt).not.toContain(secret.slice(6, 18));
+  });
+
   it("never calls a URL the SSRF guard refuses", async () => {
     let called = 0;
     const result = await send("/ok", {
