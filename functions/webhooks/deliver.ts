@@ -30,6 +30,13 @@ export interface DeliverOptions {
   /** Seconds the claim holds a delivery: a Worker that dies mid-attempt leaves it to the sweep after this. */
   leaseSeconds: number;
   timeoutMs: number;
+  /**
+   * Sends in flight at once, across the whole batch. A Worker invocation has at most 6 connections waiting
+   * for an answer's headers (Cloudflare's limit; more are queued by the runtime, not refused). Each send's
+   * deadline starts when its turn comes, so a hanging receiver delays the others but never spends their
+   * deadline before their request has left.
+   */
+  concurrentSends: number;
   allowLocalHttp: boolean;
   now: () => Date;
   random?: () => number;
@@ -377,6 +384,7 @@ export async function deliverWebhooks(
 ): Promise<PromiseSettledResult<DeliverOutcome>[]> {
   const byOrg = new Map<string, WebhookQueueMessage[]>();
   for (const m of messages) byOrg.set(m.orgId, [...(byOrg.get(m.orgId) ?? []), m]);
+  const inTurn = turns(options.concurrentSends);
   const perOrg = new Map<string, Promise<Map<WebhookQueueMessage, DeliverOutcome>>>();
   for (const [orgId, group] of byOrg) {
     perOrg.set(
@@ -387,20 +395,23 @@ export async function deliverWebhooks(
         );
         if (claimed.length === 0) return outcomes;
         const sent = await Promise.all(
-          claimed.map(async (c): Promise<Sent> => {
-            const at = options.now();
-            const result = await sendWebhook({
-              url: c.url,
-              secrets: c.secrets,
-              messageId: c.m.messageId,
-              timestamp: at,
-              body: c.body,
-              timeoutMs: options.timeoutMs,
-              allowLocalHttp: options.allowLocalHttp,
-              ...(options.fetch ? { fetch: options.fetch } : {}),
-            });
-            return { c, result, at };
-          }),
+          claimed.map(
+            (c): Promise<Sent> =>
+              inTurn(async () => {
+                const at = options.now();
+                const result = await sendWebhook({
+                  url: c.url,
+                  secrets: c.secrets,
+                  messageId: c.m.messageId,
+                  timestamp: at,
+                  body: c.body,
+                  timeoutMs: options.timeoutMs,
+                  allowLocalHttp: options.allowLocalHttp,
+                  ...(options.fetch ? { fetch: options.fetch } : {}),
+                });
+                return { c, result, at };
+              }),
+          ),
         );
         const recorded = await withTenant(db, orgId, (tx) => record(tx, orgId, sent, options));
         for (const [m, o] of recorded) outcomes.set(m, o);
@@ -415,6 +426,23 @@ export async function deliverWebhooks(
       return outcome;
     }),
   );
+}
+
+/** Runs the tasks given to it at most `limit` at a time, in the order given. */
+function turns(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }
 
 /** One attempt at one delivery (deliverWebhooks for a single message). */

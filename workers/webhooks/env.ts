@@ -8,6 +8,8 @@ export const webhooksVarsSchema = z.object({
   DATABASE_URL: z.string().min(1),
   NEON_WS_PROXY: z.string().min(1).optional(),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(15_000),
+  // Cloudflare lets an invocation wait on 6 answers at once; see DeliverOptions.concurrentSends.
+  WEBHOOK_CONCURRENT_SENDS: z.coerce.number().int().min(1).max(6).default(6),
   WEBHOOK_ALLOW_LOCAL_HTTP: z.enum(["true", "false"]).default("false"),
   WEBHOOK_RETRY_SCHEDULE_SECONDS: z
     .string()

@@ -35,6 +35,7 @@ export default {
         schedule: vars.WEBHOOK_RETRY_SCHEDULE_SECONDS,
         leaseSeconds: vars.WEBHOOK_LEASE_SECONDS,
         timeoutMs: vars.WEBHOOK_TIMEOUT_MS,
+        concurrentSends: vars.WEBHOOK_CONCURRENT_SENDS,
         allowLocalHttp: vars.WEBHOOK_ALLOW_LOCAL_HTTP === "true",
         now: () => new Date(),
       };

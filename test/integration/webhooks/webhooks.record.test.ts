@@ -76,6 +76,7 @@ const options = (fetch: (url: string, init: RequestInit) => Promise<Response>) =
   schedule: [0, 0, 0],
   leaseSeconds: 300,
   timeoutMs: 5_000,
+  concurrentSends: 6,
   allowLocalHttp: true,
   now: () => new Date(),
   fetch,
@@ -151,5 +152,36 @@ describe("whatever a receiver answers", () => {
     expect(excerptOf(batch[0])).toMatch(/^ok.+done$/);
     expect(excerptOf(batch[0])).not.toContain("\u0000");
     expect(excerptOf(batch[1])).toBe("fine");
+  });
+});
+
+describe("a batch's sends", () => {
+  it("never wait on more answers at once than the invocation may (6), and a hanging receiver spends only its own deadline", async () => {
+    const batch = await pendingDeliveries(14);
+    let inFlight = 0;
+    let most = 0;
+    const results = await deliverWebhooks(webhooks, batch, {
+      ...options(async (url, init) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        try {
+          if (url.endsWith("/hook-0")) {
+            // Hangs until its deadline aborts it.
+            await new Promise((_, reject) =>
+              init.signal?.addEventListener("abort", () => reject(init.signal?.reason)),
+            );
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return new Response("ok", { status: 200 });
+        } finally {
+          inFlight -= 1;
+        }
+      }),
+      timeoutMs: 300,
+    });
+    expect(most).toBe(6);
+    const kinds = results.map((r) => (r.status === "fulfilled" ? r.value.kind : r.reason));
+    expect(kinds[0]).toBe("retry");
+    expect(kinds.slice(1)).toEqual(Array(13).fill("succeeded"));
   });
 });
