@@ -55,6 +55,8 @@ const OVERRIDES: Record<string, string> = {
   "content_containers.provider": "ContentProviderColumn",
   "ads_content.status": "Generated<AdsContentStatus>",
   "project_ads_content.status": "Generated<ProjectAdsContentStatus>",
+  "webhook_messages.payload": "JsonObjectColumn",
+  "webhook_deliveries.status": "Generated<WebhookDeliveryStatus>",
 };
 
 async function generateSchema(url: string): Promise<void> {

@@ -7,6 +7,7 @@
 //  5. Every Worker in one Miniflare (the workerd runtime wrangler uses), so they share the local queues
 //     exactly as the deployed Workers share Cloudflare's: ingest on :8787, the partner API on :8788, Cron
 //     runs on :8789 (and every 5 minutes by itself). A change to the code rebuilds and reloads them.
+//  6. With the demo keys: the SDK's example page on :8790/example/ (another origin than the ingest).
 // Ctrl-C stops everything this script started.
 import { watch } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -17,6 +18,7 @@ import { Miniflare, type WorkerOptions } from "miniflare";
 import S3rver from "s3rver";
 import { bundleWorker, ROOT } from "./local/bundle";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./local/embedded-postgres";
+import { startExampleSite } from "./local/exampleSite";
 import { migrate } from "./local/migrate";
 import { startNeonHttp } from "./local/neon-http";
 import { createNodeDb } from "./local/node-db";
@@ -28,6 +30,7 @@ const DATA_DIR = path.resolve(process.env.LAYERS_DATA_DIR ?? path.join(ROOT, ".d
 const PORT = Number(process.env.PORT ?? 8787);
 const API_PORT = Number(process.env.API_PORT ?? 8788);
 const CRON_PORT = Number(process.env.CRON_PORT ?? 8789);
+const EXAMPLE_PORT = Number(process.env.EXAMPLE_PORT ?? 8790);
 const S3_PORT = Number(process.env.S3_PORT ?? 4569);
 const BRIDGE_PORT = Number(process.env.BRIDGE_PORT ?? 5433);
 const NEON_HTTP_PORT = Number(process.env.NEON_HTTP_PORT ?? 5434);
@@ -135,10 +138,17 @@ async function main() {
       ingest: {},
       consumer: {},
       relay: { ...LOCAL_KEYRING, ...PLATFORMS },
-      // Storage configs may point at the local S3 server over plain http (dev only; production is https).
-      api: { ...LOCAL_KEYRING, ...PLATFORMS, STORAGE_ALLOW_LOCAL_HTTP: "true" },
+      // Storage configs and webhook endpoints may point at local servers over plain http (dev only;
+      // production is https).
+      api: {
+        ...LOCAL_KEYRING,
+        ...PLATFORMS,
+        STORAGE_ALLOW_LOCAL_HTTP: "true",
+        WEBHOOK_ALLOW_LOCAL_HTTP: "true",
+      },
       cron: S3_VARS,
       "dead-letters": S3_VARS,
+      webhooks: { ...LOCAL_KEYRING, WEBHOOK_ALLOW_LOCAL_HTTP: "true" },
       agent: AGENT_VARS,
     };
     return names.map((name, i) => workerOptions(name, scripts[i] as string, database, extra[name]));
@@ -153,9 +163,9 @@ async function main() {
   await mf.ready;
   console.log(`• ${names.length} Workers running in workerd (Miniflare): ${names.join(", ")}`);
 
-  const cron = async (at = new Date()) => {
+  const cron = async (at = new Date(), expression = "*/5 * * * *") => {
     const worker = await mf.getWorker("cron");
-    return worker.scheduled({ scheduledTime: at, cron: "*/5 * * * *" });
+    return worker.scheduled({ scheduledTime: at, cron: expression });
   };
   const servers = [
     // Ingest is the entry Worker: dispatchFetch gives its requests the local request.cf (geo).
@@ -179,8 +189,20 @@ async function main() {
       res.end(`Ran the Cron jobs: ${result.outcome} (the log above shows each job's counts)\n`);
     }),
   ];
+  // The example page needs a key that works: the demo's, seeded only into a local database.
+  if (seeded) {
+    servers.push(
+      await startExampleSite({
+        port: EXAMPLE_PORT,
+        ingestOrigin: `http://127.0.0.1:${PORT}`,
+        sdkKey: DEMO.sdkKey,
+      }),
+    );
+  }
   const interval =
     CRON_MINUTES > 0 ? setInterval(() => void cron().catch(() => {}), CRON_MINUTES * 60_000) : undefined;
+  // The every-minute trigger: the webhook outbox and due retries (workers/cron/wrangler.toml).
+  const webhookInterval = setInterval(() => void cron(new Date(), "* * * * *").catch(() => {}), 60_000);
 
   // Rebuild and reload on a change to the code (the queues and Durable Objects restart with them).
   let reloading: NodeJS.Timeout | undefined;
@@ -204,6 +226,7 @@ async function main() {
     stopping = true;
     console.log("\n• stopping…");
     clearInterval(interval);
+    clearInterval(webhookInterval);
     for (const w of watchers) w.close();
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     await mf.dispose();
@@ -219,6 +242,7 @@ async function main() {
   const ingestUrl = `http://127.0.0.1:${PORT}/l/events`;
   const apiUrl = `http://127.0.0.1:${API_PORT}`;
   const cronUrl = `http://127.0.0.1:${CRON_PORT}/__scheduled?cron=*/5+*+*+*+*`;
+  const exampleUrl = `http://127.0.0.1:${EXAMPLE_PORT}/example/`;
   const demo = seeded
     ? `
   SDK key    : ${DEMO.sdkKey}   (demo project ${DEMO.projectId}; local only)
@@ -228,6 +252,8 @@ Send an event:
     -H 'Authorization: Bearer ${DEMO.sdkKey}' \\
     -H 'Content-Type: application/json' \\
     -d '{"events":[{"eventId":"evt-1","name":"signup","userId":"user-1","email":"Jane@Example.com","properties":{"plan":"pro"}}]}'
+
+SDK example page: ${exampleUrl}   (the <script> bundle with the demo key; its button tracks an event)
 
 Partner API: ${apiUrl}   (docs: ${apiUrl}/docs)
   API key    : ${DEMO.apiKey}   (demo owner key; local only)

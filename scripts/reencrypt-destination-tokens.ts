@@ -1,5 +1,5 @@
-// Key rotation, step 3 (README "Destination token keys"): moves every stored destination token that an older
-// key wrote to the current key, across all orgs, in one transaction. Safe to run again (rows already under
+// Key rotation, step 3 (README "Destination token keys"): moves every stored destination token and webhook
+// signing secret that an older key wrote to the current key, across all orgs, in one transaction. Safe to run again (rows already under
 // the current key are not touched) and while the API serves requests (writes lock the same rows).
 //
 //   MAINTENANCE_DATABASE_URL=postgres://layers_maintenance:…@host/db \
@@ -11,6 +11,7 @@
 // columns). Without MAINTENANCE_DATABASE_URL, DATABASE_URL's server is used with that role (local setups).
 import { parseKeyring } from "../functions/destinations/crypto";
 import { countStaleDestinationTokens, reencryptDestinations } from "../functions/destinations/store";
+import { countStaleWebhookSecrets, reencryptWebhookSecrets } from "../functions/webhooks/store";
 import { maintenanceRoleUrl } from "./local/migrate";
 import { createNodeDb } from "./local/node-db";
 
@@ -26,14 +27,21 @@ const scope = { orgId: process.env.ORG_ID || undefined };
 const db = createNodeDb(url, 1);
 try {
   const moved = await db.transaction().execute((tx) => reencryptDestinations(tx, keyring, scope));
+  // Webhook signing secrets live under the same keyring (functions/webhooks/secrets.ts).
+  const movedSecrets = await db.transaction().execute((tx) => reencryptWebhookSecrets(tx, keyring, scope));
   const left = await db
     .transaction()
     .execute((tx) => countStaleDestinationTokens(tx, keyring.currentKeyId, scope));
+  const leftSecrets = await db
+    .transaction()
+    .execute((tx) => countStaleWebhookSecrets(tx, keyring.currentKeyId, scope));
   console.log(
     `re-encrypted ${moved} destination token(s) under key "${keyring.currentKeyId}"; ${left} left under older keys`,
   );
-  // Not zero only if a write under an old keyring raced this run: run it again before removing the old key.
-  process.exitCode = left === 0 ? 0 : 1;
+  console.log(
+    `re-encrypted ${movedSecrets} webhook endpoint(s)' signing secrets; ${leftSecrets} left under older keys`,
+  );
+  process.exitCode = left === 0 && leftSecrets === 0 ? 0 : 1;
 } finally {
   await db.destroy();
 }

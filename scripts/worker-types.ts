@@ -32,6 +32,7 @@ const INTERFACES: Record<WorkerName, string> = {
   cron: "CronBindings",
   "dead-letters": "DeadLetterBindings",
   agent: "AgentBindings",
+  webhooks: "WebhooksBindings",
 };
 
 // Only what the config and the .dev.vars.example say may reach the types: wrangler would otherwise add the

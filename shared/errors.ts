@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   message_too_large: { status: 400, type: "invalid_request_error" },
   /** …and for a batch request over 500 KB. */
   batch_too_large: { status: 400, type: "invalid_request_error" },
+  /** A webhook URL the SSRF guard refuses; details[0].reason names the class (functions/webhooks/ssrf.ts). */
+  webhook_url_refused: { status: 400, type: "invalid_request_error" },
   unauthorized: { status: 401, type: "authentication_error" },
   project_archived: { status: 403, type: "permission_error" },
   forbidden: { status: 403, type: "permission_error" },

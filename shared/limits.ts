@@ -10,6 +10,7 @@ export const INGEST_LIMITS = {
   maxEventIdLength: 128,
   maxNameLength: 128,
   maxUserIdLength: 256,
+  maxAnonymousIdLength: 256,
   maxAppIdLength: 128,
   maxEmailLength: 320,
   maxPhoneLength: 80, // room for a pre-hashed value with stray whitespace

@@ -1,8 +1,9 @@
 import { ApiError } from "../../shared/errors";
 import { hasRole, type Role } from "../../shared/roles";
 import { audit } from "../audit/writeAudit";
-import { found, type VerbContext } from "../context";
+import { found, transactionOf, type VerbContext } from "../context";
 import { getProject } from "../projects/store";
+import { emitWebhookEvent } from "../webhooks/outbox";
 import {
   type ApiKey,
   type CreatedApiKey,
@@ -32,6 +33,16 @@ export function apiKeyJson(k: ApiKey) {
   };
 }
 
+/** The api_key.* webhook: which key, its role and scope; never its name (free text) or any of its secret. */
+function emitKeyEvent(ctx: VerbContext, type: "api_key.created" | "api_key.revoked", k: ApiKey) {
+  return emitWebhookEvent(transactionOf(ctx), {
+    orgId: ctx.orgId,
+    type,
+    payload: { apiKeyId: k.id, role: k.role, mode: k.mode, projectId: k.projectId, link: "/v1/api-keys" },
+    now: ctx.now,
+  });
+}
+
 /** A key may not hand out (or take away) more than it has: no role above its own. */
 function checkGrant(ctx: VerbContext, role: Role) {
   if (!hasRole(ctx.role, role))
@@ -46,6 +57,7 @@ export async function issueApiKey(
   if (input.projectId) found(await getProject(ctx.db, input.projectId), `No project ${input.projectId}.`);
   const created = await createApiKey(ctx.db, ctx.orgId, input, ctx.now);
   await audit(ctx, "api_key.created", { type: "api_key", id: created.id }, { after: apiKeyJson(created) });
+  await emitKeyEvent(ctx, "api_key.created", created);
   return created;
 }
 
@@ -79,6 +91,7 @@ export async function rotateOrgApiKey(
     { type: "api_key", id: keyId },
     { before: apiKeyJson(current), after: apiKeyJson(rotated.old) },
   );
+  await emitKeyEvent(ctx, "api_key.created", rotated.created);
   return rotated.created;
 }
 
@@ -94,6 +107,7 @@ export async function revokeOrgApiKey(ctx: VerbContext, keyId: string): Promise<
     { type: "api_key", id: keyId },
     { before: apiKeyJson(revoked.before), after: apiKeyJson(revoked.after) },
   );
+  await emitKeyEvent(ctx, "api_key.revoked", revoked.after);
   return revoked.after;
 }
 

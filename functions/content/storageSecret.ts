@@ -13,8 +13,7 @@ export interface StorageSecretBinding {
   storageConfigId: string;
 }
 
-const aad = (b: StorageSecretBinding) =>
-  new TextEncoder().encode(`${AAD_VERSION}\n${b.orgId}\n${b.storageConfigId}`);
+const aad = (b: StorageSecretBinding) => `${AAD_VERSION}\n${b.orgId}\n${b.storageConfigId}`;
 
 export interface SealedStorageSecret extends EncryptedToken {
   /** The last four characters, so a partner recognises the key without it being shown. */

@@ -4,6 +4,8 @@ import { DSAR_JOBS } from "../deletionRequests/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
 import type { ObjectStore } from "../storage/objectStore";
+import { WEBHOOK_JOBS } from "../webhooks/jobs";
+import type { WebhookQueue } from "../webhooks/queueMessage";
 import type { CronVars } from "./vars";
 
 /** The part of a Queue binding the jobs use. */
@@ -27,6 +29,8 @@ export interface JobContext {
   eventsQueue?: QueueSender | undefined;
   /** Producer to "layers-relay-dlq": relay dead letters kept in storage while the database was down. */
   relayDeadLetterQueue?: QueueSender | undefined;
+  /** Producer to "layers-webhooks": the outbox sweep and due retries (functions/webhooks/dispatch.ts). */
+  webhooksQueue?: WebhookQueue | undefined;
 }
 
 /**
@@ -35,8 +39,27 @@ export interface JobContext {
  */
 export interface CronJob {
   name: string;
+  /**
+   * Runs on the every-minute trigger too (webhook delivery waits at most a minute); other jobs run only on
+   * the five-minute one.
+   */
+  everyMinute?: boolean;
   run(ctx: JobContext): Promise<{ counts: Record<string, number>; more?: boolean }>;
 }
 
 /** Every job, in the order a run executes them. */
-export const CRON_JOBS: CronJob[] = [...DSAR_JOBS, ...RELAY_JOBS, ...RETENTION_JOBS, ...DEAD_LETTER_JOBS];
+export const CRON_JOBS: CronJob[] = [
+  ...DSAR_JOBS,
+  ...RELAY_JOBS,
+  ...RETENTION_JOBS,
+  ...DEAD_LETTER_JOBS,
+  ...WEBHOOK_JOBS,
+];
+
+/** The trigger (wrangler.toml) that runs only the `everyMinute` jobs. */
+export const EVERY_MINUTE_CRON = "* * * * *";
+
+/** The jobs a trigger runs: every job on the five-minute one, the `everyMinute` jobs on every trigger. */
+export function jobsFor(cron: string): CronJob[] {
+  return cron === EVERY_MINUTE_CRON ? CRON_JOBS.filter((job) => job.everyMinute) : CRON_JOBS;
+}

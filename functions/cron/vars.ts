@@ -14,5 +14,10 @@ export const cronVarsSchema = storageVarsSchema.extend({
   // Retention work per run: rows per DELETE chunk, and rows per data class per run.
   RETENTION_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5_000),
   RETENTION_ROW_BUDGET: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
+  // Webhooks (functions/webhooks/dispatch.ts): deliveries put on the Queue per run, and how long one on the
+  // Queue is left to the webhooks Worker before the sweep sends it again (the Worker's own lease is its
+  // WEBHOOK_LEASE_SECONDS; both 300 s by default).
+  WEBHOOK_DISPATCH_BUDGET: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  WEBHOOK_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
 });
 export type CronVars = z.infer<typeof cronVarsSchema>;

@@ -8,10 +8,16 @@ export interface ErasureSubject {
   userId: string | null;
   emailSha256: string | null;
   phoneSha256: string | null;
+  /**
+   * The anonymous ids linked to the user id: an event of a dead letter with no user id and one of these
+   * anonymous ids is the subject's too (the rule of the database's erased_by_request_v2).
+   */
+  anonymousIds?: readonly string[];
 }
 
 interface EventLike {
   userId?: unknown;
+  anonymousId?: unknown;
   emailSha256?: unknown;
   phoneSha256?: unknown;
 }
@@ -20,7 +26,10 @@ function names(subject: ErasureSubject, e: EventLike): boolean {
   return (
     (subject.userId !== null && e.userId === subject.userId) ||
     (subject.emailSha256 !== null && e.emailSha256 === subject.emailSha256) ||
-    (subject.phoneSha256 !== null && e.phoneSha256 === subject.phoneSha256)
+    (subject.phoneSha256 !== null && e.phoneSha256 === subject.phoneSha256) ||
+    (e.userId == null &&
+      typeof e.anonymousId === "string" &&
+      (subject.anonymousIds ?? []).includes(e.anonymousId))
   );
 }
 

@@ -1,8 +1,9 @@
 import { sql } from "kysely";
-import type { Db } from "../../shared/db";
+import type { Db, Tx } from "../../shared/db";
 import { writeAudit } from "../audit/writeAudit";
 import { eraseFromDeadLetters } from "../deadLetters/erase";
 import type { ObjectStore } from "../storage/objectStore";
+import { emitWebhookEvent } from "../webhooks/outbox";
 
 /** Rows per DELETE statement: each batch is its own short transaction, so no lock is held for long. */
 export const DELETE_BATCH_ROWS = 5_000;
@@ -39,7 +40,7 @@ interface Claimed {
  * Executes open deletion requests, oldest first, as the maintenance role. Every batch deletes up to
  * `batchRows` events (by tuple id, found through the user index) and adds its count to the request row in the same transaction, so a
  * run cut short at any point resumes where it stopped with exact counts (deletes are idempotent). The
- * request completes — sdk_users, apple_attributions and matching relay_dead_letters rows gone, plaintext
+ * request completes — sdk_users, sdk_identity_links, apple_attributions and matching relay_dead_letters rows gone, plaintext
  * user id cleared, audit row written — in one final transaction. event_daily_counts is not touched: it holds no per-user data.
  */
 export async function executeDeletions(
@@ -54,6 +55,7 @@ export async function executeDeletions(
     requests_failed: 0,
     sdk_events: 0,
     sdk_users: 0,
+    sdk_identity_links: 0,
     apple_attributions: 0,
     relay_dead_letters: 0,
     dead_lettered_events: 0,
@@ -84,6 +86,28 @@ export async function executeDeletions(
           if (n === 0) break;
         }
       }
+      // Identity: the events recorded before identify, under the anonymous ids linked to the user id. Only
+      // events without a user id: an event with another user id belongs to that user (a shared device).
+      const anonymousIds = request.user_id === null ? [] : await linkedAnonymousIds(db, request);
+      for (const anonymousId of anonymousIds) {
+        for (;;) {
+          const n = await deleteEventBatch(
+            db,
+            request,
+            "anonymous_id",
+            anonymousId,
+            Math.min(batchRows, budget),
+            now,
+          );
+          counts.sdk_events += n;
+          budget -= n;
+          if (budget <= 0) {
+            await release(db, request);
+            return { counts, more: true };
+          }
+          if (n === 0) break;
+        }
+      }
       // Copies outside the database: events and relay batches kept in dead-letter storage.
       const stored = options.deadLetters
         ? await eraseFromDeadLetters(options.deadLetters, {
@@ -92,12 +116,15 @@ export async function executeDeletions(
             userId: request.user_id,
             emailSha256: request.email_sha256,
             phoneSha256: request.phone_sha256,
+            anonymousIds,
           })
         : 0;
       const done = await complete(db, request, now, stored);
       // null: another run completed it first (it took over after our lease expired); nothing counted twice.
       if (done) {
         counts.sdk_users += done.users;
+        counts.sdk_identity_links += done.links;
+        counts.sdk_events += done.lateEvents;
         counts.apple_attributions += done.attributions;
         counts.relay_dead_letters += done.deadLetters;
         counts.dead_lettered_events += stored;
@@ -129,14 +156,28 @@ async function claimNext(db: Db, now: Date, tried: string[]): Promise<Claimed | 
   return rows[0] ?? null;
 }
 
+/** The anonymous ids linked to the request's user id (maintenance role: no tenant transaction needed). */
+async function linkedAnonymousIds(db: Db, request: Claimed): Promise<string[]> {
+  const rows = await db
+    .selectFrom("sdk_identity_links")
+    .select("anonymous_id")
+    .where("project_id", "=", request.project_id)
+    .where("user_id", "=", request.user_id as string)
+    .orderBy("anonymous_id")
+    .execute();
+  return rows.map((r) => r.anonymous_id);
+}
+
 async function deleteEventBatch(
   db: Db,
   request: Claimed,
-  column: "user_id" | "email_sha256" | "phone_sha256",
+  column: "user_id" | "email_sha256" | "phone_sha256" | "anonymous_id",
   value: string,
   limit: number,
   now: Date,
 ): Promise<number> {
+  // By anonymous id: only the events recorded before identify (sdk_events_anonymous_ts, a partial index).
+  const anonymousOnly = column === "anonymous_id" ? sql`and user_id is null` : sql``;
   const { rows } = await sql<{ n: string }>`
     with gone as (
       -- The batch's rows are found through the per-user (or per-hash) index and deleted by their tuple id
@@ -144,7 +185,7 @@ async function deleteEventBatch(
       delete from sdk_events
       where ctid = any(array(
         select ctid from sdk_events
-        where project_id = ${request.project_id} and ${sql.ref(column)} = ${value}
+        where project_id = ${request.project_id} and ${sql.ref(column)} = ${value} ${anonymousOnly}
         limit ${limit}
       ))
       returning 1
@@ -166,6 +207,9 @@ async function release(db: Db, request: Claimed): Promise<void> {
 
 interface Completed {
   users: number;
+  links: number;
+  /** Anonymous events that arrived under a link after the batches (usually none). */
+  lateEvents: number;
   attributions: number;
   deadLetters: number;
 }
@@ -199,6 +243,11 @@ async function complete(
         .where("project_id", "=", request.project_id)
         .where(sql<boolean>`(${sql.join(matches, sql` or `)})`),
     );
+    // The user's identity links go, and their anonymous ids stay in the receipt as digests, so the erasure
+    // rule (erased_by_request_v2) still knows them for anonymous events in flight or, under a suppression,
+    // arriving later. An anonymous event that reached the table after the batches above (a link made
+    // meanwhile) goes too, in this transaction: no anonymous event outlives its deleted link.
+    const links = request.user_id === null ? { links: 0, events: 0 } : await eraseLinks(tx, request);
     const attributions =
       request.user_id === null
         ? 0
@@ -230,6 +279,7 @@ async function complete(
     );
     const { rows } = await sql<{ deleted_events: string; deleted_users: string }>`
       update deletion_requests set deleted_users = deleted_users + ${users},
+        deleted_events = deleted_events + ${links.events},
         deleted_attributions = deleted_attributions + ${attributions},
         deleted_dead_letters = deleted_dead_letters + ${deadLetters},
         deleted_dead_lettered_events = deleted_dead_lettered_events + ${storedDeadLetterEvents},
@@ -254,12 +304,54 @@ async function complete(
           deletedUsers: Number(row?.deleted_users ?? 0),
           deletedAttributions: attributions,
           deletedDeadLetters: deadLetters,
+          deletedIdentityLinks: links.links,
         },
       },
       now,
     );
-    return { users, attributions, deadLetters };
+    // The receipt's webhook, in the same transaction: a completion that rolls back notifies nobody.
+    await emitWebhookEvent(tx, {
+      orgId: request.org_id,
+      projectId: request.project_id,
+      type: "deletion_request.completed",
+      payload: {
+        deletionRequestId: request.id,
+        projectId: request.project_id,
+        status: "completed",
+        deletedEvents: Number(row?.deleted_events ?? 0),
+        deletedUsers: Number(row?.deleted_users ?? 0),
+        deletedAttributions: attributions,
+        deletedDeadLetters: deadLetters,
+        link: `/v1/deletion-requests/${request.id}`,
+      },
+      now,
+    });
+    return { users, links: links.links, lateEvents: links.events, attributions, deadLetters };
   });
+}
+
+/** Deletes the user's links and any anonymous event still under them; records the digests on the receipt. */
+async function eraseLinks(tx: Tx, request: Claimed): Promise<{ links: number; events: number }> {
+  const { rows } = await sql<{ links: string; events: string }>`
+    with gone as (
+      delete from sdk_identity_links
+      where project_id = ${request.project_id} and user_id = ${request.user_id}
+      returning anonymous_id
+    ),
+    late as (
+      delete from sdk_events
+      where project_id = ${request.project_id} and user_id is null
+        and anonymous_id in (select anonymous_id from gone)
+      returning 1
+    )
+    update deletion_requests set anonymous_id_sha256s = array(
+        select distinct digest from unnest(anonymous_id_sha256s || array(
+          select encode(sha256(convert_to(anonymous_id, 'UTF8')), 'hex') from gone)) as digest
+        order by digest)
+    where id = ${request.id}
+    returning (select count(*) from gone) as links, (select count(*) from late) as events
+  `.execute(tx);
+  return { links: Number(rows[0]?.links ?? 0), events: Number(rows[0]?.events ?? 0) };
 }
 
 async function deletedCount(query: {
@@ -307,6 +399,19 @@ async function recordFailure(db: Db, request: Claimed, now: Date, error: unknown
         },
         now,
       );
+      await emitWebhookEvent(tx, {
+        orgId: request.org_id,
+        projectId: request.project_id,
+        type: "deletion_request.failed",
+        payload: {
+          deletionRequestId: request.id,
+          projectId: request.project_id,
+          status: "failed",
+          attempts: request.attempts + 1,
+          link: `/v1/deletion-requests/${request.id}`,
+        },
+        now,
+      });
     }
     return failed;
   });

@@ -121,24 +121,24 @@ function cryptoKey(keyring: Keyring, keyId: string): Promise<CryptoKey> {
   return key;
 }
 
-function aad(binding: TokenBinding): Uint8Array {
-  return new TextEncoder().encode(`${AAD_VERSION}\n${binding.orgId}\n${binding.projectId}\n${binding.kind}`);
+function aad(binding: TokenBinding): string {
+  return `${AAD_VERSION}\n${binding.orgId}\n${binding.projectId}\n${binding.kind}`;
 }
 
 /**
- * AES-256-GCM under the ring's current key with a fresh random IV, bound to `additionalData`: the sealing
- * every stored credential uses (destination tokens here, storage secrets in functions/content). Returns
- * base64 of IV ‖ ciphertext ‖ tag and the key id.
+ * Encrypts under the ring's current key with a fresh random IV, bound to `context` (the AAD: where the
+ * ciphertext belongs). The primitive behind destination tokens and webhook signing secrets
+ * (functions/webhooks/secrets.ts), which differ only in their context.
  */
 export async function sealWithKeyring(
   keyring: Keyring,
   plaintext: string,
-  additionalData: Uint8Array,
+  context: string,
 ): Promise<EncryptedToken> {
   const keyId = keyring.currentKeyId;
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData },
+    { name: "AES-GCM", iv, additionalData: new TextEncoder().encode(context) },
     await cryptoKey(keyring, keyId),
     new TextEncoder().encode(plaintext),
   );
@@ -149,13 +149,13 @@ export async function sealWithKeyring(
 }
 
 /**
- * Opens what sealWithKeyring sealed, with the key the ciphertext names. Throws TokenDecryptError (with
- * `what` in its message, never the plaintext) when it cannot.
+ * Decrypts with the key the ciphertext names, checking it belongs to `context`. Throws TokenDecryptError
+ * (`what` names the row, never the secret) when it cannot.
  */
 export async function openWithKeyring(
   keyring: Keyring,
   token: EncryptedToken,
-  additionalData: Uint8Array,
+  context: string,
   what: string,
 ): Promise<string> {
   const key = await cryptoKey(keyring, token.keyId);
@@ -163,12 +163,12 @@ export async function openWithKeyring(
   try {
     bytes = fromBase64(token.ciphertext);
   } catch {
-    throw new TokenDecryptError(`${what}: the ciphertext is not base64.`);
+    throw new TokenDecryptError(`${what}: ciphertext is not base64.`);
   }
-  if (bytes.length <= IV_BYTES + 16) throw new TokenDecryptError(`${what}: the ciphertext is truncated.`);
+  if (bytes.length <= IV_BYTES + 16) throw new TokenDecryptError(`${what}: ciphertext is truncated.`);
   try {
     const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData },
+      { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData: new TextEncoder().encode(context) },
       key,
       bytes.subarray(IV_BYTES),
     );
@@ -178,8 +178,8 @@ export async function openWithKeyring(
   }
 }
 
-/** Encrypts under the ring's current key with a fresh random IV. */
-export async function encryptToken(
+/** Encrypts a destination token under the ring's current key with a fresh random IV. */
+export function encryptToken(
   keyring: Keyring,
   plaintext: string,
   binding: TokenBinding,
@@ -188,7 +188,7 @@ export async function encryptToken(
 }
 
 /** Decrypts with the key the ciphertext names. Throws TokenDecryptError when it cannot (never the token). */
-export async function decryptToken(
+export function decryptToken(
   keyring: Keyring,
   token: EncryptedToken,
   binding: TokenBinding,

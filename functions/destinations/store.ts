@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Db } from "../../shared/db";
 import type { Destinations } from "../../shared/db/types";
 import type { Destination, DestinationKind, DestinationStatus, Keyring } from "../../shared/destinations";
+import { emitWebhookEvent } from "../webhooks/outbox";
 import { decryptToken, encryptToken, reencryptToken, type TokenBinding } from "./crypto";
 
 // Destinations per project, read and written by the partner API and read by the relay. The access token
@@ -163,15 +164,37 @@ export async function setDestinationStatus(
   status: DestinationStatus,
   at: Date,
 ): Promise<void> {
-  await db
+  // Only a real change is written (failing stays failing from its first failure; active stays active), so
+  // exactly the transitions notify: active → failing is `destination.failing`, failing → active is
+  // `destination.recovered`, each in the transaction that records it.
+  const changed = await db
     .updateTable("destinations")
-    .set((eb) => ({
-      status,
-      failing_since: status === "failing" ? eb.fn.coalesce("failing_since", eb.val(at)) : null,
-    }))
+    .set({ status, failing_since: status === "failing" ? at : null })
     .where("project_id", "=", projectId)
     .where("kind", "=", kind)
-    .execute();
+    .where("status", "<>", status)
+    .returning(["org_id", "failing_since"])
+    .executeTakeFirst();
+  if (!changed) return;
+  const link = `/v1/projects/${projectId}/destinations/${kind}`;
+  const orgId = changed.org_id;
+  if (status === "failing") {
+    await emitWebhookEvent(db, {
+      orgId,
+      projectId,
+      type: "destination.failing",
+      payload: { projectId, destination: kind, status, failingSince: at.toISOString(), link },
+      now: at,
+    });
+  } else {
+    await emitWebhookEvent(db, {
+      orgId,
+      projectId,
+      type: "destination.recovered",
+      payload: { projectId, destination: kind, status, recoveredAt: at.toISOString(), link },
+      now: at,
+    });
+  }
 }
 
 export async function getDestination(

@@ -104,7 +104,7 @@ export async function normalizeEvents(
   };
 
   for (const [index, raw] of rawEvents.entries()) {
-    const problem = judge(raw);
+    const problem = judge(raw, index);
     if ("code" in problem) rejected.push({ index, ...problem });
     else pending.push(toQueued(problem.event, problem.ts, ctx, agentOf(index), emailOnce, phoneOnce));
   }
@@ -114,6 +114,7 @@ export async function normalizeEvents(
   // Either the reason an event is refused, or the event and its corrected time.
   function judge(
     raw: unknown,
+    index: number,
   ): { code: EventRejectionCode; message: string } | { event: SdkEvent; ts: Date } {
     if (ctx.bodyBytes > INGEST_LIMITS.maxEventBytes && jsonLargerThan(raw, INGEST_LIMITS.maxEventBytes)) {
       return {
@@ -123,6 +124,12 @@ export async function normalizeEvents(
     }
     const unstorable = ctx.bodyMayHoldUnstorableText ? unstorableText(raw) : null;
     if (unstorable) return { code: "invalid_event", message: `Strings may not contain ${unstorable}.` };
+    // An event's own User-Agent (Segment's context.userAgent) is JSON too, and its parsed device model is
+    // stored: the same rule for the part that is read, or "Pixel\u0000X" would fail in the consumer after
+    // a 200. (A request's User-Agent header cannot hold either.)
+    const ownAgent = ctx.bodyMayHoldUnstorableText ? ctx.eventUserAgents?.[index] : null;
+    const agent = ownAgent ? unstorableText(boundedUserAgent(ownAgent)) : null;
+    if (agent) return { code: "invalid_event", message: `The User-Agent may not contain ${agent}.` };
     const parsed = sdkEventSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -177,6 +184,7 @@ async function toQueued(
     eventId: event.eventId ?? crypto.randomUUID(),
     name: event.name,
     userId: event.userId ?? null,
+    anonymousId: event.anonymousId ?? null,
     timestamp: ts.toISOString(),
     appId: event.appId ?? null,
     // What the SDK reported about the device wins over what we read from the User-Agent.

@@ -15,7 +15,10 @@ const EMPTY: ParsedUserAgent = { os: null, osVersion: null, browser: null, devic
  * characters, so longer input is cut, not trusted whole. Null when the request had none.
  */
 export function boundedUserAgent(userAgent: string | null | undefined): string | null {
-  const bounded = userAgent?.trim().slice(0, INGEST_LIMITS.maxUserAgentLength);
+  let bounded = userAgent?.trim().slice(0, INGEST_LIMITS.maxUserAgentLength);
+  // A cut between the two halves of a surrogate pair (an emoji at character 512) would leave half a
+  // character, which is no text at all: it goes with the half that was cut off.
+  if (bounded && /[\uD800-\uDBFF]$/.test(bounded)) bounded = bounded.slice(0, -1);
   return bounded ? bounded : null;
 }
 

@@ -17,6 +17,8 @@ import {
 
 export const SEGMENT_TYPES = ["track", "identify", "page", "screen", "group", "alias"] as const;
 export type SegmentType = (typeof SEGMENT_TYPES)[number];
+/** The paths of a batch under /v1: Segment's documented one, and the ones its own libraries post to. */
+export const SEGMENT_BATCH_PATHS = ["batch", "b", "import"] as const;
 
 /** Segment's documented sizes: 32 KB for one message (and a single-message request), 500 KB for a batch. */
 export const SEGMENT_LIMITS = {
@@ -107,33 +109,65 @@ export function parseSegmentBody(
   return { sentAt: sentAt.data, messages, context: object(root.context), routeType: undefined };
 }
 
-/** Batch context under the message's: objects one level down (device, traits, page…) are merged too. */
+/**
+ * The parts of a `context` that segmentToEvent reads (besides `userAgent`). Merging copies only these: a
+ * batch's context is merged under each of up to 500 messages, and copying all of it (tens of thousands
+ * of keys fit in 500 KB) made one request cost minutes of CPU. What is never read is never looked at.
+ */
+const CONTEXT_FIELDS: Record<string, readonly string[]> = {
+  traits: ["email", "phone"],
+  device: ["advertisingId", "adTrackingEnabled", "type", "model"],
+  os: ["name", "version"],
+  app: ["namespace"],
+  consent: ["categoryPreferences"],
+  page: ["url"],
+};
+
+function own(value: Json | undefined, key: string): unknown {
+  return value !== undefined && Object.hasOwn(value, key) ? value[key] : undefined;
+}
+
+/**
+ * Batch context under the message's, objects one level down (device, traits, page…) merged too, as
+ * Segment documents, for the fields read. Only fixed names are assigned: a "__proto__" key in the body is
+ * never copied, so it can never become a prototype.
+ */
 function mergeContext(outer: Json | undefined, inner: Json | undefined): Json {
-  if (!outer) return inner ?? {};
-  if (!inner) return outer;
-  const merged: Json = { ...outer };
-  for (const [key, value] of Object.entries(inner)) {
-    const a = Object.hasOwn(merged, key) ? object(merged[key]) : undefined;
-    const b = object(value);
-    // Defined, not assigned: a "__proto__" key from the body stays a plain key, never a prototype.
-    Object.defineProperty(merged, key, {
-      value: a && b ? { ...a, ...b } : value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+  const innerHas = (key: string) => inner !== undefined && Object.hasOwn(inner, key);
+  const merged: Json = { userAgent: innerHas("userAgent") ? inner?.userAgent : own(outer, "userAgent") };
+  for (const [key, fields] of Object.entries(CONTEXT_FIELDS)) {
+    const a = object(own(outer, key));
+    const b = object(own(inner, key));
+    // The message's own value wins whole when either side is not an object.
+    if (innerHas(key) && !b) continue;
+    if (!a && !b) continue;
+    const picked: Json = {};
+    for (const field of fields) {
+      if (b && Object.hasOwn(b, field)) picked[field] = b[field];
+      else if (a && Object.hasOwn(a, field)) picked[field] = a[field];
+    }
+    merged[key] = picked;
   }
   return merged;
 }
+
+// A batch's categoryPreferences is one object shared by all its messages: read once, not once per message.
+const adsConsentOf = new WeakMap<Json, boolean | undefined>();
 
 /** Ads consent from Segment's Consent Management (`context.consent.categoryPreferences`): its Advertising category. */
 function adsConsent(context: Json): boolean | undefined {
   const preferences = object(object(context.consent)?.categoryPreferences);
   if (!preferences) return undefined;
-  for (const [category, granted] of Object.entries(preferences)) {
-    if (category.toLowerCase() === "advertising" && typeof granted === "boolean") return granted;
+  if (adsConsentOf.has(preferences)) return adsConsentOf.get(preferences);
+  let granted: boolean | undefined;
+  for (const [category, value] of Object.entries(preferences)) {
+    if (category.toLowerCase() === "advertising" && typeof value === "boolean") {
+      granted = value;
+      break;
+    }
   }
-  return undefined;
+  adsConsentOf.set(preferences, granted);
+  return granted;
 }
 
 /** Page properties that Analytics.js fills from the address bar: URLs lose query and fragment, `search` goes. */
@@ -182,7 +216,7 @@ export function segmentToEvent(
   };
   if (message.messageId !== undefined) event.eventId = message.messageId;
   if (userId != null) event.userId = userId;
-  // Read by the ingest once it links anonymous ids to users; until then stripped like any unknown field.
+  // Stored with the event; with userId it links the two (identity links, README Data-subject requests).
   if (anonymousId != null) event.anonymousId = anonymousId;
   if (message.timestamp !== undefined) event.timestamp = message.timestamp;
 

@@ -1,5 +1,6 @@
 import { audit } from "../audit/writeAudit";
-import { found, type VerbContext } from "../context";
+import { found, transactionOf, type VerbContext } from "../context";
+import { emitWebhookEvent } from "../webhooks/outbox";
 import { createProject, getProject, listProjects, type Project, updateProject } from "./store";
 
 /** A project as the API shows it and as its audit rows record it. */
@@ -66,5 +67,19 @@ export async function changeProject(
     { type: "project", id: projectId },
     { before: projectJson(changed.before), after: projectJson(changed.after) },
   );
+  // Archiving an already archived project changes nothing, so it notifies nobody.
+  if (changed.before.archivedAt === null && changed.after.archivedAt !== null) {
+    await emitWebhookEvent(transactionOf(ctx), {
+      orgId: ctx.orgId,
+      projectId,
+      type: "project.archived",
+      payload: {
+        projectId,
+        archivedAt: changed.after.archivedAt.toISOString(),
+        link: `/v1/projects/${projectId}`,
+      },
+      now: ctx.now,
+    });
+  }
   return changed.after;
 }

@@ -4,7 +4,8 @@ import type { Tx } from "../../shared/db";
 /**
  * The relay's half of erasure: which of `eventIds` (events of one project that the consumer stored) may
  * still leave for a platform. A deletion request or suppression can arrive while a batch is queued,
- * retrying, dead-lettered or waiting for replay; the consumer's rule (schema.sql erased_by_request) is
+ * retrying, dead-lettered or waiting for replay; the consumer's rule (schema.sql erased_by_request_v2, which follows
+ * identity links from an anonymous event to its user) is
  * applied again to the stored rows, and an event whose row is gone (erased, or past retention) is not
  * sent either. `since`: the earliest time the events were received, when known — if the project has no
  * deletion request made since then and no suppression, nothing is erased and the rows are not read.
@@ -25,9 +26,8 @@ export async function notErased(
   const { rows } = await sql<{ event_id: string }>`
     select e.event_id from sdk_events e
     where e.project_id = ${projectId} and e.event_id = any(${[...eventIds]}::text[])
-      and not erased_by_request(${projectId}, e.received_at, e.user_id, e.email_sha256, e.phone_sha256)`.execute(
-    tx,
-  );
+      and not erased_by_request_v2(${projectId}, e.received_at, e.user_id, e.email_sha256, e.phone_sha256,
+        e.anonymous_id)`.execute(tx);
   const kept = new Set(rows.map((r) => r.event_id));
   return eventIds.filter((id) => kept.has(id));
 }

@@ -29,6 +29,35 @@ export async function writeRequestLog(db: Db, entry: RequestLogEntry): Promise<v
     ${entry.occurredAt.toISOString()}::timestamptz, ${entry.clientRequestId}::text)`.execute(db);
 }
 
+/**
+ * Several rows in one statement (write_request_log per row, each checking its key is its org's): one round
+ * trip and one commit for a batch of requests. One row refused fails the statement, so the caller writes
+ * that batch's rows one by one to keep the others.
+ */
+export async function writeRequestLogs(db: Db, entries: readonly RequestLogEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  if (entries.length === 1) return writeRequestLog(db, entries[0]!);
+  const rows = JSON.stringify(
+    entries.map((e) => ({
+      request_id: e.requestId,
+      org_id: e.orgId,
+      api_key_id: e.apiKeyId,
+      method: e.method,
+      route: e.route,
+      status: e.status,
+      latency_ms: Math.round(e.latencyMs),
+      occurred_at: e.occurredAt.toISOString(),
+      client_request_id: e.clientRequestId,
+    })),
+  );
+  await sql`select write_request_log(r.request_id, r.org_id, r.api_key_id, r.method, r.route, r.status,
+      r.latency_ms, r.occurred_at, r.client_request_id)
+    from json_to_recordset(${rows}::json) as r(request_id text, org_id text, api_key_id text, method text,
+      route text, status integer, latency_ms integer, occurred_at timestamptz, client_request_id text)`.execute(
+    db,
+  );
+}
+
 /** A logged request as the API lists it: the org is the caller's own. */
 export type RequestLog = Omit<RequestLogEntry, "orgId">;
 

@@ -3,14 +3,18 @@ import type { Db } from "../../shared/db";
 import { withFilters } from "../../shared/db/filters";
 import type { SdkEvents } from "../../shared/db/types";
 
-// Access and portability: everything we hold for one end user of a project (sdk_events, sdk_users and the
-// Apple Search Ads attribution).
+// Access and portability: everything we hold for one end user of a project (sdk_events, sdk_users, the
+// identity links and the Apple Search Ads attribution). A user's events are those with their user id plus
+// the events recorded before identify under an anonymous id linked to it (no user id of their own): the
+// same set a deletion by user id erases (functions/deletionRequests/executeDeletions.ts).
 
 export interface UserEvent {
   id: string;
   object: "event";
   name: string;
   userId: string | null;
+  /** The SDK's anonymous id for the device, when it sent one. */
+  anonymousId: string | null;
   timestamp: string;
   receivedAt: string;
   appId: string | null;
@@ -53,6 +57,7 @@ const EVENT_COLUMNS = [
   "event_id",
   "name",
   "user_id",
+  "anonymous_id",
   "ts",
   "received_at",
   "app_id",
@@ -76,6 +81,7 @@ function toUserEvent(r: EventRow): UserEvent {
     object: "event",
     name: r.name,
     userId: r.user_id,
+    anonymousId: r.anonymous_id,
     timestamp: new Date(r.ts).toISOString(),
     receivedAt: new Date(r.received_at).toISOString(),
     appId: r.app_id,
@@ -91,6 +97,22 @@ function toUserEvent(r: EventRow): UserEvent {
   };
 }
 
+/** The anonymous ids linked to a user id (identify), in order. */
+export async function linkedAnonymousIds(db: Db, projectId: string, userId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom("sdk_identity_links")
+    .select("anonymous_id")
+    .where("project_id", "=", projectId)
+    .where("user_id", "=", userId)
+    .orderBy("anonymous_id")
+    .execute();
+  return rows.map((r) => r.anonymous_id);
+}
+
+/** The anonymous ids linked to the user, as a subquery (sdk_identity_links_user). */
+const linkedIds = (projectId: string, userId: string) =>
+  sql`(select l.anonymous_id from sdk_identity_links l where l.project_id = ${projectId} and l.user_id = ${userId})`;
+
 /** The event id a cursor names → its keyset position; null when no such event of this user exists. */
 export async function eventCursor(
   db: Db,
@@ -102,15 +124,19 @@ export async function eventCursor(
     .selectFrom("sdk_events")
     .select(["ts", "event_id"])
     .where("project_id", "=", projectId)
-    .where("user_id", "=", userId)
     .where("event_id", "=", eventId)
+    .where(
+      sql<boolean>`(user_id = ${userId} or (user_id is null and anonymous_id in ${linkedIds(projectId, userId)}))`,
+    )
     .executeTakeFirst();
   return row ? { ts: new Date(row.ts), eventId: row.event_id } : null;
 }
 
 /**
- * One page of a user's events in (ts, event id) order, after `cursor`. Walks the (project_id, user_id, ts)
- * index, so a page costs the same at the start and at the end of a long history.
+ * One page of a user's events in (ts, event id) order, after `cursor`. Two arms, each ordered and limited
+ * on its own index — the user's events on (project_id, user_id, ts), the anonymous ones on (project_id,
+ * anonymous_id, ts) — then merged: an OR of both would read and sort the whole history on every page, so a
+ * page costs the same at the start and at the end of a long history.
  */
 export async function userEventsPage(
   db: Db,
@@ -121,22 +147,31 @@ export async function userEventsPage(
   cursor: EventCursor | null,
 ): Promise<{ data: UserEvent[]; hasMore: boolean; last: EventCursor | null }> {
   const desc = filter.order === "desc";
-  let query = withFilters(
-    db
-      .selectFrom("sdk_events")
-      .select(EVENT_COLUMNS)
-      .where("project_id", "=", projectId)
-      .where("user_id", "=", userId)
-      .orderBy("ts", filter.order)
-      .orderBy("event_id", filter.order),
-    { time: { column: "ts", from: filter.from, to: filter.to } },
-  );
-  if (cursor) {
-    query = desc
-      ? query.where(sql<boolean>`(ts, event_id) < (${cursor.ts}::timestamptz, ${cursor.eventId})`)
-      : query.where(sql<boolean>`(ts, event_id) > (${cursor.ts}::timestamptz, ${cursor.eventId})`);
-  }
-  const rows: EventRow[] = await query.limit(limit + 1).execute();
+  const arm = (who: ReturnType<typeof sql<boolean>>) => {
+    let query = withFilters(
+      db
+        .selectFrom("sdk_events")
+        .select(EVENT_COLUMNS)
+        .where("project_id", "=", projectId)
+        .where(who)
+        .orderBy("ts", filter.order)
+        .orderBy("event_id", filter.order),
+      { time: { column: "ts", from: filter.from, to: filter.to } },
+    );
+    if (cursor) {
+      query = desc
+        ? query.where(sql<boolean>`(ts, event_id) < (${cursor.ts}::timestamptz, ${cursor.eventId})`)
+        : query.where(sql<boolean>`(ts, event_id) > (${cursor.ts}::timestamptz, ${cursor.eventId})`);
+    }
+    return query.limit(limit + 1);
+  };
+  const byUser = arm(sql<boolean>`user_id = ${userId}`);
+  const anonymous = arm(sql<boolean>`user_id is null and anonymous_id in ${linkedIds(projectId, userId)}`);
+  const direction = desc ? sql`desc` : sql`asc`;
+  const { rows } = await sql<EventRow>`
+    select * from (${byUser} union all ${anonymous}) as e
+    order by ts ${direction}, event_id ${direction}
+    limit ${limit + 1}`.execute(db);
   const page = rows.slice(0, limit);
   const lastRow = page.at(-1);
   return {

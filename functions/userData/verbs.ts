@@ -7,6 +7,7 @@ import {
   eventCursor,
   getAppleAttribution,
   getUserState,
+  linkedAnonymousIds,
   type UserEvent,
   userEventsPage,
 } from "./store";
@@ -15,12 +16,16 @@ import { resolveSubject, type SubjectInput } from "./subject";
 // Access and portability (data-subject requests): what we hold for one end user, and the lookup from an
 // email/phone a partner holds to the user ids we know. Reads only: no audit row.
 
-/** What we hold about one user besides their events: their current state and Apple attribution. */
+/**
+ * What we hold about one user besides their events: the anonymous ids identify linked to them, their
+ * current state and Apple attribution.
+ */
 export async function userDataHeader(ctx: VerbContext, projectId: string, userId: string) {
   await visibleProject(ctx, projectId);
   const user = await getUserState(ctx.db, projectId, userId);
   const appleAttribution = await getAppleAttribution(ctx.db, projectId, userId);
-  return { object: "user_data" as const, projectId, userId, user, appleAttribution };
+  const anonymousIds = await linkedAnonymousIds(ctx.db, projectId, userId);
+  return { object: "user_data" as const, projectId, userId, anonymousIds, user, appleAttribution };
 }
 
 /** One page of a user's events after the event `startingAfter` names (a 400 when it names none of theirs). */

@@ -23,6 +23,11 @@ export const WORKERS = {
     entry: "workers/dead-letters/index.ts",
     role: "layers_relay",
   },
+  webhooks: {
+    config: "workers/webhooks/wrangler.toml",
+    entry: "workers/webhooks/index.ts",
+    role: "layers_webhooks",
+  },
   agent: { config: "workers/agent/wrangler.toml", entry: "workers/agent/index.ts", role: undefined },
 } as const satisfies Record<string, { config: string; entry: string; role: DbRole | undefined }>;
 export type WorkerName = keyof typeof WORKERS;

@@ -50,11 +50,15 @@ export interface LayersOptions {
   onError?: (error: DeliveryError) => void;
   /** Web: attach the page URL (scheme, host, path) to each event. Default: on where `location` is http(s). */
   pageUrl?: boolean;
-  /** Web: send on pagehide / visibilitychange→hidden with `keepalive`. Default: on in browsers. */
+  /**
+   * Web: send on pagehide / visibilitychange→hidden with `fetch(…, { keepalive: true })` and no custom
+   * header (key in the URL, text/plain body), so no CORS preflight has to go first. Default: on in browsers.
+   */
   flushOnPageHide?: boolean;
   /**
-   * Send `anonymousId` with each event. Off by default: the ingest does not read it yet (it strips unknown
-   * fields), so it would cost bytes and do nothing. Turn on once the ingest links anonymous ids to users.
+   * Send `anonymousId` with each event (default: on). The server stores it with the event, and identify()
+   * links it to the user id, so access, export and deletion by user id cover the events sent before
+   * identify. Off: anonymous events cannot be found by user id later.
    */
   sendAnonymousId?: boolean;
   retry?: RetryOptions;
@@ -94,6 +98,8 @@ interface Identity {
   consent?: Consent;
 }
 
+type Mark = NonNullable<QueuedItem["sending"]>;
+
 const KEY_SHAPE = /^lp_pk_[A-Za-z0-9]{32}$/;
 /** A batch body is `{"sentAt":<13 digits>,"events":[…]}`: room for it and the commas. */
 const ENVELOPE_BYTES = 64;
@@ -107,6 +113,7 @@ export function createLayers(options: LayersOptions): Layers {
     throw new TypeError("Layers: `endpoint` must be the ingest's http(s) origin");
   const url = `${options.endpoint.replace(/\/+$/, "")}/l/events`;
   const key = options.key;
+  const beaconUrl = `${url}?key=${key}`;
   const flushAt = Math.max(1, Math.min(options.flushAt ?? 20, LIMITS.maxEventsPerRequest));
   const flushInterval = options.flushInterval ?? 10_000;
   const clock = options.scheduler ?? realScheduler;
@@ -140,6 +147,8 @@ export function createLayers(options: LayersOptions): Layers {
     },
   );
   let identity: Identity = { anonymousId: uuid(), userId: null };
+  /** The anonymous id of events tracked before the stored identity is read: replaced by the stored one. */
+  const provisionalAnonymousId = identity.anonymousId;
   let traits: IdentifyTraits = {};
   let device: DeviceInfo | undefined;
   let adServicesToken: string | undefined;
@@ -187,6 +196,7 @@ export function createLayers(options: LayersOptions): Layers {
         const fillUser =
           !meanwhile.user && !meanwhile.reset && e.userId === undefined && stored.userId !== null;
         if (fillUser) e.userId = stored.userId;
+        if (!meanwhile.reset && e.anonymousId === provisionalAnonymousId) e.anonymousId = stored.anonymousId;
         if (!meanwhile.consent && e.consent === undefined && stored.consent) e.consent = stored.consent;
         Object.assign(item, toItem(e));
       }
@@ -228,7 +238,7 @@ export function createLayers(options: LayersOptions): Layers {
       const page = currentPageUrl();
       if (page) event.pageUrl = page;
     }
-    if (options.sendAnonymousId) event.anonymousId = identity.anonymousId;
+    if (options.sendAnonymousId !== false) event.anonymousId = identity.anonymousId;
     Object.assign(event, extra);
 
     const trimmed = typeof name === "string" ? name.trim() : "";
@@ -258,17 +268,21 @@ export function createLayers(options: LayersOptions): Layers {
     return event.eventId;
   }
 
-  /** The next batch from the oldest events not in a request, within the ingest's (or keepalive's) limits. */
-  function takeBatch(maxBytes: number): QueuedItem[] {
+  /**
+   * The next batch from the oldest events not in a request, within the ingest's (or keepalive's) limits.
+   * For a keepalive request, events in an ordinary request count as not sent: the browser cancels that
+   * request when the page unloads, and the ingest dedupes them if both arrive.
+   */
+  function takeBatch(maxBytes: number, mark: Mark): QueuedItem[] {
     const batch: QueuedItem[] = [];
     let bytes = ENVELOPE_BYTES;
     for (const item of queue.items) {
-      if (item.sending) continue;
+      if (item.sending && !(mark === "keepalive" && item.sending === "request")) continue;
       if (batch.length === LIMITS.maxEventsPerRequest || bytes + item.bytes + 1 > maxBytes) break;
       batch.push(item);
       bytes += item.bytes + 1;
     }
-    for (const item of batch) item.sending = true;
+    for (const item of batch) item.sending = mark;
     return batch;
   }
 
@@ -279,18 +293,22 @@ export function createLayers(options: LayersOptions): Layers {
   }
 
   function rejectAll(batch: QueuedItem[], rejections: (Rejection | undefined)[]) {
+    // An event both requests of a closing page carried is reported once: by the answer that came first.
+    const queued = new Set(queue.items);
     batch.forEach((item, i) => {
       const r = rejections[i];
-      if (r) onRejected(item.event, r);
+      if (r && queued.has(item)) onRejected(item.event, r);
     });
     queue.remove(batch);
   }
 
   /** One request. true: the batch is settled (stored or rejected); false: it waits in the queue. */
   async function send(batch: QueuedItem[], keepalive: boolean): Promise<boolean> {
+    const mark: Mark = keepalive ? "keepalive" : "request";
     const body = `{"sentAt":${clock.now()},"events":[${batch.map((i) => i.json).join(",")}]}`;
     const unmark = () => {
-      for (const item of batch) item.sending = false;
+      // Only this request's marks: an event a keepalive request took over stays in it.
+      for (const item of batch) if (item.sending === mark) item.sending = undefined;
     };
     const Abort = (
       globalThis as unknown as { AbortController?: new () => { signal: unknown; abort(): void } }
@@ -300,9 +318,12 @@ export function createLayers(options: LayersOptions): Layers {
     let res: FetchResponse;
     let text = "";
     try {
-      res = await doFetch(url, {
+      // A page being closed sends a "simple" request: key in the URL, no header of ours, the body as
+      // text/plain. One with Authorization needs a CORS preflight first: one more round trip to finish after
+      // the page is gone. The key is publishable, so the URL may carry it.
+      res = await doFetch(keepalive ? beaconUrl : url, {
         method: "POST",
-        headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+        headers: keepalive ? {} : { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
         body,
         keepalive,
         credentials: "omit",
@@ -344,9 +365,9 @@ export function createLayers(options: LayersOptions): Layers {
       const half = Math.ceil(batch.length / 2);
       const first = batch.slice(0, half);
       const second = batch.slice(half);
-      for (const item of first) item.sending = true;
+      for (const item of first) item.sending = mark;
       if (!(await send(first, keepalive))) return false;
-      for (const item of second) item.sending = true;
+      for (const item of second) item.sending = mark;
       return send(second, keepalive);
     }
     if (status === 400) {
@@ -390,7 +411,7 @@ export function createLayers(options: LayersOptions): Layers {
       if (stopped) return;
       const wait = retryAt - clock.now();
       if (wait > 0) return schedule(wait);
-      const batch = takeBatch(LIMITS.maxBodyBytes);
+      const batch = takeBatch(LIMITS.maxBodyBytes, "request");
       if (batch.length === 0) return;
       if (!(await send(batch, false))) return;
     }
@@ -411,10 +432,14 @@ export function createLayers(options: LayersOptions): Layers {
     return draining;
   }
 
-  /** The page is going away: one keepalive request within the browser's 64 KiB, then write storage. */
+  /**
+   * The page is going away: one keepalive request within the browser's 64 KiB, then write storage. fetch,
+   * not sendBeacon: sendBeacon always sends the ingest's cookies (credentials "include") and gives no answer,
+   * so a page only hidden (a tab switch) could not mark its events delivered.
+   */
   function sendBeforeUnload() {
     if (!stopped && retryAt <= clock.now()) {
-      const batch = takeBatch(LIMITS.maxKeepaliveBytes - 1024);
+      const batch = takeBatch(LIMITS.maxKeepaliveBytes - 1024, "keepalive");
       if (batch.length > 0) void send(batch, true);
     }
     void queue.persist();

@@ -7,8 +7,11 @@ export interface QueuedItem {
   event: LayersEvent;
   json: string;
   bytes: number;
-  /** In a request right now: not taken into another batch. */
-  sending?: boolean;
+  /**
+   * In a request right now: not taken into another batch, except that a page being closed puts events of
+   * an ordinary request (which the browser cancels on unload) into its keepalive request too.
+   */
+  sending?: "request" | "keepalive";
 }
 
 /**

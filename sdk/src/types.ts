@@ -48,8 +48,8 @@ export interface LayersEvent {
   /** Web: the page the event happened on (Meta's event_source_url); the edge drops query and fragment. */
   pageUrl?: string | null;
   /**
-   * Only with `sendAnonymousId: true`: the ingest does not read this field yet (unknown fields are
-   * stripped), so it is off by default. See the README's SDK section.
+   * The device's anonymous id (set by the SDK unless `sendAnonymousId: false`; reset() makes a new one). An
+   * event carrying it with a userId links the two on the server. See the README's SDK section.
    */
   anonymousId?: string;
 }

@@ -26,6 +26,7 @@ export type DeletionRequestStatus = "pending" | "running" | "completed" | "faile
 export type SuppressionIdentifierType = "user_id" | "email" | "phone";
 export type RelayDeliveryStatus = "delivered" | "retrying" | "rejected" | "dead_lettered" | "skipped";
 export type RelayDeadLetterReason = "rejected" | "max_attempts";
+export type WebhookDeliveryStatus = "pending" | "succeeded" | "failed";
 export type { DestinationKind, DestinationStatus };
 // Content generation (migration 0010). The same values as functions/content/providers/types.ts names
 // (shared/ cannot import from functions/): a test compares them.

@@ -20,6 +20,7 @@ export const DB_ROLES = [
   "layers_relay",
   "layers_api",
   "layers_maintenance",
+  "layers_webhooks",
 ] as const;
 export type DbRole = (typeof DB_ROLES)[number];
 

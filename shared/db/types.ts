@@ -28,6 +28,7 @@ import type {
   Role,
   StorageCheckStatusOrNull,
   SuppressionIdentifierType,
+  WebhookDeliveryStatus,
 } from "./columnTypes";
 
 export type Generated<T> =
@@ -140,6 +141,7 @@ export interface ContentJobs {
 }
 
 export interface DeletionRequests {
+  anonymous_id_sha256s: Generated<string[]>;
   attempts: Generated<number>;
   deleted_attributions: Generated<Int8>;
   deleted_dead_lettered_events: Generated<Int8>;
@@ -288,6 +290,7 @@ export interface RequestLogs {
 }
 
 export interface SdkEvents {
+  anonymous_id: string | null;
   app_id: string | null;
   browser: string | null;
   country: string | null;
@@ -305,6 +308,15 @@ export interface SdkEvents {
   region: string | null;
   ts: Timestamp;
   user_id: string | null;
+}
+
+export interface SdkIdentityLinks {
+  anonymous_id: string;
+  first_seen_at: Timestamp;
+  linked_at: Timestamp;
+  org_id: string;
+  project_id: string;
+  user_id: string;
 }
 
 export interface SdkKeys {
@@ -359,6 +371,61 @@ export interface Suppressions {
   project_id: string;
 }
 
+export interface WebhookAttempts {
+  attempted_at: Generated<Timestamp>;
+  duration_ms: number;
+  endpoint_id: string;
+  error_code: string | null;
+  id: string;
+  message_id: string | null;
+  org_id: string;
+  response_excerpt: string | null;
+  status_code: number | null;
+}
+
+export interface WebhookDeliveries {
+  attempts: Generated<number>;
+  created_at: Generated<Timestamp>;
+  endpoint_id: string;
+  last_attempt_at: Timestamp | null;
+  last_status_code: number | null;
+  message_id: string;
+  next_attempt_at: Generated<Timestamp>;
+  org_id: string;
+  status: Generated<WebhookDeliveryStatus>;
+}
+
+export interface WebhookEndpoints {
+  created_at: Generated<Timestamp>;
+  deleted_at: Timestamp | null;
+  description: string | null;
+  disabled_at: Timestamp | null;
+  disabled_reason: string | null;
+  enabled: Generated<boolean>;
+  event_types: Generated<string[]>;
+  failing_since: Timestamp | null;
+  id: string;
+  org_id: string;
+  previous_secret_ciphertext: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  previous_secret_key_id: string | null;
+  project_id: string | null;
+  secret_ciphertext: string;
+  secret_key_id: string;
+  updated_at: Generated<Timestamp>;
+  url: string;
+}
+
+export interface WebhookMessages {
+  created_at: Generated<Timestamp>;
+  dispatched_at: Timestamp | null;
+  event_type: string;
+  id: string;
+  org_id: string;
+  payload: JsonObjectColumn;
+  project_id: string | null;
+}
+
 export interface DB {
   ads_content: AdsContent;
   ads_content_containers: AdsContentContainers;
@@ -380,8 +447,13 @@ export interface DB {
   relay_deliveries: RelayDeliveries;
   request_logs: RequestLogs;
   sdk_events: SdkEvents;
+  sdk_identity_links: SdkIdentityLinks;
   sdk_keys: SdkKeys;
   sdk_users: SdkUsers;
   storage_configs: StorageConfigs;
   suppressions: Suppressions;
+  webhook_attempts: WebhookAttempts;
+  webhook_deliveries: WebhookDeliveries;
+  webhook_endpoints: WebhookEndpoints;
+  webhook_messages: WebhookMessages;
 }

@@ -14,6 +14,8 @@ export const queuedEventSchema = z.object({
   eventId: z.string().min(1).max(128),
   name: z.string().min(1).max(128),
   userId: z.string().min(1).max(256).nullable(),
+  /** Optional so messages queued by the previous release (which had none) stay valid. */
+  anonymousId: z.string().min(1).max(INGEST_LIMITS.maxAnonymousIdLength).nullable().optional(),
   timestamp: z.iso.datetime(),
   appId: text.nullable(),
   os: text.nullable(),

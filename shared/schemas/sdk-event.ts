@@ -46,6 +46,11 @@ export const sdkEventSchema = z.object({
     .optional(),
   name: z.string().trim().min(1).max(L.maxNameLength),
   userId: z.string().min(1).max(L.maxUserIdLength).nullish(),
+  /**
+   * The device's anonymous id (the SDK makes one on its first event; reset() makes a new one). Stored with
+   * the event; an event carrying both ids links them, so requests by user id reach the anonymous events.
+   */
+  anonymousId: z.string().min(1).max(L.maxAnonymousIdLength).nullish(),
   timestamp: isoOrEpochMs.optional(),
   appId: boundedString(L.maxAppIdLength).nullish(),
   properties: propertiesSchema.optional(),

@@ -34,6 +34,9 @@ function eventIssues(events: unknown[], max: number): string[] {
       return [`events.${i}.name: expected a string of 1–128 characters`];
     if (typeof e.timestamp !== "string") return [`events.${i}.timestamp: expected a string`];
     if (!isObject(e.properties)) return [`events.${i}.properties: expected an object`];
+    // The anonymous id is a join key (identity links, the erasure rule), so its type is checked here.
+    if (e.anonymousId != null && !isId(e.anonymousId))
+      return [`events.${i}.anonymousId: expected a string of 1–256 characters or null`];
   }
   return [];
 }

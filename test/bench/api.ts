@@ -14,7 +14,11 @@ import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { withTenant } from "../../shared/db";
 import { type LoadResult, type LoadTarget, percentile, runLoad } from "./http";
 import { processCpuMs, workerdCpuMs } from "./proc";
+import { startWorkerProfile } from "./profile";
 import { type Resources, withoutForeignSignalHandlers } from "./resources";
+
+/** Miniflare's inspector port when BENCH_API_PROFILE asks for a CPU profile of the API Worker. */
+const INSPECTOR_PORT = 9349;
 
 export interface ApiOptions {
   ownerUrl: string;
@@ -24,6 +28,8 @@ export interface ApiOptions {
   rounds: number;
   /** "pgbouncer" (when installed): production's shape, Neon's pooled endpoint. "direct": a backend each. */
   pooler: "pgbouncer" | "direct";
+  /** Where to write a CPU profile of the API Worker during the first measured run of `side`, if anywhere. */
+  profile?: { file: string; side: string } | undefined;
 }
 
 export interface Latency {
@@ -134,6 +140,7 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
     () =>
       new Miniflare({
         structuredWorkerdLogs: true,
+        ...(options.profile ? { inspectorPort: INSPECTOR_PORT } : {}),
         handleStructuredLogs: ({ level, message }: { level: string; message: string }) => {
           if (level === "error" || message.includes('"level":"error"')) firstError ??= message;
         },
@@ -233,7 +240,13 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
       const cpu = () => (side.startsWith("node-") ? processCpuMs(node.pid) : workerdCpuMs());
       const standInBefore = processCpuMs(neonHttp.pid);
       const cpuBefore = cpu();
+      const profile = options.profile;
+      const stopProfile =
+        profile && round === 0 && side === profile.side
+          ? await startWorkerProfile(INSPECTOR_PORT, "api", profile.file)
+          : undefined;
       const result = await run(side, durationMs);
+      await stopProfile?.();
       const cpuAfter = cpu();
       if (side === "api-get") {
         standInMs += (processCpuMs(neonHttp.pid) ?? Number.NaN) - (standInBefore ?? Number.NaN);

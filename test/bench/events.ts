@@ -23,6 +23,8 @@ export interface SdkEvent {
   eventId: string;
   name: string;
   userId: string;
+  /** The SDK sends it with every event; with userId it makes the consumer upsert an identity link. */
+  anonymousId: string;
   timestamp: string;
   appId: string;
   email: string;
@@ -42,6 +44,7 @@ export function sdkEvent(runTag: string, batch: number, index: number, nowMs: nu
     eventId: `evt_${runTag}_${seq.toString(36).padStart(8, "0")}`,
     name: NAMES[seq % NAMES.length]!,
     userId: `user_${user.toString().padStart(6, "0")}`,
+    anonymousId: `anon_${user.toString().padStart(6, "0")}`,
     // Spread over the last three days: several event_daily_counts rows, all inside retention.
     timestamp: new Date(nowMs - ((seq * 7_919) % 259_200_000)).toISOString(),
     appId: "web",
@@ -100,6 +103,7 @@ export async function queuedMessages(
         eventId: raw.eventId,
         name: raw.name,
         userId: raw.userId,
+        anonymousId: raw.anonymousId,
         timestamp: raw.timestamp,
         appId: raw.appId,
         ...PARSED_UA,

@@ -18,6 +18,7 @@ import { benchRelay, relayLines } from "./relay";
 import * as report from "./report";
 import { Resources } from "./resources";
 import { benchSdk, sdkLines } from "./sdk";
+import { benchWebhooks, webhooksLines } from "./webhooks";
 import { benchIngestCpuInWorkerd, bundleSizes, ingestStartup } from "./workerd";
 
 function intFromEnv(name: string, fallback: number): number {
@@ -29,9 +30,9 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
-  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar", "e2e", "sdk"];
+  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar", "e2e", "sdk", "webhooks"];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
   if (unknown.length > 0)
@@ -124,6 +125,18 @@ async function main(resources: Resources): Promise<void> {
     console.log(endToEndLines(await benchEndToEnd(resources, e2eOptions), e2eOptions));
   }
 
+  if (parts.has("webhooks")) {
+    const webhooksOptions = {
+      ownerUrl: database.ownerUrl,
+      deliveries: intFromEnv("BENCH_WEBHOOK_DELIVERIES", 2_000),
+      rounds: 2,
+    };
+    progress(
+      `(j) webhooks: ${webhooksOptions.deliveries} deliveries per side, queue → Worker vs a signed fetch loop`,
+    );
+    console.log(webhooksLines(await benchWebhooks(resources, webhooksOptions), webhooksOptions));
+  }
+
   if (parts.has("sdk")) await sdkPart();
 
   console.log("");
@@ -209,6 +222,10 @@ async function apiPart(resources: Resources, settings: report.BenchSettings, own
     seconds: settings.apiSeconds,
     rounds: 4,
     pooler: process.env.BENCH_API_POOLER === "direct" ? "direct" : "pgbouncer",
+    // BENCH_API_PROFILE=<file.cpuprofile> [BENCH_API_PROFILE_SIDE=api-get|api-post|…]: a CPU profile of the API Worker.
+    profile: process.env.BENCH_API_PROFILE
+      ? { file: process.env.BENCH_API_PROFILE, side: process.env.BENCH_API_PROFILE_SIDE ?? "api-get" }
+      : undefined,
   });
   if (api.created.projects !== api.created.expected) {
     throw new Error(

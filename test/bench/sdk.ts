@@ -73,6 +73,27 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/**
+ * The <script> files of popular analytics SDKs, for comparison. Recorded, not measured by this bench (no
+ * third-party SDK is installed here): measured once, on 2026-11-26, from the npm registry's tarballs with
+ * `npm pack <package>@<version>` and `gzip -9 -c <file> | wc -c`. Re-record them the same way.
+ */
+export const OTHER_SDKS = [
+  {
+    name: "@segment/analytics-next 1.84.3",
+    file: "dist/umd/standalone.js",
+    minBytes: 114_551,
+    gzipBytes: 31_294,
+  },
+  {
+    name: "@amplitude/analytics-browser 2.48.1",
+    file: "lib/scripts/amplitude-min.js",
+    minBytes: 253_718,
+    gzipBytes: 68_719,
+  },
+  { name: "posthog-js 1.449.2", file: "dist/array.js", minBytes: 379_782, gzipBytes: 121_980 },
+] as const;
+
 export function sdkLines(f: SdkFigures): string {
   const verdict = (pass: boolean) => (pass ? "PASS" : "MISS");
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -80,6 +101,10 @@ export function sdkLines(f: SdkFigures): string {
     `(i) sdk     browser bundle ${kb(f.minBytes)} min, ${kb(f.gzipBytes)} min+gzip (${f.gzipBytes} bytes; target ≤ ${kb(SDK_TARGETS.gzipBytes)}) ${verdict(f.gzipBytes <= SDK_TARGETS.gzipBytes)}`,
     `            track() ${f.trackMicroseconds.toFixed(2)} µs per call (target ≤ ${SDK_TARGETS.trackMicroseconds} µs) ${verdict(f.trackMicroseconds <= SDK_TARGETS.trackMicroseconds)}; ` +
       `with storage write, batching and a 202 send: ${f.amortizedMicroseconds.toFixed(2)} µs per event (median of rounds of ${f.calls.toLocaleString("en-US")} calls)`,
-    "            no other analytics SDK is installed here to compare sizes with",
+    "            for comparison, recorded 2026-11-26 from the npm tarballs (not measured by this run; test/bench/sdk.ts):",
+    ...OTHER_SDKS.map(
+      (o) =>
+        `              ${o.name} ${o.file}: ${kb(o.minBytes)} min, ${kb(o.gzipBytes)} min+gzip (${(o.gzipBytes / f.gzipBytes).toFixed(1)}× ours)`,
+    ),
   ].join("\n");
 }

@@ -20,7 +20,7 @@ export interface WorkerdCpuFigures {
   bareCpuMsPerBatch: number;
 }
 
-const WORKERS = ["ingest", "consumer", "relay", "api", "cron", "dead-letters"] as const;
+const WORKERS = ["ingest", "consumer", "relay", "api", "cron", "dead-letters", "webhooks"] as const;
 
 /**
  * workerd CPU of the ingest app per 50-event batch: a bench Worker (ingestCpu.worker.ts) calls the app `n`

@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { launchChromium } from "../support/chromium";
 import { findInTables } from "../support/scan";
 import { type Stack, startStack, waitFor } from "../support/stack";
 import { createTenant } from "../support/tenant";
@@ -15,17 +16,6 @@ import { createTenant } from "../support/tenant";
 // left the page and can play an unreachable ingest.
 
 const BUNDLE = join(import.meta.dirname, "../../sdk/dist/layers.min.js");
-// Chromium flags for a closed network (GUIDE section 6): no background traffic, no QUIC, no sandbox (root).
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** What the shop page's scripts leave on its global object (the callbacks below run in the page). */
 interface OnPage {
@@ -36,8 +26,26 @@ interface OnPage {
 
 interface Sent {
   method: string;
+  /** Path and query, as the page asked for it. */
+  url: string;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** When the proxy got the request, and when and with what status it answered (ms since the epoch). */
+  at: number;
+  answeredAt?: number;
+  status?: number;
+  /** The ingest's own status when the request reached it (a failure played after forwarding included). */
+  ingestStatus?: number;
+}
+
+/** An answer the proxy gives a POST instead of the ingest's, as a CORS-enabled ingest answer. */
+interface Failure {
+  status: number;
+  headers?: Record<string, string>;
+  /** Pass the request on to the ingest first (it stores the events), then answer `status` anyway. */
+  forward: boolean;
+  /** Never answer: the request stays in flight until the page cancels it. */
+  hold?: boolean;
 }
 
 interface IngestProxy {
@@ -46,6 +54,8 @@ interface IngestProxy {
   sent: Sent[];
   /** "down": every connection is cut before an answer, as when the ingest is unreachable. */
   mode: "up" | "down";
+  /** The next POSTs get these answers, one each, in order. */
+  failures: Failure[];
   close(): Promise<void>;
 }
 
@@ -63,31 +73,62 @@ function closeServer(server: Server): Promise<void> {
 }
 
 async function startIngestProxy(stack: Stack): Promise<IngestProxy> {
-  const proxy = { sent: [] as Sent[], mode: "up" as IngestProxy["mode"] };
+  const proxy = { sent: [] as Sent[], mode: "up" as IngestProxy["mode"], failures: [] as Failure[] };
+  const toIngest = async (req: IncomingMessage, body: string) => {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (typeof value === "string" && !["host", "connection", "content-length"].includes(name))
+        headers[name] = value;
+    }
+    const answer = await stack.mf.dispatchFetch(`http://ingest.test${req.url}`, {
+      method: req.method,
+      headers,
+      ...(req.method !== "GET" && req.method !== "OPTIONS" && { body }),
+      cf: { country: "DE", region: "Bavaria" },
+    });
+    return { status: answer.status, headers: Object.fromEntries(answer.headers), text: await answer.text() };
+  };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", async () => {
       const body = Buffer.concat(chunks).toString("utf8");
-      proxy.sent.push({ method: req.method ?? "", headers: { ...req.headers }, body });
+      const sent: Sent = {
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: { ...req.headers },
+        body,
+        at: Date.now(),
+      };
+      proxy.sent.push(sent);
       if (proxy.mode === "down") {
         req.socket.destroy();
         return;
       }
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (typeof value === "string" && !["host", "connection", "content-length"].includes(name))
-          headers[name] = value;
+      const failure = req.method === "POST" ? proxy.failures.shift() : undefined;
+      if (failure?.hold) return;
+      let answer: { status: number; headers: Record<string, string>; text: string };
+      if (failure) {
+        if (failure.forward) sent.ingestStatus = (await toIngest(req, body)).status;
+        answer = {
+          status: failure.status,
+          headers: {
+            "Content-Type": "application/json",
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Expose-Headers": "X-Request-Id,Retry-After",
+            ...failure.headers,
+          },
+          text: JSON.stringify({ error: { code: `test_${failure.status}`, message: "played by the test" } }),
+        };
+      } else {
+        answer = await toIngest(req, body);
+        sent.ingestStatus = answer.status;
       }
-      const answer = await stack.mf.dispatchFetch(`http://ingest.test${req.url}`, {
-        method: req.method,
-        headers,
-        ...(req.method !== "GET" && req.method !== "OPTIONS" && { body }),
-        cf: { country: "DE", region: "Bavaria" },
-      });
-      const text = await answer.text();
-      res.writeHead(answer.status, Object.fromEntries(answer.headers));
-      res.end(text);
+      // Before the answer leaves: the page cannot have read it earlier than this.
+      sent.answeredAt = Date.now();
+      sent.status = answer.status;
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.text);
     });
   });
   const url = await listen(server);
@@ -144,6 +185,18 @@ async function waitForIds(stack: Stack, projectId: string, ids: string[]) {
   }, 30_000);
 }
 
+/**
+ * Waits until the consumer has handled every batch the ingest accepted for the project among `requests`
+ * (one queue message per request at these sizes), so a duplicate row would be in the table by then.
+ */
+async function waitForConsumer(projectId: string, requests: Sent[]) {
+  const accepted = requests.filter((r) => r.method === "POST" && r.ingestStatus === 202).length;
+  await waitFor(async () => {
+    const handled = stack.logs.filter((l) => l.includes("events persisted") && l.includes(projectId));
+    return handled.length >= accepted ? true : undefined;
+  }, 30_000);
+}
+
 const eventIdsIn = (sent: Sent[]): string[] =>
   sent
     .filter((s) => s.method === "POST")
@@ -159,8 +212,7 @@ beforeAll(async () => {
   stack = await startStack();
   proxy = await startIngestProxy(stack);
   site = await startSite();
-  // launch() gives Chromium a fresh profile directory of its own and removes it on close().
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -215,9 +267,10 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
         await l.flush(); // fails: the ingest is unreachable
         return out;
       })) as string[];
-      expect(await page.evaluate(() => (globalThis as unknown as OnPage).layersErrors)).toEqual([
-        expect.objectContaining({ code: "network_error", stopped: false }),
-      ]);
+      // At least that one failure; its retry (100–300 ms later here) may have failed too by now.
+      const errors = await page.evaluate(() => (globalThis as unknown as OnPage).layersErrors);
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      for (const e of errors) expect(e).toMatchObject({ code: "network_error", stopped: false });
       // The queue is in IndexedDB (the SDK's default storage) before the page goes away.
       const queueKey = `layers.${t.sdkKey.slice(-8)}.queue`;
       await waitFor(async () => {
@@ -275,31 +328,125 @@ describe("SDK <script> bundle in Chromium → ingest → consumer → Postgres",
     await context.close();
   });
 
-  test("the page goes away before flushInterval: the pagehide keepalive request delivers the events", async () => {
+  test.each([
+    ["navigated away from", (page: Page) => page.goto(`${site.url}/elsewhere`)],
+    ["closed", (page: Page) => page.close({ runBeforeUnload: true })],
+  ])("a first visit %s before flushInterval: the pagehide request (key in the URL, no preflight) delivers the events", async (_how, leave) => {
     const t = await createTenant(stack.db);
-    const { context, page } = await openShop(t.sdkKey, 600_000);
-    // A first flush while the page is open: the browser caches the ingest's CORS preflight (Access-Control-
-    // Max-Age), as on any page that sent before. Without it Chromium sends the keepalive request's preflight
-    // once the page is gone but never the POST after it: the events wait in IndexedDB for the next visit.
-    const first = await page.evaluate(async () => {
-      const l = (globalThis as unknown as OnPage).layers;
-      const id = l.page();
-      await l.flush();
-      return id;
-    });
-    await waitForIds(stack, t.projectId, [first as string]);
     const seen = proxy.sent.length;
-    const ids = (await page.evaluate(() => {
+    // A fresh profile and a page that has sent nothing, so no CORS preflight is cached for the ingest.
+    const { context, page } = await openShop(t.sdkKey, 600_000);
+    const ids = (await page.evaluate(async () => {
       const l = (globalThis as unknown as OnPage).layers;
-      return [l.track("view_item"), l.track("add_to_cart")];
+      // Once storage is read: events tracked before that are sent as soon as it is (with what it held).
+      // An ordinary request still in flight at pagehide is covered too (unit test, web.test.ts).
+      await l.ready;
+      return [l.page(), l.track("view_item"), l.track("add_to_cart")];
     })) as string[];
     expect(proxy.sent.length).toBe(seen); // nothing sent yet: the flush interval is ten minutes
-    await page.goto(`${site.url}/elsewhere`);
+    await leave(page);
     const counts = await waitForIds(stack, t.projectId, ids);
-    expect(counts).toEqual(Object.fromEntries([first as string, ...ids].map((id) => [id, 1])));
-    const posts = proxy.sent.slice(seen);
-    expect(posts.map((r) => r.method)).toEqual(["POST"]);
-    expect(eventIdsIn(posts)).toEqual(ids);
+    await waitForConsumer(t.projectId, proxy.sent.slice(seen));
+    expect(await countsById(stack, t.projectId)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
+    expect(counts).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
+    // One CORS "simple" request: no preflight, the publishable key in the URL, a text/plain body, no cookie.
+    const requests = proxy.sent.slice(seen);
+    expect(requests.map((r) => r.method)).toEqual(["POST"]);
+    expect(requests[0]!.url).toBe(`/l/events?key=${t.sdkKey}`);
+    expect(requests[0]!.headers["content-type"]).toBe("text/plain;charset=UTF-8");
+    expect(requests[0]!.headers.authorization).toBeUndefined();
+    expect(requests[0]!.headers.cookie).toBeUndefined();
+    expect(eventIdsIn(requests)).toEqual(ids);
+    await context.close();
+  });
+
+  test("an ordinary request in flight when the page goes: its events ride in the pagehide request, stored once", async () => {
+    const t = await createTenant(stack.db);
+    const { context, page } = await openShop(t.sdkKey, 600_000);
+    const seen = proxy.sent.length;
+    proxy.failures.push({ status: 0, forward: false, hold: true });
+    const ids = (await page.evaluate(async () => {
+      const l = (globalThis as unknown as OnPage).layers;
+      await l.ready;
+      const out = [l.track("view_item"), l.track("add_to_cart")];
+      void l.flush(); // its POST reaches the proxy and gets no answer
+      return out;
+    })) as string[];
+    const posts = () => proxy.sent.slice(seen).filter((r) => r.method === "POST");
+    await waitFor(async () => (posts().length === 1 ? true : undefined));
+    // Leaving cancels that request; the pagehide request must carry its events.
+    await page.goto(`${site.url}/elsewhere`);
+    await waitForIds(stack, t.projectId, ids);
+    await waitForConsumer(t.projectId, proxy.sent.slice(seen));
+    expect(await countsById(stack, t.projectId)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
+    expect(posts().map((r) => r.url)).toEqual(["/l/events", `/l/events?key=${t.sdkKey}`]);
+    expect(eventIdsIn([posts()[1]!])).toEqual(ids);
+    await context.close();
+  });
+
+  test("a 503 storm, then recovery: every event stored exactly once, under the ids it was tracked with", async () => {
+    const t = await createTenant(stack.db);
+    const { context, page } = await openShop(t.sdkKey);
+    const seen = proxy.sent.length;
+    // Six 503s in a row; every other one after the ingest had already queued the batch (the answer was
+    // lost on its way back), so the retries carry events that are stored already.
+    const storm = [true, false, true, false, true, false].map((forward) => ({ status: 503, forward }));
+    proxy.failures.push(...storm);
+    const first = (await page.evaluate(() => {
+      const l = (globalThis as unknown as OnPage).layers;
+      return [l.track("view_item", { i: 1 }), l.track("view_item", { i: 2 }), l.track("checkout")];
+    })) as string[];
+    // Mid-storm, more events join the queue.
+    await waitFor(async () => (proxy.failures.length <= 3 ? true : undefined));
+    const second = (await page.evaluate(() => {
+      const l = (globalThis as unknown as OnPage).layers;
+      return [l.track("add_payment_info"), l.track("purchase", { value: 42 })];
+    })) as string[];
+    const ids = [...first, ...second];
+    await waitForIds(stack, t.projectId, ids);
+    const posts = () => proxy.sent.slice(seen).filter((r) => r.method === "POST");
+    // Settled once every event has had a 202 from the ingest and the consumer has handled every batch the
+    // ingest queued (a duplicate row would be in the table by then).
+    await waitFor(async () => {
+      const delivered = posts().filter((r) => r.status === 202);
+      return ids.every((id) => eventIdsIn(delivered).includes(id)) ? true : undefined;
+    });
+    await waitForConsumer(t.projectId, proxy.sent.slice(seen));
+    expect(proxy.failures).toEqual([]);
+    expect(await countsById(stack, t.projectId)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
+    expect(posts().filter((r) => r.status === 503)).toHaveLength(6);
+    // Sent again and again, and always under the ids given at track(): never a new id.
+    expect(new Set(eventIdsIn(posts()))).toEqual(new Set(ids));
+    expect(eventIdsIn(posts()).filter((id) => id === first[0]).length).toBeGreaterThan(6);
+    const errors = await page.evaluate(() => (globalThis as unknown as OnPage).layersErrors);
+    expect(errors).toHaveLength(6);
+    for (const e of errors) expect(e).toMatchObject({ status: 503, stopped: false });
+    await context.close();
+  });
+
+  test("429 with Retry-After: nothing is sent before the delay has passed, then every event is delivered", async () => {
+    const t = await createTenant(stack.db);
+    const { context, page } = await openShop(t.sdkKey);
+    const seen = proxy.sent.length;
+    proxy.failures.push({ status: 429, headers: { "Retry-After": "2" }, forward: false });
+    const ids = (await page.evaluate(async () => {
+      const l = (globalThis as unknown as OnPage).layers;
+      const out = [l.track("view_item"), l.track("add_to_cart")];
+      await l.flush(); // answered 429
+      // Tracked and flushed during the wait: it waits too (the retries' 100 ms backoff does not apply).
+      out.push(l.track("checkout"));
+      await l.flush();
+      return out;
+    })) as string[];
+    await waitForIds(stack, t.projectId, ids as string[]);
+    const posts = proxy.sent.slice(seen).filter((r) => r.method === "POST");
+    expect(posts.map((r) => r.status)).toEqual([429, 202]);
+    // The second request left the page no sooner than 2 s after the 429 was answered.
+    expect(posts[1]!.at - posts[0]!.answeredAt!).toBeGreaterThanOrEqual(2000);
+    expect(eventIdsIn([posts[1]!])).toEqual(ids);
+    expect(await page.evaluate(() => (globalThis as unknown as OnPage).layersErrors)).toEqual([
+      expect.objectContaining({ status: 429, stopped: false }),
+    ]);
     await context.close();
   });
 });

@@ -5,7 +5,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { ROOT } from "../../scripts/local/bundle";
 import { freePort } from "../../scripts/local/embedded-postgres";
+import { createNodeDb } from "../../scripts/local/node-db";
 import { DEMO, isLocalDatabase } from "../../scripts/local/seed";
+import { launchChromium } from "../support/chromium";
 import { type FakePlatforms, startFakePlatforms } from "../support/fakePlatforms";
 import { waitFor } from "../support/stack";
 
@@ -25,6 +27,7 @@ beforeAll(async () => {
     "PORT",
     "API_PORT",
     "CRON_PORT",
+    "EXAMPLE_PORT",
     "S3_PORT",
     "BRIDGE_PORT",
     "NEON_HTTP_PORT",
@@ -95,6 +98,49 @@ describe("npm run dev", () => {
     // request.cf is the local stand-in: geo is filled, never fetched from Cloudflare.
     expect(user.events.data[0]).toMatchObject({ id: "evt-1", country: "US" });
     expect(output).not.toContain("Unable to fetch the Request.cf object");
+  });
+
+  test("the SDK example page is served with the bundle and the demo key; a click in Chromium stores an event", async () => {
+    const url = /SDK example page: (\S+)/.exec(output)?.[1];
+    expect(url, output).toBe(`http://127.0.0.1:${ports.EXAMPLE_PORT}/example/`);
+    const html = await fetch(url as string);
+    expect(html.status).toBe(200);
+    const text = await html.text();
+    expect(text).toContain('<script src="/example/layers.min.js"></script>');
+    expect(text).toContain(`key: "${DEMO.sdkKey}"`);
+    expect(text).toContain(`endpoint: "http://127.0.0.1:${ports.PORT}"`);
+    const bundle = await fetch(new URL("layers.min.js", url));
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get("content-type")).toContain("text/javascript");
+    expect(await bundle.text()).toContain("createLayers");
+
+    const browser = await launchChromium();
+    const db = createNodeDb(inject("ownerUrl"), 1);
+    try {
+      const page = await browser.newPage();
+      const failed: string[] = [];
+      page.on("pageerror", (error) => failed.push(String(error)));
+      await page.goto(url as string);
+      await page.click("#add");
+      await page.locator("#status", { hasText: "Delivered" }).waitFor();
+      const status = (await page.textContent("#status")) as string;
+      const eventId = /eventId (\S+)$/.exec(status)?.[1];
+      expect(eventId, status).toMatch(/^[0-9a-f-]{36}$/);
+      expect(failed).toEqual([]);
+      const stored = await waitFor(async () => {
+        const row = await db
+          .selectFrom("sdk_events")
+          .select(["name", "country"])
+          .where("project_id", "=", DEMO.projectId)
+          .where("event_id", "=", eventId as string)
+          .executeTakeFirst();
+        return row ?? undefined;
+      }, 30_000);
+      expect(stored).toEqual({ name: "add_to_cart", country: "US" });
+    } finally {
+      await browser.close();
+      await db.destroy();
+    }
   });
 
   test("a dead-lettered relay batch replayed from the API is delivered, as in production", async () => {

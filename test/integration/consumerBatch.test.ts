@@ -192,4 +192,79 @@ describe("a queue batch with several messages per project", () => {
       { reason: "data_error", code: "22P05", message: { events: [{ eventId: "p2" }] } },
     ]);
   });
+
+  test("user properties: the newest event's value per key, whether every event was new or some were not", async () => {
+    const t = await createTenant(owner);
+    const at = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 12, minutes)).toISOString();
+    const ev = (eventId: string, minutes: number, properties: Record<string, unknown>) =>
+      queuedEvent({ eventId, userId: "u", timestamp: at(minutes), properties });
+    // "__proto__" is a key like any other (it must not become a prototype on the way).
+    const proto = JSON.parse('{"__proto__": {"x": 1}}') as Record<string, unknown>;
+    const user = async () =>
+      (
+        await sql<{ properties: unknown; times: unknown }>`
+          select properties, property_times as times from sdk_users
+          where project_id = ${t.projectId} and user_id = 'u'`.execute(owner)
+      ).rows[0];
+    const ms = (minutes: number) => Date.parse(at(minutes));
+    // Object.fromEntries makes "__proto__" an own key (an object literal would set the prototype).
+    const times = (entries: [string, number][]) => Object.fromEntries(entries);
+
+    // Every event new: the values come from the newest event per key, across the group's messages.
+    await handleEventsMessages(deps(), [
+      { id: "m1", body: eventsMessage(t, [ev("e2", 2, { tier: "pro", city: "Berlin" })]), attempts: 1 },
+      {
+        id: "m2",
+        body: eventsMessage(t, [ev("e1", 1, { tier: "free", lang: "de", ...proto })]),
+        attempts: 1,
+      },
+      { id: "m3", body: eventsMessage(t, [ev("e3", 3, { city: "Munich" })]), attempts: 1 },
+    ]);
+    const first = await user();
+    expect(first?.properties).toEqual({ tier: "pro", city: "Munich", lang: "de", ...proto });
+    expect(Object.keys(first?.properties as object)).toContain("__proto__");
+    expect(first?.times).toEqual(
+      times([
+        ["tier", ms(2)],
+        ["city", ms(3)],
+        ["lang", ms(1)],
+        ["__proto__", ms(1)],
+      ]),
+    );
+
+    // One event already stored, redelivered with other (newer-dated) content: only the new events move the
+    // state, so "tier" stays and the new "team" and "lang" arrive.
+    await handleEventsMessages(deps(), [
+      {
+        id: "m4",
+        body: eventsMessage(t, [ev("e3", 9, { tier: "gone", city: "Paris" }), ev("e4", 5, { team: "a" })]),
+        attempts: 1,
+      },
+      { id: "m5", body: eventsMessage(t, [ev("e5", 4, { lang: "fr", tier: "basic" })]), attempts: 1 },
+    ]);
+    const second = await user();
+    expect(second?.properties).toEqual({ tier: "basic", city: "Munich", lang: "fr", team: "a", ...proto });
+    expect(second?.times).toEqual(
+      times([
+        ["tier", ms(4)],
+        ["city", ms(3)],
+        ["lang", ms(4)],
+        ["team", ms(5)],
+        ["__proto__", ms(1)],
+      ]),
+    );
+
+    // Late, older events fill missing keys but never overwrite newer ones.
+    await handleEventsMessages(deps(), [
+      { id: "m6", body: eventsMessage(t, [ev("e0", 0, { tier: "old", zip: "10115" })]), attempts: 1 },
+    ]);
+    expect((await user())?.properties).toEqual({
+      tier: "basic",
+      city: "Munich",
+      lang: "fr",
+      team: "a",
+      zip: "10115",
+      ...proto,
+    });
+  });
 });

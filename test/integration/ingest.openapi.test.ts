@@ -27,6 +27,15 @@ interface IngestDocument {
   paths: Record<string, Record<string, Operation>>;
 }
 
+/** A request with the key in the URL (as a browser beacon sends it). */
+function inUrl(key: string, contentType: string, authorization?: string): Promise<Response> {
+  return stack.mf.dispatchFetch(`http://ingest.test/l/events?key=${key}`, {
+    method: "POST",
+    headers: { "Content-Type": contentType, ...(authorization && { Authorization: authorization }) },
+    body: JSON.stringify({ name: "x" }),
+  }) as unknown as Promise<Response>;
+}
+
 async function fetchDocument(): Promise<IngestDocument> {
   const response = await stack.mf.dispatchFetch("http://ingest.test/l/openapi.json");
   expect(response.status).toBe(200);
@@ -46,10 +55,17 @@ describe("ingest OpenAPI document", () => {
     expect(doc.openapi).toBe("3.1.0");
     expect(doc.servers).toEqual([{ url: "http://ingest.test" }]);
     expect(doc.components.securitySchemes.sdkKey).toMatchObject({ type: "http", scheme: "bearer" });
-    expect(doc.security).toEqual([{ sdkKey: [] }]);
+    expect(doc.components.securitySchemes.sdkKeyInUrl).toMatchObject({
+      type: "apiKey",
+      in: "query",
+      name: "key",
+    });
+    expect(doc.security).toEqual([{ sdkKey: [] }, { sdkKeyInUrl: [] }]);
     expect(Object.keys(doc.paths)).toEqual([
       "/l/events",
       "/v1/batch",
+      "/v1/b",
+      "/v1/import",
       "/v1/track",
       "/v1/identify",
       "/v1/page",
@@ -60,12 +76,14 @@ describe("ingest OpenAPI document", () => {
     const op = sendEvents(doc);
     expect(op.operationId).toBe("sendEvents");
     expect(op.requestBody.required).toBe(true);
+    expect(Object.keys(op.requestBody.content)).toEqual(["application/json", "text/plain"]);
     expect(Object.keys(op.responses).sort()).toEqual([
       "202",
       "400",
       "401",
       "403",
       "413",
+      "415",
       "429",
       "500",
       "503",
@@ -121,6 +139,8 @@ describe("ingest OpenAPI document", () => {
       [400, "invalid_events", await stack.ingest({ events: [{ name: "" }] }, { key: sdkKey })],
       [401, "unauthorized", await stack.ingest({ name: "x" }, { key: "lp_pk_nope" })],
       [413, "payload_too_large", await stack.ingest(null, { key: sdkKey, rawBody: "x".repeat(600 * 1024) })],
+      [415, "unsupported_media_type", await inUrl(sdkKey, "application/x-www-form-urlencoded")],
+      [400, "invalid_request", await inUrl(sdkKey, "text/plain", `Bearer ${sdkKey}`)],
     ] as const;
     for (const [status, code, response] of cases) {
       expect(response.status, code).toBe(status);

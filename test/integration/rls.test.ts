@@ -16,6 +16,7 @@ const SEEDED_TABLES = [
   "sdk_keys",
   "sdk_events",
   "sdk_users",
+  "sdk_identity_links",
   "event_daily_counts",
 ] as const;
 const TENANT_TABLES = [
@@ -31,6 +32,10 @@ const TENANT_TABLES = [
   "relay_deliveries",
   "relay_dead_letters",
   "apple_attributions",
+  "webhook_endpoints",
+  "webhook_messages",
+  "webhook_deliveries",
+  "webhook_attempts",
   "project_layers",
   "storage_configs",
   "content_jobs",
@@ -52,6 +57,7 @@ async function seedEvents(t: TestTenant) {
     eventId: `${t.orgId}-1`,
     name: "open",
     userId: "same-user-id-in-both-orgs",
+    anonymousId: "same-anonymous-id-in-both-orgs", // with the user id: an identity link in each org
     country: "SE",
     properties: { org: t.orgId },
   });

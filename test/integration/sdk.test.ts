@@ -114,6 +114,34 @@ describe("SDK → ingest → consumer → Postgres", () => {
     });
   });
 
+  test("anonymous events, identify, reset: the server stores the anonymous id and links it to the user once", async () => {
+    const t = await createTenant(stack.db);
+    const layers = createLayers({ key: t.sdkKey, endpoint: proxy.url, storage: memoryStorage() });
+    await layers.ready;
+    const firstAnonymousId = layers.anonymousId;
+    const browseId = layers.track("browse");
+    const identifyId = layers.identify("user-77");
+    const buyId = layers.track("purchase");
+    layers.reset(); // logout: a new anonymous id, never linked to user-77
+    const afterId = layers.track("browse");
+    await layers.flush();
+    await layers.shutdown();
+
+    const rows = await waitForEvents(stack.db, t.projectId, 4);
+    const byId = new Map(rows.map((r) => [r.event_id, r]));
+    expect(byId.get(browseId!)).toMatchObject({ user_id: null, anonymous_id: firstAnonymousId });
+    expect(byId.get(identifyId!)).toMatchObject({ user_id: "user-77", anonymous_id: firstAnonymousId });
+    expect(byId.get(buyId!)).toMatchObject({ user_id: "user-77", anonymous_id: firstAnonymousId });
+    expect(byId.get(afterId!)).toMatchObject({ user_id: null, anonymous_id: layers.anonymousId });
+    expect(layers.anonymousId).not.toBe(firstAnonymousId);
+    const links = await stack.db
+      .selectFrom("sdk_identity_links")
+      .select(["anonymous_id", "user_id"])
+      .where("project_id", "=", t.projectId)
+      .execute();
+    expect(links).toEqual([{ anonymous_id: firstAnonymousId, user_id: "user-77" }]);
+  });
+
   test("an answer lost after the ingest queued the batch: the SDK retries, every event is stored once", async () => {
     const t = await createTenant(stack.db);
     const errors: DeliveryError[] = [];

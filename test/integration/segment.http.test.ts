@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { EventsMessage } from "../../shared/schemas/queue";
 import { UA } from "../support/rows";
@@ -182,6 +183,68 @@ describe("Segment's limits and answers", () => {
   });
 });
 
+describe("the batch paths of Segment's own libraries", () => {
+  test("/v1/b (analytics-swift, analytics-kotlin) and /v1/import (analytics-java) are /v1/batch", async () => {
+    // These libraries append their own path to the configured host: with only /v1/batch served, their
+    // batches got 404, which they do not retry, and every event was lost while the README said "unchanged".
+    for (const path of ["/v1/b", "/v1/import"]) {
+      const res = await segment(path, { batch: [track(`seg-path-${path.slice(4)}`)], writeKey: "ignored" });
+      expect(res.status, path).toBe(200);
+      expect(await res.json()).toEqual({ success: true, accepted: 1, rejected: [] });
+      await expectError(
+        await segment(path, { batch: [track("x")] }, { authorization: null }),
+        401,
+        "unauthorized",
+      );
+      const get = (await stack.mf.dispatchFetch(`http://ingest.test${path}`)) as unknown as Response;
+      await expectError(get, 405, "method_not_allowed");
+    }
+    expect((await drainQueue()).map((e) => e.eventId)).toEqual(["seg-path-b", "seg-path-import"]);
+  });
+});
+
+describe("gzip, as analytics-ios sends every batch", () => {
+  const gzipped = (body: unknown) => gzipSync(Buffer.from(JSON.stringify(body)));
+  const send = (path: string, body: Uint8Array) =>
+    stack.mf.dispatchFetch(`http://ingest.test${path}`, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        Authorization: basic(`${tenant.sdkKey}:`),
+      },
+      body,
+    }) as unknown as Promise<Response>;
+
+  test("Content-Encoding: gzip is decompressed; the limits count the decompressed bytes", async () => {
+    // analytics-ios gzips every batch and drops it on a 4xx: read as text, each one was a 400 and lost.
+    const res = await send("/v1/batch", gzipped({ batch: [track("seg-gzip-1"), track("seg-gzip-2")] }));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ success: true, accepted: 2, rejected: [] });
+    expect((await drainQueue()).map((e) => e.eventId)).toEqual(["seg-gzip-1", "seg-gzip-2"]);
+
+    // 2 MB that compresses to a few KB: cut off at 500 KB like any other body, nothing queued.
+    const bomb = gzipped({ batch: [track("seg-bomb", { properties: { pad: "x".repeat(2_000_000) } })] });
+    expect(bomb.byteLength).toBeLessThan(32 * 1024);
+    await expectError(await send("/v1/batch", bomb), 400, "batch_too_large");
+    // A single message: 32 KB after decompression.
+    const big = gzipped(sized("seg-gzip-33k", 33 * 1024));
+    await expectError(await send("/v1/track", big), 400, "message_too_large");
+    expect(await drainQueue()).toEqual([]);
+  });
+
+  test("a body that says gzip and is not: 400 invalid_body, never a 500", async () => {
+    await expectError(
+      await send("/v1/batch", new TextEncoder().encode('{"batch": []}')),
+      400,
+      "invalid_body",
+    );
+    const truncated = gzipped({ batch: [track("seg-gzip-cut")] }).subarray(0, 20);
+    await expectError(await send("/v1/batch", truncated), 400, "invalid_body");
+    expect(await drainQueue()).toEqual([]);
+  });
+});
+
 describe("Basic auth with the write key", () => {
   test("the key as user with an empty password, without the colon, any scheme case: accepted", async () => {
     for (const [i, authorization] of [
@@ -276,6 +339,29 @@ describe("what of a Segment message reaches the queue", () => {
     });
     expect(JSON.stringify(event)).not.toContain("secret");
     expect(JSON.stringify(event)).not.toContain("analytics-node");
+  });
+
+  test("context.userAgent holding a NUL or a lone surrogate: that message refused, none of it queued", async () => {
+    // The parsed device model comes straight out of the User-Agent: "Pixel\u0000X" would reach
+    // sdk_events.device_model, which Postgres refuses, and the event would be dead-lettered after a 200.
+    const android = (model: string) =>
+      `Mozilla/5.0 (Linux; Android 10; ${model} Build/QP1A) AppleWebKit/537.36 Chrome/80.0 Mobile Safari/537.36`;
+    const res = await segment("/v1/batch", {
+      batch: [
+        track("seg-ua-nul", { context: { userAgent: android("Pixel\u0000X") } }),
+        track("seg-ua-fine", { context: { userAgent: android("Pixel 7") } }),
+        track("seg-ua-lone", { context: { userAgent: android("Foo\ud800Bar") } }),
+      ],
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { accepted: number; rejected: { index: number; message: string }[] };
+    expect(body.accepted).toBe(1);
+    expect(body.rejected).toEqual([
+      { index: 0, code: "invalid_event", message: expect.stringContaining("NUL") },
+      { index: 2, code: "invalid_event", message: expect.stringContaining("surrogate") },
+    ]);
+    const events = await drainQueue();
+    expect(events).toEqual([expect.objectContaining({ eventId: "seg-ua-fine", deviceModel: "Pixel 7" })]);
   });
 
   test("advertisingId by device type (iOS → idfa, Android → gaid); limit-ad-tracking and refused consent drop it", async () => {

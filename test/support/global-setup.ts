@@ -16,6 +16,7 @@ declare module "vitest" {
     cronScript: string;
     relayScript: string;
     deadLettersScript: string;
+    webhooksScript: string;
     agentScript: string;
     issuedSecretsFile: string;
   }
@@ -40,6 +41,7 @@ export default async function setup(project: TestProject) {
   project.provide("cronScript", await bundleWorker("workers/cron/index.ts", "cron"));
   project.provide("relayScript", await bundleWorker("workers/relay/index.ts", "relay"));
   project.provide("deadLettersScript", await bundleWorker("workers/dead-letters/index.ts", "dead-letters"));
+  project.provide("webhooksScript", await bundleWorker("workers/webhooks/index.ts", "webhooks"));
   project.provide("agentScript", await bundleWorker("workers/agent/index.ts", "agent"));
   const buildDir = path.join(ROOT, ".wrangler", "test-build", String(process.pid));
   await mkdir(buildDir, { recursive: true });

@@ -98,6 +98,35 @@ async function deletionRequest(t: SecurityTenant, suppress = false): Promise<str
   return created.id;
 }
 
+/** A receiver address where nothing listens: the test send gets connection_failed, quickly, and 200. */
+export const SECURITY_WEBHOOK_URL = "http://127.0.0.1:9/layers-webhook";
+
+/** A webhook endpoint of the org (the stack must allow plain http to localhost: WEBHOOK_ALLOW_LOCAL_HTTP). */
+async function webhookEndpoint(t: SecurityTenant): Promise<string> {
+  const created = await ok(
+    t.as.post<unknown, { id: string; secret: string }>("/v1/webhook-endpoints", {
+      url: SECURITY_WEBHOOK_URL,
+      eventTypes: ["api_key.created"],
+    }),
+    201,
+  );
+  rememberSecret(created.secret);
+  return created.id;
+}
+
+/** An endpoint with one message: an API key created through the API emits api_key.created to it. */
+async function webhookMessage(t: SecurityTenant): Promise<{ id: string; messageId: string }> {
+  const id = await webhookEndpoint(t);
+  const key = await ok(
+    t.as.post<unknown, CreatedApiKey>("/v1/api-keys", { name: "emits", role: "read_only" }),
+    201,
+  );
+  rememberSecret(key.secret);
+  const list = await ok(t.as.get<{ data: { id: string }[] }>(`/v1/webhook-endpoints/${id}/messages`), 200);
+  expect(list.data).toHaveLength(1);
+  return { id, messageId: list.data[0]!.id };
+}
+
 /** One valid request per documented operation ("METHOD /path" as in the OpenAPI document). */
 export const ROUTE_CASES: Record<string, RouteCase> = {
   "POST /v1/projects": { setup: async () => ({ path: "/v1/projects", body: { name: "New app" } }) },
@@ -292,6 +321,57 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
       ids: [await deletionRequest(t, true)],
     }),
   },
+  "GET /v1/webhook-event-types": { setup: async () => ({ path: "/v1/webhook-event-types" }) },
+  "POST /v1/webhook-endpoints": {
+    setup: async () => ({
+      path: "/v1/webhook-endpoints",
+      body: { url: SECURITY_WEBHOOK_URL, projectId: null },
+    }),
+  },
+  "GET /v1/webhook-endpoints": {
+    setup: async (t) => ({ path: "/v1/webhook-endpoints", ids: [await webhookEndpoint(t)] }),
+  },
+  "GET /v1/webhook-endpoints/{id}": {
+    setup: async (t) => ({ path: `/v1/webhook-endpoints/${await webhookEndpoint(t)}` }),
+  },
+  "PATCH /v1/webhook-endpoints/{id}": {
+    setup: async (t) => ({
+      path: `/v1/webhook-endpoints/${await webhookEndpoint(t)}`,
+      body: { description: "Changed", enabled: false },
+    }),
+  },
+  "DELETE /v1/webhook-endpoints/{id}": {
+    setup: async (t) => ({ path: `/v1/webhook-endpoints/${await webhookEndpoint(t)}` }),
+  },
+  "POST /v1/webhook-endpoints/{id}/rotate-secret": {
+    setup: async (t) => ({
+      path: `/v1/webhook-endpoints/${await webhookEndpoint(t)}/rotate-secret`,
+      body: { gracePeriodSeconds: 60 },
+    }),
+  },
+  "POST /v1/webhook-endpoints/{id}/test": {
+    setup: async (t) => ({ path: `/v1/webhook-endpoints/${await webhookEndpoint(t)}/test` }),
+  },
+  "GET /v1/webhook-endpoints/{id}/attempts": {
+    setup: async (t) => {
+      const id = await webhookEndpoint(t);
+      await ok(t.as.post(`/v1/webhook-endpoints/${id}/test`), 200);
+      return { path: `/v1/webhook-endpoints/${id}/attempts` };
+    },
+  },
+  "GET /v1/webhook-endpoints/{id}/messages": {
+    setup: async (t) => {
+      const { id, messageId } = await webhookMessage(t);
+      return { path: `/v1/webhook-endpoints/${id}/messages`, ids: [messageId] };
+    },
+  },
+  "POST /v1/webhook-endpoints/{id}/messages/{messageId}/resend": {
+    setup: async (t) => {
+      const { id, messageId } = await webhookMessage(t);
+      return { path: `/v1/webhook-endpoints/${id}/messages/${messageId}/resend` };
+    },
+  },
+
   "DELETE /v1/projects/{projectId}/suppressions/{kind}/{value}": {
     setup: async (t) => {
       await deletionRequest(t, true);

@@ -29,6 +29,8 @@ export interface StackOptions {
   apiRateLimit?: number;
   /** The consumer's max_retries (wrangler.toml's 20 unless a test wants a message to die sooner). */
   consumerMaxRetries?: number;
+  /** The webhooks Worker's vars (WEBHOOK_RETRY_SCHEDULE_SECONDS, WEBHOOK_TIMEOUT_MS…). */
+  webhooksVars?: Record<string, string>;
   /** The agent Worker's vars (CONTENT_PROVIDER, a provider's base URL and key: test/support/fakeProviders.ts). */
   agentVars?: Record<string, string>;
   /** The dead-letter Worker's vars (RELAY_RECORD_ATTEMPTS…). */
@@ -52,8 +54,11 @@ export interface Stack {
   ingest(body: unknown, init?: IngestInit): Promise<Response>;
   /** A request to the partner API Worker. */
   api(path: string, init?: RequestInit): Promise<Response>;
-  /** Runs the Cron Worker's scheduled handler once, with `now` as the trigger's scheduled time. */
-  cron(now?: Date): Promise<{ outcome: string }>;
+  /**
+   * Runs the Cron Worker's scheduled handler once, with `now` as the trigger's scheduled time, as the
+   * five-minute trigger (every job) unless `cron` names the every-minute one (the webhook sweep only).
+   */
+  cron(now?: Date, cron?: string): Promise<{ outcome: string }>;
   /** The S3-API server every Worker's buckets live on (audit archive, dead letters). */
   s3: LocalS3;
   /** Recorder mode: the queue messages delivered so far (and forget them). */
@@ -96,6 +101,7 @@ const SCRIPTS = {
   api: "apiScript",
   cron: "cronScript",
   "dead-letters": "deadLettersScript",
+  webhooks: "webhooksScript",
   agent: "agentScript",
 } as const satisfies Record<WorkerName, string>;
 
@@ -190,6 +196,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }),
     ),
     fast(worker("dead-letters", { ...s3.vars, ...options.deadLetterVars })),
+    fast(
+      worker("webhooks", {
+        ...TEST_DESTINATION_KEYRING,
+        WEBHOOK_ALLOW_LOCAL_HTTP: "true",
+        WEBHOOK_TIMEOUT_MS: "2000",
+        ...options.webhooksVars,
+      }),
+    ),
   );
   const cron = worker("cron", { ...s3.vars, ...options.cronVars });
   // The audit archive is on only where a test asks for it (its cronVars name ARCHIVE_BUCKET): a Cron run
@@ -247,9 +261,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }
       return response;
     },
-    async cron(now = new Date()) {
+    async cron(now = new Date(), cron = "*/5 * * * *") {
       const worker = await mf.getWorker("cron");
-      const result = await worker.scheduled({ scheduledTime: now, cron: "*/5 * * * *" });
+      const result = await worker.scheduled({ scheduledTime: now, cron });
       return { outcome: result.outcome };
     },
     s3,

@@ -223,6 +223,7 @@ describe("normalizeEvents: a mixed batch", () => {
           name: "b",
           eventId: "e-1",
           userId: "u-1",
+          anonymousId: "anon-1",
           timestamp: RECEIVED_MS - 5000,
           appId: "com.example.app",
           properties: { plan: "pro", amount: 9.99, tags: ["x"], nested: { ok: true } },
@@ -242,6 +243,11 @@ describe("normalizeEvents: a mixed batch", () => {
     );
     expect(accepted).toHaveLength(2);
     for (const event of accepted) expect(queuedEventSchema.safeParse(event).success).toBe(true);
+    // The anonymous id rides the queue as sent (the consumer stores it and links it to the user id).
+    expect(accepted.map((e) => [e.userId, e.anonymousId])).toEqual([
+      [null, null],
+      ["u-1", "anon-1"],
+    ]);
   });
 });
 
@@ -505,6 +511,7 @@ describe("NUL characters", () => {
         { eventId: "ok", name: "open" },
         { eventId: "nul-prop", name: "open", properties: { note: "a\u0000b" } },
         { eventId: "nul-user", name: "open", userId: "u\u0000" },
+        { eventId: "nul-anon", name: "open", anonymousId: "a\u0000" },
       ],
       undefined,
       ctx(),
@@ -513,6 +520,7 @@ describe("NUL characters", () => {
     expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
       [1, "invalid_event"],
       [2, "invalid_event"],
+      [3, "invalid_event"],
     ]);
   });
 });

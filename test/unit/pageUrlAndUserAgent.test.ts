@@ -3,6 +3,7 @@ import { type IngestContext, normalizeEvents } from "../../functions/ingest/norm
 import { boundedUserAgent, parseUserAgent } from "../../functions/ingest/parseUserAgent";
 import { pageUrlForRelay } from "../../shared/pageUrl";
 import { queuedEventSchema } from "../../shared/schemas/queue";
+import { unstorableText } from "../../shared/storableText";
 
 // The two fields Meta requires of website events, as the edge prepares them: the request's User-Agent
 // (bounded, only for the relays, gone with ads consent refused) and the SDK's pageUrl (validated per
@@ -117,5 +118,21 @@ describe("pageUrl", () => {
       { eventId: "absent", name: "view" },
     ]);
     for (const e of accepted) expect(e).not.toHaveProperty("pageUrl");
+  });
+});
+
+describe("bounding a User-Agent", () => {
+  it("never keeps half of a surrogate pair cut at character 512", async () => {
+    // Segment's context.userAgent is JSON, so it can hold an emoji where a header could not.
+    const long = `${"a".repeat(511)}\ud83d\ude00 tail`;
+    const bounded = boundedUserAgent(long);
+    expect(bounded).toBe("a".repeat(511));
+    expect(unstorableText(bounded)).toBeNull();
+    const { accepted, rejected } = await normalize(
+      [{ name: "view" }],
+      ctx({ eventUserAgents: [long], bodyMayHoldUnstorableText: true }),
+    );
+    expect(rejected).toEqual([]);
+    expect(accepted[0]?.userAgent).toBe("a".repeat(511));
   });
 });

@@ -16,12 +16,14 @@ describe("queue message shape checks", () => {
     const message = eventsMessage(tenant, [
       queuedEvent({ eventId: "a", userId: "u1", adIds: { idfa: "idfa-1" }, consentAds: true }),
       queuedEvent({ eventId: "b", userId: null }),
+      queuedEvent({ eventId: "c", userId: null, anonymousId: "anon-1" }),
+      queuedEvent({ eventId: "d", userId: "u1", anonymousId: null }),
     ]);
     expect(eventsMessageSchema.safeParse(message).success).toBe(true);
     expect(checkEventsMessage(message)).toEqual({ ok: true, message });
     const built = buildRelayMessages(
       message,
-      new Set(["a", "b"]),
+      new Set(["a", "b", "c", "d"]),
       [
         { kind: "meta", sendDeviceIds: true },
         { kind: "tiktok", sendDeviceIds: false },
@@ -48,6 +50,14 @@ describe("queue message shape checks", () => {
       { ...eventsMessage(tenant, [queuedEvent({ eventId: "a" })]), receivedAt: "yesterday" },
     ],
     ["an event without id", eventsMessage(tenant, [queuedEvent({ eventId: "" })])],
+    [
+      "an anonymous id that is not a string (a join key of the identity links)",
+      {
+        ...eventsMessage(tenant, [queuedEvent({ eventId: "a" })]),
+        events: [{ ...queuedEvent({ eventId: "a" }), anonymousId: { id: 1 } }],
+      },
+    ],
+    ["an empty anonymous id", eventsMessage(tenant, [queuedEvent({ eventId: "a", anonymousId: "" })])],
     [
       "properties not an object",
       {

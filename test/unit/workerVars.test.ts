@@ -12,6 +12,7 @@ import { consumerVarsSchema } from "../../workers/consumer/env";
 import { deadLetterVarsSchema } from "../../workers/dead-letters/env";
 import { ingestVarsSchema } from "../../workers/ingest/env";
 import { relayVarsSchema } from "../../workers/relay/env";
+import { webhooksVarsSchema } from "../../workers/webhooks/env";
 
 /** The schemas each Worker validates its env with (workers/<name>/env.ts, functions/cron/vars.ts). */
 const SCHEMAS: Record<WorkerName, z.ZodType[]> = {
@@ -21,6 +22,7 @@ const SCHEMAS: Record<WorkerName, z.ZodType[]> = {
   api: [apiVarsSchema, destinationVarsSchema],
   cron: [cronVarsSchema],
   "dead-letters": [deadLetterVarsSchema],
+  webhooks: [webhooksVarsSchema],
   agent: [agentVarsSchema],
 };
 

@@ -18,6 +18,7 @@ import { registerRequestLogRoutes } from "./routes/requestLogs";
 import { registerSdkKeyRoutes } from "./routes/sdkKeys";
 import { registerStorageConfigRoutes } from "./routes/storageConfigs";
 import { registerUserDataRoutes } from "./routes/userData";
+import { registerWebhookEndpointRoutes } from "./routes/webhookEndpoints";
 import { registerResponseHeaders } from "./schemas";
 
 export const OPENAPI_INFO = {
@@ -81,6 +82,7 @@ export function createApiApp() {
   registerUserDataRoutes(app);
   registerDeletionRequestRoutes(app);
   registerStorageConfigRoutes(app);
+  registerWebhookEndpointRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

@@ -1,7 +1,9 @@
 import type { ApiKeyIdentity } from "../../functions/apiKeys/store";
+import type { RequestLogEntry } from "../../functions/requestLogs/requestLogs";
 import type { Db } from "../../shared/db";
 import type { HttpReads } from "../../shared/db/httpReads";
 import type { Logger } from "../../shared/logger";
+import type { RequestLogBatcher } from "../common/requestLogBatcher";
 import type { ApiVars } from "./env";
 
 /** What every request carries through the middleware chain (unkey's HonoEnv pattern). */
@@ -21,6 +23,8 @@ export type ApiEnv = {
     db: Db;
     /** Reads over SQL-over-HTTP, one round trip per query, each in its own tenant transaction. */
     reads: HttpReads;
+    /** This isolate's request-log rows, written in batches after the answers (workers/common/requestLogBatcher.ts). */
+    requestLogs: RequestLogBatcher<RequestLogEntry>;
     auth: ApiKeyIdentity;
     /** Work to finish after the response, before the request's connections close. */
     defer: (task: Promise<unknown>) => void;

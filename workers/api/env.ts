@@ -38,3 +38,13 @@ export const storageConfigVarsSchema = z.object({
   // Bounds each of the check's two calls (write, delete) to the partner's endpoint.
   STORAGE_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
 });
+
+/**
+ * Webhook endpoints (workers/api/routes/webhookEndpoints.ts): whether plain http to the local machine is
+ * allowed (true only under `npm run dev` and tests; production takes https only) and the test send's
+ * timeout. Read only by the webhook routes.
+ */
+export const webhookVarsSchema = z.object({
+  WEBHOOK_ALLOW_LOCAL_HTTP: z.enum(["true", "false"]).default("false"),
+  WEBHOOK_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+});

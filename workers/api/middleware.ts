@@ -2,8 +2,12 @@ import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
 import { type ApiKeyIdentity, apiKeyPrefix, resolveApiKey } from "../../functions/apiKeys/store";
-import { writeRequestLog } from "../../functions/requestLogs/requestLogs";
-import { closeDb, createDb } from "../../shared/db";
+import {
+  type RequestLogEntry,
+  writeRequestLog,
+  writeRequestLogs,
+} from "../../functions/requestLogs/requestLogs";
+import { closeDb, createDb, type Db } from "../../shared/db";
 import { createHttpReads, type HttpReads } from "../../shared/db/httpReads";
 import { ApiError } from "../../shared/errors";
 import { sha256Hex } from "../../shared/hash";
@@ -13,6 +17,7 @@ import { mayHoldUnstorableText, unstorableText } from "../../shared/storableText
 import { KeyLookupCache } from "../common/keyLookupCache";
 import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
+import { RequestLogBatcher } from "../common/requestLogBatcher";
 import type { ApiEnv } from "./context";
 import { type ApiVars, apiVarsSchema } from "./env";
 import { IsolateRateLimits } from "./rateLimiter";
@@ -26,6 +31,9 @@ const RATE_LIMIT_PERIOD_SECONDS = 60;
 const isolateRateLimits = new IsolateRateLimits();
 /** Largest request body the API reads: 1 MB. The biggest real body (a destination or a batch of members) is a few KB. */
 export const API_MAX_BODY_BYTES = 1_048_576;
+/** How long a request-log row waits for others to share its write; a batch holds at most this many rows. */
+const REQUEST_LOG_BATCH_DELAY_MS = 20;
+const REQUEST_LOG_BATCH_MAX_ROWS = 200;
 
 /**
  * Hono's secure headers (nosniff, HSTS, no referrer, same-origin resource and opener policies, …) on every
@@ -84,7 +92,9 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
     role: "layers_api",
   });
   c.set("db", db);
-  c.set("reads", httpReadsFor(vars));
+  const isolate = httpReadsFor(vars);
+  c.set("reads", isolate.reads);
+  c.set("requestLogs", isolate.requestLogs);
   const deferred: Promise<unknown>[] = [];
   c.set("defer", (task) => deferred.push(task));
   try {
@@ -97,20 +107,44 @@ export const requestContext: MiddlewareHandler<ApiEnv> = async (c, next) => {
   }
 };
 
-// The HTTP reads handle holds no connection, so one serves every request of the isolate.
-let httpReads: { vars: ApiVars; reads: HttpReads } | undefined;
-function httpReadsFor(vars: ApiVars): HttpReads {
+// The HTTP reads handle holds no connection, so one serves every request of the isolate, and so does the
+// request log's batcher that writes through it.
+let httpReads:
+  | { vars: ApiVars; reads: HttpReads; requestLogs: RequestLogBatcher<RequestLogEntry> }
+  | undefined;
+function httpReadsFor(vars: ApiVars): NonNullable<typeof httpReads> {
   if (httpReads?.vars !== vars) {
-    httpReads = {
-      vars,
-      reads: createHttpReads({
-        databaseUrl: vars.DATABASE_URL,
-        httpProxy: vars.NEON_HTTP_PROXY,
-        role: "layers_api",
-      }),
-    };
+    const reads = createHttpReads({
+      databaseUrl: vars.DATABASE_URL,
+      httpProxy: vars.NEON_HTTP_PROXY,
+      role: "layers_api",
+    });
+    httpReads = { vars, reads, requestLogs: requestLogBatcher(reads.withoutOrg({ readOnly: false })) };
   }
-  return httpReads.reads;
+  return httpReads;
+}
+
+/**
+ * Request-log rows written a batch per statement over HTTP (write_request_log checks each key is its
+ * org's). A batch refused whole (one row's key no longer exists) is written row by row, so it costs only
+ * that row; losing one log row never fails a request.
+ */
+function requestLogBatcher(db: Db): RequestLogBatcher<RequestLogEntry> {
+  return new RequestLogBatcher<RequestLogEntry>(
+    async (rows) => {
+      try {
+        await writeRequestLogs(db, rows);
+      } catch (error) {
+        if (rows.length === 1) return log.error("request log write failed", { error });
+        await Promise.all(
+          rows.map((row) =>
+            writeRequestLog(db, row).catch((error) => log.error("request log write failed", { error })),
+          ),
+        );
+      }
+    },
+    { delayMs: REQUEST_LOG_BATCH_DELAY_MS, maxRows: REQUEST_LOG_BATCH_MAX_ROWS },
+  );
 }
 
 /**
@@ -209,13 +243,9 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
       latencyMs: performance.now() - started,
       occurredAt: c.get("now"),
     };
-    // One statement over HTTP after the answer is ready (write_request_log checks the key is the org's);
-    // losing one log row never fails a request.
-    c.get("defer")(
-      writeRequestLog(c.get("reads").withoutOrg({ readOnly: false }), entry).catch((error) =>
-        c.get("log").error("request log write failed", { error }),
-      ),
-    );
+    // Written after the answer is ready, batched with the isolate's other requests' rows.
+    const written = c.get("requestLogs").add(entry);
+    if (written) c.get("defer")(written);
   }
 };
 

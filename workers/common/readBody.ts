@@ -6,7 +6,7 @@ import { ApiError } from "../../shared/errors";
  * then: 413 payload_too_large unless a route's contract says otherwise (Segment's says 400).
  */
 export async function readBody(
-  request: Request,
+  request: Pick<Request, "headers" | "body">,
   maxBytes: number,
   tooLarge: () => ApiError = () =>
     new ApiError("payload_too_large", `The request body may be at most ${maxBytes} bytes.`),

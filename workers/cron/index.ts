@@ -1,4 +1,4 @@
-import { CRON_JOBS } from "../../functions/cron/jobs";
+import { jobsFor } from "../../functions/cron/jobs";
 import { objectStoreFor } from "../../functions/storage/config";
 import { closeDb, createDb } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
@@ -29,10 +29,14 @@ export default {
       archive: vars.ARCHIVE_BUCKET ? objectStoreFor(vars, vars.ARCHIVE_BUCKET) : undefined,
       deadLetters: objectStoreFor(vars, vars.DEAD_LETTER_BUCKET),
     };
-    const queues = { eventsQueue: env.EVENTS_QUEUE, relayDeadLetterQueue: env.RELAY_DLQ };
+    const queues = {
+      eventsQueue: env.EVENTS_QUEUE,
+      relayDeadLetterQueue: env.RELAY_DLQ,
+      webhooksQueue: env.WEBHOOKS_QUEUE,
+    };
     const failed: string[] = [];
     try {
-      for (const job of CRON_JOBS) {
+      for (const job of jobsFor(controller.cron)) {
         const started = Date.now();
         try {
           const result = await job.run({ db, now, vars, ...stores, ...queues });

@@ -8,6 +8,7 @@ import { isSdkKeyShaped, resolveSdkKey, type SdkKeyIdentity } from "../../functi
 import {
   normalizeSegmentMessages,
   parseSegmentBody,
+  SEGMENT_BATCH_PATHS,
   SEGMENT_LIMITS,
   SEGMENT_TYPES,
   type SegmentType,
@@ -26,6 +27,7 @@ import { parseEnv } from "../common/parseEnv";
 import { readBody } from "../common/readBody";
 import { type IngestVars, ingestVarsSchema } from "./env";
 import { ingestOpenApiDocument } from "./openapi";
+import { sdkKeyFromRequest } from "./sdkKeyFromRequest";
 
 type ReadBody = Awaited<ReturnType<typeof readBody>>;
 
@@ -160,9 +162,30 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
     };
   }
 
+  /**
+   * readBody, plus Content-Encoding: gzip (analytics-ios gzips every batch): decompressed as it streams,
+   * so the limits count decompressed bytes and a small body that inflates to gigabytes is cut off at the
+   * limit like any other. The declared Content-Length (compressed) was checked against the limit already.
+   */
+  async function readSegmentBody(request: Request, maxBytes: number, tooLarge: () => ApiError) {
+    const encoding = request.headers.get("Content-Encoding")?.trim().toLowerCase();
+    if (encoding !== "gzip" || !request.body) return readBody(request, maxBytes, tooLarge);
+    const gunzipped = {
+      headers: request.headers,
+      body: request.body.pipeThrough(new DecompressionStream("gzip")),
+    };
+    try {
+      return await readBody(gunzipped, maxBytes, tooLarge);
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      throw new ApiError("invalid_body", "The body is sent as Content-Encoding: gzip but is not valid gzip.");
+    }
+  }
+
   app.post("/l/events", async (c) => {
     const receivedAt = clock();
-    const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
+    // Authorization, or ?key= from a browser sending without a CORS preflight (sdkKeyFromRequest.ts).
+    const secret = sdkKeyFromRequest(c.req.raw);
     const maxBytes = INGEST_LIMITS.maxBodyBytes;
     const tooLarge = () =>
       new ApiError("payload_too_large", `The request body may be at most ${maxBytes} bytes.`);
@@ -212,7 +235,7 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       { maxBytes, tooLarge },
     );
 
-    const body = await readBody(c.req.raw, maxBytes, tooLarge);
+    const body = await readSegmentBody(c.req.raw, maxBytes, tooLarge);
     const request = parseSegmentBody(body.text, body.bytes, route);
     const normalized = await normalizeSegmentMessages(request, requestContext(c, key, receivedAt, body));
     if (normalized.accepted.length > 0) await queueAccepted(c, key, receivedAt, normalized);
@@ -227,9 +250,15 @@ export function createIngestApp(clock: () => Date = () => new Date()) {
       200,
     );
   };
-  for (const route of ["batch", ...SEGMENT_TYPES] as const) {
-    app.post(`/v1/${route}`, segmentRoute(route));
-    app.all(`/v1/${route}`, () => {
+  // Segment's own libraries post batches to other paths of the same API: /v1/b (analytics-swift,
+  // analytics-kotlin) and /v1/import (analytics-java). Without them their batches get 404, which they drop.
+  const paths = [
+    ...SEGMENT_BATCH_PATHS.map((path) => [path, "batch"] as const),
+    ...SEGMENT_TYPES.map((t) => [t, t] as const),
+  ];
+  for (const [path, route] of paths) {
+    app.post(`/v1/${path}`, segmentRoute(route));
+    app.all(`/v1/${path}`, () => {
       throw new ApiError("method_not_allowed", "Use POST to send messages.");
     });
   }

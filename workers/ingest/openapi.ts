@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { SEGMENT_LIMITS, SEGMENT_TYPES } from "../../functions/ingest/segmentMessages";
+import { SEGMENT_BATCH_PATHS, SEGMENT_LIMITS, SEGMENT_TYPES } from "../../functions/ingest/segmentMessages";
 import { ERROR_CODES, type ErrorCode, type EventRejectionCode } from "../../shared/errors";
 import { INGEST_LIMITS as L } from "../../shared/limits";
 import { propertiesSchema } from "../../shared/schemas/properties";
@@ -13,20 +13,29 @@ import { ingestEnvelopeSchema, sdkEventSchema } from "../../shared/schemas/sdk-e
 /** Codes per status, as the ingest Worker answers them (workers/ingest/app.ts, parseBatch, normalizeEvents). */
 const ERRORS = {
   400: {
-    codes: ["invalid_json", "invalid_body", "too_many_events", "invalid_events"],
+    codes: ["invalid_json", "invalid_body", "too_many_events", "invalid_events", "invalid_request"],
     description:
       "invalid_json: the body is not JSON (or empty). invalid_body: not an object, `events` not an array, " +
       `or an empty batch. too_many_events: more than ${L.maxEventsPerRequest} events. invalid_events: no ` +
-      "event in the batch is valid; `details.rejected` lists why, as in a 202.",
+      "event in the batch is valid; `details.rejected` lists why, as in a 202. invalid_request: the key " +
+      "sent twice (`?key=` and Authorization, or `?key=` repeated).",
   },
   401: {
     codes: ["unauthorized"],
-    description: "Missing or malformed (not `lp_pk_` + 32 letters or digits), unknown or revoked SDK key.",
+    description:
+      "Missing or malformed (not `lp_pk_` + 32 letters or digits), unknown or revoked SDK key; a secret API " +
+      "key in `?key=` (never accepted in a URL).",
   },
   403: { codes: ["project_archived"], description: "The key's project is archived and accepts no events." },
   413: {
     codes: ["payload_too_large"],
     description: `The body is over ${L.maxBodyBytes} bytes (checked while it streams, with or without Content-Length).`,
+  },
+  415: {
+    codes: ["unsupported_media_type"],
+    description:
+      "Only with `?key=`: a Content-Type other than `text/plain` or `application/json` (or a charset " +
+      "other than UTF-8).",
   },
   429: {
     codes: ["rate_limited"],
@@ -287,14 +296,15 @@ function segmentOperation(route: string, summary: string, body: Record<string, u
 function buildDocument(): Record<string, unknown> {
   const errors = errorResponses(ERRORS);
   const segmentPaths = Object.fromEntries([
-    [
-      "/v1/batch",
+    ...SEGMENT_BATCH_PATHS.map((path) => [
+      `/v1/${path}`,
       segmentOperation(
-        "batch",
-        `Segment: a batch of messages (≤ ${SEGMENT_LIMITS.maxBatchBytes} bytes, ≤ ${SEGMENT_LIMITS.maxMessagesPerBatch} messages)`,
+        path,
+        `Segment: a batch of messages (≤ ${SEGMENT_LIMITS.maxBatchBytes} bytes, ≤ ${SEGMENT_LIMITS.maxMessagesPerBatch} messages)` +
+          (path === "batch" ? "" : "; the same as /v1/batch, the path Segment's own libraries post to"),
         ref("SegmentBatch"),
       ),
-    ],
+    ]),
     ...SEGMENT_TYPES.map((type) => [
       `/v1/${type}`,
       segmentOperation(
@@ -310,7 +320,8 @@ function buildDocument(): Record<string, unknown> {
       title: "Layers ingest API",
       version: "1.0.0",
       description:
-        "SDKs send events with the project's publishable SDK key (`Authorization: Bearer lp_pk_…`). " +
+        "SDKs send events with the project's publishable SDK key (`Authorization: Bearer lp_pk_…`, or " +
+        "`?key=lp_pk_…` from a browser that must not send a CORS preflight). " +
         `Limits: body ≤ ${L.maxBodyBytes} bytes, ≤ ${L.maxEventsPerRequest} events per request, one event ≤ ` +
         `${L.maxEventBytes} bytes of JSON, 1,000 requests per 10 s per key. Any origin may send (CORS *). ` +
         "Segment's HTTP Tracking API is accepted too (/v1/batch, /v1/track, …): the same events, Segment's " +
@@ -329,22 +340,36 @@ function buildDocument(): Record<string, unknown> {
           description:
             "Segment's routes: the SDK key is the write key, sent as the Basic auth user with an empty password.",
         },
+        sdkKeyInUrl: {
+          type: "apiKey",
+          in: "query",
+          name: "key",
+          description:
+            "The same publishable SDK key in the URL, for a browser sending without a CORS preflight " +
+            "(`sendBeacon`, or `fetch` with no custom header): the body is then sent as `text/plain`. " +
+            "Publishable keys only; a secret API key is never accepted in a URL.",
+        },
       },
       schemas: componentSchemas(),
     },
-    security: [{ sdkKey: [] }],
+    security: [{ sdkKey: [] }, { sdkKeyInUrl: [] }],
     paths: {
       "/l/events": {
         post: {
           operationId: "sendEvents",
           summary: "Send a batch of events (or one bare event)",
           description:
-            "The body is `{ sentAt?, events: [...] }` or one bare event object, read as JSON whatever its " +
-            "Content-Type (no 415). Valid events are queued even when others in the " +
+            "The body is `{ sentAt?, events: [...] }` or one bare event object, UTF-8 JSON. With the key " +
+            "in Authorization it is read as JSON whatever its Content-Type; with `?key=` the Content-Type " +
+            "must be `text/plain` (no CORS preflight) or `application/json`, or absent (else 415). The " +
+            "key once: both ways at once is a 400. Valid events are queued even when others in the " +
             "batch are not; send an `eventId` with each event so a retry stores nothing twice.",
           requestBody: {
             required: true,
-            content: { "application/json": { schema: { anyOf: [ref("EventBatch"), ref("SdkEvent")] } } },
+            content: {
+              "application/json": { schema: { anyOf: [ref("EventBatch"), ref("SdkEvent")] } },
+              "text/plain": { schema: { anyOf: [ref("EventBatch"), ref("SdkEvent")] } },
+            },
           },
           responses: {
             202: {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { z } from "zod";
 import { bearer, createApiTenant } from "../../support/apiTenant";
+import { rememberSecret } from "../../support/issuedSecrets";
 import { documentedSchema } from "../../support/openapiSchema";
 import { type Stack, startStack } from "../../support/stack";
 
@@ -11,7 +12,8 @@ import { type Stack, startStack } from "../../support/stack";
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ consumer: "recorder" });
+  // Webhook endpoints may point at plain http on localhost here (the test send finds nothing listening).
+  stack = await startStack({ consumer: "recorder", apiVars: { WEBHOOK_ALLOW_LOCAL_HTTP: "true" } });
 });
 afterAll(() => stack?.dispose());
 
@@ -162,6 +164,32 @@ describe("real answers match the OpenAPI document", () => {
     ))!;
     expect(checked.status, JSON.stringify(checked)).toBe("ok");
     await call("DELETE", "/v1/storage-configs/{id}", `/v1/storage-configs/${storage.id}`);
+    await call("GET", "/v1/webhook-event-types", "/v1/webhook-event-types");
+    const hook = (await call("POST", "/v1/webhook-endpoints", "/v1/webhook-endpoints", {
+      url: "http://127.0.0.1:9/answers",
+      eventTypes: ["api_key.created"],
+    }))!;
+    rememberSecret(hook.secret);
+    const h = `/v1/webhook-endpoints/${hook.id}`;
+    await call("GET", "/v1/webhook-endpoints", "/v1/webhook-endpoints");
+    await call("GET", "/v1/webhook-endpoints/{id}", h);
+    await call("PATCH", "/v1/webhook-endpoints/{id}", h, { description: "Answers" });
+    rememberSecret(
+      (await call("POST", "/v1/webhook-endpoints/{id}/rotate-secret", `${h}/rotate-secret`, {}))!.secret,
+    );
+    await call("POST", "/v1/webhook-endpoints/{id}/test", `${h}/test`);
+    await call("GET", "/v1/webhook-endpoints/{id}/attempts", `${h}/attempts`);
+    rememberSecret(
+      (await call("POST", "/v1/api-keys", "/v1/api-keys", { name: "emits", role: "read_only" }))!.secret,
+    );
+    const messages = (await call("GET", "/v1/webhook-endpoints/{id}/messages", `${h}/messages`))!;
+    const [message] = messages.data as { id: string }[];
+    await call(
+      "POST",
+      "/v1/webhook-endpoints/{id}/messages/{messageId}/resend",
+      `${h}/messages/${message!.id}/resend`,
+    );
+    await call("DELETE", "/v1/webhook-endpoints/{id}", h);
 
     await call("GET", "/v1/audit-log", "/v1/audit-log");
     await call("GET", "/v1/request-logs", "/v1/request-logs");

@@ -1,6 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { writeRequestLog } from "../../../functions/requestLogs/requestLogs";
+import {
+  type RequestLogEntry,
+  writeRequestLog,
+  writeRequestLogs,
+} from "../../../functions/requestLogs/requestLogs";
 import { roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import { type ApiError, api, type Method } from "../../support/api";
@@ -251,6 +255,52 @@ describe("write_request_log: the definer function checks the org", () => {
         .where("request_id", "in", [ok, ...forged.map(([id]) => id)])
         .execute();
       expect(rows).toEqual([{ request_id: ok, org_id: mine.orgId }]);
+    } finally {
+      await app.destroy();
+    }
+  });
+});
+
+describe("writeRequestLogs: a batch of rows in one statement (the API batches its isolate's rows)", () => {
+  test("stores every row of a batch; a batch holding one forged row stores none of them", async () => {
+    const mine = await createApiTenant(stack.db);
+    const theirs = await createApiTenant(stack.db);
+    const app = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"));
+    const row = (orgId: string, apiKeyId: string): RequestLogEntry => ({
+      requestId: `req_batch_${randomUUID()}`,
+      clientRequestId: null,
+      orgId,
+      apiKeyId,
+      method: "GET",
+      route: "/v1/projects",
+      status: 200,
+      latencyMs: 2.4,
+      occurredAt: new Date("2026-05-01T10:00:00.000Z"),
+    });
+    const stored = (ids: string[]) =>
+      stack.db
+        .selectFrom("request_logs")
+        .select(["request_id", "org_id", "api_key_id", "latency_ms"])
+        .where("request_id", "in", ids)
+        .orderBy("request_id")
+        .execute();
+    try {
+      const genuine = [
+        row(mine.orgId, mine.keyId),
+        row(theirs.orgId, theirs.keyId),
+        row(mine.orgId, mine.keyId),
+      ];
+      await writeRequestLogs(app, genuine);
+      expect(await stored(genuine.map((r) => r.requestId))).toEqual(
+        genuine
+          .map((r) => ({ request_id: r.requestId, org_id: r.orgId, api_key_id: r.apiKeyId, latency_ms: 2 }))
+          .sort((a, b) => a.request_id.localeCompare(b.request_id)),
+      );
+
+      // The definer function checks each row: a row naming another org's key refuses the whole statement.
+      const mixed = [row(mine.orgId, mine.keyId), row(theirs.orgId, mine.keyId)];
+      await expect(writeRequestLogs(app, mixed)).rejects.toThrow(/not a key of this org/);
+      expect(await stored(mixed.map((r) => r.requestId))).toEqual([]);
     } finally {
       await app.destroy();
     }

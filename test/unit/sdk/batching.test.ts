@@ -128,6 +128,7 @@ describe("SDK events and batches", () => {
       ...base,
       eventId: "00000000-0000-0000-0000-000000000000",
       timestamp: Date.now(),
+      anonymousId: layers.anonymousId,
     });
     const pad = INGEST_LIMITS.maxEventBytes - utf8Length(probe);
     expect(layers.track("n", { p: "a".repeat(pad) })).not.toBeNull();

@@ -75,8 +75,10 @@ describe.each(storages)("SDK persistence on %s storage", (_, makeStorage) => {
     const byName = Object.fromEntries(
       second.ingest.requests.flatMap((r) => r.events).map((e) => [e.name, e]),
     );
-    expect(byName["before-ready"]).toMatchObject({ userId: "user-7" });
-    expect(byName["after-ready"]).toMatchObject({ userId: "user-7" });
+    // Both carry the stored anonymous id too (the one identify linked on the server), not the provisional
+    // one the instance made before it could read storage.
+    expect(byName["before-ready"]).toMatchObject({ userId: "user-7", anonymousId });
+    expect(byName["after-ready"]).toMatchObject({ userId: "user-7", anonymousId });
     // Contact data is not persisted on the device: only the identify event itself carried it.
     expect(byName["after-ready"]).not.toHaveProperty("email");
 
@@ -85,7 +87,10 @@ describe.each(storages)("SDK persistence on %s storage", (_, makeStorage) => {
     expect(second.layers.anonymousId).not.toBe(anonymousId);
     second.layers.track("anonymous");
     await second.layers.flush();
-    expect(second.ingest.requests.at(-1)!.events[0]).not.toHaveProperty("userId");
+    const afterReset = second.ingest.requests.at(-1)!.events[0]!;
+    expect(afterReset).not.toHaveProperty("userId");
+    // The new anonymous id is sent: nothing after reset() can be linked to user-7 by the server.
+    expect(afterReset.anonymousId).toBe(second.layers.anonymousId);
     await second.layers.shutdown();
     const third = setup({ storage });
     await third.layers.ready;
@@ -251,21 +256,41 @@ describe("SDK queue bounds and sharing", () => {
 });
 
 describe("SDK anonymousId on the wire", () => {
-  test("off by default: the ingest strips unknown fields, so it is not sent until the ingest reads it", async () => {
-    const off = setup();
-    off.layers.track("a");
-    await off.layers.flush();
-    expect(off.ingest.requests[0]!.events[0]).not.toHaveProperty("anonymousId");
+  test("sent by default with every event, identify included, in the shape the ingest accepts", async () => {
+    const { layers, ingest } = setup({ flushAt: 100 });
+    await layers.ready;
+    layers.track("before_login");
+    layers.identify("user-9");
+    layers.track("after_login");
+    await layers.flush();
+    const events = ingest.requests.flatMap((r) => r.events);
+    expect(events.map((e) => [e.name, e.userId, e.anonymousId])).toEqual([
+      ["before_login", undefined, layers.anonymousId],
+      ["identify", "user-9", layers.anonymousId],
+      ["after_login", "user-9", layers.anonymousId],
+    ]);
+    // The ingest schema knows the field (strict: nothing would be stripped).
+    for (const event of events) expect(sdkEventSchema.strict().safeParse(event).success).toBe(true);
+  });
 
-    const on = setup({ sendAnonymousId: true });
-    await on.layers.ready;
-    on.layers.track("a");
-    await on.layers.flush();
-    const event = on.ingest.requests[0]!.events[0]!;
-    expect(event.anonymousId).toBe(on.layers.anonymousId);
-    // Today's ingest schema does not know the field (it would be dropped, never stored).
-    expect(sdkEventSchema.strict().safeParse(event).success).toBe(false);
-    expect(sdkEventSchema.safeParse(event).success).toBe(true);
+  test("sendAnonymousId: false leaves it out", async () => {
+    const { layers, ingest } = setup({ sendAnonymousId: false });
+    layers.track("a");
+    await layers.flush();
+    expect(ingest.requests[0]!.events[0]).not.toHaveProperty("anonymousId");
+  });
+
+  test("an event tracked before a late-read identity (AsyncStorage) gets the stored anonymous id", async () => {
+    const storage = asyncStorage();
+    const first = setup({ storage });
+    await first.layers.ready;
+    await first.layers.shutdown();
+
+    const second = setup({ storage, flushAt: 100 });
+    second.layers.track("app_open");
+    await second.layers.ready;
+    await second.layers.flush();
+    expect(second.ingest.requests[0]!.events[0]!.anonymousId).toBe(first.layers.anonymousId);
   });
 });
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { memoryStorage } from "../../../sdk/src";
 import { sdkEventSchema } from "../../../shared/schemas/sdk-event";
-import { settle } from "./harness";
+import { ENDPOINT, KEY, settle } from "./harness";
 import { setup } from "./setup";
 
 // A page's globals on Node's EventTarget: enough for the SDK's browser paths (location, pagehide,
@@ -63,10 +63,42 @@ describe("SDK on a web page", () => {
     const keepalive = ingest.requests[0]!;
     expect(keepalive.init.keepalive).toBe(true);
     expect(keepalive.init.credentials).toBe("omit");
+    // A CORS "simple" request, so no preflight has to go first from a closing page: the publishable key in
+    // the URL, no header of ours (fetch sends a string body as text/plain;charset=UTF-8).
+    expect(keepalive.url).toBe(`${ENDPOINT}/l/events?key=${KEY}`);
+    expect(keepalive.init.headers).toEqual({});
     expect(keepalive.bodyBytes).toBeLessThanOrEqual(64 * 1024);
     expect(keepalive.events.length).toBe(6);
     await layers.flush();
     expect(ingest.ids()).toEqual(ids);
+  });
+
+  test("pagehide while an ordinary request is in flight: its events ride in the keepalive request too", async () => {
+    // The browser cancels the ordinary request when the page unloads; the keepalive one survives. Both may
+    // arrive: the ingest dedupes on eventId.
+    const { layers, ingest, clock } = setup({
+      flushAt: 100,
+      answer: (request) =>
+        request.init.keepalive ? { status: 202, body: { accepted: 2, rejected: [] } } : "hang",
+    });
+    await layers.ready;
+    const ids = [layers.track("a"), layers.track("b")];
+    void layers.flush();
+    await settle();
+    expect(ingest.requests.map((r) => r.init.keepalive)).toEqual([false]);
+    hide();
+    await settle();
+    expect(ingest.requests.map((r) => r.init.keepalive)).toEqual([false, true]);
+    expect(ingest.requests[1]!.events.map((e) => e.eventId)).toEqual(ids);
+    // visibilitychange→hidden after pagehide sends nothing more: nothing is left outside a keepalive request.
+    doc.visibilityState = "hidden";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    await settle();
+    expect(ingest.requests).toHaveLength(2);
+    // The cancelled request's failure sends nothing again: the keepalive answer settled its events.
+    await clock.advance(60_000);
+    await settle();
+    expect(ingest.requests).toHaveLength(2);
   });
 
   test("visibilitychange to hidden sends too; becoming visible does not", async () => {

@@ -31,6 +31,10 @@ export const UserEventSchema = z
     object: z.literal("event"),
     name: z.string(),
     userId: z.string().nullable(),
+    anonymousId: z.string().nullable().openapi({
+      description:
+        "The SDK's anonymous id for the device. An event without a userId is the user's because identify linked this anonymous id to them.",
+    }),
     timestamp: dateTime(),
     receivedAt: dateTime(),
     appId: z.string().nullable(),
@@ -80,6 +84,10 @@ export const UserDataSchema = z
     object: z.literal("user_data"),
     projectId: z.string(),
     userId: z.string(),
+    anonymousIds: z.array(z.string()).openapi({
+      description:
+        "The anonymous ids identify linked to this user id. Their events sent before identify are among events, and a deletion by this user id erases them.",
+    }),
     user: UserStateSchema.nullable().openapi({ description: "Current-state properties; null if none held." }),
     appleAttribution: AppleAttributionSchema.nullable().openapi({
       description: "The Apple Search Ads attribution record; null if none held.",
