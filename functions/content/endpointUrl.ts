@@ -1,5 +1,5 @@
-// Whether a partner-supplied URL may be called from our Workers (the storage-config endpoint today; the
-// lead means to unify it with the webhooks' check — functions/webhooks/ssrf.ts is not on main yet). The
+// Whether a partner-supplied URL may be called from our Workers (the storage-config endpoint today; still
+// separate from the webhooks' checkWebhookUrl in functions/webhooks/ssrf.ts, to be unified later). The
 // rule: https to a public host name or address only. Plain http is allowed solely when the deployment says
 // so (dev and tests: STORAGE_ALLOW_LOCAL_HTTP), and then only to a loopback host, where the local S3
 // servers listen. Addresses written as IP literals in private, loopback, link-local or otherwise special
