@@ -69,7 +69,8 @@ async function outbox(db: Db, orgId: string, n: number): Promise<string[]> {
  * (j) Webhook fan-out: deliveries per second from the "layers-webhooks" queue through the webhooks Worker in
  * workerd (claim and record in Postgres, secrets decrypted, Standard Webhooks signature, the POST, the
  * attempt log) to a local receiver answering 204, against the same number of signed POSTs made straight from
- * Node by sendWebhook with as many in flight as one Worker invocation makes (max_batch_size). Rounds
+ * Node by sendWebhook with as many in flight as one Worker invocation may have (min of max_batch_size and
+ * WEBHOOK_CONCURRENT_SENDS). Rounds
  * alternate sides.
  */
 export async function benchWebhooks(
@@ -118,7 +119,12 @@ export async function benchWebhooks(
   const queue = ((config.queueConsumers ?? {}) as Record<string, { maxBatchSize?: number }>)[
     "layers-webhooks"
   ];
-  const inFlight = queue?.maxBatchSize ?? 10;
+  // One invocation has at most WEBHOOK_CONCURRENT_SENDS answers pending (Cloudflare's 6-connection limit,
+  // functions/webhooks/deliver.ts); the plain loop gets the same, or fewer if a batch is smaller.
+  const concurrentSends = Number(
+    (config.bindings as Record<string, unknown> | undefined)?.WEBHOOK_CONCURRENT_SENDS ?? 6,
+  );
+  const inFlight = Math.min(queue?.maxBatchSize ?? 10, concurrentSends);
   const mf = new Miniflare({
     workers: [
       {
