@@ -34,38 +34,8 @@ export async function claimIdempotencyKey(
   requestSha256: string,
   now: Date,
 ): Promise<Claim> {
-  return withTenant(db, scope.orgId, async (tx) => {
-    // A record older than the TTL no longer binds the key (the Cron purge removes it later).
-    await tx
-      .deleteFrom("idempotency_keys")
-      .where("api_key_id", "=", scope.apiKeyId)
-      .where("idempotency_key", "=", scope.key)
-      .where("created_at", "<=", new Date(now.getTime() - IDEMPOTENCY_TTL_MS))
-      .execute();
-    const inserted = await tx
-      .insertInto("idempotency_keys")
-      .values({
-        org_id: scope.orgId,
-        api_key_id: scope.apiKeyId,
-        idempotency_key: scope.key,
-        request_sha256: requestSha256,
-        state: "in_progress",
-        created_at: now,
-      })
-      .onConflict((oc) => oc.columns(["org_id", "api_key_id", "idempotency_key"]).doNothing())
-      .returning("idempotency_key")
-      .executeTakeFirst();
-    if (inserted) return { kind: "claimed" };
-    const existing = await tx
-      .selectFrom("idempotency_keys")
-      .select(["request_sha256", "state", "response_status", "response_body"])
-      .where("api_key_id", "=", scope.apiKeyId)
-      .where("idempotency_key", "=", scope.key)
-      .executeTakeFirstOrThrow();
-    if (existing.request_sha256 !== requestSha256) return { kind: "reused" };
-    if (existing.state === "in_progress") return { kind: "in_use" };
-    return { kind: "replay", status: existing.response_status ?? 200, body: existing.response_body };
-  });
+  // The same claim as a change's own (below), committed at once instead of with the change.
+  return withTenant(db, scope.orgId, (tx) => claimIdempotencyKeyInTransaction(tx, scope, requestSha256, now));
 }
 
 /**
