@@ -411,16 +411,7 @@ export async function listAttempts(
 export async function insertAttempt(
   db: Db,
   orgId: string,
-  attempt: {
-    id: string;
-    endpointId: string;
-    messageId: string | null;
-    attemptedAt: Date;
-    durationMs: number;
-    statusCode: number | null;
-    errorCode: string | null;
-    responseExcerpt: string | null;
-  },
+  attempt: WebhookAttemptView,
 ): Promise<void> {
   await db
     .insertInto("webhook_attempts")
