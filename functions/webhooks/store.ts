@@ -408,11 +408,7 @@ export async function listAttempts(
   };
 }
 
-export async function insertAttempt(
-  db: Db,
-  orgId: string,
-  attempt: WebhookAttemptView,
-): Promise<void> {
+export async function insertAttempt(db: Db, orgId: string, attempt: WebhookAttemptView): Promise<void> {
   await db
     .insertInto("webhook_attempts")
     .values({
