@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   batch_too_large: { status: 400, type: "invalid_request_error" },
   /** A webhook URL the SSRF guard refuses; details[0].reason names the class (functions/webhooks/ssrf.ts). */
   webhook_url_refused: { status: 400, type: "invalid_request_error" },
+  /** A content job's storage × sync/async combination the seed's matrix refuses (functions/content/storageMode.ts). */
+  storage_mode_not_allowed: { status: 400, type: "invalid_request_error" },
+  /** A destructive call whose confirmation (the org's name) does not match. */
+  confirmation_mismatch: { status: 400, type: "invalid_request_error" },
   unauthorized: { status: 401, type: "authentication_error" },
   project_archived: { status: 403, type: "permission_error" },
   forbidden: { status: 403, type: "permission_error" },
@@ -29,6 +33,10 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, type: "invalid_request_error" },
   conflict: { status: 409, type: "invalid_request_error" },
   idempotency_key_in_use: { status: 409, type: "invalid_request_error" },
+  /** The project has the product layer the call needs switched off (functions/projects/layers.ts). */
+  layer_disabled: { status: 409, type: "invalid_request_error" },
+  /** Deleting a project that is not archived yet: archive it first. */
+  project_not_archived: { status: 409, type: "invalid_request_error" },
   /** Deleting a storage config that a queued or running content job writes to. */
   storage_config_in_use: { status: 409, type: "invalid_request_error" },
   /** Creating a storage config past the per-org limit (functions/storageConfigs/verbs.ts). */
@@ -38,11 +46,15 @@ export const ERROR_CODES = {
   idempotency_key_reused: { status: 422, type: "invalid_request_error" },
   /** Test-send of a destination that has no synthetic event (Apple Search Ads needs a real device token). */
   test_send_unsupported: { status: 422, type: "invalid_request_error" },
+  /** A content job the model provider could not complete (details name the provider's error code). */
+  content_generation_failed: { status: 422, type: "invalid_request_error" },
   /** Replay of Apple Search Ads dead letters: their AdServices tokens are never stored, so nothing to resend. */
   replay_unsupported: { status: 422, type: "invalid_request_error" },
   rate_limited: { status: 429, type: "rate_limit_error" },
   internal_error: { status: 500, type: "api_error" },
   queue_unavailable: { status: 503, type: "api_error" },
+  /** Object storage (ours or a partner's bucket) did not answer. */
+  storage_unavailable: { status: 503, type: "api_error" },
   database_unavailable: { status: 503, type: "api_error" },
   /** The destination-token keyring is missing or lacks the key a stored token was written with. */
   destination_keys_unavailable: { status: 503, type: "api_error" },
