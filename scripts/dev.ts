@@ -37,7 +37,7 @@ const NEON_HTTP_PORT = Number(process.env.NEON_HTTP_PORT ?? 5434);
 const EMBEDDED_PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 5440);
 /** Minutes between automatic Cron runs (production: every 5); 0 runs Cron only when asked. */
 const CRON_MINUTES = Number(process.env.DEV_CRON_MINUTES ?? 5);
-const BUCKETS = ["layers-audit-archive", "layers-dead-letters"];
+const BUCKETS = ["layers-audit-archive", "layers-dead-letters", "layers-media", "layers-exports"];
 // s3rver accepts any credentials; these only have to be well-formed for the SDK to sign with.
 const S3_VARS = {
   S3_ENDPOINT: `http://127.0.0.1:${S3_PORT}`,

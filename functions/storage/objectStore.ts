@@ -1,11 +1,13 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 
 /**
  * Object storage as every job sees it (the cold audit archive, dead letters): just enough of the S3 API, so
@@ -21,7 +23,18 @@ export interface ObjectStore {
     options?: { delimiter?: string; after?: string },
   ): Promise<{ keys: string[]; prefixes: string[]; next?: string }>;
   delete(key: string): Promise<void>;
+  /** The object's size and type, or undefined when there is no such key. */
+  head(key: string): Promise<{ size: number; contentType: string | undefined } | undefined>;
+  /**
+   * A presigned GET URL (SigV4 query authentication) valid for `expiresInSeconds` (at most 7 days, S3's
+   * limit): a partner downloads without an API key, and the URL stops working when it expires.
+   * `downloadName` sets Content-Disposition on the answer.
+   */
+  signedGetUrl(key: string, expiresInSeconds: number, options?: { downloadName?: string }): Promise<string>;
 }
+
+/** SigV4 presigned URLs cannot live longer than a week. */
+export const MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600;
 
 export interface S3Config {
   /** R2: https://<account-id>.r2.cloudflarestorage.com; locally the s3rver URL. */
@@ -81,6 +94,31 @@ export function createS3Store(config: S3Config): ObjectStore {
     },
     async delete(key) {
       await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    },
+    async head(key) {
+      try {
+        const object = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
+        return { size: object.ContentLength ?? 0, contentType: object.ContentType };
+      } catch (error) {
+        const name = (error as { name?: string }).name;
+        if (name === "NotFound" || name === "NoSuchKey") return undefined;
+        throw error;
+      }
+    },
+    async signedGetUrl(key, expiresInSeconds, options = {}) {
+      if (!(expiresInSeconds >= 1 && expiresInSeconds <= MAX_SIGNED_URL_SECONDS)) {
+        throw new RangeError(
+          `A signed URL lives 1 s to ${MAX_SIGNED_URL_SECONDS} s, not ${expiresInSeconds}`,
+        );
+      }
+      const disposition = options.downloadName
+        ? `attachment; filename="${options.downloadName.replace(/[^A-Za-z0-9._-]/g, "_")}"`
+        : undefined;
+      return getSignedUrl(
+        client,
+        new GetObjectCommand({ Bucket, Key: key, ResponseContentDisposition: disposition }),
+        { expiresIn: expiresInSeconds },
+      );
     },
   };
 }

@@ -15,6 +15,10 @@ export interface LocalS3 {
   storage: ObjectStore;
   /** The dead-letter bucket. */
   deadLetters: ObjectStore;
+  /** The generated-media bucket. */
+  media: ObjectStore;
+  /** The org-export bucket. */
+  exports: ObjectStore;
   /** Stops the server, keeping its files (a storage outage); `start()` brings it back on the same port. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -24,6 +28,12 @@ export interface LocalS3 {
 
 export const ARCHIVE_BUCKET = "layers-audit-archive";
 export const DEAD_LETTER_BUCKET = "layers-dead-letters";
+/** Generated media of `storage: true` content jobs (issue 14). */
+export const MEDIA_BUCKET = "layers-media";
+/** Org export archives (issue 15). */
+export const EXPORT_BUCKET = "layers-exports";
+/** Every bucket the system owns: a deletion must reach each (the org-deletion coverage test reads this). */
+export const SYSTEM_BUCKETS = [ARCHIVE_BUCKET, DEAD_LETTER_BUCKET, MEDIA_BUCKET, EXPORT_BUCKET] as const;
 
 // s3rver accepts any credentials; these only have to be well-formed for the SDK to sign requests.
 const ACCESS_KEY_ID = "S3RVER";
@@ -42,7 +52,7 @@ export async function startLocalS3(options: { extraBuckets?: string[] } = {}): P
       port,
       silent: true,
       directory,
-      configureBuckets: [ARCHIVE_BUCKET, DEAD_LETTER_BUCKET, ...(options.extraBuckets ?? [])].map((name) => ({
+      configureBuckets: [...SYSTEM_BUCKETS, ...(options.extraBuckets ?? [])].map((name) => ({
         name,
         configs: [],
       })),
@@ -71,6 +81,8 @@ export async function startLocalS3(options: { extraBuckets?: string[] } = {}): P
     cronVars: { ...vars, ARCHIVE_BUCKET },
     storage: store(ARCHIVE_BUCKET),
     deadLetters: store(DEAD_LETTER_BUCKET),
+    media: store(MEDIA_BUCKET),
+    exports: store(EXPORT_BUCKET),
     async stop() {
       await server?.close();
       server = undefined;
