@@ -8,6 +8,7 @@ import { registerDocsRoutes } from "./docs";
 import { authenticate, limitBody, log, requestContext, securityHeaders } from "./middleware";
 import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerAuditLogRoutes } from "./routes/auditLog";
+import { registerContentJobRoutes } from "./routes/contentJobs";
 import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
 import { registerDestinationRoutes } from "./routes/destinations";
 import { registerMemberRoutes } from "./routes/members";
@@ -83,6 +84,7 @@ export function createApiApp() {
   registerDeletionRequestRoutes(app);
   registerStorageConfigRoutes(app);
   registerWebhookEndpointRoutes(app);
+  registerContentJobRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { storageVarsSchema } from "../../functions/storage/config";
 
 // The Worker's `env` is ApiBindings, generated from its wrangler.toml by `npm run types`: the per-key
 // API_RATE_LIMITER rate-limit binding, RELAY_QUEUE (replays of dead-lettered batches go back through it) and the
@@ -47,4 +48,20 @@ export const storageConfigVarsSchema = z.object({
 export const webhookVarsSchema = z.object({
   WEBHOOK_ALLOW_LOCAL_HTTP: z.enum(["true", "false"]).default("false"),
   WEBHOOK_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+});
+
+/**
+ * Content jobs (workers/api/routes/contentJobs.ts): the synchronous wait's bound (then 202 with the job),
+ * the signed download URL's lifetime and the media bucket (S3_* as every Worker's buckets). Read only by
+ * the content-job routes.
+ */
+export const contentJobVarsSchema = storageVarsSchema.extend({
+  CONTENT_SYNC_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(30_000),
+  CONTENT_SIGNED_URL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 24 * 3600)
+    .default(3600),
+  MEDIA_BUCKET: z.string().min(3).max(63).default("layers-media"),
 });
