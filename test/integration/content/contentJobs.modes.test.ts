@@ -162,27 +162,6 @@ describe("storage true (our bucket)", () => {
       .execute();
     expect(jobs).toHaveLength(1);
   });
-
-  test("sync past the bound: 202 with the job, which still finishes", async () => {
-    const quick = await startStack({
-      consumer: "recorder",
-      s3: stack.s3,
-      apiVars: { CONTENT_SYNC_WAIT_MS: "0" },
-    });
-    try {
-      const o = await contentOrg(quick, (secret) => api(quick, secret));
-      const answer = await api(quick, o.tenant.secret).post<unknown, ContentJob>(jobsPath(o), {
-        kind: "copy",
-        brief: "Slow one",
-        async: false,
-      });
-      expect(answer.status, answer.text).toBe(202);
-      expect(answer.body.async).toBe(false);
-      expect((await jobEnded(quick.db, answer.body.id)).status).toBe("succeeded");
-    } finally {
-      await quick.dispose();
-    }
-  });
 });
 
 describe("storage { id } (the partner's bucket)", () => {
