@@ -86,7 +86,8 @@ const EXTENSIONS: Record<string, string> = {
 
 /** `storage: { id }`: the key in the partner's bucket, under the config's prefix, named for people. */
 export function partnerMediaKey(prefix: string, ref: JobRef, mediaType: string): string {
-  const ext = EXTENSIONS[mediaType.split(";")[0]?.trim() ?? ""] ?? "";
+  const base = mediaType.split(";")[0]?.trim() ?? "";
+  const ext = Object.hasOwn(EXTENSIONS, base) ? EXTENSIONS[base] : "";
   return `${prefix}${ref.projectId}/${containerIdFor(ref.jobId)}${ext}`;
 }
 

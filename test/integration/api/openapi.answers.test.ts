@@ -148,7 +148,7 @@ describe("real answers match the OpenAPI document", () => {
     // Content jobs: the layer switched on (a direct row until the layers API lands), one async job.
     await stack.db
       .insertInto("project_layers")
-      .values({ org_id: owner.orgId, project_id: project.id, layer: "content", enabled: true })
+      .values({ org_id: owner.orgId, project_id: project.id as string, layer: "content", enabled: true })
       .execute();
     const job = (await call("POST", "/v1/projects/{projectId}/content-jobs", `${p}/content-jobs`, {
       kind: "copy",
