@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { storageVarsSchema } from "../../functions/storage/config";
 
 // The Worker's `env` is ApiBindings, generated from its wrangler.toml by `npm run types`: the per-key
 // API_RATE_LIMITER rate-limit binding, RELAY_QUEUE (replays of dead-lettered batches go back through it) and the
@@ -47,4 +48,14 @@ export const storageConfigVarsSchema = z.object({
 export const webhookVarsSchema = z.object({
   WEBHOOK_ALLOW_LOCAL_HTTP: z.enum(["true", "false"]).default("false"),
   WEBHOOK_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+});
+
+/**
+ * Generated media (content containers): our media bucket on the S3-API account (R2 in production, the local
+ * S3 server in dev and tests), and how long a call to a partner's bucket may take. Read only by the
+ * container routes; without S3_ENDPOINT, getting or deleting a cloud container answers 503
+ * storage_unavailable.
+ */
+export const mediaVarsSchema = storageVarsSchema.extend({
+  MEDIA_BUCKET: z.string().min(3).max(63).default("layers-media"),
 });
