@@ -145,6 +145,8 @@ async function main() {
         ...PLATFORMS,
         STORAGE_ALLOW_LOCAL_HTTP: "true",
         WEBHOOK_ALLOW_LOCAL_HTTP: "true",
+        // Generated media (content containers: download URLs, deletes) on the local S3 server.
+        ...S3_VARS,
       },
       cron: S3_VARS,
       "dead-letters": S3_VARS,
