@@ -5,6 +5,25 @@
 -- The migrator's own bookkeeping (schema layers_migrations) is left out.
 
 --
+-- Name: content_containers_archived_expiry(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.content_containers_archived_expiry() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  if new.expires_at is null then
+    -- FOR SHARE: an archive (or unarchive) of the project in flight is waited for and its result read, so
+    -- a container inserted while its project is being archived cannot miss the expiry (the archive verb's
+    -- own update of the containers runs after this insert commits, or sees it).
+    select p.archived_at + interval '90 days' into new.expires_at
+    from projects p where p.id = new.project_id for share;
+  end if;
+  return new;
+end
+$$;
+
+--
 -- Name: erased_by_request(text, timestamp with time zone, text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1344,6 +1363,12 @@ CREATE INDEX webhook_messages_created ON public.webhook_messages USING btree (cr
 CREATE INDEX webhook_messages_undispatched ON public.webhook_messages USING btree (created_at) WHERE (dispatched_at IS NULL);
 
 --
+-- Name: content_containers content_containers_archived_expiry; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER content_containers_archived_expiry BEFORE INSERT ON public.content_containers FOR EACH ROW EXECUTE FUNCTION public.content_containers_archived_expiry();
+
+--
 -- Name: ads_content_containers ads_content_containers_ads_content_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2339,6 +2364,34 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.project_ads_content TO layers_
 GRANT SELECT,INSERT,UPDATE ON TABLE public.project_layers TO layers_api;
 
 --
+-- Name: COLUMN project_layers.org_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(org_id) ON TABLE public.project_layers TO layers_consumer;
+GRANT SELECT(org_id) ON TABLE public.project_layers TO layers_relay;
+
+--
+-- Name: COLUMN project_layers.project_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(project_id) ON TABLE public.project_layers TO layers_consumer;
+GRANT SELECT(project_id) ON TABLE public.project_layers TO layers_relay;
+
+--
+-- Name: COLUMN project_layers.layer; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(layer) ON TABLE public.project_layers TO layers_consumer;
+GRANT SELECT(layer) ON TABLE public.project_layers TO layers_relay;
+
+--
+-- Name: COLUMN project_layers.enabled; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(enabled) ON TABLE public.project_layers TO layers_consumer;
+GRANT SELECT(enabled) ON TABLE public.project_layers TO layers_relay;
+
+--
 -- Name: TABLE projects; Type: ACL; Schema: public; Owner: -
 --
 
@@ -2465,12 +2518,14 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.storage_configs TO layers_api;
 --
 
 GRANT SELECT(id) ON TABLE public.storage_configs TO layers_content;
+GRANT SELECT(id) ON TABLE public.storage_configs TO layers_maintenance;
 
 --
 -- Name: COLUMN storage_configs.org_id; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT SELECT(org_id) ON TABLE public.storage_configs TO layers_content;
+GRANT SELECT(org_id) ON TABLE public.storage_configs TO layers_maintenance;
 
 --
 -- Name: COLUMN storage_configs.endpoint; Type: ACL; Schema: public; Owner: -
@@ -2513,12 +2568,14 @@ GRANT SELECT(access_key_id) ON TABLE public.storage_configs TO layers_content;
 --
 
 GRANT SELECT(secret_ciphertext) ON TABLE public.storage_configs TO layers_content;
+GRANT SELECT(secret_ciphertext),UPDATE(secret_ciphertext) ON TABLE public.storage_configs TO layers_maintenance;
 
 --
 -- Name: COLUMN storage_configs.secret_key_id; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT SELECT(secret_key_id) ON TABLE public.storage_configs TO layers_content;
+GRANT SELECT(secret_key_id),UPDATE(secret_key_id) ON TABLE public.storage_configs TO layers_maintenance;
 
 --
 -- Name: TABLE suppressions; Type: ACL; Schema: public; Owner: -

@@ -23,6 +23,10 @@ export interface JobContext {
   vars: CronVars;
   /** The cold audit archive bucket. */
   archive?: ObjectStore | undefined;
+  /** Generated media of content jobs (functions/retention/contentRetention.ts). */
+  media?: ObjectStore | undefined;
+  /** A warning line in the Worker's log (the run's summary line is logged by the Worker itself). */
+  log?: ((message: string, fields: Record<string, unknown>) => void) | undefined;
   /** Dead-lettered events and relay batches (functions/deadLetters). */
   deadLetters?: ObjectStore | undefined;
   /** Producer to "layers-events": dead letters are redriven through the normal persist path. */

@@ -11,6 +11,9 @@ export const cronVarsSchema = storageVarsSchema.extend({
   // there are no dead letters to tend.
   ARCHIVE_BUCKET: z.string().min(3).max(63).optional(),
   DEAD_LETTER_BUCKET: z.string().min(3).max(63).default("layers-dead-letters"),
+  // Generated media (content containers): expired objects are deleted here. Without S3_ENDPOINT, expired
+  // cloud containers stay (a row never goes before its object).
+  MEDIA_BUCKET: z.string().min(3).max(63).default("layers-media"),
   // Retention work per run: rows per DELETE chunk, and rows per data class per run.
   RETENTION_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5_000),
   RETENTION_ROW_BUDGET: z.coerce.number().int().min(1).max(10_000_000).default(100_000),

@@ -3,6 +3,7 @@ import { ApiError } from "../../shared/errors";
 import type { RelayEvent } from "../../shared/schemas/relay";
 import { audit } from "../audit/writeAudit";
 import { found, type VerbContext } from "../context";
+import { requireLayer } from "../projects/layers";
 import { visibleProject } from "../projects/verbs";
 import { type RelayEndpoints, type SendDeps, sendToDestination } from "../relay/send";
 import { loadDestination } from "./store";
@@ -32,6 +33,7 @@ export async function loadTestSend(
   keys: KeyringSource,
 ): Promise<Destination> {
   await visibleProject(ctx, projectId);
+  await requireLayer(ctx.db, projectId, "attribution");
   if (kind === "apple-search-ads") {
     throw new ApiError(
       "test_send_unsupported",

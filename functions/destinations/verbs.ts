@@ -2,6 +2,7 @@ import type { DestinationKind, Keyring } from "../../shared/destinations";
 import { ApiError } from "../../shared/errors";
 import { audit } from "../audit/writeAudit";
 import { found, type VerbContext } from "../context";
+import { requireLayer } from "../projects/layers";
 import { visibleProject } from "../projects/verbs";
 import { KeyringError, TokenDecryptError } from "./crypto";
 import {
@@ -77,6 +78,8 @@ export async function putProjectDestination(
   keys: KeyringSource,
 ): Promise<{ destination: DestinationView; created: boolean }> {
   await visibleProject(ctx, projectId);
+  // A project with its attribution layer off relays nothing: configuring where it would relay is refused.
+  await requireLayer(ctx.db, projectId, "attribution");
   // Apple has no token, so it needs no keyring: it works even where the secrets are not set up yet.
   const keyring = input.kind === "apple-search-ads" ? { currentKeyId: "", keys: {} } : keyringOf(ctx, keys);
   const outcome = await readingTokens(ctx, () =>

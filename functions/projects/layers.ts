@@ -58,3 +58,80 @@ export async function requireLayer(db: Db, projectId: string, layer: ProjectLaye
     { details: [{ layer }] },
   );
 }
+
+/** A layer as the API shows it and as its audit rows record it. */
+export function projectLayerJson(projectId: string, state: ProjectLayerState) {
+  return {
+    object: "project_layer" as const,
+    projectId,
+    layer: state.layer,
+    enabled: state.enabled,
+    settings: state.settings,
+    updatedAt: state.updatedAt?.toISOString() ?? null,
+  };
+}
+
+/**
+ * Switches a layer on or off (and replaces its settings when given), as an upsert: the same PUT twice
+ * leaves the row as the first left it, so it is idempotent without a key. Runs in the caller's tenant
+ * transaction; the row is locked, so two switches of one layer apply one after the other.
+ */
+export async function putProjectLayer(
+  db: Db,
+  orgId: string,
+  projectId: string,
+  layer: ProjectLayer,
+  input: { enabled: boolean; settings?: Record<string, unknown> | undefined },
+  now: Date,
+): Promise<{ before: ProjectLayerState; after: ProjectLayerState }> {
+  const current = await db
+    .selectFrom("project_layers")
+    .select(["enabled", "settings", "updated_at"])
+    .where("project_id", "=", projectId)
+    .where("layer", "=", layer)
+    .forUpdate()
+    .executeTakeFirst();
+  const before: ProjectLayerState = current
+    ? {
+        layer,
+        enabled: current.enabled,
+        settings: current.settings as Record<string, unknown>,
+        updatedAt: current.updated_at,
+      }
+    : { layer, enabled: LAYER_DEFAULTS[layer], settings: {}, updatedAt: null };
+  const settings = input.settings ?? before.settings;
+  const unchanged =
+    current !== undefined &&
+    before.enabled === input.enabled &&
+    JSON.stringify(before.settings) === JSON.stringify(settings);
+  if (unchanged) return { before, after: before };
+  const row = await db
+    .insertInto("project_layers")
+    .values({
+      org_id: orgId,
+      project_id: projectId,
+      layer,
+      enabled: input.enabled,
+      settings: JSON.stringify(settings),
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) =>
+      oc.columns(["project_id", "layer"]).doUpdateSet({
+        enabled: input.enabled,
+        settings: JSON.stringify(settings),
+        updated_at: now,
+      }),
+    )
+    .returning(["enabled", "settings", "updated_at"])
+    .executeTakeFirstOrThrow();
+  return {
+    before,
+    after: {
+      layer,
+      enabled: row.enabled,
+      settings: row.settings as Record<string, unknown>,
+      updatedAt: row.updated_at,
+    },
+  };
+}

@@ -1,4 +1,5 @@
 import { audit } from "../audit/writeAudit";
+import { setProjectContainersExpiry } from "../content/containers";
 import { found, transactionOf, type VerbContext } from "../context";
 import { emitWebhookEvent } from "../webhooks/outbox";
 import { createProject, getProject, listProjects, type Project, updateProject } from "./store";
@@ -55,6 +56,12 @@ export async function changeProject(
 ): Promise<Project> {
   await visibleProject(ctx, projectId);
   const changed = found(await updateProject(ctx.db, projectId, patch, ctx.now), `No project ${projectId}.`);
+  // Generated media follows the project: archiving starts its 90 days of grace, unarchiving stops them,
+  // in this transaction so the archive and the expiry commit together.
+  const wasArchived = changed.before.archivedAt !== null;
+  const isArchived = changed.after.archivedAt !== null;
+  if (wasArchived !== isArchived)
+    await setProjectContainersExpiry(ctx.db, projectId, changed.after.archivedAt);
   const action =
     patch.archived === undefined
       ? "project.updated"

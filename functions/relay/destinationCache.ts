@@ -87,6 +87,19 @@ export async function loadRelayDestinations(
     ])
     .where("project_id", "in", projects)
     .execute();
+  // Projects whose attribution layer was switched off after their events were queued: like a destination
+  // switched off, nothing more is sent (read now, with the rows; LAYER_DEFAULTS: no row means on).
+  const layerOff = new Set(
+    (
+      await tx
+        .selectFrom("project_layers")
+        .select("project_id")
+        .where("project_id", "in", projects)
+        .where("layer", "=", "attribution")
+        .where("enabled", "=", false)
+        .execute()
+    ).map((r) => r.project_id),
+  );
   for (const key of wanted.keys()) loaded.set(key, null);
   for (const row of rows) {
     const key = destinationKey(row.project_id, row.kind);
@@ -107,7 +120,11 @@ export async function loadRelayDestinations(
       cache.set(key, stamp, destination);
     }
     // The switches are the row's, read now: a cached token never outlives its destination being turned off.
-    loaded.set(key, { ...destination, enabled: row.enabled, status: row.status });
+    loaded.set(key, {
+      ...destination,
+      enabled: row.enabled && !layerOff.has(row.project_id),
+      status: row.status,
+    });
   }
   // Deleted since they were cached: forget the token.
   for (const [key, value] of loaded) if (value === null) cache.delete(key);

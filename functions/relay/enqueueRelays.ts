@@ -23,7 +23,7 @@ export interface RelayTarget {
   sendDeviceIds: boolean;
 }
 
-/** The project's enabled destinations (RLS scopes the read to the message's org). */
+/** The project's enabled destinations, none while its attribution layer is off (RLS scopes the read to the message's org). */
 export async function enabledRelayTargets(db: Db, orgId: string, projectId: string): Promise<RelayTarget[]> {
   const rows = await withTenant(db, orgId, (tx) =>
     tx
@@ -31,6 +31,20 @@ export async function enabledRelayTargets(db: Db, orgId: string, projectId: stri
       .select(["kind", "config"])
       .where("project_id", "=", projectId)
       .where("enabled", "=", true)
+      // The project's attribution layer switched off: nothing is relayed (functions/projects/layers.ts; no
+      // row is the default, on). Read with the destinations, per message group: no cache, so a switch
+      // applies to every message the consumer handles after it commits.
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom("project_layers")
+              .select("project_id")
+              .where("project_id", "=", projectId)
+              .where("layer", "=", "attribution")
+              .where("enabled", "=", false),
+          ),
+        ),
+      )
       .orderBy("kind")
       .execute(),
   );

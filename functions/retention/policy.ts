@@ -14,6 +14,10 @@ export const RETENTION = {
   auditHotDays: 90,
   /** …where an org-day's object is kept this long after the hot period ends. */
   auditColdYears: 2,
+  /** Generated media of an archived project (content_containers): archived_at + this grace, then deleted. */
+  containerGraceDays: 90,
+  /** content_jobs rows (metadata only): this long after creation. */
+  contentJobDays: 400,
 } as const;
 
 /** Work limits per run, so a run stays short and the next one resumes. */

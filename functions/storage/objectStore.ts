@@ -44,6 +44,10 @@ export interface S3Config {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** Path-style URLs (default true: local servers do not resolve bucket subdomains). A partner's bucket says. */
+  forcePathStyle?: boolean;
+  /** SDK attempts per call (default 2). */
+  maxAttempts?: number;
 }
 
 /**
@@ -55,12 +59,12 @@ export function createS3Store(config: S3Config): ObjectStore {
   const client = new S3Client({
     endpoint: config.endpoint,
     region: config.region,
-    forcePathStyle: true,
+    forcePathStyle: config.forcePathStyle ?? true,
     credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     // A storage outage should fail the job quickly; the next run retries anyway.
-    maxAttempts: 2,
+    maxAttempts: config.maxAttempts ?? 2,
   });
   const Bucket = config.bucket;
   return {

@@ -246,3 +246,50 @@ export async function setCheckResult(
     .executeTakeFirst();
   return row ? toView(row) : null;
 }
+
+/**
+ * Key rotation (scripts/reencrypt-destination-tokens.ts): every config whose secret an older key sealed is
+ * opened and sealed again under the current key, bound to the same org and config. Rows already under the
+ * current key are not touched, so a second run moves nothing. Runs in the caller's transaction, rows locked.
+ */
+export async function reencryptStorageSecrets(
+  db: Db,
+  keyring: Keyring,
+  options: { orgId?: string | undefined } = {},
+): Promise<number> {
+  let query = db
+    .selectFrom("storage_configs")
+    .select(["id", "org_id", "secret_ciphertext", "secret_key_id"])
+    .where("secret_key_id", "!=", keyring.currentKeyId);
+  if (options.orgId) query = query.where("org_id", "=", options.orgId);
+  const stale = await query.forUpdate().execute();
+  for (const row of stale) {
+    const binding = { orgId: row.org_id, storageConfigId: row.id };
+    const secret = await openStorageSecret(
+      keyring,
+      { ciphertext: row.secret_ciphertext, keyId: row.secret_key_id },
+      binding,
+    );
+    const sealed = await sealStorageSecret(keyring, secret, binding);
+    await db
+      .updateTable("storage_configs")
+      .set({ secret_ciphertext: sealed.ciphertext, secret_key_id: sealed.keyId })
+      .where("id", "=", row.id)
+      .execute();
+  }
+  return stale.length;
+}
+
+export async function countStaleStorageSecrets(
+  db: Db,
+  currentKeyId: string,
+  options: { orgId?: string | undefined } = {},
+): Promise<number> {
+  let query = db
+    .selectFrom("storage_configs")
+    .select((eb) => eb.fn.countAll<string>().as("count"))
+    .where("secret_key_id", "!=", currentKeyId);
+  if (options.orgId) query = query.where("org_id", "=", options.orgId);
+  const { count } = await query.executeTakeFirstOrThrow();
+  return Number(count);
+}

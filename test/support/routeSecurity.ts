@@ -4,6 +4,7 @@ import { ROLES, type Role } from "../../shared/roles";
 import { type Answer, type Api, api, type Method, openApiDocument } from "./api";
 import { type ApiTenant, addApiKey, createApiTenant } from "./apiTenant";
 import type { CreatedApiKey, DeletionRequest, Member, Project, StorageConfig } from "./apiTypes";
+import { insertTestContainer } from "./contentContainers";
 import { rememberSecret } from "./issuedSecrets";
 import { orgSnapshot } from "./orgSnapshot";
 import type { Stack } from "./stack";
@@ -153,6 +154,35 @@ async function withContent(t: SecurityTenant, job = false): Promise<string | und
       finished_at: new Date(),
     })
     .execute();
+  return id;
+}
+
+/** A content container of the route's project, its object in the stack's media bucket. */
+async function container(t: SecurityTenant): Promise<string> {
+  const made = await insertTestContainer(t.stack.db, t.stack.s3.media, {
+    orgId: t.orgId,
+    projectId: t.projectId,
+  });
+  return made.id;
+}
+
+/** An ads content entry of the org, made of one container. */
+async function adsContent(t: SecurityTenant): Promise<string> {
+  const created = await ok(
+    t.as.post<unknown, { id: string }>("/v1/ads-content", {
+      name: "Security probe creative",
+      containerIds: [await container(t)],
+    }),
+    201,
+  );
+  return created.id;
+}
+
+/** An entry in use by the route's project (its content layer switched on first). */
+async function adsContentInUse(t: SecurityTenant): Promise<string> {
+  await ok(t.as.put(`/v1/projects/${t.projectId}/layers/content`, { enabled: true }), 200);
+  const id = await adsContent(t);
+  await ok(t.as.put(`/v1/projects/${t.projectId}/ads-content/${id}`, { status: "active" }), 201);
   return id;
 }
 
@@ -420,6 +450,55 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
       const { id, messageId } = await webhookMessage(t);
       return { path: `/v1/webhook-endpoints/${id}/messages/${messageId}/resend` };
     },
+  },
+
+  "GET /v1/projects/{projectId}/layers": {
+    setup: async (t) => ({ path: `/v1/projects/${t.projectId}/layers` }),
+  },
+  "PUT /v1/projects/{projectId}/layers/{layer}": {
+    setup: async (t) => ({ path: `/v1/projects/${t.projectId}/layers/content`, body: { enabled: true } }),
+  },
+  "GET /v1/projects/{projectId}/content-containers": {
+    setup: async (t) => ({
+      path: `/v1/projects/${t.projectId}/content-containers`,
+      ids: [await container(t)],
+    }),
+  },
+  "GET /v1/projects/{projectId}/content-containers/{containerId}": {
+    setup: async (t) => ({ path: `/v1/projects/${t.projectId}/content-containers/${await container(t)}` }),
+  },
+  "DELETE /v1/projects/{projectId}/content-containers/{containerId}": {
+    setup: async (t) => ({ path: `/v1/projects/${t.projectId}/content-containers/${await container(t)}` }),
+  },
+  "POST /v1/ads-content": {
+    // No container: an outsider's same request makes an empty draft in its own org (a container id of
+    // this org would be a 400 there, which says nothing either).
+    setup: async () => ({ path: "/v1/ads-content", body: { name: "New creative", containerIds: [] } }),
+  },
+  "GET /v1/ads-content": { setup: async (t) => ({ path: "/v1/ads-content", ids: [await adsContent(t)] }) },
+  "GET /v1/ads-content/{id}": { setup: async (t) => ({ path: `/v1/ads-content/${await adsContent(t)}` }) },
+  "PATCH /v1/ads-content/{id}": {
+    setup: async (t) => ({ path: `/v1/ads-content/${await adsContent(t)}`, body: { status: "ready" } }),
+  },
+  "DELETE /v1/ads-content/{id}": { setup: async (t) => ({ path: `/v1/ads-content/${await adsContent(t)}` }) },
+  "GET /v1/projects/{projectId}/ads-content": {
+    setup: async (t) => ({
+      path: `/v1/projects/${t.projectId}/ads-content`,
+      ids: [await adsContentInUse(t)],
+    }),
+  },
+  "PUT /v1/projects/{projectId}/ads-content/{adsContentId}": {
+    setup: async (t) => {
+      await ok(t.as.put(`/v1/projects/${t.projectId}/layers/content`, { enabled: true }), 200);
+      return {
+        path: `/v1/projects/${t.projectId}/ads-content/${await adsContent(t)}`,
+        body: { status: "active" },
+      };
+    },
+    okStatus: 201,
+  },
+  "DELETE /v1/projects/{projectId}/ads-content/{adsContentId}": {
+    setup: async (t) => ({ path: `/v1/projects/${t.projectId}/ads-content/${await adsContentInUse(t)}` }),
   },
 
   "DELETE /v1/projects/{projectId}/suppressions/{kind}/{value}": {

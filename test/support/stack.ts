@@ -179,6 +179,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // Storage configs may name the tests' local S3 servers over plain http; checks give up quickly.
     STORAGE_ALLOW_LOCAL_HTTP: "true",
     STORAGE_CHECK_TIMEOUT_MS: "3000",
+    // Generated media (content containers: signed download URLs, deletes) lives on the tests' S3 server.
+    ...s3.vars,
     ...TEST_DESTINATION_KEYRING,
     ...platforms,
     // Signs download URLs of content containers in the media bucket.

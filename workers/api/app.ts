@@ -6,13 +6,16 @@ import { errorResponse } from "../common/errorResponse";
 import type { ApiEnv } from "./context";
 import { registerDocsRoutes } from "./docs";
 import { authenticate, limitBody, log, requestContext, securityHeaders } from "./middleware";
+import { registerAdsContentRoutes } from "./routes/adsContent";
 import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerAuditLogRoutes } from "./routes/auditLog";
 import { registerContentJobRoutes } from "./routes/contentJobs";
+import { registerContentContainerRoutes } from "./routes/contentContainers";
 import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
 import { registerDestinationRoutes } from "./routes/destinations";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
+import { registerProjectLayerRoutes } from "./routes/projectLayers";
 import { registerProjectRoutes } from "./routes/projects";
 import { registerRelayDeliveryRoutes } from "./routes/relayDeliveries";
 import { registerRequestLogRoutes } from "./routes/requestLogs";
@@ -85,6 +88,9 @@ export function createApiApp() {
   registerStorageConfigRoutes(app);
   registerWebhookEndpointRoutes(app);
   registerContentJobRoutes(app);
+  registerProjectLayerRoutes(app);
+  registerContentContainerRoutes(app);
+  registerAdsContentRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

@@ -28,6 +28,7 @@ export default {
     const stores = {
       archive: vars.ARCHIVE_BUCKET ? objectStoreFor(vars, vars.ARCHIVE_BUCKET) : undefined,
       deadLetters: objectStoreFor(vars, vars.DEAD_LETTER_BUCKET),
+      media: objectStoreFor(vars, vars.MEDIA_BUCKET),
     };
     const queues = {
       eventsQueue: env.EVENTS_QUEUE,
@@ -39,7 +40,14 @@ export default {
       for (const job of jobsFor(controller.cron)) {
         const started = Date.now();
         try {
-          const result = await job.run({ db, now, vars, ...stores, ...queues });
+          const result = await job.run({
+            db,
+            now,
+            vars,
+            ...stores,
+            ...queues,
+            log: (message, fields) => log.warn(message, { job: job.name, ...fields }),
+          });
           log.info("cron job done", { job: job.name, ...result, ms: Date.now() - started });
         } catch (error) {
           failed.push(job.name);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { z } from "zod";
 import { bearer, createApiTenant } from "../../support/apiTenant";
+import { insertTestContainer } from "../../support/contentContainers";
 import { rememberSecret } from "../../support/issuedSecrets";
 import { documentedSchema } from "../../support/openapiSchema";
 import { type Stack, startStack } from "../../support/stack";
@@ -201,6 +202,35 @@ describe("real answers match the OpenAPI document", () => {
       `${h}/messages/${message!.id}/resend`,
     );
     await call("DELETE", "/v1/webhook-endpoints/{id}", h);
+
+    // Layers, generated content (a container made as the content workflow leaves one) and the library.
+    await call("GET", "/v1/projects/{projectId}/layers", `${p}/layers`);
+    await call("PUT", "/v1/projects/{projectId}/layers/{layer}", `${p}/layers/content`, {
+      enabled: true,
+      settings: { brand: "Answers" },
+    });
+    const made = await insertTestContainer(stack.db, stack.s3.media, {
+      orgId: owner.orgId,
+      projectId: project.id as string,
+      kind: "image",
+    });
+    const containers = "/v1/projects/{projectId}/content-containers";
+    await call("GET", containers, `${p}/content-containers?kind=image`);
+    await call("GET", `${containers}/{containerId}`, `${p}/content-containers/${made.id}`);
+    const entry = (await call("POST", "/v1/ads-content", "/v1/ads-content", {
+      name: "Answers creative",
+      containerIds: [made.id],
+    }))!;
+    await call("GET", "/v1/ads-content", "/v1/ads-content");
+    await call("GET", "/v1/ads-content/{id}", `/v1/ads-content/${entry.id}`);
+    await call("PATCH", "/v1/ads-content/{id}", `/v1/ads-content/${entry.id}`, { status: "ready" });
+    const uses = "/v1/projects/{projectId}/ads-content";
+    await call("PUT", `${uses}/{adsContentId}`, `${p}/ads-content/${entry.id}`, { status: "active" });
+    await call("PUT", `${uses}/{adsContentId}`, `${p}/ads-content/${entry.id}`, { status: "paused" });
+    await call("GET", uses, `${p}/ads-content`);
+    await call("DELETE", `${uses}/{adsContentId}`, `${p}/ads-content/${entry.id}`);
+    await call("DELETE", "/v1/ads-content/{id}", `/v1/ads-content/${entry.id}`);
+    await call("DELETE", `${containers}/{containerId}`, `${p}/content-containers/${made.id}`);
 
     await call("GET", "/v1/audit-log", "/v1/audit-log");
     await call("GET", "/v1/request-logs", "/v1/request-logs");
