@@ -9,8 +9,8 @@ import { authenticate, limitBody, log, requestContext, securityHeaders } from ".
 import { registerAdsContentRoutes } from "./routes/adsContent";
 import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerAuditLogRoutes } from "./routes/auditLog";
-import { registerContentJobRoutes } from "./routes/contentJobs";
 import { registerContentContainerRoutes } from "./routes/contentContainers";
+import { registerContentJobRoutes } from "./routes/contentJobs";
 import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
 import { registerDestinationRoutes } from "./routes/destinations";
 import { registerMemberRoutes } from "./routes/members";
