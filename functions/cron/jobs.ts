@@ -1,6 +1,7 @@
 import type { Db } from "../../shared/db";
 import { DEAD_LETTER_JOBS } from "../deadLetters/jobs";
 import { DSAR_JOBS } from "../deletionRequests/jobs";
+import { EXPORT_JOBS } from "../exports/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
 import type { ObjectStore } from "../storage/objectStore";
@@ -23,6 +24,12 @@ export interface JobContext {
   vars: CronVars;
   /** The cold audit archive bucket. */
   archive?: ObjectStore | undefined;
+  /** The exporter role's connection (EXPORT_DATABASE_URL): org exports run in tenant transactions. */
+  exportDb?: Db | undefined;
+  /** Org export archives (functions/exports). */
+  exports?: ObjectStore | undefined;
+  /** Generated media (read by the export). */
+  media?: ObjectStore | undefined;
   /** Dead-lettered events and relay batches (functions/deadLetters). */
   deadLetters?: ObjectStore | undefined;
   /** Producer to "layers-events": dead letters are redriven through the normal persist path. */
@@ -54,6 +61,7 @@ export const CRON_JOBS: CronJob[] = [
   ...RETENTION_JOBS,
   ...DEAD_LETTER_JOBS,
   ...WEBHOOK_JOBS,
+  ...EXPORT_JOBS,
 ];
 
 /** The trigger (wrangler.toml) that runs only the `everyMinute` jobs. */

@@ -12,6 +12,7 @@ import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
 import { registerDestinationRoutes } from "./routes/destinations";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
+import { registerOrgExportRoutes } from "./routes/orgExports";
 import { registerProjectRoutes } from "./routes/projects";
 import { registerRelayDeliveryRoutes } from "./routes/relayDeliveries";
 import { registerRequestLogRoutes } from "./routes/requestLogs";
@@ -74,6 +75,7 @@ export function createApiApp() {
   registerApiKeyRoutes(app);
   registerSdkKeyRoutes(app);
   registerOrgRoutes(app);
+  registerOrgExportRoutes(app);
   registerMemberRoutes(app);
   registerAuditLogRoutes(app);
   registerRequestLogRoutes(app);

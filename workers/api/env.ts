@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { storageVarsSchema } from "../../functions/storage/config";
 
 // The Worker's `env` is ApiBindings, generated from its wrangler.toml by `npm run types`: the per-key
 // API_RATE_LIMITER rate-limit binding, RELAY_QUEUE (replays of dead-lettered batches go back through it) and the
@@ -47,4 +48,14 @@ export const storageConfigVarsSchema = z.object({
 export const webhookVarsSchema = z.object({
   WEBHOOK_ALLOW_LOCAL_HTTP: z.enum(["true", "false"]).default("false"),
   WEBHOOK_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+});
+
+/**
+ * Our own buckets, read by the API (S3_* secrets, as for the Cron Worker): the export bucket, where GET
+ * /v1/org/exports/{id} signs download URLs, and the cold audit archive, which GET /v1/audit-log reads for
+ * ranges older than the hot table. Without S3_ENDPOINT there are no download URLs and no cold reads.
+ */
+export const objectStorageVarsSchema = storageVarsSchema.extend({
+  EXPORT_BUCKET: z.string().min(3).max(63).default("layers-exports"),
+  ARCHIVE_BUCKET: z.string().min(3).max(63).optional(),
 });
