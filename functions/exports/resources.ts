@@ -533,3 +533,22 @@ export const COLD_AUDIT_FILE = "audit_log_archived";
 
 /** Bumped when a file's shape changes in a way a reader must know about. */
 export const EXPORT_SCHEMA_VERSION = 1;
+
+/**
+ * Every bucket of ours, and what an export does with it (keyed by the bucket's default name; the coverage
+ * test compares this with the buckets the system configures).
+ */
+export const EXPORT_BUCKETS: Readonly<Record<string, { exported: boolean; how: string }>> = {
+  "layers-audit-archive": { exported: true, how: `the org's cold audit rows, as ${COLD_AUDIT_FILE}` },
+  "layers-media": {
+    exported: true,
+    how: "generated media of cloud-stored containers, as media/<containerId>",
+  },
+  "layers-exports": { exported: false, how: "the export archives themselves" },
+  "layers-dead-letters": {
+    exported: false,
+    how:
+      "transient copies of event batches that could not be stored yet (redriven within hours, then " +
+      "deleted); the events are exported once stored",
+  },
+};
