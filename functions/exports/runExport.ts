@@ -558,7 +558,16 @@ export async function advanceExport(
         .set({
           attempts: job.attempts + 1,
           heartbeat_at: null,
-          ...(failed ? { status: "failed", error_code: "export_failed", finished_at: deps.now } : {}),
+          // A failed export keeps no keyset position: a cursor can hold a user id, and a job row that stays
+          // for the record must not be a copy of personal data the deletion jobs do not know about.
+          ...(failed
+            ? {
+                status: "failed",
+                error_code: "export_failed",
+                finished_at: deps.now,
+                state: JSON.stringify({ ...job.state, cursor: null }),
+              }
+            : {}),
         })
         .where("id", "=", job.id)
         .where("heartbeat_at", "=", deps.now)

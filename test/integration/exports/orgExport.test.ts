@@ -411,10 +411,21 @@ describe("crash and resume", () => {
     const { rows: mid } = await sql<{ status: string; attempts: number }>`
       select status, attempts from org_exports where id = ${created.id}`.execute(stack.db);
     expect(mid[0]).toEqual({ status: "running", attempts: 2 });
-    let result = await advanceExport(deps(s3.exports), created.id, org.orgId);
+    // The resumed run's multipart parts: all but the last at least the part size.
+    const sizes: number[] = [];
+    const measuring: ObjectStore = {
+      ...s3.exports,
+      async uploadPart(key, uploadId, n, body) {
+        sizes.push(body.length);
+        return s3.exports.uploadPart(key, uploadId, n, body);
+      },
+    };
+    let result = await advanceExport(deps(measuring), created.id, org.orgId);
     for (let i = 0; i < 5 && !result.done; i++)
       result = await advanceExport(deps(s3.exports), created.id, org.orgId);
     expect(result.done).toBe(true);
+    expect(sizes.length).toBeGreaterThan(2);
+    for (const size of sizes.slice(0, -1)) expect(size).toBeGreaterThanOrEqual(limits.partBytes);
     const answer = await org.as.get<Export>(`/v1/org/exports/${created.id}`);
     expect(answer.body.status).toBe("succeeded");
     const unpacked = await unpack(answer.body.download!.url);
@@ -430,6 +441,43 @@ describe("crash and resume", () => {
     } finally {
       await rm(unpacked.dir, { recursive: true, force: true });
     }
+  });
+
+  test("an export that keeps failing is marked failed, keeps no cursor, and leaves no parts", async () => {
+    const created = await startExport(org.owner.secret, { includeEvents: true });
+    const limits = { ...DEFAULT_EXPORT_LIMITS, pageRows: 2, stepsPerRun: 1000, maxAttempts: 2 };
+    // Writes work for a while (parts exist), then the store breaks for good.
+    let puts = 0;
+    const breaking: ObjectStore = {
+      ...s3.exports,
+      async put(key, body, type) {
+        puts += 1;
+        if (puts > 5) throw new Error("storage down");
+        return s3.exports.put(key, body, type);
+      },
+    };
+    let now = Date.now() + 30 * 86_400_000;
+    const deps = (): ExportDeps => {
+      now += 1000;
+      return {
+        db: exporterDb,
+        exports: breaking,
+        archive: s3.storage,
+        media: s3.media,
+        now: new Date(now),
+        limits,
+      };
+    };
+    await expect(advanceExport(deps(), created.id, org.orgId)).rejects.toThrow(
+      `export ${created.id}: storage down`,
+    );
+    expect(await advanceExport(deps(), created.id, org.orgId)).toMatchObject({ done: true, failed: true });
+    const answer = await org.as.get<Export>(`/v1/org/exports/${created.id}`);
+    expect(answer.body).toMatchObject({ status: "failed", errorCode: "export_failed", download: null });
+    const { rows } = await sql<{ cursor: unknown }>`
+      select state->'cursor' as cursor from org_exports where id = ${created.id}`.execute(stack.db);
+    expect(rows[0]!.cursor).toBeNull();
+    expect((await s3.exports.list(`exports/${org.orgId}/${created.id}/`)).keys).toEqual([]);
   });
 
   test("two runners never both hold an export: the second finds it taken", async () => {
