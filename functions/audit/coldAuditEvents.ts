@@ -209,7 +209,8 @@ export async function listAuditEventsWithArchive(
   let unread = false;
   while (!exhausted) {
     if (cold.length > page.limit) break;
-    const days = await archiveDays(ctx, { upTo, from }, Math.min(budget, 8));
+    // At least one day even with no budget left: it tells an exhausted budget from an exhausted archive.
+    const days = await archiveDays(ctx, { upTo, from }, Math.max(1, Math.min(budget, 8)));
     if (days.length === 0) {
       exhausted = true;
       break;

@@ -122,3 +122,49 @@ test("another org sees none of these archived rows", async () => {
   const answer = await api(stack, other.secret).get<List>("/v1/audit-log?limit=100");
   expect(answer.body.data.map((e) => e.id).filter((id) => id.startsWith("aud_cold"))).toEqual([]);
 });
+
+test("past the per-request object budget a page holds only certain rows, and the cursor goes on from there", async () => {
+  const sparse = await createApiTenant(stack.db);
+  // 40 archived days (more than the 31 objects one request reads); only the oldest day matches the filter.
+  for (let d = 0; d < 40; d++) {
+    const day = new Date(Date.UTC(2024, 0, 1 + d)).toISOString().slice(0, 10);
+    const row = {
+      id: `aud_sparse${String(d).padStart(2, "0")}`,
+      org_id: sparse.orgId,
+      occurred_at: `${day}T12:00:00.000000Z`,
+      actor_type: "api_key",
+      actor_id: sparse.keyId,
+      action: d === 0 ? "member.created" : "project.updated",
+      resource_type: "project",
+      resource_id: "proj_sparse",
+      request_id: null,
+      changes: {},
+    };
+    const key = auditObjectKey(sparse.orgId, day);
+    await s3.storage.put(key, await encodeNdjsonGz([row]), "application/x-ndjson");
+    await sql`insert into audit_archive_objects (org_id, day, object_key, row_count)
+      values (${sparse.orgId}, ${day}::date, ${key}, 1)`.execute(stack.db);
+  }
+  const as = api(stack, sparse.secret);
+  const first = await as.get<List>("/v1/audit-log?action=member.created");
+  // The first request read 31 days and found nothing certain: an empty page that says there is more.
+  expect(first.body.data.filter((e) => e.id.startsWith("aud_sparse"))).toEqual([]);
+  expect(first.body.hasMore).toBe(true);
+  const next = await as.get<List>(
+    `/v1/audit-log?action=member.created&starting_after=${encodeURIComponent(first.body.nextCursor!)}`,
+  );
+  expect(next.body.data.map((e) => e.id)).toEqual(["aud_sparse00"]);
+  expect(next.body.hasMore).toBe(false);
+  // Unfiltered, in pages of 7, every archived row once, newest first.
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  for (let pages = 0; pages < 20; pages++) {
+    const query: string = cursor ? `&starting_after=${encodeURIComponent(cursor)}` : "";
+    const page = await as.get<List>(`/v1/audit-log?limit=7${query}`);
+    ids.push(...page.body.data.map((e) => e.id));
+    if (!page.body.hasMore) break;
+    cursor = page.body.nextCursor;
+  }
+  const expected = Array.from({ length: 40 }, (_, d) => `aud_sparse${String(39 - d).padStart(2, "0")}`);
+  expect(ids.filter((id) => id.startsWith("aud_sparse"))).toEqual(expected);
+});
