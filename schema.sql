@@ -1269,6 +1269,12 @@ CREATE INDEX org_exports_due ON public.org_exports USING btree (created_at) WHER
 CREATE INDEX org_exports_expiry ON public.org_exports USING btree (expires_at) WHERE (status = 'succeeded'::text);
 
 --
+-- Name: org_exports_one_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX org_exports_one_open ON public.org_exports USING btree (org_id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
+
+--
 -- Name: org_exports_org; Type: INDEX; Schema: public; Owner: -
 --
 

@@ -122,7 +122,7 @@ export async function createOrgExport(
       details: [{ exportId: open.id }],
     });
   }
-  const row = await ctx.db
+  const inserted = ctx.db
     .insertInto("org_exports")
     .values({
       id: newId("exp"),
@@ -136,6 +136,13 @@ export async function createOrgExport(
     })
     .returning(COLUMNS)
     .executeTakeFirstOrThrow();
+  const row = await inserted.catch((error: unknown) => {
+    // org_exports_one_open: another request opened one between the check above and this insert.
+    if ((error as { code?: string }).code === "23505") {
+      throw new ApiError("conflict", "An export is already in progress; wait for it to finish.");
+    }
+    throw error;
+  });
   const result = await view(row as Row, ctx.now, undefined);
   await audit(
     ctx,

@@ -31,6 +31,8 @@ create table org_exports (
 );
 create index org_exports_org on org_exports (org_id, created_at desc, id desc);
 create index org_exports_due on org_exports (created_at) where status in ('queued', 'running');
+-- One export at a time per org, enforced here too: two concurrent requests cannot both open one.
+create unique index org_exports_one_open on org_exports (org_id) where status in ('queued', 'running');
 create index org_exports_expiry on org_exports (expires_at) where status = 'succeeded';
 
 -- Where the cold audit archive holds an org's days: one row per archive object (org, UTC day), written by

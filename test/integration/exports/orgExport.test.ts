@@ -327,6 +327,15 @@ describe("options", () => {
     await runToEnd(org.as, first.id);
   });
 
+  test("two concurrent requests open one export: the other is a conflict", async () => {
+    const fresh = await createApiTenant(stack.db);
+    const as = api(stack, fresh.secret);
+    const answers = await Promise.all([0, 1, 2].map(() => as.post<unknown, Export>("/v1/org/exports", {})));
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409, 409]);
+    const open = answers.find((a) => a.status === 202)!.body;
+    await runToEnd(as, open.id);
+  });
+
   test("an Idempotency-Key retry returns the same job and opens no second one", async () => {
     const key = `export-${Date.now()}`;
     const first = await startExport(org.owner.secret, { includeEvents: true }, key);
