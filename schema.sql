@@ -2347,7 +2347,108 @@ GRANT SELECT ON TABLE public.content_containers TO layers_exporter;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.content_jobs TO layers_api;
 GRANT SELECT,DELETE ON TABLE public.content_jobs TO layers_maintenance;
-GRANT SELECT ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.org_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(org_id) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.project_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(project_id) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.kind; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(kind) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.status; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(status) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.storage_mode; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(storage_mode) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.storage_config_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(storage_config_id) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.async; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(async) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.provider; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(provider) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.model; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(model) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.error_code; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(error_code) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.attempts; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(attempts) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(metadata) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.request_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(request_id) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.created_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.started_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(started_at) ON TABLE public.content_jobs TO layers_exporter;
+
+--
+-- Name: COLUMN content_jobs.finished_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(finished_at) ON TABLE public.content_jobs TO layers_exporter;
 
 --
 -- Name: TABLE deletion_requests; Type: ACL; Schema: public; Owner: -

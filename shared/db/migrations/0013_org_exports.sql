@@ -95,7 +95,7 @@ grant select on audit_archive_objects to layers_exporter;
 -- The completion of an export is audited as the system.
 grant insert on audit_log to layers_exporter;
 grant select on organizations, projects, project_layers, members, audit_log, destinations,
-  event_daily_counts, content_jobs, content_containers, ads_content, ads_content_containers,
+  event_daily_counts, content_containers, ads_content, ads_content_containers,
   project_ads_content, deletion_requests, suppressions, relay_deliveries, relay_dead_letters,
   request_logs, webhook_messages, webhook_deliveries, webhook_attempts, sdk_events, sdk_users,
   sdk_identity_links, apple_attributions to layers_exporter;
@@ -108,6 +108,11 @@ grant select (id, org_id, name, endpoint, region, bucket, prefix, force_path_sty
 grant select (id, org_id, project_id, url, description, event_types, enabled, disabled_reason, disabled_at,
   previous_secret_expires_at, failing_since, created_at, updated_at, deleted_at)
   on webhook_endpoints to layers_exporter;
+-- content_jobs by column too: a job's sealed request (a later migration's request_ciphertext) is a brief,
+-- never exported.
+grant select (id, org_id, project_id, kind, status, storage_mode, storage_config_id, async, provider, model,
+  error_code, attempts, metadata, request_id, created_at, started_at, finished_at)
+  on content_jobs to layers_exporter;
 -- destinations' token columns are excluded by revoking them from the table grant above: column grants
 -- cannot narrow a table grant, so destinations is granted by column instead.
 revoke select on destinations from layers_exporter;
