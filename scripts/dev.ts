@@ -19,7 +19,7 @@ import S3rver from "s3rver";
 import { bundleWorker, ROOT } from "./local/bundle";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./local/embedded-postgres";
 import { startExampleSite } from "./local/exampleSite";
-import { migrate } from "./local/migrate";
+import { migrate, roleUrl } from "./local/migrate";
 import { startNeonHttp } from "./local/neon-http";
 import { createNodeDb } from "./local/node-db";
 import { DEMO, isLocalDatabase, seedDemo } from "./local/seed";
@@ -148,7 +148,9 @@ async function main() {
         // Generated media on the local S3 server: content jobs write it, containers are read (signed URLs) and deleted through it.
         ...S3_VARS,
       },
-      cron: S3_VARS,
+      // The org exporter logs in as its own role (layers_exporter); the API signs export downloads and
+      // reads the cold audit archive on the same local S3.
+      cron: { ...S3_VARS, EXPORT_DATABASE_URL: roleUrl(ownerUrl, "layers_exporter") },
       "dead-letters": S3_VARS,
       webhooks: { ...LOCAL_KEYRING, WEBHOOK_ALLOW_LOCAL_HTTP: "true" },
       agent: AGENT_VARS,

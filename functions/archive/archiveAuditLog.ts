@@ -105,6 +105,14 @@ async function archiveBatch(
     await storage.put(key, body, "application/x-ndjson");
     await verify(storage, key, body, rows.length, batch.rows);
 
+    // The org's index of its archive days (read by the audit-log API and the export), in the transaction
+    // that deletes the rows: a row is findable in the hot table or through the index, never neither.
+    await sql`
+      insert into audit_archive_objects (org_id, day, object_key, row_count, updated_at)
+      values (${orgId}, ${day}::date, ${key}, ${rows.length}, now())
+      on conflict (org_id, day) do update
+        set object_key = excluded.object_key, row_count = excluded.row_count, updated_at = excluded.updated_at
+    `.execute(tx);
     const ids = batch.rows.map((row) => row.id);
     const deleted = await sql`delete from audit_log where id = any(${ids}::text[])`.execute(tx);
     return Number(deleted.numAffectedRows ?? 0n);

@@ -1,3 +1,5 @@
+import { sql } from "kysely";
+import type { Db } from "../../shared/db";
 import { daysBefore, RETENTION, yearsBefore } from "../retention/policy";
 import type { ObjectStore } from "../storage/objectStore";
 import { AUDIT_PREFIX, auditDayPrefix } from "./auditKeys";
@@ -11,10 +13,13 @@ export async function expireArchives(
   storage: ObjectStore,
   now: Date,
   budget: number,
+  db?: Db,
 ): Promise<{ deleted: number; more: boolean }> {
   const cutoffDay = yearsBefore(daysBefore(now, RETENTION.auditHotDays), RETENTION.auditColdYears)
     .toISOString()
     .slice(0, 10);
+  // The index forgets expired days first: a reader never follows it to an object about to go.
+  if (db) await sql`delete from audit_archive_objects where day < ${cutoffDay}::date`.execute(db);
   const boundary = auditDayPrefix(cutoffDay);
   let deleted = 0;
   let after: string | undefined;

@@ -1,6 +1,7 @@
 import type { Db } from "../../shared/db";
 import { DEAD_LETTER_JOBS } from "../deadLetters/jobs";
 import { DSAR_JOBS } from "../deletionRequests/jobs";
+import { EXPORT_JOBS } from "../exports/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
 import type { ObjectStore } from "../storage/objectStore";
@@ -23,7 +24,11 @@ export interface JobContext {
   vars: CronVars;
   /** The cold audit archive bucket. */
   archive?: ObjectStore | undefined;
-  /** Generated media of content jobs (functions/retention/contentRetention.ts). */
+  /** The exporter role's connection (EXPORT_DATABASE_URL): org exports run in tenant transactions. */
+  exportDb?: Db | undefined;
+  /** Org export archives (functions/exports). */
+  exports?: ObjectStore | undefined;
+  /** Generated media of content jobs: expired containers' objects are deleted (functions/retention/contentRetention.ts), exports read it. */
   media?: ObjectStore | undefined;
   /** A warning line in the Worker's log (the run's summary line is logged by the Worker itself). */
   log?: ((message: string, fields: Record<string, unknown>) => void) | undefined;
@@ -58,6 +63,7 @@ export const CRON_JOBS: CronJob[] = [
   ...RETENTION_JOBS,
   ...DEAD_LETTER_JOBS,
   ...WEBHOOK_JOBS,
+  ...EXPORT_JOBS,
 ];
 
 /** The trigger (wrangler.toml) that runs only the `everyMinute` jobs. */

@@ -22,5 +22,18 @@ export const cronVarsSchema = storageVarsSchema.extend({
   // WEBHOOK_LEASE_SECONDS; both 300 s by default).
   WEBHOOK_DISPATCH_BUDGET: z.coerce.number().int().min(1).max(100_000).default(10_000),
   WEBHOOK_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
+  // Org exports (functions/exports): the exporter role's connection string (secret; without it exports stay
+  // queued), the bucket (media are read from MEDIA_BUCKET above), rows per part, steps per run and the
+  // multipart part size (S3/R2: ≥ 5 MiB).
+  EXPORT_DATABASE_URL: z.string().min(1).optional(),
+  EXPORT_BUCKET: z.string().min(3).max(63).default("layers-exports"),
+  EXPORT_PAGE_ROWS: z.coerce.number().int().min(1).max(50_000).default(5_000),
+  EXPORT_STEPS_PER_RUN: z.coerce.number().int().min(1).max(10_000).default(50),
+  EXPORT_PART_BYTES: z.coerce
+    .number()
+    .int()
+    .min(5 * 1024 * 1024)
+    .max(100 * 1024 * 1024)
+    .default(8 * 1024 * 1024),
 });
 export type CronVars = z.infer<typeof cronVarsSchema>;

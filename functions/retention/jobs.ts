@@ -34,7 +34,7 @@ export const auditArchiveJob: CronJob = {
     }
     const limits = limitsFrom(vars);
     const archived = await archiveAuditLog(db, storage, now, limits);
-    const expired = await expireArchives(storage, now, limits.rowBudget);
+    const expired = await expireArchives(storage, now, limits.rowBudget, db);
     return {
       counts: { storage_configured: 1, ...archived.counts, archives_expired: expired.deleted },
       more: archived.more || expired.more,

@@ -1,4 +1,7 @@
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -6,6 +9,7 @@ import {
   NoSuchKey,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 
@@ -31,7 +35,24 @@ export interface ObjectStore {
    * `downloadName` sets Content-Disposition on the answer.
    */
   signedGetUrl(key: string, expiresInSeconds: number, options?: { downloadName?: string }): Promise<string>;
+  /**
+   * S3 multipart upload, for objects assembled piece by piece without holding them in memory (the org
+   * export): every part but the last must be at least MIN_MULTIPART_PART_BYTES (S3's and R2's rule).
+   */
+  startMultipart(key: string, contentType: string): Promise<string>;
+  /** Uploads part `partNumber` (1…10000) of an upload; returns its ETag for completeMultipart. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string>;
+  completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly { partNumber: number; etag: string }[],
+  ): Promise<void>;
+  /** Discards an unfinished upload and its parts; an upload that is already gone is not an error. */
+  abortMultipart(key: string, uploadId: string): Promise<void>;
 }
+
+/** S3's (and R2's) smallest part of a multipart upload, except the last. */
+export const MIN_MULTIPART_PART_BYTES = 5 * 1024 * 1024;
 
 /** SigV4 presigned URLs cannot live longer than a week. */
 export const MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600;
@@ -123,6 +144,37 @@ export function createS3Store(config: S3Config): ObjectStore {
         new GetObjectCommand({ Bucket, Key: key, ResponseContentDisposition: disposition }),
         { expiresIn: expiresInSeconds },
       );
+    },
+    async startMultipart(key, contentType) {
+      const upload = await client.send(
+        new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }),
+      );
+      if (!upload.UploadId) throw new Error(`no upload id for ${key}`);
+      return upload.UploadId;
+    },
+    async uploadPart(key, uploadId, partNumber, body) {
+      const part = await client.send(
+        new UploadPartCommand({ Bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body }),
+      );
+      if (!part.ETag) throw new Error(`no ETag for part ${partNumber} of ${key}`);
+      return part.ETag;
+    },
+    async completeMultipart(key, uploadId, parts) {
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      );
+    },
+    async abortMultipart(key, uploadId) {
+      try {
+        await client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId }));
+      } catch (error) {
+        if ((error as { name?: string }).name !== "NoSuchUpload") throw error;
+      }
     },
   };
 }

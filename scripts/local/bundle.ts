@@ -39,7 +39,9 @@ export async function bundleWorker(entry: string, name: string, dir = "test-buil
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["browser", "module", "main"],
     logLevel: "silent",
-    external: ["cloudflare:*"],
+    // Node built-ins stay imports, as wrangler leaves them for a Worker with nodejs_compat (workerd provides
+    // them); a Worker without the flag that imported one would fail to load, in tests as in production.
+    external: ["cloudflare:*", "node:*"],
     plugins: [textModules],
     // As the wrangler.toml [alias] of the Workers that use S3: the S3 SDK's XML parser without DOMParser (not in workerd).
     alias: { "@aws-sdk/xml-builder": path.join(ROOT, "functions/storage/xmlParser.ts") },

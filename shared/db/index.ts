@@ -22,6 +22,7 @@ export const DB_ROLES = [
   "layers_maintenance",
   "layers_webhooks",
   "layers_content",
+  "layers_exporter",
 ] as const;
 export type DbRole = (typeof DB_ROLES)[number];
 

@@ -38,6 +38,18 @@ export type Generated<T> =
 
 export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
 
+export type Json = JsonValue;
+
+export type JsonArray = JsonValue[];
+
+export type JsonObject = {
+  [x: string]: JsonValue | undefined;
+};
+
+export type JsonPrimitive = boolean | number | string | null;
+
+export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface AdsContent {
@@ -86,6 +98,14 @@ export interface AppleAttributions {
   org_id: string;
   project_id: string;
   user_id: string;
+}
+
+export interface AuditArchiveObjects {
+  day: Timestamp;
+  object_key: string;
+  org_id: string;
+  row_count: number;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface AuditLog {
@@ -219,6 +239,28 @@ export interface Organizations {
   created_at: Generated<Timestamp>;
   id: string;
   name: string;
+}
+
+export interface OrgExports {
+  attempts: Generated<number>;
+  counts: Generated<Json>;
+  created_at: Generated<Timestamp>;
+  error_code: string | null;
+  expires_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
+  id: string;
+  include_events: Generated<boolean>;
+  object_key: string | null;
+  org_id: string;
+  project_ids: string[] | null;
+  request_id: string | null;
+  requested_by: string;
+  sha256: string | null;
+  size_bytes: Int8 | null;
+  started_at: Timestamp | null;
+  state: Generated<Json>;
+  status: Generated<string>;
 }
 
 export interface ProjectAdsContent {
@@ -433,6 +475,7 @@ export interface DB {
   ads_content_containers: AdsContentContainers;
   api_keys: ApiKeys;
   apple_attributions: AppleAttributions;
+  audit_archive_objects: AuditArchiveObjects;
   audit_log: AuditLog;
   content_containers: ContentContainers;
   content_jobs: ContentJobs;
@@ -441,6 +484,7 @@ export interface DB {
   event_daily_counts: EventDailyCounts;
   idempotency_keys: IdempotencyKeys;
   members: Members;
+  org_exports: OrgExports;
   organizations: Organizations;
   project_ads_content: ProjectAdsContent;
   project_layers: ProjectLayers;

@@ -236,6 +236,22 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
 
   "GET /v1/org": { setup: async () => ({ path: "/v1/org" }) },
   "PATCH /v1/org": { setup: async () => ({ path: "/v1/org", body: { name: "Renamed org" } }) },
+  "POST /v1/org/exports": {
+    setup: async () => ({ path: "/v1/org/exports", body: { includeEvents: true } }),
+    okStatus: 202,
+  },
+  "GET /v1/org/exports": {
+    setup: async (t) => {
+      const created = await ok(t.as.post<unknown, { id: string }>("/v1/org/exports", {}), 202);
+      return { path: "/v1/org/exports", ids: [created.id] };
+    },
+  },
+  "GET /v1/org/exports/{id}": {
+    setup: async (t) => {
+      const created = await ok(t.as.post<unknown, { id: string }>("/v1/org/exports", {}), 202);
+      return { path: `/v1/org/exports/${created.id}` };
+    },
+  },
 
   "POST /v1/members": {
     setup: async () => ({ path: "/v1/members", body: { email: "new@example.com", role: "developer" } }),

@@ -6,6 +6,7 @@ import {
   deadLetterKeys,
   readDeadLetter,
 } from "../../functions/deadLetters/store";
+import { roleUrl } from "../../scripts/local/migrate";
 import { type NeonHttp, startNeonHttp } from "../../scripts/local/neon-http";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { type WorkerName, workerOptions } from "../../scripts/local/workers";
@@ -39,6 +40,11 @@ export interface StackOptions {
   deadLetterVars?: Record<string, string>;
   /** A local S3 server to use (a test that stops it to play an outage); else the stack starts its own. */
   s3?: LocalS3;
+  /**
+   * Turns the Cron Worker's org exporter on (EXPORT_DATABASE_URL as layers_exporter). Off by default: every
+   * stack's Cron would otherwise advance any test's export with its own S3 server.
+   */
+  exporter?: boolean;
   /** Puts a proxy the test can blackhole or cut (test/support/faultyProxy.ts) between bridge and Postgres. */
   faultyDatabase?: boolean;
 }
@@ -179,12 +185,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // Storage configs may name the tests' local S3 servers over plain http; checks give up quickly.
     STORAGE_ALLOW_LOCAL_HTTP: "true",
     STORAGE_CHECK_TIMEOUT_MS: "3000",
-    // Generated media (content containers: signed download URLs, deletes) lives on the tests' S3 server.
+    // Generated media (content containers: signed download URLs, deletes) and org export archives live on
+    // the tests' S3 server.
     ...s3.vars,
     ...TEST_DESTINATION_KEYRING,
     ...platforms,
-    // Signs download URLs of content containers in the media bucket.
-    ...s3.vars,
     ...options.apiVars,
   });
   if (options.apiRateLimit) {
@@ -212,7 +217,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }),
     ),
   );
-  const cron = worker("cron", { ...s3.vars, ...options.cronVars });
+  const cron = worker("cron", {
+    ...s3.vars,
+    ...(options.exporter ? { EXPORT_DATABASE_URL: roleUrl(ownerUrl, "layers_exporter") } : {}),
+    ...options.cronVars,
+  });
   // The audit archive is on only where a test asks for it (its cronVars name ARCHIVE_BUCKET): a Cron run
   // with a clock years ahead would otherwise archive every other test's audit rows.
   if (!options.cronVars?.ARCHIVE_BUCKET) delete (cron.bindings as Record<string, unknown>).ARCHIVE_BUCKET;

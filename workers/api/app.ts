@@ -15,6 +15,7 @@ import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
 import { registerDestinationRoutes } from "./routes/destinations";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
+import { registerOrgExportRoutes } from "./routes/orgExports";
 import { registerProjectLayerRoutes } from "./routes/projectLayers";
 import { registerProjectRoutes } from "./routes/projects";
 import { registerRelayDeliveryRoutes } from "./routes/relayDeliveries";
@@ -78,6 +79,7 @@ export function createApiApp() {
   registerApiKeyRoutes(app);
   registerSdkKeyRoutes(app);
   registerOrgRoutes(app);
+  registerOrgExportRoutes(app);
   registerMemberRoutes(app);
   registerAuditLogRoutes(app);
   registerRequestLogRoutes(app);

@@ -72,3 +72,13 @@ export const contentJobVarsSchema = mediaVarsSchema.extend({
     .max(7 * 24 * 3600)
     .default(3600),
 });
+
+/**
+ * Our own buckets, read by the API (S3_* secrets, as for the Cron Worker): the export bucket, where GET
+ * /v1/org/exports/{id} signs download URLs, and the cold audit archive, which GET /v1/audit-log reads for
+ * ranges older than the hot table. Without S3_ENDPOINT there are no download URLs and no cold reads.
+ */
+export const objectStorageVarsSchema = storageVarsSchema.extend({
+  EXPORT_BUCKET: z.string().min(3).max(63).default("layers-exports"),
+  ARCHIVE_BUCKET: z.string().min(3).max(63).optional(),
+});

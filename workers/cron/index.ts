@@ -25,10 +25,20 @@ export default {
       wsProxy: vars.NEON_WS_PROXY,
       role: "layers_maintenance",
     });
+    // The exporter's own role: not BYPASSRLS, read-only on what an export carries (README, Org export).
+    const exportDb = vars.EXPORT_DATABASE_URL
+      ? createDb({
+          databaseUrl: vars.EXPORT_DATABASE_URL,
+          wsProxy: vars.NEON_WS_PROXY,
+          role: "layers_exporter",
+        })
+      : undefined;
     const stores = {
       archive: vars.ARCHIVE_BUCKET ? objectStoreFor(vars, vars.ARCHIVE_BUCKET) : undefined,
       deadLetters: objectStoreFor(vars, vars.DEAD_LETTER_BUCKET),
+      exports: objectStoreFor(vars, vars.EXPORT_BUCKET),
       media: objectStoreFor(vars, vars.MEDIA_BUCKET),
+      exportDb,
     };
     const queues = {
       eventsQueue: env.EVENTS_QUEUE,
@@ -58,6 +68,7 @@ export default {
       // Not awaited: closing waits for connections a dead socket may never give back, and the run's
       // outcome is already known.
       execution.waitUntil(closeDb(db));
+      if (exportDb) execution.waitUntil(closeDb(exportDb));
     }
     if (failed.length > 0) throw new Error(`cron jobs failed: ${failed.join(", ")}`);
   },

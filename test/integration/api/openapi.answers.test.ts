@@ -234,6 +234,9 @@ describe("real answers match the OpenAPI document", () => {
 
     await call("GET", "/v1/audit-log", "/v1/audit-log");
     await call("GET", "/v1/request-logs", "/v1/request-logs");
+    const orgExport = (await call("POST", "/v1/org/exports", "/v1/org/exports", { includeEvents: true }))!;
+    await call("GET", "/v1/org/exports", "/v1/org/exports");
+    await call("GET", "/v1/org/exports/{id}", `/v1/org/exports/${orgExport.id}`);
 
     expect(problems).toEqual([]);
     // Every operation but the one that calls an ad platform (destinations.test-send tests cover it).

@@ -1,7 +1,11 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { listAuditEventsWithArchive } from "../../../functions/audit/coldAuditEvents";
 import { type AuditEvent, listAuditEvents } from "../../../functions/audit/listAuditEvents";
+import { objectStoreFor } from "../../../functions/storage/config";
+import { parseEnv } from "../../common/parseEnv";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
+import { objectStorageVarsSchema } from "../env";
 import { query } from "../handlers";
 import { apiRoute, dateTime, errorResponses, listOf, PageQuerySchema, page } from "../schemas";
 
@@ -84,7 +88,9 @@ const list = apiRoute({
   summary: "List audit events, newest first (admin; org-wide keys only)",
   description:
     "Every create, update and delete of projects, API keys, SDK keys and members, written in the same " +
-    "transaction as the change.",
+    "transaction as the change. Events older than the 90-day hot period are read from the cold archive " +
+    "with the same filters and order; a page that ends on an archived event answers a nextCursor of the " +
+    "form `<id>.<position>`: pass nextCursor back as starting_after.",
   request: { query: AuditLogQuerySchema },
   responses: {
     200: {
@@ -99,18 +105,31 @@ export function registerAuditLogRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(list, (c) =>
     query(c, async (ctx) => {
       const q = c.req.valid("query");
-      const result = await listAuditEvents(
-        ctx,
-        {
-          action: q.action,
-          resourceType: q.resource_type,
-          resourceId: q.resource_id,
-          actorId: q.actor_id,
-          from: q.from === undefined ? undefined : new Date(q.from),
-          to: q.to === undefined ? undefined : new Date(q.to),
-        },
-        { limit: q.limit, startingAfter: q.starting_after },
-      );
+      const filter = {
+        action: q.action,
+        resourceType: q.resource_type,
+        resourceId: q.resource_id,
+        actorId: q.actor_id,
+        from: q.from === undefined ? undefined : new Date(q.from),
+        to: q.to === undefined ? undefined : new Date(q.to),
+      };
+      const pageOf = { limit: q.limit, startingAfter: q.starting_after };
+      // With the archive bucket configured, older ranges are read from it (functions/audit/coldAuditEvents.ts).
+      const vars = parseEnv(objectStorageVarsSchema, c.env);
+      const archive = vars.ARCHIVE_BUCKET ? objectStoreFor(vars, vars.ARCHIVE_BUCKET) : undefined;
+      if (archive) {
+        const result = await listAuditEventsWithArchive(ctx, archive, filter, pageOf);
+        return c.json(
+          {
+            object: "list" as const,
+            data: result.data.map(auditEventJson),
+            hasMore: result.hasMore,
+            nextCursor: result.nextCursor,
+          },
+          200,
+        );
+      }
+      const result = await listAuditEvents(ctx, filter, pageOf);
       return c.json(page({ data: result.data.map(auditEventJson), hasMore: result.hasMore }), 200);
     }),
   );
