@@ -145,13 +145,15 @@ async function main() {
         ...PLATFORMS,
         STORAGE_ALLOW_LOCAL_HTTP: "true",
         WEBHOOK_ALLOW_LOCAL_HTTP: "true",
-        // Generated media (content containers: download URLs, deletes) on the local S3 server.
+        // Signs download URLs of generated media (the media bucket).
         ...S3_VARS,
       },
       cron: S3_VARS,
       "dead-letters": S3_VARS,
       webhooks: { ...LOCAL_KEYRING, WEBHOOK_ALLOW_LOCAL_HTTP: "true" },
       agent: AGENT_VARS,
+      // Content jobs: the Workflow and the in-memory path; partners' buckets may be local servers.
+      content: { ...S3_VARS, ...LOCAL_KEYRING, STORAGE_ALLOW_LOCAL_HTTP: "true" },
     };
     return names.map((name, i) => workerOptions(name, scripts[i] as string, database, extra[name]));
   };

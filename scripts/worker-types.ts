@@ -32,6 +32,7 @@ const INTERFACES: Record<WorkerName, string> = {
   cron: "CronBindings",
   "dead-letters": "DeadLetterBindings",
   agent: "AgentBindings",
+  content: "ContentBindings",
   webhooks: "WebhooksBindings",
 };
 

@@ -55,6 +55,8 @@ export const ERROR_CODES = {
   queue_unavailable: { status: 503, type: "api_error" },
   /** Object storage (ours or a partner's bucket) did not answer. */
   storage_unavailable: { status: 503, type: "api_error" },
+  /** A content job could not be started: the content Worker or its Workflow did not answer (job failed). */
+  content_unavailable: { status: 503, type: "api_error" },
   database_unavailable: { status: 503, type: "api_error" },
   /** The destination-token keyring is missing or lacks the key a stored token was written with. */
   destination_keys_unavailable: { status: 503, type: "api_error" },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DESTINATION_KINDS } from "../../shared/destinations";
+import { CONTENT_KINDS } from "../content/providers/types";
 
 // The catalogue of webhook events: every type a partner can subscribe to and the exact shape of its
 // `data`. Payloads are thin on purpose — ids, statuses, counts, timestamps and API links to fetch more —
@@ -97,6 +98,41 @@ export const WEBHOOK_EVENTS = {
         destination: z.enum(DESTINATION_KINDS),
         status: z.literal("active"),
         recoveredAt: timestamp("When the successful delivery was recorded."),
+        link,
+      })
+      .strict(),
+  },
+  "content_job.succeeded": {
+    description:
+      "A content job finished: its media is stored (storage true: our bucket; { id }: your bucket) and recorded as a container. Never carries the brief or the media.",
+    schema: z
+      .object({
+        contentJobId: id("The job."),
+        projectId: id("Its project."),
+        kind: z.enum(CONTENT_KINDS),
+        status: z.literal("succeeded"),
+        storageMode: z.enum(["cloud", "own", "none"]),
+        containerId: id("The container holding the media; null for storage false (nothing kept).").nullable(),
+        link,
+      })
+      .strict(),
+  },
+  "content_job.failed": {
+    description:
+      "A content job gave up after its retries (or at once, for a failure no retry can fix); errorCode says why. Its request data is already gone.",
+    schema: z
+      .object({
+        contentJobId: id("The job."),
+        projectId: id("Its project."),
+        kind: z.enum(CONTENT_KINDS),
+        status: z.literal("failed"),
+        storageMode: z.enum(["cloud", "own", "none"]),
+        errorCode: z
+          .string()
+          .regex(/^[a-z_]{1,64}$/)
+          .describe(
+            "Stable code: provider_timeout, provider_unavailable, provider_rejected, storage_unavailable, …",
+          ),
         link,
       })
       .strict(),

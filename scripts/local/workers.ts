@@ -29,8 +29,52 @@ export const WORKERS = {
     role: "layers_webhooks",
   },
   agent: { config: "workers/agent/wrangler.toml", entry: "workers/agent/index.ts", role: undefined },
+  content: {
+    config: "workers/content/wrangler.toml",
+    entry: "workers/content/index.ts",
+    role: "layers_content",
+  },
 } as const satisfies Record<string, { config: string; entry: string; role: DbRole | undefined }>;
 export type WorkerName = keyof typeof WORKERS;
+
+/**
+ * The deployed name (wrangler.toml `name`) of the Workers another one binds to: service bindings and a
+ * Workflow's `script_name` name them so, while Miniflare knows every Worker by its local name above.
+ */
+const DEPLOYED_NAMES: Record<string, WorkerName> = {
+  "layers-agent": "agent",
+  "layers-content": "content",
+  "layers-api": "api",
+};
+
+const localName = (name: string) => (Object.hasOwn(DEPLOYED_NAMES, name) ? DEPLOYED_NAMES[name] : name);
+
+/** Service bindings and Workflows of a config, pointed at the local names of the Workers they name. */
+function localReferences(config: WorkerOptions): Partial<WorkerOptions> {
+  const out: Record<string, unknown> = {};
+  const services = config.serviceBindings as Record<string, unknown> | undefined;
+  if (services) {
+    out.serviceBindings = Object.fromEntries(
+      Object.entries(services).map(([binding, target]) => {
+        if (typeof target === "string") return [binding, localName(target)];
+        if (target && typeof target === "object" && "name" in target && typeof target.name === "string") {
+          return [binding, { ...target, name: localName(target.name) }];
+        }
+        return [binding, target];
+      }),
+    );
+  }
+  const workflows = config.workflows as Record<string, { scriptName?: string }> | undefined;
+  if (workflows) {
+    out.workflows = Object.fromEntries(
+      Object.entries(workflows).map(([binding, workflow]) => [
+        binding,
+        { ...workflow, ...(workflow.scriptName ? { scriptName: localName(workflow.scriptName) } : {}) },
+      ]),
+    );
+  }
+  return out as Partial<WorkerOptions>;
+}
 
 /** Where the Workers find Postgres: the owner URL (each Worker gets its own role's) and the bridge. */
 export interface LocalDatabase {
@@ -65,6 +109,7 @@ export function workerOptions(
     : {};
   return {
     ...config,
+    ...localReferences(config),
     name,
     modules: true,
     scriptPath,

@@ -21,6 +21,7 @@ export const DB_ROLES = [
   "layers_api",
   "layers_maintenance",
   "layers_webhooks",
+  "layers_content",
 ] as const;
 export type DbRole = (typeof DB_ROLES)[number];
 

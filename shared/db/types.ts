@@ -133,7 +133,9 @@ export interface ContentJobs {
   org_id: string;
   project_id: string;
   provider: ContentProviderOrNull;
+  request_ciphertext: string | null;
   request_id: string | null;
+  request_key_id: string | null;
   started_at: Timestamp | null;
   status: ContentJobStatus;
   storage_config_id: string | null;

@@ -186,7 +186,7 @@ export function reproduce(s: BenchSettings): string {
     `  knobs:    BENCH_ROWS=${s.rows} BENCH_INGEST_SECONDS=${s.ingestSeconds} BENCH_CONCURRENCY=${s.concurrency} ` +
       `BENCH_CPU_REQUESTS=${s.cpuRequests} BENCH_API_SECONDS=${s.apiSeconds}`,
     "            BENCH_PURGE_ROWS=500000 BENCH_RELAY_EVENTS=20000 BENCH_DSAR_TABLE_ROWS=2000000 BENCH_DSAR_USER_EVENTS=10000",
-    "            BENCH_E2E_SECONDS=10 BENCH_E2E_BODIES=6000 BENCH_WEBHOOK_DELIVERIES=2000",
-    "            BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks (any subset) BENCH_API_POOLER=direct (skip PgBouncer)",
+    "            BENCH_E2E_SECONDS=10 BENCH_E2E_BODIES=6000 BENCH_WEBHOOK_DELIVERIES=2000 BENCH_CONTENT_JOBS=40",
+    "            BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks,content (any subset) BENCH_API_POOLER=direct (skip PgBouncer)",
   ].join("\n");
 }

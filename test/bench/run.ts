@@ -7,6 +7,7 @@
 import { createNodeDb } from "../../scripts/local/node-db";
 import { createTenant } from "../support/tenant";
 import { benchApi } from "./api";
+import { benchContent, contentLines } from "./content";
 import { benchCpu } from "./cpu";
 import { openBenchDatabase } from "./db";
 import { benchDeleteUser, deleteUserLines } from "./deleteUser";
@@ -30,9 +31,21 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks,content (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
-  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar", "e2e", "sdk", "webhooks"];
+  const all = [
+    "ingest",
+    "persist",
+    "cpu",
+    "api",
+    "purge",
+    "relay",
+    "dsar",
+    "e2e",
+    "sdk",
+    "webhooks",
+    "content",
+  ];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
   if (unknown.length > 0)
@@ -135,6 +148,17 @@ async function main(resources: Resources): Promise<void> {
       `(j) webhooks: ${webhooksOptions.deliveries} deliveries per side, queue → Worker vs a signed fetch loop`,
     );
     console.log(webhooksLines(await benchWebhooks(resources, webhooksOptions), webhooksOptions));
+  }
+
+  if (parts.has("content")) {
+    const contentOptions = {
+      ownerUrl: database.ownerUrl,
+      jobs: intFromEnv("BENCH_CONTENT_JOBS", 40),
+      rounds: 2,
+      concurrency: 8,
+    };
+    progress(`(k) content: ${contentOptions.jobs} image jobs per side, Workflow vs provider + put loop`);
+    console.log(contentLines(await benchContent(resources, contentOptions), contentOptions));
   }
 
   if (parts.has("sdk")) await sdkPart();

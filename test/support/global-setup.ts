@@ -18,6 +18,7 @@ declare module "vitest" {
     deadLettersScript: string;
     webhooksScript: string;
     agentScript: string;
+    contentScript: string;
     issuedSecretsFile: string;
   }
 }
@@ -43,6 +44,7 @@ export default async function setup(project: TestProject) {
   project.provide("deadLettersScript", await bundleWorker("workers/dead-letters/index.ts", "dead-letters"));
   project.provide("webhooksScript", await bundleWorker("workers/webhooks/index.ts", "webhooks"));
   project.provide("agentScript", await bundleWorker("workers/agent/index.ts", "agent"));
+  project.provide("contentScript", await bundleWorker("workers/content/index.ts", "content"));
   const buildDir = path.join(ROOT, ".wrangler", "test-build", String(process.pid));
   await mkdir(buildDir, { recursive: true });
   const issuedSecretsFile = path.join(buildDir, "issued-secrets.ndjson");

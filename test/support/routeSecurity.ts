@@ -157,6 +157,35 @@ async function adsContentInUse(t: SecurityTenant): Promise<string> {
   return id;
 }
 
+/**
+ * The project's content layer switched on (a direct row until the layers API lands) and, with `job`, one
+ * finished content job written directly: no Workflow runs behind it to change the org's rows mid-suite.
+ */
+async function withContent(t: SecurityTenant, job = false): Promise<string | undefined> {
+  await t.stack.db
+    .insertInto("project_layers")
+    .values({ org_id: t.orgId, project_id: t.projectId, layer: "content", enabled: true })
+    .onConflict((oc) => oc.columns(["project_id", "layer"]).doUpdateSet({ enabled: true }))
+    .execute();
+  if (!job) return undefined;
+  const id = `cjob_security${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  await t.stack.db
+    .insertInto("content_jobs")
+    .values({
+      id,
+      org_id: t.orgId,
+      project_id: t.projectId,
+      kind: "copy",
+      status: "failed",
+      storage_mode: "cloud",
+      async: true,
+      error_code: "provider_unavailable",
+      finished_at: new Date(),
+    })
+    .execute();
+  return id;
+}
+
 /** One valid request per documented operation ("METHOD /path" as in the OpenAPI document). */
 export const ROUTE_CASES: Record<string, RouteCase> = {
   "POST /v1/projects": { setup: async () => ({ path: "/v1/projects", body: { name: "New app" } }) },
@@ -316,6 +345,27 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   },
   "POST /v1/storage-configs/{id}/check": {
     setup: async (t) => ({ path: `/v1/storage-configs/${await withStorageConfig(t)}/check` }),
+  },
+
+  "POST /v1/projects/{projectId}/content-jobs": {
+    setup: async (t) => {
+      await withContent(t);
+      return {
+        path: `/v1/projects/${t.projectId}/content-jobs`,
+        body: { kind: "copy", brief: "Security probe copy", storage: false, async: false },
+      };
+    },
+  },
+  "GET /v1/projects/{projectId}/content-jobs": {
+    setup: async (t) => ({
+      path: `/v1/projects/${t.projectId}/content-jobs`,
+      ids: [(await withContent(t, true)) as string],
+    }),
+  },
+  "GET /v1/projects/{projectId}/content-jobs/{jobId}": {
+    setup: async (t) => ({
+      path: `/v1/projects/${t.projectId}/content-jobs/${await withContent(t, true)}`,
+    }),
   },
 
   "GET /v1/projects/{projectId}/events/users/{userId}": {

@@ -33,6 +33,8 @@ export interface StackOptions {
   webhooksVars?: Record<string, string>;
   /** The agent Worker's vars (CONTENT_PROVIDER, a provider's base URL and key: test/support/fakeProviders.ts). */
   agentVars?: Record<string, string>;
+  /** The content Worker's vars (CONTENT_STEP_RETRIES, CONTENT_RETRY_DELAY_MS, CONTENT_TEST_CRASH_AFTER…). */
+  contentVars?: Record<string, string>;
   /** The dead-letter Worker's vars (RELAY_RECORD_ATTEMPTS…). */
   deadLetterVars?: Record<string, string>;
   /** A local S3 server to use (a test that stops it to play an outage); else the stack starts its own. */
@@ -103,6 +105,7 @@ const SCRIPTS = {
   "dead-letters": "deadLettersScript",
   webhooks: "webhooksScript",
   agent: "agentScript",
+  content: "contentScript",
 } as const satisfies Record<WorkerName, string>;
 
 /**
@@ -180,6 +183,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...s3.vars,
     ...TEST_DESTINATION_KEYRING,
     ...platforms,
+    // Signs download URLs of content containers in the media bucket.
+    ...s3.vars,
     ...options.apiVars,
   });
   if (options.apiRateLimit) {
@@ -215,6 +220,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // The agent: no database, no queue, no bucket (workers/agent/wrangler.toml); the local provider unless a
   // test points it at the fake providers.
   workers.push(worker("agent", { ...options.agentVars }));
+  // The content Worker: the Workflow that runs content jobs (the API binds it by script name) and the
+  // in-memory path of storage:false jobs. Retries come fast in tests; the schedule stays in wrangler.toml.
+  workers.push(
+    worker("content", {
+      ...s3.vars,
+      ...TEST_DESTINATION_KEYRING,
+      STORAGE_ALLOW_LOCAL_HTTP: "true",
+      CONTENT_RETRY_DELAY_MS: "50",
+      CONTENT_PARTNER_TIMEOUT_MS: "3000",
+      ...options.contentVars,
+    }),
+  );
 
   const mf = new Miniflare({
     workers,

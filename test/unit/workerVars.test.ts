@@ -7,8 +7,9 @@ import { cronVarsSchema } from "../../functions/cron/vars";
 import { ROOT } from "../../scripts/local/bundle";
 import { WORKERS, type WorkerName } from "../../scripts/local/workers";
 import { AGENT_PROVIDER_KEY_VARS, agentVarsSchema } from "../../workers/agent/env";
-import { apiVarsSchema, destinationVarsSchema } from "../../workers/api/env";
+import { apiVarsSchema, contentJobVarsSchema, destinationVarsSchema } from "../../workers/api/env";
 import { consumerVarsSchema } from "../../workers/consumer/env";
+import { contentVarsSchema } from "../../workers/content/env";
 import { deadLetterVarsSchema } from "../../workers/dead-letters/env";
 import { ingestVarsSchema } from "../../workers/ingest/env";
 import { relayVarsSchema } from "../../workers/relay/env";
@@ -19,11 +20,12 @@ const SCHEMAS: Record<WorkerName, z.ZodType[]> = {
   ingest: [ingestVarsSchema],
   consumer: [consumerVarsSchema],
   relay: [relayVarsSchema],
-  api: [apiVarsSchema, destinationVarsSchema],
+  api: [apiVarsSchema, destinationVarsSchema, contentJobVarsSchema],
   cron: [cronVarsSchema],
   "dead-letters": [deadLetterVarsSchema],
   webhooks: [webhooksVarsSchema],
   agent: [agentVarsSchema],
+  content: [contentVarsSchema],
 };
 
 /** Stand-ins of the right shape for the secrets each .dev.vars.example declares. */

@@ -10,6 +10,7 @@ import { registerAdsContentRoutes } from "./routes/adsContent";
 import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerAuditLogRoutes } from "./routes/auditLog";
 import { registerContentContainerRoutes } from "./routes/contentContainers";
+import { registerContentJobRoutes } from "./routes/contentJobs";
 import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
 import { registerDestinationRoutes } from "./routes/destinations";
 import { registerMemberRoutes } from "./routes/members";
@@ -89,6 +90,7 @@ export function createApiApp() {
   registerProjectLayerRoutes(app);
   registerContentContainerRoutes(app);
   registerAdsContentRoutes(app);
+  registerContentJobRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

@@ -158,6 +158,11 @@ export async function mutationWithCall<L, R, T extends Response>(
     load: (ctx: VerbContext) => Promise<L>;
     call: (loaded: L) => Promise<R>;
     record: (ctx: VerbContext, called: R) => Promise<T>;
+    /**
+     * What a replay answers, where it must differ from the live answer: a body that is not JSON (media
+     * bytes), or one holding what must not be stored (a signed URL). Default: the live answer as it is.
+     */
+    envelope?: (called: R, response: T) => { status: number; body: unknown };
   },
 ): Promise<T> {
   const db = c.get("db");
@@ -174,7 +179,10 @@ export async function mutationWithCall<L, R, T extends Response>(
     const called = await steps.call(loaded);
     return await withTenant(db, orgId, async (tx) => {
       const response = await steps.record(verbContext(c, tx), called);
-      if (idem) await completeIdempotencyKey(tx, idem, await envelopeOf(response), now);
+      if (idem) {
+        const envelope = steps.envelope ? steps.envelope(called, response) : await envelopeOf(response);
+        await completeIdempotencyKey(tx, idem, envelope, now);
+      }
       return response;
     });
   } catch (error) {

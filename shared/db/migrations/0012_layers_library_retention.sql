@@ -9,8 +9,11 @@ grant select (org_id, project_id, layer, enabled) on project_layers to layers_co
 -- project's archived_at + 90 days of grace (the seed's rule; functions/retention/policy.ts holds the same
 -- number for the archive verb, which sets expires_at on the containers that exist when it archives). A
 -- trigger, so every writer of containers (the content workflow, tests, a script) gets it without asking.
+-- SECURITY DEFINER: the roles that write containers (layers_content, layers_api) need no privilege on
+-- projects for it, and the lock it takes needs one; it reads one column of the inserted row's project, under
+-- the inserting transaction's tenant setting (RLS still applies to the owner: FORCE).
 create function content_containers_archived_expiry() returns trigger
-language plpgsql as $$
+language plpgsql security definer set search_path = public, pg_temp as $$
 begin
   if new.expires_at is null then
     -- FOR SHARE: an archive (or unarchive) of the project in flight is waited for and its result read, so

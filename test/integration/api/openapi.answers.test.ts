@@ -146,6 +146,17 @@ describe("real answers match the OpenAPI document", () => {
       "/v1/projects/{projectId}/suppressions/{kind}/{value}",
       `${p}/suppressions/users/ada`,
     );
+    // Content jobs: the layer switched on (a direct row until the layers API lands), one async job.
+    await stack.db
+      .insertInto("project_layers")
+      .values({ org_id: owner.orgId, project_id: project.id as string, layer: "content", enabled: true })
+      .execute();
+    const job = (await call("POST", "/v1/projects/{projectId}/content-jobs", `${p}/content-jobs`, {
+      kind: "copy",
+      brief: "Answers copy",
+    }))!;
+    await call("GET", "/v1/projects/{projectId}/content-jobs", `${p}/content-jobs`);
+    await call("GET", "/v1/projects/{projectId}/content-jobs/{jobId}", `${p}/content-jobs/${job.id}`);
     // A storage config on the stack's own S3 server: its check answers ok (a probe written and deleted).
     const storage = (await call("POST", "/v1/storage-configs", "/v1/storage-configs", {
       endpoint: stack.s3.endpoint,

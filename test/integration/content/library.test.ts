@@ -205,7 +205,7 @@ describe("content containers", () => {
     const got = await as.get<Container>(`/v1/projects/${projectId}/content-containers/${target.id}`);
     expect(got.status, got.text).toBe(200);
     const url = new URL(got.body.download?.url ?? "");
-    expect(url.searchParams.get("X-Amz-Expires")).toBe("900");
+    expect(url.searchParams.get("X-Amz-Expires")).toBe("3600");
     expect(got.text).not.toContain("S3RVER/"); // no secret in the URL: the credential is the key id only
     const downloaded = await fetch(url);
     expect(downloaded.status).toBe(200);
