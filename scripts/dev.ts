@@ -145,7 +145,7 @@ async function main() {
         ...PLATFORMS,
         STORAGE_ALLOW_LOCAL_HTTP: "true",
         WEBHOOK_ALLOW_LOCAL_HTTP: "true",
-        // Signs download URLs of generated media (the media bucket).
+        // Generated media on the local S3 server: content jobs write it, containers are read (signed URLs) and deleted through it.
         ...S3_VARS,
       },
       cron: S3_VARS,

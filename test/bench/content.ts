@@ -1,4 +1,3 @@
-import path from "node:path";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { sealJobRequest } from "../../functions/content/jobs/request";
 import { buildPrompt } from "../../functions/content/prompt";

@@ -51,11 +51,19 @@ export const webhookVarsSchema = z.object({
 });
 
 /**
- * Content jobs (workers/api/routes/contentJobs.ts): the synchronous wait's bound (then 202 with the job),
- * the signed download URL's lifetime and the media bucket (S3_* as every Worker's buckets). Read only by
- * the content-job routes.
+ * Generated media (content containers): our media bucket on the S3-API account (R2 in production, the local
+ * S3 server in dev and tests). Without S3_ENDPOINT, getting or deleting a cloud container answers 503
+ * storage_unavailable.
  */
-export const contentJobVarsSchema = storageVarsSchema.extend({
+export const mediaVarsSchema = storageVarsSchema.extend({
+  MEDIA_BUCKET: z.string().min(3).max(63).default("layers-media"),
+});
+
+/**
+ * Content jobs (workers/api/routes/contentJobs.ts): the media bucket and the synchronous wait's bound
+ * (then 202 with the job). Read only by the content-job routes.
+ */
+export const contentJobVarsSchema = mediaVarsSchema.extend({
   CONTENT_SYNC_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(30_000),
   CONTENT_SIGNED_URL_SECONDS: z.coerce
     .number()
@@ -63,5 +71,4 @@ export const contentJobVarsSchema = storageVarsSchema.extend({
     .min(60)
     .max(7 * 24 * 3600)
     .default(3600),
-  MEDIA_BUCKET: z.string().min(3).max(63).default("layers-media"),
 });

@@ -29,13 +29,12 @@ const id = z.string().min(1).max(64);
 /** Workflow params and the inline call's job reference: ids only. */
 const jobRefSchema = z.object({ jobId: id, orgId: id, projectId: id }).strict();
 
-/** The dependencies of one step: its own database handle (closed after the step), buckets, agent, keys. */
-async function withDeps<T>(
-  env: ContentBindings,
-  vars: ContentVars,
-  ctx: { waitUntil(p: Promise<unknown>): void },
-  work: (deps: RunDeps) => Promise<T>,
-): Promise<T> {
+/**
+ * The dependencies of one job run (every step of a Workflow run, or one inline call): one database handle,
+ * opened on its first query and closed by `close` at the end of the run, the media bucket, the agent, the
+ * keyring. A run the engine replays (after an eviction) builds its own.
+ */
+function runDeps(env: ContentBindings, vars: ContentVars): { deps: RunDeps; close(): Promise<void> } {
   const media = objectStoreFor(vars, vars.MEDIA_BUCKET);
   if (!media)
     throw new JobError("storage_unavailable", "The media bucket is not configured (S3_ENDPOINT).", false);
@@ -45,8 +44,8 @@ async function withDeps<T>(
     role: "layers_content",
     stepTimeoutMs: vars.DATABASE_TIMEOUT_MS,
   });
-  try {
-    return await work({
+  return {
+    deps: {
       db,
       media,
       mediaBucket: vars.MEDIA_BUCKET,
@@ -56,11 +55,9 @@ async function withDeps<T>(
       allowLocalHttp: vars.STORAGE_ALLOW_LOCAL_HTTP === "true",
       partnerTimeoutMs: vars.CONTENT_PARTNER_TIMEOUT_MS,
       now: () => new Date(),
-    });
-  } finally {
-    // Not awaited: closing waits for connections a dead socket may never give back.
-    ctx.waitUntil(closeDb(db));
-  }
+    },
+    close: () => closeDb(db),
+  };
 }
 
 /** Tests only (CONTENT_TEST_CRASH_AFTER): the steps that already "crashed" once, per job, in this isolate. */
@@ -97,10 +94,15 @@ export class ContentJobWorkflow extends WorkflowEntrypoint<ContentBindings, JobR
       },
       timeout: "5 minutes",
     } as const;
+    let opened: ReturnType<typeof runDeps> | undefined;
+    const deps = () => {
+      opened ??= runDeps(this.env, vars);
+      return opened.deps;
+    };
     const run = <T>(name: string, work: (deps: RunDeps) => Promise<T>): Promise<T> =>
       step.do(name, config, async () => {
         try {
-          const out = await withDeps(this.env, vars, this.ctx, work);
+          const out = await work(deps());
           const crashKey = `${name}:${ref.jobId}`;
           if (vars.CONTENT_TEST_CRASH_AFTER === name && !crashed.has(crashKey)) {
             crashed.add(crashKey);
@@ -113,15 +115,13 @@ export class ContentJobWorkflow extends WorkflowEntrypoint<ContentBindings, JobR
       });
     let job: ValidatedJob | null = null;
     try {
-      const validated = await run("validate", (deps) => validateJob(deps, ref));
+      const validated = await run("validate", (d) => validateJob(d, ref));
       job = validated;
       if (validated.state === "finished") return { status: "finished" as const };
-      await run("build prompt", (deps) => checkPrompt(deps, ref));
-      const generated = await run("generate", (deps) => generateMedia(deps, ref));
-      const stored = await run("store", (deps) => storeMedia(deps, ref, validated, generated));
-      const { containerId } = await run("record", (deps) =>
-        recordJob(deps, ref, validated, generated, stored),
-      );
+      await run("build prompt", (d) => checkPrompt(d, ref));
+      const generated = await run("generate", (d) => generateMedia(d, ref));
+      const stored = await run("store", (d) => storeMedia(d, ref, validated, generated));
+      const { containerId } = await run("record", (d) => recordJob(d, ref, validated, generated, stored));
       // content_job.succeeded is in the outbox since record committed; the webhooks sweep sends it (≤ 1 min).
       await step.do("notify", config, async () => {
         log.info("content job succeeded", { jobId: ref.jobId, orgId: ref.orgId, containerId });
@@ -133,7 +133,7 @@ export class ContentJobWorkflow extends WorkflowEntrypoint<ContentBindings, JobR
       const known = job ? { kind: job.kind, storageMode: job.storageMode } : null;
       await step.do("fail", config, async () => {
         try {
-          await withDeps(this.env, vars, this.ctx, (deps) => failJob(deps, ref, known, errorCode));
+          await failJob(deps(), ref, known, errorCode);
         } catch (failure) {
           throw stepError(failure);
         }
@@ -141,6 +141,9 @@ export class ContentJobWorkflow extends WorkflowEntrypoint<ContentBindings, JobR
         return { errorCode };
       });
       return { status: "failed" as const, errorCode };
+    } finally {
+      // Not awaited: closing waits for connections a dead socket may never give back.
+      if (opened) this.ctx.waitUntil(opened.close());
     }
   }
 }
@@ -175,10 +178,10 @@ export default {
       );
     }
     const vars = parseEnv(contentVarsSchema, env);
+    let opened: ReturnType<typeof runDeps> | undefined;
     try {
-      const out = await withDeps(env, vars, ctx, (deps) =>
-        generateInMemory(deps, parsed.data.ref, parsed.data.request),
-      );
+      opened = runDeps(env, vars);
+      const out = await generateInMemory(opened.deps, parsed.data.ref, parsed.data.request);
       return new Response(out.media, {
         headers: {
           "content-type": out.facts.mediaType,
@@ -198,6 +201,9 @@ export default {
         { error: { code, message: error instanceof JobError ? error.message : "Generation failed." } },
         { status: Object.hasOwn(STATUS_OF_CODE, code) ? (STATUS_OF_CODE[code] as number) : 502 },
       );
+    } finally {
+      // Not awaited: closing waits for connections a dead socket may never give back.
+      if (opened) ctx.waitUntil(opened.close());
     }
   },
 } satisfies ExportedHandler<ContentBindings>;

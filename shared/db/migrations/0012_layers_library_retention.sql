@@ -9,9 +9,9 @@ grant select (org_id, project_id, layer, enabled) on project_layers to layers_co
 -- project's archived_at + 90 days of grace (the seed's rule; functions/retention/policy.ts holds the same
 -- number for the archive verb, which sets expires_at on the containers that exist when it archives). A
 -- trigger, so every writer of containers (the content workflow, tests, a script) gets it without asking.
--- SECURITY DEFINER: the roles that write containers (layers_content, layers_api) need no privilege on
--- projects for it, and the lock it takes needs one; it reads one column of the inserted row's project, under
--- the inserting transaction's tenant setting (RLS still applies to the owner: FORCE).
+-- SECURITY DEFINER: FOR SHARE needs an UPDATE grant on projects, which no writer of containers (the content
+-- Worker's layers_content role) should hold just for this read; the function reads one column of the
+-- container's own project (RLS still scopes it to app.org_id) and its search_path is pinned.
 create function content_containers_archived_expiry() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
