@@ -128,35 +128,6 @@ async function webhookMessage(t: SecurityTenant): Promise<{ id: string; messageI
   return { id, messageId: list.data[0]!.id };
 }
 
-/** A content container of the route's project, its object in the stack's media bucket. */
-async function container(t: SecurityTenant): Promise<string> {
-  const made = await insertTestContainer(t.stack.db, t.stack.s3.media, {
-    orgId: t.orgId,
-    projectId: t.projectId,
-  });
-  return made.id;
-}
-
-/** An ads content entry of the org, made of one container. */
-async function adsContent(t: SecurityTenant): Promise<string> {
-  const created = await ok(
-    t.as.post<unknown, { id: string }>("/v1/ads-content", {
-      name: "Security probe creative",
-      containerIds: [await container(t)],
-    }),
-    201,
-  );
-  return created.id;
-}
-
-/** An entry in use by the route's project (its content layer switched on first). */
-async function adsContentInUse(t: SecurityTenant): Promise<string> {
-  await ok(t.as.put(`/v1/projects/${t.projectId}/layers/content`, { enabled: true }), 200);
-  const id = await adsContent(t);
-  await ok(t.as.put(`/v1/projects/${t.projectId}/ads-content/${id}`, { status: "active" }), 201);
-  return id;
-}
-
 /**
  * The project's content layer switched on (a direct row until the layers API lands) and, with `job`, one
  * finished content job written directly: no Workflow runs behind it to change the org's rows mid-suite.
@@ -183,6 +154,35 @@ async function withContent(t: SecurityTenant, job = false): Promise<string | und
       finished_at: new Date(),
     })
     .execute();
+  return id;
+}
+
+/** A content container of the route's project, its object in the stack's media bucket. */
+async function container(t: SecurityTenant): Promise<string> {
+  const made = await insertTestContainer(t.stack.db, t.stack.s3.media, {
+    orgId: t.orgId,
+    projectId: t.projectId,
+  });
+  return made.id;
+}
+
+/** An ads content entry of the org, made of one container. */
+async function adsContent(t: SecurityTenant): Promise<string> {
+  const created = await ok(
+    t.as.post<unknown, { id: string }>("/v1/ads-content", {
+      name: "Security probe creative",
+      containerIds: [await container(t)],
+    }),
+    201,
+  );
+  return created.id;
+}
+
+/** An entry in use by the route's project (its content layer switched on first). */
+async function adsContentInUse(t: SecurityTenant): Promise<string> {
+  await ok(t.as.put(`/v1/projects/${t.projectId}/layers/content`, { enabled: true }), 200);
+  const id = await adsContent(t);
+  await ok(t.as.put(`/v1/projects/${t.projectId}/ads-content/${id}`, { status: "active" }), 201);
   return id;
 }
 

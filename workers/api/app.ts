@@ -87,10 +87,10 @@ export function createApiApp() {
   registerDeletionRequestRoutes(app);
   registerStorageConfigRoutes(app);
   registerWebhookEndpointRoutes(app);
+  registerContentJobRoutes(app);
   registerProjectLayerRoutes(app);
   registerContentContainerRoutes(app);
   registerAdsContentRoutes(app);
-  registerContentJobRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {
