@@ -12,9 +12,6 @@ import { type ContainerView, deleteContainerRow, getContainer, listContainers } 
 // (the object first, then the row). Reading and deleting work whatever the project's content layer says:
 // switching the layer off stops generation, not access to what was generated.
 
-/** How long a download URL works: long enough to start a download, short enough that a leaked URL dies. */
-export const CONTAINER_URL_SECONDS = 900;
-
 /** The stores a container lives in. */
 export interface ContainerStorage {
   /** Our media bucket, or undefined where object storage is not configured (answers 503). */
@@ -23,6 +20,8 @@ export interface ContainerStorage {
   partner(target: StorageTarget, bucket: string): ObjectStore;
   /** The keyring the partner's secret is sealed with. */
   keys: KeyringSource;
+  /** How long a download URL works (CONTENT_SIGNED_URL_SECONDS, shared with the content-job answers). */
+  urlSeconds: number;
 }
 
 /** A container as the API shows it and as its audit rows record it (no URL: that is per request). */
@@ -93,7 +92,7 @@ async function partnerTarget(
   return readingTokens(ctx, () => loadStorageTarget(ctx.db, ctx.orgId, configId, keyring));
 }
 
-/** One container with a download URL signed for CONTAINER_URL_SECONDS (presigning calls no server). */
+/** One container with a download URL signed for `storage.urlSeconds` (presigning calls no server). */
 export async function getProjectContainer(
   ctx: VerbContext,
   projectId: string,
@@ -102,7 +101,7 @@ export async function getProjectContainer(
 ): Promise<{ container: ContainerView; download: ContainerDownload }> {
   await visibleProject(ctx, projectId);
   const container = found(await getContainer(ctx.db, projectId, containerId), noContainer(containerId));
-  const expiresAt = new Date(ctx.now.getTime() + CONTAINER_URL_SECONDS * 1000).toISOString();
+  const expiresAt = new Date(ctx.now.getTime() + storage.urlSeconds * 1000).toISOString();
   let store: ObjectStore;
   if (container.storageMode === "cloud") {
     if (!storage.media) throw unavailable(ctx.log, "not configured", "media bucket");
@@ -117,7 +116,7 @@ export async function getProjectContainer(
     store = storage.partner(target, container.bucket);
   }
   try {
-    const url = await store.signedGetUrl(container.objectKey, CONTAINER_URL_SECONDS, {
+    const url = await store.signedGetUrl(container.objectKey, storage.urlSeconds, {
       downloadName: downloadName(container),
     });
     return { container, download: { url, expiresAt, unavailableReason: null } };

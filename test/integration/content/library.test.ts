@@ -205,13 +205,15 @@ describe("content containers", () => {
     const got = await as.get<Container>(`/v1/projects/${projectId}/content-containers/${target.id}`);
     expect(got.status, got.text).toBe(200);
     const url = new URL(got.body.download?.url ?? "");
-    expect(url.searchParams.get("X-Amz-Expires")).toBe("900");
+    expect(url.searchParams.get("X-Amz-Expires")).toBe("3600");
     expect(got.text).not.toContain("S3RVER/"); // no secret in the URL: the credential is the key id only
     const downloaded = await fetch(url);
     expect(downloaded.status).toBe(200);
     expect(new Uint8Array(await downloaded.arrayBuffer())).toEqual(target.bytes);
     // The URL's signature is stored nowhere.
-    expect(await findInTables(stack.db, [url.searchParams.get("X-Amz-Signature") ?? "-"])).toEqual([]);
+    const signature = url.searchParams.get("X-Amz-Signature") ?? "-";
+    expect(await findInTables(stack.db, [signature])).toEqual([]);
+    expect(stack.logs.join("\n")).not.toContain(signature);
 
     const deleted = await as.delete(`/v1/projects/${projectId}/content-containers/${target.id}`);
     expect(deleted.status, deleted.text).toBe(204);
@@ -272,6 +274,7 @@ describe("content containers", () => {
     expect((await as.delete(`/v1/projects/${projectId}/content-containers/${second.id}`)).status).toBe(204);
     expect(await partnerBucket().get(second.objectKey)).toEqual(second.bytes);
     expect(await findInTables(stack.db, [secret])).toEqual([]);
+    expect(stack.logs.join("\n")).not.toContain(secret);
   });
 
   test("object storage down: 503 storage_unavailable, the container stays, and a retry finishes", async () => {

@@ -1,6 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
-  CONTAINER_URL_SECONDS,
   type ContainerStorage,
   containerJson,
   deleteContainerObject,
@@ -15,7 +14,7 @@ import { createS3Store } from "../../../functions/storage/objectStore";
 import { parseEnv } from "../../common/parseEnv";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { mediaVarsSchema } from "../env";
+import { contentJobVarsSchema } from "../env";
 import { mutationWithCall, query } from "../handlers";
 import {
   apiRoute,
@@ -34,7 +33,7 @@ import {
 
 const KINDS = ["copy", "image", "reel_storyboard", "video"] as const;
 
-export const ContentContainerSchema = z
+export const LibraryContainerSchema = z
   .object({
     id: z.string().openapi({ example: "ctr_4sV9qLm2Xc8RtY6pKw3N" }),
     object: z.literal("content_container"),
@@ -58,24 +57,26 @@ export const ContentContainerSchema = z
       .nullable()
       .openapi({ description: "Set when the project is archived: archived_at + 90 days, then deleted." }),
   })
-  .openapi("ContentContainer");
+  .openapi("LibraryContentContainer");
 
-export const ContentContainerWithDownloadSchema = ContentContainerSchema.extend({
+export const LibraryContainerWithDownloadSchema = LibraryContainerSchema.extend({
   download: z
     .object({
       url: z
         .string()
         .nullable()
         .openapi({
-          description: `A presigned GET URL, valid ${CONTAINER_URL_SECONDS} s; no API key needed. null when it cannot be made.`,
+          description:
+            "A presigned GET URL, valid CONTENT_SIGNED_URL_SECONDS (1 hour by default, as the content-job " +
+            "answers' URLs); no API key needed. null when it cannot be made.",
         }),
       expiresAt: dateTime().nullable(),
       unavailableReason: z.enum(["storage_config_deleted"]).nullable().openapi({
         description: "storage_config_deleted: the own-bucket config the object was written with is gone.",
       }),
     })
-    .openapi("ContentDownload"),
-}).openapi("ContentContainerWithDownload");
+    .openapi("LibraryContentDownload"),
+}).openapi("LibraryContentContainerWithDownload");
 
 const ProjectParams = z.object({
   projectId: z
@@ -115,7 +116,7 @@ const routes = {
       }),
     },
     responses: {
-      200: json(listOf(ContentContainerSchema, "ContentContainerList"), "A page of containers"),
+      200: json(listOf(LibraryContainerSchema, "LibraryContentContainerList"), "A page of containers"),
       ...errorResponses(400, 404),
     },
   }),
@@ -125,14 +126,15 @@ const routes = {
     path: "/v1/projects/{projectId}/content-containers/{containerId}",
     tags: ["Content containers"],
     operationId: "getContentContainer",
-    summary: `Get a container with a download URL valid ${CONTAINER_URL_SECONDS / 60} minutes`,
+    summary: "Get a container with a signed, expiring download URL",
     description:
-      `The container and a presigned download URL valid ${CONTAINER_URL_SECONDS} s (ask again for a new one). ` +
+      "The container and a presigned download URL valid CONTENT_SIGNED_URL_SECONDS (3600 s by default; ask " +
+      "again for a new one). " +
       "Own-bucket containers are signed with the partner's storage config; when that config was deleted, " +
       "the answer carries the location only.",
     request: { params: ContainerParams },
     responses: {
-      200: json(ContentContainerWithDownloadSchema, "The container"),
+      200: json(LibraryContainerWithDownloadSchema, "The container"),
       ...errorResponses(400, 404),
       ...storageUnavailable,
     },
@@ -159,7 +161,7 @@ const routes = {
 
 /** Our media bucket and partners' buckets, as this Worker is configured. */
 function containerStorage(env: ApiEnv["Bindings"]): ContainerStorage {
-  const vars = parseEnv(mediaVarsSchema, env);
+  const vars = parseEnv(contentJobVarsSchema, env);
   return {
     media: objectStoreFor(vars, vars.MEDIA_BUCKET),
     partner: (target, bucket) =>
@@ -173,6 +175,7 @@ function containerStorage(env: ApiEnv["Bindings"]): ContainerStorage {
         maxAttempts: 1,
       }),
     keys: () => parseKeyring(env),
+    urlSeconds: vars.CONTENT_SIGNED_URL_SECONDS,
   };
 }
 
