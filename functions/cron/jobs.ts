@@ -1,6 +1,7 @@
 import type { Db } from "../../shared/db";
 import { DEAD_LETTER_JOBS } from "../deadLetters/jobs";
 import { DSAR_JOBS } from "../deletionRequests/jobs";
+import { LIFECYCLE_JOBS } from "../lifecycle/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
 import type { ObjectStore } from "../storage/objectStore";
@@ -25,6 +26,10 @@ export interface JobContext {
   archive?: ObjectStore | undefined;
   /** Dead-lettered events and relay batches (functions/deadLetters). */
   deadLetters?: ObjectStore | undefined;
+  /** Generated media (content containers of our storage): erased with their project or org. */
+  media?: ObjectStore | undefined;
+  /** Org export archives: erased with their org. */
+  exports?: ObjectStore | undefined;
   /** Producer to "layers-events": dead letters are redriven through the normal persist path. */
   eventsQueue?: QueueSender | undefined;
   /** Producer to "layers-relay-dlq": relay dead letters kept in storage while the database was down. */
@@ -50,6 +55,7 @@ export interface CronJob {
 /** Every job, in the order a run executes them. */
 export const CRON_JOBS: CronJob[] = [
   ...DSAR_JOBS,
+  ...LIFECYCLE_JOBS,
   ...RELAY_JOBS,
   ...RETENTION_JOBS,
   ...DEAD_LETTER_JOBS,

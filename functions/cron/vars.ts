@@ -11,6 +11,9 @@ export const cronVarsSchema = storageVarsSchema.extend({
   // there are no dead letters to tend.
   ARCHIVE_BUCKET: z.string().min(3).max(63).optional(),
   DEAD_LETTER_BUCKET: z.string().min(3).max(63).default("layers-dead-letters"),
+  // Project and org deletion (functions/lifecycle) erase generated media and org exports too.
+  MEDIA_BUCKET: z.string().min(3).max(63).default("layers-media"),
+  EXPORT_BUCKET: z.string().min(3).max(63).default("layers-exports"),
   // Retention work per run: rows per DELETE chunk, and rows per data class per run.
   RETENTION_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5_000),
   RETENTION_ROW_BUDGET: z.coerce.number().int().min(1).max(10_000_000).default(100_000),

@@ -17,10 +17,14 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array, contentType: string): Promise<void>;
   /** The object's bytes, or undefined when there is no such key. */
   get(key: string): Promise<Uint8Array | undefined>;
-  /** One page of keys under `prefix`; with a delimiter, the common prefixes one level down too. */
+  /**
+   * One page of keys under `prefix`; with a delimiter, the common prefixes one level down too. `after` is
+   * the previous page's `next` (an opaque continuation token); `startAfter` is a key: the listing starts
+   * after it (a cursor a job can store and resume from).
+   */
   list(
     prefix: string,
-    options?: { delimiter?: string; after?: string },
+    options?: { delimiter?: string; after?: string; startAfter?: string },
   ): Promise<{ keys: string[]; prefixes: string[]; next?: string }>;
   delete(key: string): Promise<void>;
   /** The object's size and type, or undefined when there is no such key. */
@@ -83,6 +87,7 @@ export function createS3Store(config: S3Config): ObjectStore {
           Prefix: prefix,
           Delimiter: options.delimiter,
           ContinuationToken: options.after,
+          StartAfter: options.startAfter,
           MaxKeys: 1000,
         }),
       );

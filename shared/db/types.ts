@@ -38,6 +38,18 @@ export type Generated<T> =
 
 export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
 
+export type Json = JsonValue;
+
+export type JsonArray = JsonValue[];
+
+export type JsonObject = {
+  [x: string]: JsonValue | undefined;
+};
+
+export type JsonPrimitive = boolean | number | string | null;
+
+export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface AdsContent {
@@ -215,8 +227,26 @@ export interface Members {
 
 export interface Organizations {
   created_at: Generated<Timestamp>;
+  deleted_at: Timestamp | null;
   id: string;
   name: string;
+}
+
+export interface OrgDeletions {
+  attempts: Generated<number>;
+  counts: Generated<Json>;
+  cursors: Generated<Json>;
+  failure_code: string | null;
+  finished_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
+  id: string;
+  org_id: string | null;
+  purge_after: Timestamp | null;
+  requested_at: Timestamp;
+  started_at: Timestamp | null;
+  status: Generated<string>;
+  step: string | null;
+  token_sha256: string;
 }
 
 export interface ProjectAdsContent {
@@ -226,6 +256,24 @@ export interface ProjectAdsContent {
   project_id: string;
   status: Generated<ProjectAdsContentStatus>;
   updated_at: Generated<Timestamp>;
+}
+
+export interface ProjectDeletions {
+  attempts: Generated<number>;
+  counts: Generated<Json>;
+  cursors: Generated<Json>;
+  failure_code: string | null;
+  finished_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
+  id: string;
+  org_id: string;
+  project_id: string;
+  request_id: string | null;
+  requested_at: Timestamp;
+  requested_by: string;
+  started_at: Timestamp | null;
+  status: Generated<string>;
+  step: string | null;
 }
 
 export interface ProjectLayers {
@@ -241,6 +289,7 @@ export interface ProjectLayers {
 export interface Projects {
   archived_at: Timestamp | null;
   created_at: Generated<Timestamp>;
+  deleted_at: Timestamp | null;
   event_retention_days: Generated<number>;
   id: string;
   name: string;
@@ -439,8 +488,10 @@ export interface DB {
   event_daily_counts: EventDailyCounts;
   idempotency_keys: IdempotencyKeys;
   members: Members;
+  org_deletions: OrgDeletions;
   organizations: Organizations;
   project_ads_content: ProjectAdsContent;
+  project_deletions: ProjectDeletions;
   project_layers: ProjectLayers;
   projects: Projects;
   relay_dead_letters: RelayDeadLetters;

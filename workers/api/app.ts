@@ -10,6 +10,7 @@ import { registerApiKeyRoutes } from "./routes/apiKeys";
 import { registerAuditLogRoutes } from "./routes/auditLog";
 import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
 import { registerDestinationRoutes } from "./routes/destinations";
+import { RECEIPT_PATH_PREFIX, registerLifecycleRoutes } from "./routes/lifecycle";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
 import { registerProjectRoutes } from "./routes/projects";
@@ -67,7 +68,12 @@ export function createApiApp() {
     security: [{ apiKey: [] }],
   }));
   registerDocsRoutes(app);
-  app.use("/v1/*", async (c, next) => (c.req.path === "/v1/openapi.json" ? next() : authenticate(c, next)));
+  // The org-deletion receipt is read with its own token, not an API key (the org may be gone).
+  app.use("/v1/*", async (c, next) =>
+    c.req.path === "/v1/openapi.json" || c.req.path.startsWith(RECEIPT_PATH_PREFIX)
+      ? next()
+      : authenticate(c, next),
+  );
   app.use("*", limitBody);
 
   registerProjectRoutes(app);
@@ -83,6 +89,7 @@ export function createApiApp() {
   registerDeletionRequestRoutes(app);
   registerStorageConfigRoutes(app);
   registerWebhookEndpointRoutes(app);
+  registerLifecycleRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

@@ -28,6 +28,8 @@ export default {
     const stores = {
       archive: vars.ARCHIVE_BUCKET ? objectStoreFor(vars, vars.ARCHIVE_BUCKET) : undefined,
       deadLetters: objectStoreFor(vars, vars.DEAD_LETTER_BUCKET),
+      media: objectStoreFor(vars, vars.MEDIA_BUCKET),
+      exports: objectStoreFor(vars, vars.EXPORT_BUCKET),
     };
     const queues = {
       eventsQueue: env.EVENTS_QUEUE,
