@@ -2435,6 +2435,18 @@ GRANT SELECT,UPDATE ON TABLE public.organizations TO layers_api;
 GRANT SELECT,DELETE ON TABLE public.organizations TO layers_maintenance;
 
 --
+-- Name: COLUMN organizations.id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE public.organizations TO layers_webhooks;
+
+--
+-- Name: COLUMN organizations.deleted_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(deleted_at) ON TABLE public.organizations TO layers_webhooks;
+
+--
 -- Name: TABLE project_ads_content; Type: ACL; Schema: public; Owner: -
 --
 
@@ -2462,6 +2474,27 @@ GRANT SELECT,DELETE ON TABLE public.project_layers TO layers_maintenance;
 GRANT SELECT ON TABLE public.projects TO layers_consumer;
 GRANT SELECT,INSERT,UPDATE ON TABLE public.projects TO layers_api;
 GRANT SELECT,DELETE ON TABLE public.projects TO layers_maintenance;
+
+--
+-- Name: COLUMN projects.id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE public.projects TO layers_relay;
+GRANT SELECT(id) ON TABLE public.projects TO layers_webhooks;
+
+--
+-- Name: COLUMN projects.org_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(org_id) ON TABLE public.projects TO layers_relay;
+GRANT SELECT(org_id) ON TABLE public.projects TO layers_webhooks;
+
+--
+-- Name: COLUMN projects.deleted_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(deleted_at) ON TABLE public.projects TO layers_relay;
+GRANT SELECT(deleted_at) ON TABLE public.projects TO layers_webhooks;
 
 --
 -- Name: TABLE relay_dead_letters; Type: ACL; Schema: public; Owner: -

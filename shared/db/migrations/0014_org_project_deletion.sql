@@ -116,3 +116,9 @@ $$;
 grant select, delete on organizations to layers_maintenance;
 grant update on project_deletions to layers_maintenance;
 grant select, update, delete on org_deletions to layers_maintenance;
+
+-- Relay and webhooks drop the messages of a project or org being deleted instead of sending them or
+-- writing rows behind the cascade (functions/relay/relayBatch.ts, functions/webhooks/deliver.ts): they
+-- read whether it is marked, nothing else.
+grant select (id, org_id, deleted_at) on projects to layers_relay, layers_webhooks;
+grant select (id, deleted_at) on organizations to layers_webhooks;

@@ -197,8 +197,8 @@ describe("real answers match the OpenAPI document", () => {
     // Project and org deletion (issue 15); the org's deletion last: it revokes this key.
     const doomed = (await call("POST", "/v1/projects", "/v1/projects", { name: "Doomed" }))!;
     await call("POST", "/v1/projects/{projectId}/archive", `/v1/projects/${doomed.id}/archive`);
-    const deletion = (await call("DELETE", "/v1/projects/{projectId}", `/v1/projects/${doomed.id}`))!;
-    await call("GET", "/v1/project-deletions/{deletionId}", `/v1/project-deletions/${deletion.id}`);
+    const projectDeletion = (await call("DELETE", "/v1/projects/{projectId}", `/v1/projects/${doomed.id}`))!;
+    await call("GET", "/v1/project-deletions/{deletionId}", `/v1/project-deletions/${projectDeletion.id}`);
     await call("DELETE", "/v1/org", "/v1/org", { confirm: "API test org" });
 
     expect(problems).toEqual([]);
