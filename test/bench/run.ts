@@ -12,6 +12,7 @@ import { openBenchDatabase } from "./db";
 import { benchDeleteUser, deleteUserLines } from "./deleteUser";
 import { benchEndToEnd, endToEndLines } from "./endToEnd";
 import { benchIngest } from "./ingest";
+import { benchOrgDelete, orgDeleteLines } from "./orgDelete";
 import { benchPersist } from "./persist";
 import { benchPurge, purgeLines } from "./purge";
 import { benchRelay, relayLines } from "./relay";
@@ -30,9 +31,21 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks,orgDelete (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
-  const all = ["ingest", "persist", "cpu", "api", "purge", "relay", "dsar", "e2e", "sdk", "webhooks"];
+  const all = [
+    "ingest",
+    "persist",
+    "cpu",
+    "api",
+    "purge",
+    "relay",
+    "dsar",
+    "e2e",
+    "sdk",
+    "webhooks",
+    "orgDelete",
+  ];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
   if (unknown.length > 0)
@@ -135,6 +148,25 @@ async function main(resources: Resources): Promise<void> {
       `(j) webhooks: ${webhooksOptions.deliveries} deliveries per side, queue → Worker vs a signed fetch loop`,
     );
     console.log(webhooksLines(await benchWebhooks(resources, webhooksOptions), webhooksOptions));
+  }
+
+  if (parts.has("orgDelete")) {
+    // 4M rows of inserts on PGlite would take long and say nothing about a server.
+    if (database.embedded)
+      console.log("(k) org delete skipped: embedded PGlite (run against a Postgres server)");
+    else {
+      const orgDeleteOptions = {
+        ownerUrl: database.ownerUrl,
+        events: intFromEnv("BENCH_ORG_DELETE_EVENTS", 2_000_000),
+        objects: intFromEnv("BENCH_ORG_DELETE_OBJECTS", 10_000),
+      };
+      progress(
+        `(k) org delete: ${orgDeleteOptions.events} events + ${orgDeleteOptions.objects} objects per org, cascade vs plain`,
+      );
+      console.log(
+        orgDeleteLines(await benchOrgDelete(resources, orgDeleteOptions, progress), orgDeleteOptions),
+      );
+    }
   }
 
   if (parts.has("sdk")) await sdkPart();
