@@ -1,19 +1,23 @@
+import { sql } from "kysely";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { parseKeyring } from "../../../functions/destinations/crypto";
 import { handleEventsMessages } from "../../../functions/events/handleEventsMessage";
 import { runDeletions } from "../../../functions/lifecycle/cascade";
 import { relayBatch } from "../../../functions/relay/relayBatch";
 import { defaultSendDeps } from "../../../functions/relay/send";
+import { emitWebhookEvent } from "../../../functions/webhooks/outbox";
 import { maintenanceRoleUrl, roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
+import { withTenant } from "../../../shared/db";
 import { createLogger } from "../../../shared/logger";
 import { addApiKey } from "../../support/apiTenant";
 import { addDestinations } from "../../support/destinations";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { eventsMessage, queuedEvent, relayEvent, relayMessage } from "../../support/messages";
-import { type Stack, startStack, TEST_DESTINATION_KEYRING } from "../../support/stack";
+import { type Stack, startStack, TEST_DESTINATION_KEYRING, waitFor } from "../../support/stack";
 import { createTenant, type TestTenant } from "../../support/tenant";
+import { type Receiver, startReceiver } from "../../support/webhookReceiver";
 import { call } from "../dsar/helpers";
 
 // Messages already queued when an org is deleted: the consumer drops its events, the relay sends nothing
@@ -25,9 +29,21 @@ let fakes: FakePlatforms;
 let relayDb: Db;
 let consumerDb: Db;
 let maintenance: Db;
+let receiver: Receiver;
 beforeAll(async () => {
   fakes = await startFakePlatforms();
-  stack = await startStack({ consumer: "recorder", relayVars: fakes.vars });
+  receiver = await startReceiver();
+  stack = await startStack({
+    consumer: "recorder",
+    relayVars: fakes.vars,
+    apiVars: { WEBHOOK_ALLOW_LOCAL_HTTP: "true" },
+    webhooksVars: {
+      WEBHOOK_RETRY_SCHEDULE_SECONDS: "0,0",
+      WEBHOOK_TIMEOUT_MS: "500",
+      WEBHOOK_LEASE_SECONDS: "60",
+    },
+    cronVars: { WEBHOOK_LEASE_SECONDS: "60" },
+  });
   relayDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_relay"), 2);
   consumerDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"), 2);
   maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
@@ -38,6 +54,7 @@ afterAll(async () => {
   await maintenance?.destroy();
   await stack?.dispose();
   await fakes?.close();
+  await receiver?.close();
 });
 
 const sent: unknown[] = [];
@@ -123,4 +140,39 @@ test("a deleted org's queued events and relay batches are dropped, before and af
     await stack.db.selectFrom("relay_deliveries").select("batch_id").where("org_id", "=", t.orgId).execute(),
   ).toEqual([]);
   expect(sent.filter((m) => JSON.stringify(m).includes("gone-"))).toEqual([]);
+});
+
+test("a deleted org's pending webhook deliveries are closed unsent, not retried", async () => {
+  const t = await createTenant(stack.db);
+  const owner = await addApiKey(stack.db, t.orgId, "owner");
+  const created = await call(stack, owner.secret, "POST", "/v1/webhook-endpoints", {
+    url: receiver.url("/deleted-org"),
+    eventTypes: [],
+  });
+  expect(created.status).toBe(201);
+  const messageId = await withTenant(stack.db, t.orgId, (tx) =>
+    emitWebhookEvent(tx, {
+      orgId: t.orgId,
+      type: "api_key.created",
+      payload: { apiKeyId: "key_x", role: "developer", mode: "live", projectId: null, link: "/v1/api-keys" },
+      now: new Date(),
+    }),
+  );
+  expect(messageId).toBeTruthy();
+  expect((await call(stack, owner.secret, "DELETE", "/v1/org", { confirm: "Test org" })).status).toBe(202);
+
+  // The every-minute sweep puts the deliveries on the Queue; the webhooks Worker closes them unsent.
+  const statusOf = async () => {
+    const { rows } = await sql<{ status: string }>`
+      select status from webhook_deliveries where org_id = ${t.orgId} and message_id = ${messageId}`.execute(
+      stack.db,
+    );
+    return rows.map((r) => r.status);
+  };
+  expect(await statusOf()).toEqual(["pending"]);
+  await waitFor(async () => {
+    await stack.cron(new Date(), "* * * * *");
+    return (await statusOf()).every((s) => s === "failed") ? true : undefined;
+  }, 30_000, 500);
+  expect(receiver.received("/deleted-org")).toEqual([]);
 });
