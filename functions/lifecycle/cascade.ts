@@ -8,8 +8,8 @@ import { deleteKeys, type LifecycleStores, objectSweeps } from "./objects";
 export const CASCADE_BATCH_ROWS = 5_000;
 /** Rows one Cron run may delete, over every deletion it works on, before handing the rest to the next run. */
 export const CASCADE_ROWS_PER_RUN = 500_000;
-/** Objects one Cron run may delete (one request each, eight in flight). */
-export const CASCADE_OBJECTS_PER_RUN = 10_000;
+/** Objects one Cron run may list and delete (deleted 1,000 per request). */
+export const CASCADE_OBJECTS_PER_RUN = 50_000;
 /** Keys per listing page (S3's maximum). */
 const LIST_PAGE = 1_000;
 /**

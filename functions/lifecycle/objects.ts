@@ -69,14 +69,9 @@ export function objectSweeps(scope: Scope): ObjectSweep[] {
   return sweeps;
 }
 
-/** Deletes `keys` with at most `parallel` requests in flight; throws on the first failure. */
-export async function deleteKeys(store: ObjectStore, keys: string[], parallel = 8): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < keys.length) {
-      const key = keys[next++] as string;
-      await store.delete(key);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, keys.length) }, worker));
+/** Deletes `keys` in bulk requests of up to 1,000 (S3 DeleteObjects); throws on the first failure. */
+export async function deleteKeys(store: ObjectStore, keys: string[]): Promise<void> {
+  for (let start = 0; start < keys.length; start += 1_000) {
+    await store.deleteMany(keys.slice(start, start + 1_000));
+  }
 }

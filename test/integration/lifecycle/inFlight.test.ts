@@ -170,9 +170,13 @@ test("a deleted org's pending webhook deliveries are closed unsent, not retried"
     return rows.map((r) => r.status);
   };
   expect(await statusOf()).toEqual(["pending"]);
-  await waitFor(async () => {
-    await stack.cron(new Date(), "* * * * *");
-    return (await statusOf()).every((s) => s === "failed") ? true : undefined;
-  }, 30_000, 500);
+  await waitFor(
+    async () => {
+      await stack.cron(new Date(), "* * * * *");
+      return (await statusOf()).every((s) => s === "failed") ? true : undefined;
+    },
+    30_000,
+    500,
+  );
   expect(receiver.received("/deleted-org")).toEqual([]);
 });

@@ -171,13 +171,27 @@ describe("DELETE /v1/org", () => {
     expect(read.status).toBe(200);
     expect(read.body).toMatchObject({ id, status: "pending", receiptToken: null, counts: {} });
 
-    // The Cron Worker (the real one, on its five-minute trigger) carries the deletion out.
+    // The Cron Worker (the real one, on its five-minute trigger) carries the deletion out, objects included
+    // (bulk deletes from inside workerd).
+    for (let i = 0; i < 3; i++) {
+      await stack.s3.media.put(
+        `media/${t.orgId}/${t.projectId}/c${i}`,
+        new Uint8Array([1, 2, 3]),
+        "image/png",
+      );
+    }
     for (let i = 0; i < 5 && (await receipt(id, token)).body.status !== "completed"; i++) {
       await stack.cron(new Date());
     }
     const done = await receipt(id, token);
     expect(done.body.status).toBe("completed");
-    expect(done.body.counts).toMatchObject({ organizations: 1, projects: 1, sdk_keys: 1 });
+    expect(done.body.counts).toMatchObject({
+      organizations: 1,
+      projects: 1,
+      sdk_keys: 1,
+      "objects:media": 3,
+    });
+    expect((await stack.s3.media.list(`media/${t.orgId}/`)).keys).toEqual([]);
     expect(done.body.counts.api_keys).toBeGreaterThanOrEqual(1);
     expect(Date.parse(done.body.expiresAt) - Date.parse(done.body.finishedAt)).toBe(RECEIPT_LIFETIME_MS);
     expect(
