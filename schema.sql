@@ -117,7 +117,7 @@ CREATE FUNCTION public.resolve_sdk_key(p_key_sha256 text) RETURNS TABLE(key_id t
   select k.id, k.org_id, k.project_id, p.event_retention_days, p.archived_at is not null
   from sdk_keys k
   join projects p on p.id = k.project_id
-  where k.key_sha256 = p_key_sha256 and k.revoked_at is null
+  where k.key_sha256 = p_key_sha256 and k.revoked_at is null and p.deleted_at is null
 $$;
 
 --
@@ -467,6 +467,41 @@ CREATE TABLE public.members (
 ALTER TABLE ONLY public.members FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: org_deletions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.org_deletions (
+    id text NOT NULL,
+    org_id text,
+    token_sha256 text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    counts jsonb DEFAULT '{}'::jsonb NOT NULL,
+    step text,
+    cursors jsonb DEFAULT '{}'::jsonb NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    failure_code text,
+    requested_at timestamp with time zone NOT NULL,
+    started_at timestamp with time zone,
+    heartbeat_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    purge_after timestamp with time zone,
+    CONSTRAINT org_deletions_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT org_deletions_check CHECK (((status = 'completed'::text) = (finished_at IS NOT NULL))),
+    CONSTRAINT org_deletions_check1 CHECK (((status = 'completed'::text) = (org_id IS NULL))),
+    CONSTRAINT org_deletions_check2 CHECK (((status = 'completed'::text) = (purge_after IS NOT NULL))),
+    CONSTRAINT org_deletions_counts_check CHECK ((jsonb_typeof(counts) = 'object'::text)),
+    CONSTRAINT org_deletions_cursors_check CHECK ((jsonb_typeof(cursors) = 'object'::text)),
+    CONSTRAINT org_deletions_failure_code_check CHECK ((failure_code ~ '^[A-Za-z0-9_]{1,64}$'::text)),
+    CONSTRAINT org_deletions_id_check CHECK ((id ~ '^odel_[A-Za-z0-9]{1,64}$'::text)),
+    CONSTRAINT org_deletions_org_id_check CHECK ((length(org_id) <= 64)),
+    CONSTRAINT org_deletions_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'completed'::text]))),
+    CONSTRAINT org_deletions_step_check CHECK ((length(step) <= 128)),
+    CONSTRAINT org_deletions_token_sha256_check CHECK ((token_sha256 ~ '^[0-9a-f]{64}$'::text))
+);
+
+ALTER TABLE ONLY public.org_deletions FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: org_exports; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -517,6 +552,7 @@ CREATE TABLE public.organizations (
     id text NOT NULL,
     name text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
     CONSTRAINT organizations_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
 );
 
@@ -537,6 +573,41 @@ CREATE TABLE public.project_ads_content (
 );
 
 ALTER TABLE ONLY public.project_ads_content FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: project_deletions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.project_deletions (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    project_id text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    counts jsonb DEFAULT '{}'::jsonb NOT NULL,
+    step text,
+    cursors jsonb DEFAULT '{}'::jsonb NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    failure_code text,
+    requested_at timestamp with time zone NOT NULL,
+    requested_by text NOT NULL,
+    request_id text,
+    started_at timestamp with time zone,
+    heartbeat_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT project_deletions_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT project_deletions_check CHECK (((status = 'completed'::text) = (finished_at IS NOT NULL))),
+    CONSTRAINT project_deletions_counts_check CHECK ((jsonb_typeof(counts) = 'object'::text)),
+    CONSTRAINT project_deletions_cursors_check CHECK ((jsonb_typeof(cursors) = 'object'::text)),
+    CONSTRAINT project_deletions_failure_code_check CHECK ((failure_code ~ '^[A-Za-z0-9_]{1,64}$'::text)),
+    CONSTRAINT project_deletions_id_check CHECK ((id ~ '^pdel_[A-Za-z0-9]{1,64}$'::text)),
+    CONSTRAINT project_deletions_project_id_check CHECK ((length(project_id) <= 64)),
+    CONSTRAINT project_deletions_request_id_check CHECK ((length(request_id) <= 128)),
+    CONSTRAINT project_deletions_requested_by_check CHECK ((length(requested_by) <= 128)),
+    CONSTRAINT project_deletions_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'completed'::text]))),
+    CONSTRAINT project_deletions_step_check CHECK ((length(step) <= 128))
+);
+
+ALTER TABLE ONLY public.project_deletions FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: project_layers; Type: TABLE; Schema: public; Owner: -
@@ -568,6 +639,7 @@ CREATE TABLE public.projects (
     archived_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
     CONSTRAINT projects_event_retention_days_check CHECK (((event_retention_days >= 30) AND (event_retention_days <= 400))),
     CONSTRAINT projects_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
 );
@@ -994,6 +1066,20 @@ ALTER TABLE ONLY public.members
     ADD CONSTRAINT members_pkey PRIMARY KEY (id);
 
 --
+-- Name: org_deletions org_deletions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.org_deletions
+    ADD CONSTRAINT org_deletions_pkey PRIMARY KEY (id);
+
+--
+-- Name: org_deletions org_deletions_token_sha256_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.org_deletions
+    ADD CONSTRAINT org_deletions_token_sha256_key UNIQUE (token_sha256);
+
+--
 -- Name: org_exports org_exports_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1013,6 +1099,13 @@ ALTER TABLE ONLY public.organizations
 
 ALTER TABLE ONLY public.project_ads_content
     ADD CONSTRAINT project_ads_content_pkey PRIMARY KEY (project_id, ads_content_id);
+
+--
+-- Name: project_deletions project_deletions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_deletions
+    ADD CONSTRAINT project_deletions_pkey PRIMARY KEY (id);
 
 --
 -- Name: project_layers project_layers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1283,6 +1376,24 @@ CREATE INDEX event_daily_counts_day ON public.event_daily_counts USING btree (da
 CREATE INDEX idempotency_keys_created ON public.idempotency_keys USING btree (created_at);
 
 --
+-- Name: org_deletions_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX org_deletions_open ON public.org_deletions USING btree (requested_at) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]));
+
+--
+-- Name: org_deletions_org; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX org_deletions_org ON public.org_deletions USING btree (org_id) WHERE (org_id IS NOT NULL);
+
+--
+-- Name: org_deletions_purge; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX org_deletions_purge ON public.org_deletions USING btree (purge_after) WHERE (purge_after IS NOT NULL);
+
+--
 -- Name: org_exports_due; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1317,6 +1428,24 @@ CREATE INDEX project_ads_content_ads ON public.project_ads_content USING btree (
 --
 
 CREATE INDEX project_ads_content_org ON public.project_ads_content USING btree (org_id, project_id);
+
+--
+-- Name: project_deletions_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX project_deletions_open ON public.project_deletions USING btree (requested_at) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]));
+
+--
+-- Name: project_deletions_org; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX project_deletions_org ON public.project_deletions USING btree (org_id, requested_at DESC, id DESC);
+
+--
+-- Name: project_deletions_project; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX project_deletions_project ON public.project_deletions USING btree (project_id);
 
 --
 -- Name: project_layers_org; Type: INDEX; Schema: public; Owner: -
@@ -1656,6 +1785,13 @@ ALTER TABLE ONLY public.project_ads_content
     ADD CONSTRAINT project_ads_content_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
 
 --
+-- Name: project_deletions project_deletions_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.project_deletions
+    ADD CONSTRAINT project_deletions_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: project_layers project_layers_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1902,6 +2038,12 @@ ALTER TABLE public.idempotency_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.members ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: org_deletions; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.org_deletions ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: org_exports; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -1920,6 +2062,12 @@ ALTER TABLE public.organizations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.project_ads_content ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: project_deletions; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.project_deletions ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: project_layers; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -1930,6 +2078,12 @@ ALTER TABLE public.project_layers ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: org_deletions receipt_by_token; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY receipt_by_token ON public.org_deletions FOR SELECT USING ((token_sha256 = current_setting('app.receipt_token_sha256'::text, true)));
 
 --
 -- Name: relay_dead_letters; Type: ROW SECURITY; Schema: public; Owner: -
@@ -2064,6 +2218,12 @@ CREATE POLICY tenant_isolation ON public.idempotency_keys USING ((org_id = curre
 CREATE POLICY tenant_isolation ON public.members USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
 
 --
+-- Name: org_deletions tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.org_deletions USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
+
+--
 -- Name: org_exports tenant_isolation; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -2080,6 +2240,12 @@ CREATE POLICY tenant_isolation ON public.organizations USING ((id = current_sett
 --
 
 CREATE POLICY tenant_isolation ON public.project_ads_content USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
+
+--
+-- Name: project_deletions tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.project_deletions USING ((org_id = current_setting('app.org_id'::text, true))) WITH CHECK ((org_id = current_setting('app.org_id'::text, true)));
 
 --
 -- Name: project_layers tenant_isolation; Type: POLICY; Schema: public; Owner: -
@@ -2260,6 +2426,7 @@ GRANT ALL ON FUNCTION public.write_request_log(p_request_id text, p_org_id text,
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ads_content TO layers_api;
 GRANT SELECT ON TABLE public.ads_content TO layers_exporter;
+GRANT SELECT,DELETE ON TABLE public.ads_content TO layers_maintenance;
 
 --
 -- Name: TABLE ads_content_containers; Type: ACL; Schema: public; Owner: -
@@ -2267,12 +2434,14 @@ GRANT SELECT ON TABLE public.ads_content TO layers_exporter;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ads_content_containers TO layers_api;
 GRANT SELECT ON TABLE public.ads_content_containers TO layers_exporter;
+GRANT SELECT,DELETE ON TABLE public.ads_content_containers TO layers_maintenance;
 
 --
 -- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.api_keys TO layers_api;
+GRANT SELECT,DELETE ON TABLE public.api_keys TO layers_maintenance;
 
 --
 -- Name: COLUMN api_keys.id; Type: ACL; Schema: public; Owner: -
@@ -2568,7 +2737,7 @@ GRANT SELECT(anonymous_id_sha256s) ON TABLE public.deletion_requests TO layers_r
 
 GRANT SELECT ON TABLE public.destinations TO layers_relay;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.destinations TO layers_api;
-GRANT SELECT ON TABLE public.destinations TO layers_maintenance;
+GRANT SELECT,DELETE ON TABLE public.destinations TO layers_maintenance;
 
 --
 -- Name: COLUMN destinations.org_id; Type: ACL; Schema: public; Owner: -
@@ -2670,6 +2839,14 @@ GRANT SELECT,DELETE ON TABLE public.idempotency_keys TO layers_maintenance;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.members TO layers_api;
 GRANT SELECT ON TABLE public.members TO layers_exporter;
+GRANT SELECT,DELETE ON TABLE public.members TO layers_maintenance;
+
+--
+-- Name: TABLE org_deletions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE public.org_deletions TO layers_api;
+GRANT SELECT,DELETE,UPDATE ON TABLE public.org_deletions TO layers_maintenance;
 
 --
 -- Name: TABLE org_exports; Type: ACL; Schema: public; Owner: -
@@ -2677,7 +2854,7 @@ GRANT SELECT ON TABLE public.members TO layers_exporter;
 
 GRANT SELECT,UPDATE ON TABLE public.org_exports TO layers_exporter;
 GRANT SELECT,INSERT ON TABLE public.org_exports TO layers_api;
-GRANT SELECT ON TABLE public.org_exports TO layers_maintenance;
+GRANT SELECT,DELETE ON TABLE public.org_exports TO layers_maintenance;
 
 --
 -- Name: COLUMN org_exports.status; Type: ACL; Schema: public; Owner: -
@@ -2702,8 +2879,20 @@ GRANT UPDATE(finished_at) ON TABLE public.org_exports TO layers_maintenance;
 --
 
 GRANT SELECT,UPDATE ON TABLE public.organizations TO layers_api;
-GRANT SELECT ON TABLE public.organizations TO layers_maintenance;
+GRANT SELECT,DELETE ON TABLE public.organizations TO layers_maintenance;
 GRANT SELECT ON TABLE public.organizations TO layers_exporter;
+
+--
+-- Name: COLUMN organizations.id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE public.organizations TO layers_webhooks;
+
+--
+-- Name: COLUMN organizations.deleted_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(deleted_at) ON TABLE public.organizations TO layers_webhooks;
 
 --
 -- Name: TABLE project_ads_content; Type: ACL; Schema: public; Owner: -
@@ -2711,6 +2900,14 @@ GRANT SELECT ON TABLE public.organizations TO layers_exporter;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.project_ads_content TO layers_api;
 GRANT SELECT ON TABLE public.project_ads_content TO layers_exporter;
+GRANT SELECT,DELETE ON TABLE public.project_ads_content TO layers_maintenance;
+
+--
+-- Name: TABLE project_deletions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE public.project_deletions TO layers_api;
+GRANT SELECT,DELETE,UPDATE ON TABLE public.project_deletions TO layers_maintenance;
 
 --
 -- Name: TABLE project_layers; Type: ACL; Schema: public; Owner: -
@@ -2718,6 +2915,7 @@ GRANT SELECT ON TABLE public.project_ads_content TO layers_exporter;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.project_layers TO layers_api;
 GRANT SELECT ON TABLE public.project_layers TO layers_exporter;
+GRANT SELECT,DELETE ON TABLE public.project_layers TO layers_maintenance;
 
 --
 -- Name: COLUMN project_layers.org_id; Type: ACL; Schema: public; Owner: -
@@ -2753,8 +2951,29 @@ GRANT SELECT(enabled) ON TABLE public.project_layers TO layers_relay;
 
 GRANT SELECT ON TABLE public.projects TO layers_consumer;
 GRANT SELECT,INSERT,UPDATE ON TABLE public.projects TO layers_api;
-GRANT SELECT ON TABLE public.projects TO layers_maintenance;
+GRANT SELECT,DELETE ON TABLE public.projects TO layers_maintenance;
 GRANT SELECT ON TABLE public.projects TO layers_exporter;
+
+--
+-- Name: COLUMN projects.id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE public.projects TO layers_relay;
+GRANT SELECT(id) ON TABLE public.projects TO layers_webhooks;
+
+--
+-- Name: COLUMN projects.org_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(org_id) ON TABLE public.projects TO layers_relay;
+GRANT SELECT(org_id) ON TABLE public.projects TO layers_webhooks;
+
+--
+-- Name: COLUMN projects.deleted_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(deleted_at) ON TABLE public.projects TO layers_relay;
+GRANT SELECT(deleted_at) ON TABLE public.projects TO layers_webhooks;
 
 --
 -- Name: TABLE relay_dead_letters; Type: ACL; Schema: public; Owner: -
@@ -2860,6 +3079,7 @@ GRANT SELECT ON TABLE public.sdk_identity_links TO layers_exporter;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.sdk_keys TO layers_api;
+GRANT SELECT,DELETE ON TABLE public.sdk_keys TO layers_maintenance;
 
 --
 -- Name: COLUMN sdk_keys.id; Type: ACL; Schema: public; Owner: -
@@ -2911,6 +3131,7 @@ GRANT SELECT ON TABLE public.sdk_users TO layers_exporter;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.storage_configs TO layers_api;
+GRANT SELECT,DELETE ON TABLE public.storage_configs TO layers_maintenance;
 
 --
 -- Name: COLUMN storage_configs.id; Type: ACL; Schema: public; Owner: -
@@ -3028,6 +3249,7 @@ GRANT SELECT ON TABLE public.suppressions TO layers_consumer;
 GRANT SELECT ON TABLE public.suppressions TO layers_relay;
 GRANT SELECT,INSERT,DELETE ON TABLE public.suppressions TO layers_api;
 GRANT SELECT ON TABLE public.suppressions TO layers_exporter;
+GRANT SELECT,DELETE ON TABLE public.suppressions TO layers_maintenance;
 
 --
 -- Name: TABLE webhook_attempts; Type: ACL; Schema: public; Owner: -
@@ -3055,6 +3277,7 @@ GRANT SELECT ON TABLE public.webhook_deliveries TO layers_exporter;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_endpoints TO layers_api;
 GRANT SELECT ON TABLE public.webhook_endpoints TO layers_webhooks;
+GRANT SELECT,DELETE ON TABLE public.webhook_endpoints TO layers_maintenance;
 
 --
 -- Name: COLUMN webhook_endpoints.id; Type: ACL; Schema: public; Owner: -

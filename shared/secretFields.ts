@@ -12,6 +12,8 @@ const SECRET_FIELD_NAMES = new Set([
   "password",
   "signingSecret",
   "secretAccessKey",
+  // An org-deletion receipt's one-time token (functions/lifecycle/verbs.ts).
+  "receiptToken",
 ]);
 
 /** True when `name` is a field whose value must never be persisted. */

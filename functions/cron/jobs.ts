@@ -2,6 +2,7 @@ import type { Db } from "../../shared/db";
 import { DEAD_LETTER_JOBS } from "../deadLetters/jobs";
 import { DSAR_JOBS } from "../deletionRequests/jobs";
 import { EXPORT_JOBS } from "../exports/jobs";
+import { LIFECYCLE_JOBS } from "../lifecycle/jobs";
 import { RELAY_JOBS } from "../relay/jobs";
 import { RETENTION_JOBS } from "../retention/jobs";
 import type { ObjectStore } from "../storage/objectStore";
@@ -26,9 +27,12 @@ export interface JobContext {
   archive?: ObjectStore | undefined;
   /** The exporter role's connection (EXPORT_DATABASE_URL): org exports run in tenant transactions. */
   exportDb?: Db | undefined;
-  /** Org export archives (functions/exports). */
+  /** Org export archives (functions/exports); erased with their org (functions/lifecycle). */
   exports?: ObjectStore | undefined;
-  /** Generated media of content jobs: expired containers' objects are deleted (functions/retention/contentRetention.ts), exports read it. */
+  /**
+   * Generated media of content jobs: expired containers' objects are deleted
+   * (functions/retention/contentRetention.ts), exports read it, project and org deletion erase it.
+   */
   media?: ObjectStore | undefined;
   /** A warning line in the Worker's log (the run's summary line is logged by the Worker itself). */
   log?: ((message: string, fields: Record<string, unknown>) => void) | undefined;
@@ -59,6 +63,7 @@ export interface CronJob {
 /** Every job, in the order a run executes them. */
 export const CRON_JOBS: CronJob[] = [
   ...DSAR_JOBS,
+  ...LIFECYCLE_JOBS,
   ...RELAY_JOBS,
   ...RETENTION_JOBS,
   ...DEAD_LETTER_JOBS,

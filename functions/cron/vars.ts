@@ -11,8 +11,9 @@ export const cronVarsSchema = storageVarsSchema.extend({
   // there are no dead letters to tend.
   ARCHIVE_BUCKET: z.string().min(3).max(63).optional(),
   DEAD_LETTER_BUCKET: z.string().min(3).max(63).default("layers-dead-letters"),
-  // Generated media (content containers): expired objects are deleted here. Without S3_ENDPOINT, expired
-  // cloud containers stay (a row never goes before its object).
+  // Generated media (content containers): expired objects are deleted here (without S3_ENDPOINT, expired
+  // cloud containers stay: a row never goes before its object); project and org deletion
+  // (functions/lifecycle) erase generated media and org exports too.
   MEDIA_BUCKET: z.string().min(3).max(63).default("layers-media"),
   // Retention work per run: rows per DELETE chunk, and rows per data class per run.
   RETENTION_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5_000),
@@ -23,7 +24,7 @@ export const cronVarsSchema = storageVarsSchema.extend({
   WEBHOOK_DISPATCH_BUDGET: z.coerce.number().int().min(1).max(100_000).default(10_000),
   WEBHOOK_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
   // Org exports (functions/exports): the exporter role's connection string (secret; without it exports stay
-  // queued), the bucket (media are read from MEDIA_BUCKET above), rows per part, steps per run and the
+  // queued), the bucket (also erased by org deletion; media are read from MEDIA_BUCKET above), rows per part, steps per run and the
   // multipart part size (S3/R2: ≥ 5 MiB).
   EXPORT_DATABASE_URL: z.string().min(1).optional(),
   EXPORT_BUCKET: z.string().min(3).max(63).default("layers-exports"),

@@ -83,7 +83,9 @@ export async function persistMessages(db: Db, messages: EventsMessage[]): Promis
       kept_ordinals: number[] | null;
     }>`
       with project as (
-        select id from projects where id = ${projectId}
+        -- A project marked for deletion is no project: its queued events are dropped, not written behind
+        -- the cascade that is erasing it (functions/lifecycle).
+        select id from projects where id = ${projectId} and deleted_at is null
       ),
       incoming as (
         -- Read as sdk_events rows (the table's own row type, not a second declaration of it); the columns

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { type Db, type Tx, withTenant } from "../../shared/db";
 import type { Destination, Keyring } from "../../shared/destinations";
 import { RELAY_MAX_EVENTS_PER_BATCH, type RelayMessage } from "../../shared/schemas/relay";
@@ -256,12 +257,26 @@ export async function relayMessages(
         let loaded = new Map<string, Destination | null | TokenDecryptError>();
         const checked = new Map<number, Checked>();
         const cache = ctx.destinations ?? new DestinationCache();
+        let live = indexes;
         await withTenant(ctx.db, orgId, async (tx) => {
+          // A project being deleted (or gone with its org) sends nothing and records nothing: its messages
+          // are dropped, so no row is written behind the cascade erasing it (functions/lifecycle).
+          const projectIds = [...new Set(indexes.map((i) => (items[i] as Item).message.projectId))];
+          const { rows: alive } = await sql<{ id: string }>`
+            select id from projects where id = any(${projectIds}::text[]) and deleted_at is null
+          `.execute(tx);
+          const aliveIds = new Set(alive.map((r) => r.id));
+          for (const i of indexes) {
+            if (aliveIds.has((items[i] as Item).message.projectId)) continue;
+            results[i] = { status: "fulfilled", value: { kind: "ack", status: "skipped", sent: 0 } };
+          }
+          live = indexes.filter((i) => aliveIds.has((items[i] as Item).message.projectId));
+          if (live.length === 0) return;
           loaded = await loadRelayDestinations(tx, wanted, ctx.keyring, cache);
           // Erasure: a user deleted or suppressed since the events were queued is not sent. One check per
           // project, from the earliest receipt among its messages (a replay has none: every rule counts).
           const byProject = new Map<string, number[]>();
-          for (const i of indexes) {
+          for (const i of live) {
             const projectId = (items[i] as Item).message.projectId;
             byProject.set(projectId, [...(byProject.get(projectId) ?? []), i]);
           }
@@ -279,10 +294,11 @@ export async function relayMessages(
             }
           }
         });
+        if (live.length === 0) return;
         const calls: number[][] = [];
         const ours: DeliveryAttempt[] = [];
         const at = ctx.deps.now();
-        for (const i of indexes) {
+        for (const i of live) {
           const c = checked.get(i) as Checked;
           if (c.message.events.length > 0) continue;
           // Every event of the batch was erased: nothing to send, the log says why.
@@ -301,9 +317,9 @@ export async function relayMessages(
             at,
           });
         }
-        const live = indexes.filter((i) => (checked.get(i) as Checked).message.events.length > 0);
-        for (const call of plan(live.map((i) => checked.get(i) as Checked))) {
-          const callIndexes = call.map((k) => live[k] as number);
+        const sending = live.filter((i) => (checked.get(i) as Checked).message.events.length > 0);
+        for (const call of plan(sending.map((i) => checked.get(i) as Checked))) {
+          const callIndexes = call.map((k) => sending[k] as number);
           const m = (checked.get(callIndexes[0] as number) as Checked).message;
           const found = loaded.get(destinationKey(m.projectId, m.destination));
           if (found instanceof Error) {

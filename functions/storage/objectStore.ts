@@ -3,6 +3,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -21,12 +22,21 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array, contentType: string): Promise<void>;
   /** The object's bytes, or undefined when there is no such key. */
   get(key: string): Promise<Uint8Array | undefined>;
-  /** One page of keys under `prefix`; with a delimiter, the common prefixes one level down too. */
+  /**
+   * One page of keys under `prefix`; with a delimiter, the common prefixes one level down too. `after` is
+   * the previous page's `next` (an opaque continuation token); `startAfter` is a key: the listing starts
+   * after it (a cursor a job can store and resume from).
+   */
   list(
     prefix: string,
-    options?: { delimiter?: string; after?: string },
+    options?: { delimiter?: string; after?: string; startAfter?: string },
   ): Promise<{ keys: string[]; prefixes: string[]; next?: string }>;
   delete(key: string): Promise<void>;
+  /**
+   * Deletes up to 1,000 keys in one request (S3 DeleteObjects, which R2 supports); a key that is not there
+   * counts as deleted. Throws when any key could not be deleted.
+   */
+  deleteMany(keys: readonly string[]): Promise<void>;
   /** The object's size and type, or undefined when there is no such key. */
   head(key: string): Promise<{ size: number; contentType: string | undefined } | undefined>;
   /**
@@ -108,6 +118,7 @@ export function createS3Store(config: S3Config): ObjectStore {
           Prefix: prefix,
           Delimiter: options.delimiter,
           ContinuationToken: options.after,
+          StartAfter: options.startAfter,
           MaxKeys: 1000,
         }),
       );
@@ -119,6 +130,20 @@ export function createS3Store(config: S3Config): ObjectStore {
     },
     async delete(key) {
       await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    },
+    async deleteMany(keys) {
+      if (keys.length === 0) return;
+      if (keys.length > 1_000) throw new Error("deleteMany: at most 1,000 keys per request");
+      const answer = await client.send(
+        new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+      );
+      const failed = answer.Errors ?? [];
+      if (failed.length > 0) {
+        // The error code only: a message may quote the key.
+        const error = new Error(`deleteMany: ${failed.length} of ${keys.length} keys not deleted`);
+        (error as { code?: string }).code = failed[0]?.Code ?? "DeleteObjectsFailed";
+        throw error;
+      }
     },
     async head(key) {
       try {

@@ -109,7 +109,11 @@ async function claim(
     payload: unknown;
     created_at: Date;
   }>`
-    select d.message_id, d.endpoint_id, d.status, d.attempts, e.id, e.org_id, e.url, e.enabled, e.deleted_at,
+    select d.message_id, d.endpoint_id, d.status, d.attempts, e.id, e.org_id, e.url, e.enabled,
+      -- An org or a project being deleted sends nothing more: its deliveries close like a deleted endpoint's.
+      case when exists (select 1 from organizations o where o.id = e.org_id and o.deleted_at is not null)
+             or exists (select 1 from projects p where p.id = m.project_id and p.deleted_at is not null)
+           then coalesce(e.deleted_at, now()) else e.deleted_at end as deleted_at,
       e.secret_ciphertext, e.secret_key_id, e.previous_secret_ciphertext, e.previous_secret_key_id,
       e.previous_secret_expires_at, m.event_type, m.payload, m.created_at
     from webhook_deliveries d

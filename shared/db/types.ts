@@ -237,8 +237,26 @@ export interface Members {
 
 export interface Organizations {
   created_at: Generated<Timestamp>;
+  deleted_at: Timestamp | null;
   id: string;
   name: string;
+}
+
+export interface OrgDeletions {
+  attempts: Generated<number>;
+  counts: Generated<Json>;
+  cursors: Generated<Json>;
+  failure_code: string | null;
+  finished_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
+  id: string;
+  org_id: string | null;
+  purge_after: Timestamp | null;
+  requested_at: Timestamp;
+  started_at: Timestamp | null;
+  status: Generated<string>;
+  step: string | null;
+  token_sha256: string;
 }
 
 export interface OrgExports {
@@ -272,6 +290,24 @@ export interface ProjectAdsContent {
   updated_at: Generated<Timestamp>;
 }
 
+export interface ProjectDeletions {
+  attempts: Generated<number>;
+  counts: Generated<Json>;
+  cursors: Generated<Json>;
+  failure_code: string | null;
+  finished_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
+  id: string;
+  org_id: string;
+  project_id: string;
+  request_id: string | null;
+  requested_at: Timestamp;
+  requested_by: string;
+  started_at: Timestamp | null;
+  status: Generated<string>;
+  step: string | null;
+}
+
 export interface ProjectLayers {
   created_at: Generated<Timestamp>;
   enabled: Generated<boolean>;
@@ -285,6 +321,7 @@ export interface ProjectLayers {
 export interface Projects {
   archived_at: Timestamp | null;
   created_at: Generated<Timestamp>;
+  deleted_at: Timestamp | null;
   event_retention_days: Generated<number>;
   id: string;
   name: string;
@@ -484,9 +521,11 @@ export interface DB {
   event_daily_counts: EventDailyCounts;
   idempotency_keys: IdempotencyKeys;
   members: Members;
+  org_deletions: OrgDeletions;
   org_exports: OrgExports;
   organizations: Organizations;
   project_ads_content: ProjectAdsContent;
+  project_deletions: ProjectDeletions;
   project_layers: ProjectLayers;
   projects: Projects;
   relay_dead_letters: RelayDeadLetters;

@@ -13,6 +13,7 @@ import { openBenchDatabase } from "./db";
 import { benchDeleteUser, deleteUserLines } from "./deleteUser";
 import { benchEndToEnd, endToEndLines } from "./endToEnd";
 import { benchIngest } from "./ingest";
+import { benchOrgDelete, orgDeleteLines } from "./orgDelete";
 import { benchPersist } from "./persist";
 import { benchPurge, purgeLines } from "./purge";
 import { benchRelay, relayLines } from "./relay";
@@ -31,7 +32,7 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks,content (any subset) runs only those parts; all by default. */
+/** BENCH_ONLY=ingest,persist,cpu,api,purge,relay,dsar,e2e,sdk,webhooks,content,orgDelete (any subset) runs only those parts; all by default. */
 function partsFromEnv(): Set<string> {
   const all = [
     "ingest",
@@ -45,6 +46,7 @@ function partsFromEnv(): Set<string> {
     "sdk",
     "webhooks",
     "content",
+    "orgDelete",
   ];
   const wanted = (process.env.BENCH_ONLY ?? all.join(",")).split(",").map((p) => p.trim());
   const unknown = wanted.filter((p) => !all.includes(p));
@@ -159,6 +161,24 @@ async function main(resources: Resources): Promise<void> {
     };
     progress(`(k) content: ${contentOptions.jobs} image jobs per side, Workflow vs provider + put loop`);
     console.log(contentLines(await benchContent(resources, contentOptions), contentOptions));
+  }
+  if (parts.has("orgDelete")) {
+    // 4M rows of inserts on PGlite would take long and say nothing about a server.
+    if (database.embedded)
+      console.log("(l) org delete skipped: embedded PGlite (run against a Postgres server)");
+    else {
+      const orgDeleteOptions = {
+        ownerUrl: database.ownerUrl,
+        events: intFromEnv("BENCH_ORG_DELETE_EVENTS", 2_000_000),
+        objects: intFromEnv("BENCH_ORG_DELETE_OBJECTS", 10_000),
+      };
+      progress(
+        `(l) org delete: ${orgDeleteOptions.events} events + ${orgDeleteOptions.objects} objects per org, cascade vs plain`,
+      );
+      console.log(
+        orgDeleteLines(await benchOrgDelete(resources, orgDeleteOptions, progress), orgDeleteOptions),
+      );
+    }
   }
 
   if (parts.has("sdk")) await sdkPart();

@@ -516,6 +516,28 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   "DELETE /v1/projects/{projectId}/ads-content/{adsContentId}": {
     setup: async (t) => ({ path: `/v1/projects/${t.projectId}/ads-content/${await adsContentInUse(t)}` }),
   },
+  // Project and org deletion (issue 15). The project is archived first (deletion refuses otherwise).
+  "DELETE /v1/projects/{projectId}": {
+    setup: async (t) => {
+      await ok(t.as.post(`/v1/projects/${t.projectId}/archive`), 200);
+      return { path: `/v1/projects/${t.projectId}` };
+    },
+  },
+  "GET /v1/project-deletions/{deletionId}": {
+    setup: async (t) => {
+      await ok(t.as.post(`/v1/projects/${t.projectId}/archive`), 200);
+      const deletion = await ok(t.as.delete<{ id: string }>(`/v1/projects/${t.projectId}`), 202);
+      return { path: `/v1/project-deletions/${deletion.id}` };
+    },
+  },
+  // Named like every outsider's org (createApiTenant), so the outsider's own call is a valid request
+  // that deletes its own org (a route without ids acts on the caller's org) and this org stays untouched.
+  "DELETE /v1/org": {
+    setup: async (t) => {
+      await ok(t.as.patch("/v1/org", { name: "API test org" }), 200);
+      return { path: "/v1/org", body: { confirm: "API test org" } };
+    },
+  },
 
   "DELETE /v1/projects/{projectId}/suppressions/{kind}/{value}": {
     setup: async (t) => {

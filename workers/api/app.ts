@@ -13,6 +13,7 @@ import { registerContentContainerRoutes } from "./routes/contentContainers";
 import { registerContentJobRoutes } from "./routes/contentJobs";
 import { registerDeletionRequestRoutes } from "./routes/deletionRequests";
 import { registerDestinationRoutes } from "./routes/destinations";
+import { RECEIPT_PATH_PREFIX, registerLifecycleRoutes } from "./routes/lifecycle";
 import { registerMemberRoutes } from "./routes/members";
 import { registerOrgRoutes } from "./routes/org";
 import { registerOrgExportRoutes } from "./routes/orgExports";
@@ -72,7 +73,12 @@ export function createApiApp() {
     security: [{ apiKey: [] }],
   }));
   registerDocsRoutes(app);
-  app.use("/v1/*", async (c, next) => (c.req.path === "/v1/openapi.json" ? next() : authenticate(c, next)));
+  // The org-deletion receipt is read with its own token, not an API key (the org may be gone).
+  app.use("/v1/*", async (c, next) =>
+    c.req.path === "/v1/openapi.json" || c.req.path.startsWith(RECEIPT_PATH_PREFIX)
+      ? next()
+      : authenticate(c, next),
+  );
   app.use("*", limitBody);
 
   registerProjectRoutes(app);
@@ -93,6 +99,7 @@ export function createApiApp() {
   registerProjectLayerRoutes(app);
   registerContentContainerRoutes(app);
   registerAdsContentRoutes(app);
+  registerLifecycleRoutes(app);
 
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((error, c) => {

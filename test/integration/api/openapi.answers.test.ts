@@ -238,6 +238,13 @@ describe("real answers match the OpenAPI document", () => {
     await call("GET", "/v1/org/exports", "/v1/org/exports");
     await call("GET", "/v1/org/exports/{id}", `/v1/org/exports/${orgExport.id}`);
 
+    // Project and org deletion (issue 15); the org's deletion last: it revokes this key.
+    const doomed = (await call("POST", "/v1/projects", "/v1/projects", { name: "Doomed" }))!;
+    await call("POST", "/v1/projects/{projectId}/archive", `/v1/projects/${doomed.id}/archive`);
+    const projectDeletion = (await call("DELETE", "/v1/projects/{projectId}", `/v1/projects/${doomed.id}`))!;
+    await call("GET", "/v1/project-deletions/{deletionId}", `/v1/project-deletions/${projectDeletion.id}`);
+    await call("DELETE", "/v1/org", "/v1/org", { confirm: "API test org" });
+
     expect(problems).toEqual([]);
     // Every operation but the one that calls an ad platform (destinations.test-send tests cover it).
     const all = Object.values(doc.paths).flatMap((item) => Object.values(item).map((o) => o.operationId));

@@ -37,6 +37,8 @@ const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete"]);
 const UNDOCUMENTED = new Set([
   "GET /v1/openapi.json",
   "GET /docs",
+  // Read with the receipt's own token, not an API key (README, "Project and org deletion").
+  "GET /v1/org-deletion-receipts/{receiptId}",
   ...Object.values(DOCS_ASSETS).map((path) => `GET ${path}`),
 ]);
 
