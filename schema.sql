@@ -9,7 +9,8 @@
 --
 
 CREATE FUNCTION public.content_containers_archived_expiry() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 begin
   if new.expires_at is null then

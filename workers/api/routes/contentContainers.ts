@@ -3,6 +3,7 @@ import {
   CONTAINER_URL_SECONDS,
   type ContainerStorage,
   containerJson,
+  containerWithDownload,
   deleteContainerObject,
   getProjectContainer,
   listProjectContainers,
@@ -67,12 +68,17 @@ export const ContentContainerWithDownloadSchema = ContentContainerSchema.extend(
         .string()
         .nullable()
         .openapi({
-          description: `A presigned GET URL, valid ${CONTAINER_URL_SECONDS} s; no API key needed. null when it cannot be made.`,
+          description: `A presigned GET URL, valid ${CONTAINER_URL_SECONDS} s; no API key needed. null when it cannot be made (unavailableReason says why).`,
         }),
       expiresAt: dateTime().nullable(),
-      unavailableReason: z.enum(["storage_config_deleted"]).nullable().openapi({
-        description: "storage_config_deleted: the own-bucket config the object was written with is gone.",
-      }),
+      unavailableReason: z
+        .enum(["storage_config_deleted", "idempotent_replay"])
+        .nullable()
+        .openapi({
+          description:
+            "storage_config_deleted: the own-bucket config the object was written with is gone. idempotent_replay: " +
+            "the answer is a stored replay, which never holds a signed URL (GET the container or the job for one).",
+        }),
     })
     .openapi("ContentDownload"),
 }).openapi("ContentContainerWithDownload");
@@ -157,8 +163,8 @@ const routes = {
   }),
 };
 
-/** Our media bucket and partners' buckets, as this Worker is configured. */
-function containerStorage(env: ApiEnv["Bindings"]): ContainerStorage {
+/** Our media bucket and partners' buckets, as this Worker is configured (container and content-job routes). */
+export function containerStorage(env: ApiEnv["Bindings"]): ContainerStorage {
   const vars = parseEnv(mediaVarsSchema, env);
   return {
     media: objectStoreFor(vars, vars.MEDIA_BUCKET),
@@ -193,7 +199,7 @@ export function registerContentContainerRoutes(app: OpenAPIHono<ApiEnv>) {
     query(c, async (ctx) => {
       const { projectId, containerId } = c.req.valid("param");
       const got = await getProjectContainer(ctx, projectId, containerId, containerStorage(c.env));
-      return c.json({ ...containerJson(got.container), download: got.download }, 200);
+      return c.json(containerWithDownload(got.container, got.download), 200);
     }),
   );
 
