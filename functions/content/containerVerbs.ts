@@ -12,6 +12,9 @@ import { type ContainerView, deleteContainerRow, getContainer, listContainers } 
 // (the object first, then the row). Reading and deleting work whatever the project's content layer says:
 // switching the layer off stops generation, not access to what was generated.
 
+/** How long a download URL works: long enough to start a download, short enough that a leaked URL dies. */
+export const CONTAINER_URL_SECONDS = 900;
+
 /** The stores a container lives in. */
 export interface ContainerStorage {
   /** Our media bucket, or undefined where object storage is not configured (answers 503). */
@@ -20,8 +23,6 @@ export interface ContainerStorage {
   partner(target: StorageTarget, bucket: string): ObjectStore;
   /** The keyring the partner's secret is sealed with. */
   keys: KeyringSource;
-  /** How long a download URL works (CONTENT_SIGNED_URL_SECONDS, shared with the content-job answers). */
-  urlSeconds: number;
 }
 
 /** A container as the API shows it and as its audit rows record it (no URL: that is per request). */
@@ -48,8 +49,23 @@ export function containerJson(v: ContainerView) {
 export interface ContainerDownload {
   url: string | null;
   expiresAt: string | null;
-  /** Why there is no URL: the partner deleted the storage config the object was written with. */
-  unavailableReason: "storage_config_deleted" | null;
+  /**
+   * Why there is no URL: the partner deleted the storage config the object was written with, or the answer
+   * is a stored idempotent replay (a signed URL is a credential: it is never stored; GET for a fresh one).
+   */
+  unavailableReason: "storage_config_deleted" | "idempotent_replay" | null;
+}
+
+/** What a stored idempotent replay holds in place of a download. */
+export const REPLAY_DOWNLOAD: ContainerDownload = {
+  url: null,
+  expiresAt: null,
+  unavailableReason: "idempotent_replay",
+};
+
+/** A container with its download, as every API answer that shows one (container routes, content jobs). */
+export function containerWithDownload(v: ContainerView, download: ContainerDownload) {
+  return { ...containerJson(v), download };
 }
 
 const noContainer = (id: string) => `No content container ${id}.`;
@@ -92,7 +108,36 @@ async function partnerTarget(
   return readingTokens(ctx, () => loadStorageTarget(ctx.db, ctx.orgId, configId, keyring));
 }
 
-/** One container with a download URL signed for `storage.urlSeconds` (presigning calls no server). */
+/**
+ * A download URL signed for CONTAINER_URL_SECONDS (presigning calls no server): our bucket, or the partner's
+ * with its storage config's credentials (none once that config was deleted).
+ */
+export async function containerDownload(
+  ctx: VerbContext,
+  container: ContainerView,
+  storage: ContainerStorage,
+): Promise<ContainerDownload> {
+  const expiresAt = new Date(ctx.now.getTime() + CONTAINER_URL_SECONDS * 1000).toISOString();
+  let store: ObjectStore;
+  if (container.storageMode === "cloud") {
+    if (!storage.media) throw unavailable(ctx.log, "not configured", "media bucket");
+    store = storage.media;
+  } else {
+    const target = await partnerTarget(ctx, container, storage);
+    if (!target) return { url: null, expiresAt: null, unavailableReason: "storage_config_deleted" };
+    store = storage.partner(target, container.bucket);
+  }
+  try {
+    const url = await store.signedGetUrl(container.objectKey, CONTAINER_URL_SECONDS, {
+      downloadName: downloadName(container),
+    });
+    return { url, expiresAt, unavailableReason: null };
+  } catch (error) {
+    throw unavailable(ctx.log, error, "signing");
+  }
+}
+
+/** One container of a visible project, with a download URL. */
 export async function getProjectContainer(
   ctx: VerbContext,
   projectId: string,
@@ -101,28 +146,7 @@ export async function getProjectContainer(
 ): Promise<{ container: ContainerView; download: ContainerDownload }> {
   await visibleProject(ctx, projectId);
   const container = found(await getContainer(ctx.db, projectId, containerId), noContainer(containerId));
-  const expiresAt = new Date(ctx.now.getTime() + storage.urlSeconds * 1000).toISOString();
-  let store: ObjectStore;
-  if (container.storageMode === "cloud") {
-    if (!storage.media) throw unavailable(ctx.log, "not configured", "media bucket");
-    store = storage.media;
-  } else {
-    const target = await partnerTarget(ctx, container, storage);
-    if (!target)
-      return {
-        container,
-        download: { url: null, expiresAt: null, unavailableReason: "storage_config_deleted" },
-      };
-    store = storage.partner(target, container.bucket);
-  }
-  try {
-    const url = await store.signedGetUrl(container.objectKey, storage.urlSeconds, {
-      downloadName: downloadName(container),
-    });
-    return { container, download: { url, expiresAt, unavailableReason: null } };
-  } catch (error) {
-    throw unavailable(ctx.log, error, "signing");
-  }
+  return { container, download: await containerDownload(ctx, container, storage) };
 }
 
 /** Delete, step 1 (short transaction): the container and, for an own-bucket one, its bucket's config. */

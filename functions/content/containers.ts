@@ -101,6 +101,16 @@ export async function getContainer(
   return row ? toContainer(row) : null;
 }
 
+/** The container a content job wrote, if any (at most one: content_containers.job_id is unique). */
+export async function getContainerOfJob(db: Db, jobId: string): Promise<ContainerView | null> {
+  const row = await db
+    .selectFrom("content_containers")
+    .select(CONTAINER_COLUMNS)
+    .where("job_id", "=", jobId)
+    .executeTakeFirst();
+  return row ? toContainer(row) : null;
+}
+
 /** The containers of the org (RLS) among `ids`, in no particular order. */
 export async function containersOfOrg(db: Db, ids: readonly string[]): Promise<ContainerView[]> {
   if (ids.length === 0) return [];

@@ -44,9 +44,9 @@ const STARTER = `export default { async fetch(request, env) {
 } }`;
 
 /**
- * (k) Content jobs: jobs per second through the content Worker's Workflow in workerd (validate → build
- * prompt → generate through the agent Worker with the local provider → store in s3rver → record in Postgres
- * → notify; six durable steps, a tenant transaction in four of them), against the same jobs done in a
+ * (k) Content jobs: jobs per second through the content Worker's Workflow in workerd (validate and build
+ * the prompt → generate through the agent Worker with the local provider, straight into s3rver → record in
+ * Postgres → notify; four durable steps, a tenant transaction in three), against the same jobs done in a
  * plain Node loop: the local provider called directly and the object put into the same bucket. Image jobs
  * (a 512×512 PNG each). Rounds alternate sides.
  */
@@ -201,7 +201,7 @@ export function contentLines(f: ContentFigures, options: ContentBenchOptions): s
   const num = (n: number) => n.toFixed(1);
   const pass = f.ratio >= CONTENT_TARGET ? "PASS" : "MISS";
   return [
-    `(k) content image jobs, local provider: Workflow (6 durable steps, agent Worker, s3rver, Postgres) ` +
+    `(k) content image jobs, local provider: Workflow (4 durable steps, agent Worker, s3rver, Postgres) ` +
       `${num(f.workflow.perSecond)} jobs/s | provider + put loop (${options.concurrency} in flight) ` +
       `${num(f.direct.perSecond)}/s | ratio ${f.ratio.toFixed(2)} (target ≥ ${CONTENT_TARGET}) ${pass}`,
     `    ${f.workflow.jobs} jobs per side over ${options.rounds} alternating rounds (the Workflow side: every job ` +

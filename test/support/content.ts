@@ -11,16 +11,10 @@ import { type Stack, waitFor } from "./stack";
 
 // Content jobs in tests: an org with a project whose content layer is on, and waiting for a job to end.
 
-/**
- * Switches a project's content layer on. Test-only: a direct row until the layers API
- * (PUT /v1/projects/{id}/layers/content) lands; then this should call it.
- */
-export async function enableContentLayer(db: Db, orgId: string, projectId: string): Promise<void> {
-  await db
-    .insertInto("project_layers")
-    .values({ org_id: orgId, project_id: projectId, layer: "content", enabled: true })
-    .onConflict((oc) => oc.columns(["project_id", "layer"]).doUpdateSet({ enabled: true }))
-    .execute();
+/** Switches a project's content layer on through the layers API (the key needs the admin role). */
+export async function enableContentLayer(as: Api, projectId: string): Promise<void> {
+  const put = await as.put(`/v1/projects/${projectId}/layers/content`, { enabled: true });
+  expect(put.status, put.text).toBe(200);
 }
 
 export interface ContentOrg {
@@ -36,7 +30,7 @@ export async function contentOrg(
   const tenant = await createApiTenant(stack.db);
   const project = await as(tenant.secret).post<unknown, Project>("/v1/projects", { name: "Content app" });
   expect(project.status, project.text).toBe(201);
-  if (layer) await enableContentLayer(stack.db, tenant.orgId, project.body.id);
+  if (layer) await enableContentLayer(as(tenant.secret), project.body.id);
   return { tenant, projectId: project.body.id };
 }
 
@@ -60,3 +54,5 @@ export async function jobEnded(db: Db, jobId: string, timeoutMs = 30_000) {
 
 export type ContentJob = z.infer<typeof ContentJobSchema>;
 export type ContentJobResult = z.infer<typeof ContentJobResultSchema>;
+/** A container with its download, as the container routes and the job answers show it. */
+export type ContentContainerWithDownload = NonNullable<ContentJobResult["container"]>;

@@ -129,15 +129,11 @@ async function webhookMessage(t: SecurityTenant): Promise<{ id: string; messageI
 }
 
 /**
- * The project's content layer switched on (a direct row until the layers API lands) and, with `job`, one
- * finished content job written directly: no Workflow runs behind it to change the org's rows mid-suite.
+ * The project's content layer switched on (through the layers API, with the owner's key) and, with `job`,
+ * one finished content job written directly: no Workflow runs behind it to change the org's rows mid-suite.
  */
 async function withContent(t: SecurityTenant, job = false): Promise<string | undefined> {
-  await t.stack.db
-    .insertInto("project_layers")
-    .values({ org_id: t.orgId, project_id: t.projectId, layer: "content", enabled: true })
-    .onConflict((oc) => oc.columns(["project_id", "layer"]).doUpdateSet({ enabled: true }))
-    .execute();
+  await ok(t.as.put(`/v1/projects/${t.projectId}/layers/content`, { enabled: true }), 200);
   if (!job) return undefined;
   const id = `cjob_security${randomUUID().replaceAll("-", "").slice(0, 12)}`;
   await t.stack.db

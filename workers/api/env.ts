@@ -65,12 +65,6 @@ export const mediaVarsSchema = storageVarsSchema.extend({
  */
 export const contentJobVarsSchema = mediaVarsSchema.extend({
   CONTENT_SYNC_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(30_000),
-  CONTENT_SIGNED_URL_SECONDS: z.coerce
-    .number()
-    .int()
-    .min(60)
-    .max(7 * 24 * 3600)
-    .default(3600),
 });
 
 /**

@@ -5,7 +5,6 @@ import { codeOf, JobError, tagged } from "../../functions/content/jobs/errors";
 import { putToPartnerBucket } from "../../functions/content/jobs/partnerBucket";
 import { jobRequestSchema } from "../../functions/content/jobs/request";
 import {
-  checkPrompt,
   failJob,
   generateInMemory,
   generateMedia,
@@ -77,8 +76,8 @@ function stepError(error: unknown): Error {
 }
 
 /**
- * One content job (params: { jobId, orgId, projectId }). Steps: validate → build prompt → generate → store
- * → record → notify, each with its own retries (CONTENT_STEP_RETRIES from CONTENT_RETRY_DELAY_MS,
+ * One content job (params: { jobId, orgId, projectId }). Steps: validate (and build the prompt) → generate
+ * → store (own bucket only; storage true is generated in place) → record → notify, each with its own retries (CONTENT_STEP_RETRIES from CONTENT_RETRY_DELAY_MS,
  * exponential). No step returns request text, prompt text or media bytes (functions/content/jobs/run.ts).
  * A job that gives up is failed with its code by a last step, which also emits content_job.failed.
  */
@@ -118,9 +117,11 @@ export class ContentJobWorkflow extends WorkflowEntrypoint<ContentBindings, JobR
       const validated = await run("validate", (d) => validateJob(d, ref));
       job = validated;
       if (validated.state === "finished") return { status: "finished" as const };
-      await run("build prompt", (d) => checkPrompt(d, ref));
-      const generated = await run("generate", (d) => generateMedia(d, ref));
-      const stored = await run("store", (d) => storeMedia(d, ref, validated, generated));
+      const generated = await run("generate", (d) => generateMedia(d, ref, validated));
+      // storage true: generate wrote the final object, so no store step (storeMedia only names it).
+      const stored = generated.inPlace
+        ? await storeMedia(deps(), ref, validated, generated)
+        : await run("store", (d) => storeMedia(d, ref, validated, generated));
       const { containerId } = await run("record", (d) => recordJob(d, ref, validated, generated, stored));
       // content_job.succeeded is in the outbox since record committed; the webhooks sweep sends it (≤ 1 min).
       await step.do("notify", config, async () => {

@@ -15,6 +15,7 @@ import {
   containerIdFor,
   containersOfProject,
   finishJob,
+  hasContainer,
   insertContainerOnce,
   type JobView,
   loadJobForRun,
@@ -28,7 +29,9 @@ import {
 // no step returns request text, prompt text or media bytes: only ids, keys, sizes, hashes and types. The
 // prompt is therefore rebuilt where it is used (generate), from the sealed request, which is the one place
 // the brief lives while the job runs. Every step can run again after a crash and does the same thing:
-// staging and final object keys, and the container id, are derived from the job id.
+// staging and final object keys, and the container id, are derived from the job id. Steps: validate (and
+// build the prompt), generate (for `storage: true` straight to the final key), store (`storage: { id }`
+// only), record.
 
 export interface RunDeps {
   /** Logged in as layers_content; every step opens its own tenant transaction. */
@@ -60,7 +63,13 @@ export interface ValidatedJob {
 }
 
 export interface GeneratedRef extends MediaFacts {
+  /** Where generate wrote the bytes in our bucket. */
   stagingKey: string;
+  /**
+   * `storage: true`: stagingKey is already the media's final key (derived from the job id, so a generate
+   * run again overwrites the same object) and there is nothing to store. Absent: a staging object.
+   */
+  inPlace?: boolean;
 }
 
 export interface StoredRef {
@@ -93,19 +102,26 @@ export function partnerMediaKey(prefix: string, ref: JobRef, mediaType: string):
 
 const jobLink = (ref: JobRef) => `/v1/projects/${ref.projectId}/content-jobs/${ref.jobId}`;
 
-/** Step 1: the job exists and is open; it becomes running (one more attempt). */
+/**
+ * Step 1: the job exists and is open; it becomes running (one more attempt), in one transaction that also
+ * reads its sealed request; then the prompt is built from it (in memory: references, if any, are read in a
+ * second transaction), so a request that cannot make a prompt fails here. Returns no request or prompt text.
+ */
 export async function validateJob(deps: RunDeps, ref: JobRef): Promise<ValidatedJob> {
-  return withTenant(deps.db, ref.orgId, async (tx) => {
+  const loaded = await withTenant(deps.db, ref.orgId, async (tx) => {
     const job = await loadJobForRun(tx, ref.jobId);
     if (!job || job.projectId !== ref.projectId) {
       throw new JobError("job_not_found", `Content job ${ref.jobId} does not exist.`, false);
     }
     const out = { kind: job.kind, storageMode: job.storageMode, storageConfigId: job.storageConfigId };
-    if (job.status === "succeeded" || job.status === "failed") return { state: "finished", ...out };
+    if (job.status === "succeeded" || job.status === "failed")
+      return { validated: { state: "finished" as const, ...out }, sealed: null };
     if (!job.sealed) throw new JobError("request_missing", `Content job ${ref.jobId} has no request.`, false);
     await markRunning(tx, ref.jobId, deps.now());
-    return { state: "run", ...out };
+    return { validated: { state: "run" as const, ...out }, sealed: job.sealed };
   });
+  if (loaded.sealed) await promptFor(deps, ref, await openSealed(deps, ref, loaded.sealed));
+  return loaded.validated;
 }
 
 /** The sealed request of an open job, opened (in memory only). */
@@ -116,6 +132,14 @@ async function openRequest(deps: RunDeps, ref: JobRef): Promise<JobRequest> {
     async (tx) => (await loadJobForRun(tx, ref.jobId))?.sealed,
   );
   if (!sealed) throw new JobError("request_missing", `Content job ${ref.jobId} has no request.`, false);
+  return openSealed(deps, ref, sealed);
+}
+
+async function openSealed(
+  deps: RunDeps,
+  ref: JobRef,
+  sealed: { ciphertext: string; keyId: string },
+): Promise<JobRequest> {
   try {
     return await openJobRequest(deps.keyring, sealed, { orgId: ref.orgId, jobId: ref.jobId });
   } catch (error) {
@@ -132,9 +156,11 @@ async function openRequest(deps: RunDeps, ref: JobRef): Promise<JobRequest> {
  */
 export async function promptFor(deps: RunDeps, ref: JobRef, request: JobRequest): Promise<GenerateRequest> {
   const references = request.references ?? [];
-  const containers = await withTenant(deps.db, ref.orgId, (tx) =>
-    containersOfProject(tx, ref.projectId, references),
-  );
+  // No references (the usual job): no transaction at all.
+  const containers =
+    references.length === 0
+      ? []
+      : await withTenant(deps.db, ref.orgId, (tx) => containersOfProject(tx, ref.projectId, references));
   const earlierCreative: { containerId: string; projectId: string; kind: JobView["kind"]; text: string }[] =
     [];
   for (const c of containers) {
@@ -160,29 +186,32 @@ export async function promptFor(deps: RunDeps, ref: JobRef, request: JobRequest)
   }
 }
 
-/** Step 2: the prompt can be built (input, references). Returns its size only: the text is not kept. */
-export async function checkPrompt(deps: RunDeps, ref: JobRef): Promise<{ promptChars: number }> {
-  const prompt = await promptFor(deps, ref, await openRequest(deps, ref));
-  return { promptChars: prompt.prompt.system.length + prompt.prompt.user.length };
-}
-
 function providerFailure(error: unknown): never {
   if (error instanceof ProviderError) throw new JobError(error.code, error.message, error.retryable);
   throw error;
 }
 
-/** Step 3: the agent makes the media; it waits in our bucket under the staging key. */
-export async function generateMedia(deps: RunDeps, ref: JobRef): Promise<GeneratedRef> {
+/**
+ * Step 2: the agent makes the media. `storage: true`: it goes straight to its final key in our bucket (no
+ * store step); otherwise it waits in our bucket under the staging key for the store step.
+ */
+export async function generateMedia(
+  deps: RunDeps,
+  ref: JobRef,
+  job: Pick<ValidatedJob, "storageMode">,
+): Promise<GeneratedRef> {
   const prompt = await promptFor(deps, ref, await openRequest(deps, ref));
   const out = await requestGeneration(deps.agent, prompt).catch(providerFailure);
-  const key = stagingKey(ref);
+  const inPlace = job.storageMode === "cloud";
+  const key = inPlace ? cloudMediaKey(ref) : stagingKey(ref);
   try {
     await deps.media.put(key, out.media, out.mediaType);
   } catch {
-    throw new JobError("storage_unavailable", "The media bucket did not take the staging object.");
+    throw new JobError("storage_unavailable", "The media bucket did not take the object.");
   }
   return {
     stagingKey: key,
+    ...(inPlace ? { inPlace } : {}),
     sizeBytes: out.media.length,
     sha256: out.sha256,
     mediaType: out.mediaType,
@@ -191,13 +220,17 @@ export async function generateMedia(deps: RunDeps, ref: JobRef): Promise<Generat
   };
 }
 
-/** Step 4: the staged media in its final place — our bucket, or the partner's with its config. */
+/**
+ * Step 3: the staged media in its final place — our bucket, or the partner's with its config. Nothing to do
+ * (and no step run) when generate wrote it in place.
+ */
 export async function storeMedia(
   deps: RunDeps,
   ref: JobRef,
   job: ValidatedJob,
   generated: GeneratedRef,
 ): Promise<StoredRef> {
+  if (generated.inPlace) return { bucket: deps.mediaBucket, objectKey: generated.stagingKey };
   const bytes = await deps.media.get(generated.stagingKey).catch(() => {
     throw new JobError("storage_unavailable", "The media bucket could not be read.");
   });
@@ -233,7 +266,7 @@ export async function storeMedia(
 }
 
 /**
- * Step 5: the container, the job succeeded (request cleared) and content_job.succeeded, in one transaction;
+ * Step 4: the container, the job succeeded (request cleared) and content_job.succeeded, in one transaction;
  * then the staging object goes. Run again, it finds the container and the finished job and does nothing.
  */
 export async function recordJob(
@@ -284,7 +317,7 @@ export async function recordJob(
     }
     return id;
   });
-  await deps.media.delete(generated.stagingKey).catch(() => undefined);
+  if (!generated.inPlace) await deps.media.delete(generated.stagingKey).catch(() => undefined);
   return { containerId };
 }
 
@@ -295,7 +328,8 @@ function mediaMetadata(media: MediaFacts): Record<string, unknown> {
 
 /**
  * The job gave up: failed with its code, request cleared, content_job.failed emitted (once), the staging
- * object deleted. Safe to run again.
+ * object deleted, and for `storage: true` the object a generate may have written in place, unless a
+ * container holds it (a job that succeeded before a later step failed keeps its media). Safe to run again.
  */
 export async function failJob(
   deps: RunDeps,
@@ -304,11 +338,12 @@ export async function failJob(
   errorCode: string,
 ): Promise<void> {
   const now = deps.now();
-  await withTenant(deps.db, ref.orgId, async (tx) => {
+  const orphan = await withTenant(deps.db, ref.orgId, async (tx) => {
     const current = job ?? (await loadJobForRun(tx, ref.jobId));
-    if (!current) return;
+    if (!current) return false;
+    const kept = current.storageMode !== "cloud" || (await hasContainer(tx, ref.jobId));
     const finished = await finishJob(tx, ref.jobId, { status: "failed", errorCode, metadata: {} }, now);
-    if (!finished) return;
+    if (!finished) return !kept;
     await emitWebhookEvent(tx, {
       orgId: ref.orgId,
       projectId: ref.projectId,
@@ -324,8 +359,10 @@ export async function failJob(
       },
       now,
     });
+    return !kept;
   });
   await deps.media.delete(stagingKey(ref)).catch(() => undefined);
+  if (orphan) await deps.media.delete(cloudMediaKey(ref)).catch(() => undefined);
 }
 
 /**

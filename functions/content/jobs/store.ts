@@ -239,15 +239,6 @@ function toContainer(row: Pick<Selectable<ContentContainers>, (typeof CONTAINER_
   } satisfies ContainerView;
 }
 
-export async function getContainerOfJob(db: Db, jobId: string): Promise<ContainerView | null> {
-  const row = await db
-    .selectFrom("content_containers")
-    .select(CONTAINER_COLUMNS)
-    .where("job_id", "=", jobId)
-    .executeTakeFirst();
-  return row ? toContainer(row) : null;
-}
-
 /** Containers among `ids` that belong to `projectId` (others, and other orgs' by RLS, are left out). */
 export async function containersOfProject(
   db: Db,
@@ -282,6 +273,16 @@ export interface NewContainer {
  * record step that runs again after a crash (its first run committed, its result was never saved) finds
  * the row and writes nothing.
  */
+/** Whether the job's container row exists (the record step committed). */
+export async function hasContainer(db: Db, jobId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom("content_containers")
+    .select("id")
+    .where("job_id", "=", jobId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function insertContainerOnce(db: Db, c: NewContainer): Promise<string> {
   const id = containerIdFor(c.jobId);
   await db

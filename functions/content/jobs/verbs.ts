@@ -6,20 +6,11 @@ import { found, type VerbContext } from "../../context";
 import { type KeyringSource, keyringOf } from "../../destinations/verbs";
 import { requireLayer } from "../../projects/layers";
 import { visibleProject } from "../../projects/verbs";
-import type { ObjectStore } from "../../storage/objectStore";
 import { emitWebhookEvent } from "../../webhooks/outbox";
+import { type ContainerView, getContainerOfJob } from "../containers";
 import { type ResolvedStorage, resolveStorage, StorageModeError, type StorageRequest } from "../storageMode";
 import { type JobRequest, sealJobRequest } from "./request";
-import {
-  type ContainerView,
-  containersOfProject,
-  finishJob,
-  getContainerOfJob,
-  getJob,
-  insertJob,
-  type JobView,
-  listJobs,
-} from "./store";
+import { containersOfProject, finishJob, getJob, insertJob, type JobView, listJobs } from "./store";
 
 // Content jobs as the partner API offers them. The verb owns the rules: the project is visible and not
 // archived, its content layer is on, the storage matrix holds (resolveStorage), a storage config is the
@@ -211,47 +202,5 @@ export function contentJobJson(job: JobView, containerId: string | null) {
     createdAt: job.createdAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
-  };
-}
-
-/**
- * A container with a signed, expiring download URL (our bucket only: a partner's bucket is theirs to
- * serve). `signed: false` leaves the URL out — what a stored idempotent replay keeps.
- */
-export async function contentContainerJson(
-  c: ContainerView,
-  media: {
-    store: ObjectStore | undefined;
-    bucket: string;
-    expiresInSeconds: number;
-    now: Date;
-    signed: boolean;
-  },
-) {
-  const ours = c.storageMode === "cloud" && c.bucket === media.bucket && media.store !== undefined;
-  const downloadUrl =
-    ours && media.signed && media.store
-      ? await media.store.signedGetUrl(c.objectKey, media.expiresInSeconds, { downloadName: c.id })
-      : null;
-  return {
-    id: c.id,
-    object: "content_container" as const,
-    jobId: c.jobId,
-    projectId: c.projectId,
-    kind: c.kind,
-    storageMode: c.storageMode,
-    storageConfigId: c.storageConfigId,
-    bucket: c.bucket,
-    objectKey: c.objectKey,
-    sizeBytes: c.sizeBytes,
-    sha256: c.sha256,
-    mediaType: c.mediaType,
-    provider: c.provider,
-    model: c.model,
-    createdAt: c.createdAt.toISOString(),
-    downloadUrl,
-    downloadUrlExpiresAt: downloadUrl
-      ? new Date(media.now.getTime() + media.expiresInSeconds * 1000).toISOString()
-      : null,
   };
 }

@@ -146,17 +146,31 @@ describe("real answers match the OpenAPI document", () => {
       "/v1/projects/{projectId}/suppressions/{kind}/{value}",
       `${p}/suppressions/users/ada`,
     );
-    // Content jobs: the layer switched on (a direct row until the layers API lands), one async job.
-    await stack.db
-      .insertInto("project_layers")
-      .values({ org_id: owner.orgId, project_id: project.id as string, layer: "content", enabled: true })
-      .execute();
+    // Content jobs: the layer switched on through the layers API, one async job (202) and one sync job
+    // (200 with its container and download, the container routes' representation).
+    await call("GET", "/v1/projects/{projectId}/layers", `${p}/layers`);
+    await call("PUT", "/v1/projects/{projectId}/layers/{layer}", `${p}/layers/content`, {
+      enabled: true,
+      settings: { brand: "Answers" },
+    });
     const job = (await call("POST", "/v1/projects/{projectId}/content-jobs", `${p}/content-jobs`, {
       kind: "copy",
       brief: "Answers copy",
     }))!;
+    const synced = (await call("POST", "/v1/projects/{projectId}/content-jobs", `${p}/content-jobs`, {
+      kind: "copy",
+      brief: "Answers copy, waited for",
+      async: false,
+    })) as { job: { id: string }; container: { download: { url: string | null } } | null };
+    expect(synced.container?.download.url).toMatch(/X-Amz-Signature=/);
     await call("GET", "/v1/projects/{projectId}/content-jobs", `${p}/content-jobs`);
     await call("GET", "/v1/projects/{projectId}/content-jobs/{jobId}", `${p}/content-jobs/${job.id}`);
+    const gotSynced = (await call(
+      "GET",
+      "/v1/projects/{projectId}/content-jobs/{jobId}",
+      `${p}/content-jobs/${synced.job.id}`,
+    )) as { container: { download: { url: string | null } } | null };
+    expect(gotSynced.container?.download.url).toMatch(/X-Amz-Signature=/);
     // A storage config on the stack's own S3 server: its check answers ok (a probe written and deleted).
     const storage = (await call("POST", "/v1/storage-configs", "/v1/storage-configs", {
       endpoint: stack.s3.endpoint,
@@ -203,12 +217,7 @@ describe("real answers match the OpenAPI document", () => {
     );
     await call("DELETE", "/v1/webhook-endpoints/{id}", h);
 
-    // Layers, generated content (a container made as the content workflow leaves one) and the library.
-    await call("GET", "/v1/projects/{projectId}/layers", `${p}/layers`);
-    await call("PUT", "/v1/projects/{projectId}/layers/{layer}", `${p}/layers/content`, {
-      enabled: true,
-      settings: { brand: "Answers" },
-    });
+    // Generated content (a container made as the content workflow leaves one) and the library.
     const made = await insertTestContainer(stack.db, stack.s3.media, {
       orgId: owner.orgId,
       projectId: project.id as string,

@@ -226,7 +226,7 @@ test("privacy: no brief, product text, storage secret or signed URL token in any
   const job = await start(o, { kind: "copy", brief: brief() });
   await jobEnded(stack.db, job.id);
   const got = await as(o.tenant.secret).get<ContentJobResult>(`${jobsPath(o)}/${job.id}`);
-  const url = new URL(got.body.container?.downloadUrl ?? "http://missing/");
+  const url = new URL(got.body.container?.download.url ?? "http://missing/");
   const signature = url.searchParams.get("X-Amz-Signature") ?? "";
   expect(signature).toMatch(/^[0-9a-f]{64}$/);
   expect(sent.length).toBeGreaterThan(5);

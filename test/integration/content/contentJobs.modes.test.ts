@@ -1,14 +1,17 @@
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CONTAINER_URL_SECONDS } from "../../../functions/content/containerVerbs";
 import { createS3Store } from "../../../functions/storage/objectStore";
 import { type Api, api } from "../../support/api";
 import { bearer } from "../../support/apiTenant";
 import {
   anyEventEndpoint,
+  type ContentContainerWithDownload,
   type ContentJob,
   type ContentJobResult,
   type ContentOrg,
   contentOrg,
+  enableContentLayer,
   jobEnded,
 } from "../../support/content";
 import { rememberSecret } from "../../support/issuedSecrets";
@@ -91,15 +94,31 @@ describe("storage true (our bucket)", () => {
     const container = got.body.container;
     expect(container).not.toBeNull();
     if (!container) return;
-    expect(container.objectKey).toBe(`media/${o.tenant.orgId}/${o.projectId}/${container.id}`);
-    expect(container.bucket).toBe(MEDIA_BUCKET);
+    expect(container.location).toEqual({
+      bucket: MEDIA_BUCKET,
+      key: `media/${o.tenant.orgId}/${o.projectId}/${container.id}`,
+    });
     expect(got.body.job.containerId).toBe(container.id);
-    const stored = await stack.s3.media.get(container.objectKey);
+    const stored = await stack.s3.media.get(container.location.key);
     expect(stored && sha256(stored)).toBe(container.sha256);
     expect(new TextDecoder().decode(stored)).toContain("Stride 3");
-    // The signed URL downloads the same bytes without an API key.
-    expect(container.downloadUrl).toMatch(/X-Amz-Signature=/);
-    const download = await fetch(container.downloadUrl as string);
+    // The container is exactly what the container route answers; its signed URL downloads the same bytes
+    // without an API key, for the one lifetime both routes share.
+    const direct = await as(o.tenant.secret).get<ContentContainerWithDownload>(
+      `/v1/projects/${o.projectId}/content-containers/${container.id}`,
+    );
+    expect({ ...container, download: null }).toEqual({ ...direct.body, download: null });
+    expect(container.download.unavailableReason).toBeNull();
+    expect(container.download.url).toMatch(/X-Amz-Signature=/);
+    const signed = new URL(container.download.url as string).searchParams;
+    expect(signed.get("X-Amz-Expires")).toBe(String(CONTAINER_URL_SECONDS));
+    const signedAt = (signed.get("X-Amz-Date") ?? "").replace(
+      /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/,
+      "$1-$2-$3T$4:$5:$6Z",
+    );
+    const lifetime = Date.parse(container.download.expiresAt ?? "") - Date.parse(signedAt);
+    expect(Math.round(lifetime / 1000)).toBe(CONTAINER_URL_SECONDS);
+    const download = await fetch(container.download.url as string);
     expect(download.status).toBe(200);
     expect(sha256(new Uint8Array(await download.arrayBuffer()))).toBe(container.sha256);
     // No staging object is left; exactly one container; the event is in the outbox.
@@ -145,16 +164,23 @@ describe("storage true (our bucket)", () => {
     expect(done.status, done.text).toBe(200);
     expect(done.body.job.status).toBe("succeeded");
     expect(done.body.container?.mediaType).toBe("image/png");
-    const png = await stack.s3.media.get(done.body.container?.objectKey ?? "");
+    const png = await stack.s3.media.get(done.body.container?.location.key ?? "");
     expect(png && [...png.subarray(1, 4)]).toEqual([0x50, 0x4e, 0x47]);
-    expect(done.body.container?.downloadUrl).toMatch(/^http/);
+    expect(done.body.container?.download.url).toMatch(/X-Amz-Signature=/);
+    expect(done.body.container?.download.unavailableReason).toBeNull();
     const replay = await as(o.tenant.secret).post<unknown, ContentJobResult>(jobsPath(o), body, {
       idempotencyKey: key,
     });
     expect(replay.status).toBe(200);
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
     expect(replay.body.job.id).toBe(done.body.job.id);
-    expect(replay.body.container?.downloadUrl).toBeNull();
+    // A stored replay never holds a signed URL, and says why.
+    expect(replay.body.container?.download).toEqual({
+      url: null,
+      expiresAt: null,
+      unavailableReason: "idempotent_replay",
+    });
+    expect(replay.body.container?.location).toEqual(done.body.container?.location);
     const jobs = await stack.db
       .selectFrom("content_jobs")
       .select("id")
@@ -183,11 +209,14 @@ describe("storage { id } (the partner's bucket)", () => {
     expect(container).toMatchObject({
       storageMode: "own",
       storageConfigId: configId,
-      bucket: PARTNER_BUCKET,
-      downloadUrl: null,
+      location: { bucket: PARTNER_BUCKET, key: `brand/generated/${o.projectId}/${container?.id}.json` },
+      download: { unavailableReason: null },
     });
-    expect(container?.objectKey).toBe(`brand/generated/${o.projectId}/${container?.id}.json`);
-    const bytes = await partnerBucket().get(container?.objectKey ?? "");
+    const bytes = await partnerBucket().get(container?.location.key ?? "");
+    // Signed with the partner's storage config, as the container route does.
+    const fromUrl = await fetch(container?.download.url ?? "http://missing/");
+    expect(fromUrl.status).toBe(200);
+    expect(sha256(new Uint8Array(await fromUrl.arrayBuffer()))).toBe(container?.sha256);
     expect(bytes && sha256(bytes)).toBe(container?.sha256);
     const storyboard = JSON.parse(new TextDecoder().decode(bytes));
     expect(storyboard.frames).toHaveLength(3);
@@ -328,10 +357,7 @@ describe("rules before a job exists", () => {
     const project2 = await as(o.tenant.secret).post<unknown, { id: string }>("/v1/projects", {
       name: "Other",
     });
-    await stack.db
-      .insertInto("project_layers")
-      .values({ org_id: o.tenant.orgId, project_id: project2.body.id, layer: "content", enabled: true })
-      .execute();
+    await enableContentLayer(as(o.tenant.secret), project2.body.id);
     const cross = await as(o.tenant.secret).post(`/v1/projects/${project2.body.id}/content-jobs`, {
       kind: "copy",
       brief: "x",

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { CONTAINER_URL_SECONDS } from "../../../functions/content/containerVerbs";
 import { DestinationCache, loadRelayDestinations } from "../../../functions/relay/destinationCache";
 import { enabledRelayTargets } from "../../../functions/relay/enqueueRelays";
 import { createS3Store } from "../../../functions/storage/objectStore";
@@ -205,7 +206,7 @@ describe("content containers", () => {
     const got = await as.get<Container>(`/v1/projects/${projectId}/content-containers/${target.id}`);
     expect(got.status, got.text).toBe(200);
     const url = new URL(got.body.download?.url ?? "");
-    expect(url.searchParams.get("X-Amz-Expires")).toBe("3600");
+    expect(url.searchParams.get("X-Amz-Expires")).toBe(String(CONTAINER_URL_SECONDS));
     expect(got.text).not.toContain("S3RVER/"); // no secret in the URL: the credential is the key id only
     const downloaded = await fetch(url);
     expect(downloaded.status).toBe(200);

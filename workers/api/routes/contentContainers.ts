@@ -1,7 +1,9 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
+  CONTAINER_URL_SECONDS,
   type ContainerStorage,
   containerJson,
+  containerWithDownload,
   deleteContainerObject,
   getProjectContainer,
   listProjectContainers,
@@ -14,7 +16,7 @@ import { createS3Store } from "../../../functions/storage/objectStore";
 import { parseEnv } from "../../common/parseEnv";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { contentJobVarsSchema } from "../env";
+import { mediaVarsSchema } from "../env";
 import { mutationWithCall, query } from "../handlers";
 import {
   apiRoute,
@@ -33,7 +35,7 @@ import {
 
 const KINDS = ["copy", "image", "reel_storyboard", "video"] as const;
 
-export const LibraryContainerSchema = z
+export const ContentContainerSchema = z
   .object({
     id: z.string().openapi({ example: "ctr_4sV9qLm2Xc8RtY6pKw3N" }),
     object: z.literal("content_container"),
@@ -57,26 +59,29 @@ export const LibraryContainerSchema = z
       .nullable()
       .openapi({ description: "Set when the project is archived: archived_at + 90 days, then deleted." }),
   })
-  .openapi("LibraryContentContainer");
+  .openapi("ContentContainer");
 
-export const LibraryContainerWithDownloadSchema = LibraryContainerSchema.extend({
+export const ContentContainerWithDownloadSchema = ContentContainerSchema.extend({
   download: z
     .object({
       url: z
         .string()
         .nullable()
         .openapi({
-          description:
-            "A presigned GET URL, valid CONTENT_SIGNED_URL_SECONDS (1 hour by default, as the content-job " +
-            "answers' URLs); no API key needed. null when it cannot be made.",
+          description: `A presigned GET URL, valid ${CONTAINER_URL_SECONDS} s; no API key needed. null when it cannot be made (unavailableReason says why).`,
         }),
       expiresAt: dateTime().nullable(),
-      unavailableReason: z.enum(["storage_config_deleted"]).nullable().openapi({
-        description: "storage_config_deleted: the own-bucket config the object was written with is gone.",
-      }),
+      unavailableReason: z
+        .enum(["storage_config_deleted", "idempotent_replay"])
+        .nullable()
+        .openapi({
+          description:
+            "storage_config_deleted: the own-bucket config the object was written with is gone. idempotent_replay: " +
+            "the answer is a stored replay, which never holds a signed URL (GET the container or the job for one).",
+        }),
     })
-    .openapi("LibraryContentDownload"),
-}).openapi("LibraryContentContainerWithDownload");
+    .openapi("ContentDownload"),
+}).openapi("ContentContainerWithDownload");
 
 const ProjectParams = z.object({
   projectId: z
@@ -116,7 +121,7 @@ const routes = {
       }),
     },
     responses: {
-      200: json(listOf(LibraryContainerSchema, "LibraryContentContainerList"), "A page of containers"),
+      200: json(listOf(ContentContainerSchema, "ContentContainerList"), "A page of containers"),
       ...errorResponses(400, 404),
     },
   }),
@@ -126,15 +131,14 @@ const routes = {
     path: "/v1/projects/{projectId}/content-containers/{containerId}",
     tags: ["Content containers"],
     operationId: "getContentContainer",
-    summary: "Get a container with a signed, expiring download URL",
+    summary: `Get a container with a download URL valid ${CONTAINER_URL_SECONDS / 60} minutes`,
     description:
-      "The container and a presigned download URL valid CONTENT_SIGNED_URL_SECONDS (3600 s by default; ask " +
-      "again for a new one). " +
+      `The container and a presigned download URL valid ${CONTAINER_URL_SECONDS} s (ask again for a new one). ` +
       "Own-bucket containers are signed with the partner's storage config; when that config was deleted, " +
       "the answer carries the location only.",
     request: { params: ContainerParams },
     responses: {
-      200: json(LibraryContainerWithDownloadSchema, "The container"),
+      200: json(ContentContainerWithDownloadSchema, "The container"),
       ...errorResponses(400, 404),
       ...storageUnavailable,
     },
@@ -159,9 +163,9 @@ const routes = {
   }),
 };
 
-/** Our media bucket and partners' buckets, as this Worker is configured. */
-function containerStorage(env: ApiEnv["Bindings"]): ContainerStorage {
-  const vars = parseEnv(contentJobVarsSchema, env);
+/** Our media bucket and partners' buckets, as this Worker is configured (container and content-job routes). */
+export function containerStorage(env: ApiEnv["Bindings"]): ContainerStorage {
+  const vars = parseEnv(mediaVarsSchema, env);
   return {
     media: objectStoreFor(vars, vars.MEDIA_BUCKET),
     partner: (target, bucket) =>
@@ -175,7 +179,6 @@ function containerStorage(env: ApiEnv["Bindings"]): ContainerStorage {
         maxAttempts: 1,
       }),
     keys: () => parseKeyring(env),
-    urlSeconds: vars.CONTENT_SIGNED_URL_SECONDS,
   };
 }
 
@@ -196,7 +199,7 @@ export function registerContentContainerRoutes(app: OpenAPIHono<ApiEnv>) {
     query(c, async (ctx) => {
       const { projectId, containerId } = c.req.valid("param");
       const got = await getProjectContainer(ctx, projectId, containerId, containerStorage(c.env));
-      return c.json({ ...containerJson(got.container), download: got.download }, 200);
+      return c.json(containerWithDownload(got.container, got.download), 200);
     }),
   );
 

@@ -1,9 +1,14 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { briefSchema, MAX_REFERENCES, productSchema } from "../../../functions/content/jobs/request";
-import { getContainerOfJob, getJob, type JobView } from "../../../functions/content/jobs/store";
+import { getContainerOfJob } from "../../../functions/content/containers";
 import {
-  contentContainerJson,
+  containerDownload,
+  containerWithDownload,
+  REPLAY_DOWNLOAD,
+} from "../../../functions/content/containerVerbs";
+import { briefSchema, MAX_REFERENCES, productSchema } from "../../../functions/content/jobs/request";
+import { getJob, type JobView } from "../../../functions/content/jobs/store";
+import {
   contentJobJson,
   createContentJob,
   failUnstartedJob,
@@ -12,7 +17,6 @@ import {
 } from "../../../functions/content/jobs/verbs";
 import { CONTENT_KINDS, STORYBOARD_FRAMES } from "../../../functions/content/providers/types";
 import { parseKeyring } from "../../../functions/destinations/crypto";
-import { objectStoreFor } from "../../../functions/storage/config";
 import { withTenant } from "../../../shared/db";
 import { ApiError } from "../../../shared/errors";
 import { parseEnv } from "../../common/parseEnv";
@@ -31,6 +35,7 @@ import {
   PageQuerySchema,
   page,
 } from "../schemas";
+import { ContentContainerWithDownloadSchema, containerStorage } from "./contentContainers";
 
 // Content jobs: "generate a reel about our latest product". A job is checked and recorded here (content
 // layer on, the storage matrix, the org's storage config, references of the same project), then run by the
@@ -130,33 +135,8 @@ export const ContentJobSchema = z
   })
   .openapi("ContentJob");
 
-export const ContentContainerSchema = z
-  .object({
-    id: z.string().openapi({ example: "ctr_4sV9qLm2Xc8RtY6pKw3N" }),
-    object: z.literal("content_container"),
-    jobId: z.string().nullable(),
-    projectId: z.string(),
-    kind: z.enum(CONTENT_KINDS),
-    storageMode: z.enum(["cloud", "own"]),
-    storageConfigId: z.string().nullable(),
-    bucket: z.string(),
-    objectKey: z.string(),
-    sizeBytes: z.number().int(),
-    sha256: z.string(),
-    mediaType: z.string(),
-    provider: z.string(),
-    model: z.string(),
-    createdAt: dateTime(),
-    downloadUrl: z.string().nullable().openapi({
-      description:
-        "Signed GET URL of the media in our bucket, valid until downloadUrlExpiresAt; null for your own bucket, and in a stored idempotent replay (GET the job for a fresh one).",
-    }),
-    downloadUrlExpiresAt: dateTime().nullable(),
-  })
-  .openapi("ContentContainer");
-
 export const ContentJobResultSchema = z
-  .object({ job: ContentJobSchema, container: ContentContainerSchema.nullable() })
+  .object({ job: ContentJobSchema, container: ContentContainerWithDownloadSchema.nullable() })
   .openapi("ContentJobResult");
 
 const routes = {
@@ -260,12 +240,6 @@ export function registerContentJobRoutes(app: OpenAPIHono<ApiEnv>) {
     const body = c.req.valid("json");
     const input = { ...body, brief: typeof body.brief === "string" ? { text: body.brief } : body.brief };
     const vars = parseEnv(contentJobVarsSchema, c.env);
-    const media = {
-      store: objectStoreFor(vars, vars.MEDIA_BUCKET),
-      bucket: vars.MEDIA_BUCKET,
-      expiresInSeconds: vars.CONTENT_SIGNED_URL_SECONDS,
-      now: c.get("now"),
-    };
     // What a replay answers for a 200: the JSON result without the signed URL (never stored).
     let replayBody: unknown;
     return mutationWithCall(c, {
@@ -347,13 +321,11 @@ export function registerContentJobRoutes(app: OpenAPIHono<ApiEnv>) {
         const jobBody = contentJobJson(job, container?.id ?? null);
         replayBody = {
           job: jobBody,
-          container: container ? await contentContainerJson(container, { ...media, signed: false }) : null,
+          container: container && containerWithDownload(container, REPLAY_DOWNLOAD),
         };
+        const download = container && (await containerDownload(ctx, container, containerStorage(c.env)));
         return c.json(
-          {
-            job: jobBody,
-            container: container ? await contentContainerJson(container, { ...media, signed: true }) : null,
-          },
+          { job: jobBody, container: container && download && containerWithDownload(container, download) },
           200,
         );
       },
@@ -379,20 +351,12 @@ export function registerContentJobRoutes(app: OpenAPIHono<ApiEnv>) {
   app.openapi(routes.get, (c) =>
     query(c, async (ctx) => {
       const { projectId: pid, jobId } = c.req.valid("param");
-      const vars = parseEnv(contentJobVarsSchema, c.env);
       const { job, container } = await getProjectJob(ctx, pid, jobId);
+      const download = container && (await containerDownload(ctx, container, containerStorage(c.env)));
       return c.json(
         {
           job: contentJobJson(job, container?.id ?? null),
-          container: container
-            ? await contentContainerJson(container, {
-                store: objectStoreFor(vars, vars.MEDIA_BUCKET),
-                bucket: vars.MEDIA_BUCKET,
-                expiresInSeconds: vars.CONTENT_SIGNED_URL_SECONDS,
-                now: c.get("now"),
-                signed: true,
-              })
-            : null,
+          container: container && download && containerWithDownload(container, download),
         },
         200,
       );
