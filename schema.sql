@@ -2908,6 +2908,7 @@ GRANT SELECT,DELETE ON TABLE public.project_ads_content TO layers_maintenance;
 
 GRANT SELECT,INSERT ON TABLE public.project_deletions TO layers_api;
 GRANT SELECT,DELETE,UPDATE ON TABLE public.project_deletions TO layers_maintenance;
+GRANT SELECT ON TABLE public.project_deletions TO layers_exporter;
 
 --
 -- Name: TABLE project_layers; Type: ACL; Schema: public; Owner: -

@@ -40,7 +40,8 @@ export const EXPORT_RESOURCES: readonly ExportResource[] = [
   {
     name: "org",
     table: "organizations",
-    columns: ["id", "name", "created_at"],
+    // deleted_at: set while the org's deletion is under way (an export then shows the org as marked).
+    columns: ["id", "name", "created_at", "deleted_at"],
     key: ["id"],
     orgColumn: "id",
     scope: "org",
@@ -48,7 +49,17 @@ export const EXPORT_RESOURCES: readonly ExportResource[] = [
   {
     name: "projects",
     table: "projects",
-    columns: ["id", "org_id", "name", "event_retention_days", "archived_at", "created_at", "updated_at"],
+    // deleted_at: set while the project's deletion is under way.
+    columns: [
+      "id",
+      "org_id",
+      "name",
+      "event_retention_days",
+      "archived_at",
+      "created_at",
+      "updated_at",
+      "deleted_at",
+    ],
     key: ["id"],
     orgColumn: "org_id",
     scope: "project",
@@ -331,6 +342,35 @@ export const EXPORT_RESOURCES: readonly ExportResource[] = [
     scope: "project",
   },
   {
+    // The org's project deletions: which project went, when, by whom, and the rows and objects erased per
+    // table and bucket (names and counts only). Scope "org": the project itself no longer exists, so it
+    // could never be named in `projects`; the record is the org's.
+    name: "project_deletions",
+    table: "project_deletions",
+    columns: [
+      "id",
+      "org_id",
+      "project_id",
+      "status",
+      "counts",
+      "attempts",
+      "failure_code",
+      "requested_at",
+      "requested_by",
+      "request_id",
+      "started_at",
+      "heartbeat_at",
+      "finished_at",
+    ],
+    omitted: {
+      step: "the cascade's internal resume position (which table or bucket it was working on)",
+      cursors: "the cascade's internal resume position: the last object key listed in our own buckets",
+    },
+    key: ["id"],
+    orgColumn: "org_id",
+    scope: "org",
+  },
+  {
     name: "suppressions",
     table: "suppressions",
     columns: [
@@ -528,6 +568,11 @@ export const EXCLUDED_TABLES: Readonly<Record<string, string>> = {
   org_exports: "the export jobs themselves (GET /v1/org/exports lists them)",
   // Bookkeeping of where cold audit rows live; the rows themselves are exported as audit_log_archived.
   audit_archive_objects: "index of the cold audit archive; its rows are exported as audit_log_archived",
+  // The receipt of the org's own deletion: it is written when the org asks to be deleted and outlives the org
+  // (its org_id is cleared on completion; it is read with its one-time token). While the org lives there is
+  // at most a pending deletion, whose state the org reads through the receipt itself; it is not the org's
+  // data, and an archive made during the deletion would be erased with the org anyway.
+  org_deletions: "the receipt of the org's own deletion: outlives the org, read with its one-time token",
 };
 
 /** The cold audit archive's rows (functions/archive), a file of their own: `audit_log_archived.ndjson.gz`. */

@@ -152,6 +152,12 @@ export async function fillOrg(
       values (${`wha_${randomUUID().slice(0, 8)}`}, ${orgId}, ${endpoint.body.id}, ${messageId}, 5)`.execute(
     db,
   );
+  // A finished project deletion of a third project (gone already, so no foreign key to it), as the cascade
+  // leaves it: counts of names and numbers, no resume cursor the export would have to leave out.
+  await sql`insert into project_deletions (id, org_id, project_id, status, counts, requested_at, requested_by,
+      finished_at) values (${`pdel_${randomUUID().replaceAll("-", "").slice(0, 16)}`}, ${orgId},
+      ${`proj_gone${randomUUID().replaceAll("-", "").slice(0, 12)}`}, 'completed', '{"sdk_events": 2}', now(),
+      ${`api_key:${owner.keyId}`}, now())`.execute(db);
 
   // The cold audit archive: two days of archived rows, as the archive job leaves them (object + index).
   const coldAuditIds: string[] = [];
