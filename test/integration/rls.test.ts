@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { persistEvents } from "../../functions/events/persistEvents";
@@ -43,7 +44,16 @@ const TENANT_TABLES = [
   "ads_content",
   "ads_content_containers",
   "project_ads_content",
+  "org_exports",
+  "audit_archive_objects",
+  "project_deletions",
 ] as const;
+/**
+ * The org deletion receipt: tenant-isolated like the others while the deletion runs, and besides readable
+ * (select only) by a transaction that names the receipt's token digest, whatever org it was; a completed
+ * receipt has no org_id at all (0014). Tested on its own below.
+ */
+const RECEIPT_TABLE = "org_deletions";
 
 let owner: Db;
 /** The API's role; event_daily_counts, which the API cannot read, is checked with the consumer's. */
@@ -96,7 +106,10 @@ describe("tenant isolation", () => {
     expect(new Set(rows.map((r) => r.org))).toEqual(new Set([a.orgId]));
   });
 
-  test.each(TENANT_TABLES)("%s: with no org in scope, no application role reads anything", async (table) => {
+  test.each([
+    ...TENANT_TABLES,
+    RECEIPT_TABLE,
+  ])("%s: with no org in scope, no application role reads anything", async (table) => {
     const column = table === "organizations" ? "id" : "org_id";
     let checked = 0;
     for (const role of DB_ROLES.filter((r) => r !== "layers_maintenance")) {
@@ -107,7 +120,7 @@ describe("tenant isolation", () => {
       const count = await owner.transaction().execute(async (tx) => {
         await sql`select set_config('role', ${role}, true)`.execute(tx);
         const { rows } = await sql<{ n: number }>`
-          select count(${sql.ref(column)})::int as n from ${sql.table(table)}`.execute(tx);
+          select count(*)::int as n from ${sql.table(table)}`.execute(tx);
         return rows[0]!.n;
       });
       expect(count, `${role} on ${table}`).toBe(0);
@@ -140,6 +153,50 @@ describe("tenant isolation", () => {
       .where("id", "=", b.projectId)
       .executeTakeFirstOrThrow();
     expect(bProject.name).toBe("Test app");
+  });
+
+  test("org_deletions: an org reads only its own deletion; a receipt token reads only its receipt", async () => {
+    const digest = (s: string) => createHash("sha256").update(s).digest("hex");
+    const suffix = randomUUID().replaceAll("-", "").slice(0, 16);
+    const tokens = { a: `odr_a${suffix}`, b: `odr_b${suffix}`, done: `odr_done${suffix}` };
+    const now = new Date();
+    await sql`insert into org_deletions (id, org_id, token_sha256, requested_at) values
+      (${`odel_a${suffix}`}, ${a.orgId}, ${digest(tokens.a)}, ${now}),
+      (${`odel_b${suffix}`}, ${b.orgId}, ${digest(tokens.b)}, ${now})`.execute(owner);
+    await sql`insert into org_deletions (id, org_id, token_sha256, status, requested_at, finished_at, purge_after)
+      values (${`odel_done${suffix}`}, null, ${digest(tokens.done)}, 'completed', ${now}, ${now}, ${now})`.execute(
+      owner,
+    );
+    const ids = async (scope: { org?: string; token?: string }) =>
+      app.transaction().execute(async (tx) => {
+        if (scope.org) await sql`select set_config('app.org_id', ${scope.org}, true)`.execute(tx);
+        if (scope.token)
+          await sql`select set_config('app.receipt_token_sha256', ${digest(scope.token)}, true)`.execute(tx);
+        const { rows } = await sql<{ id: string }>`select id from org_deletions order by id`.execute(tx);
+        return rows.map((r) => r.id);
+      });
+    expect(await ids({ org: a.orgId })).toEqual([`odel_a${suffix}`]);
+    expect(await ids({ org: b.orgId })).toEqual([`odel_b${suffix}`]);
+    // By token: the one receipt, whatever org (the completed one has none), and no other.
+    expect(await ids({ token: tokens.done })).toEqual([`odel_done${suffix}`]);
+    expect(await ids({ token: tokens.b })).toEqual([`odel_b${suffix}`]);
+    expect(await ids({ token: `odr_unknown${suffix}` })).toEqual([]);
+    expect(await ids({})).toEqual([]);
+    // Org A cannot open a deletion for org B, and the token policy reads only: it writes nothing.
+    await expect(
+      withTenant(app, a.orgId, (tx) =>
+        tx
+          .insertInto("org_deletions")
+          .values({
+            id: `odel_x${suffix}`,
+            org_id: b.orgId,
+            token_sha256: digest(`x${suffix}`),
+            requested_at: now,
+          })
+          .execute(),
+      ),
+    ).rejects.toThrow(/row-level security/);
+    await sql`delete from org_deletions where id like ${`odel_%${suffix}`}`.execute(owner);
   });
 
   test("the scope is transaction-local: the next transaction on the same connection sees nothing", async () => {
@@ -178,7 +235,7 @@ describe("the Workers' roles", () => {
     const { rows } = await sql<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }>`
       select relname, relrowsecurity, relforcerowsecurity from pg_class
       where relnamespace = 'public'::regnamespace and relkind = 'r' order by relname`.execute(owner);
-    expect(rows.map((r) => r.relname).sort()).toEqual([...TENANT_TABLES].sort());
+    expect(rows.map((r) => r.relname).sort()).toEqual([...TENANT_TABLES, RECEIPT_TABLE].sort());
     for (const row of rows) expect(row).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
   });
 
