@@ -7,7 +7,7 @@ import { addApiKey } from "../../support/apiTenant";
 import { findInTables } from "../../support/scan";
 import { type Stack, startStack } from "../../support/stack";
 import { call } from "../dsar/helpers";
-import { countRows, type SeededOrg, seedOrg } from "./seed";
+import { countRows, requestLogged, type SeededOrg, seedOrg } from "./seed";
 
 // The cascade under failure and overlap: a run that dies mid-way leaves a deletion another run resumes
 // (after the lease, if it died holding it) and finishes with exact counts; two runs at once never work
@@ -42,6 +42,9 @@ async function deletionOf(
   const owner = await addApiKey(stack.db, org.orgId, "owner");
   const asked = await call(stack, owner.secret, "DELETE", "/v1/org", { confirm: "Test org" });
   expect(asked.status).toBe(202);
+  // The DELETE's own request-log row (of this org) lands shortly after the answer: count once it is there,
+  // or `expected` misses the row the cascade then erases (request_logs 2 against 1).
+  await requestLogged(stack.db, asked.headers.get("X-Request-Id"));
   const before = await countRows(stack.db, org.orgId, org.projectId);
   const expected: Record<string, number> = {};
   for (const [table, n] of Object.entries(before.all)) if (n > 0) expected[table] = n;

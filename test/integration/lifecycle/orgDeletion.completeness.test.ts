@@ -1,9 +1,16 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { COLD_AUDIT_FILE, EXCLUDED_TABLES, EXPORT_RESOURCES } from "../../../functions/exports/resources";
+import { advanceExport, DEFAULT_EXPORT_LIMITS } from "../../../functions/exports/runExport";
 import { runDeletions } from "../../../functions/lifecycle/cascade";
 import { planSteps, readCatalogue } from "../../../functions/lifecycle/catalogue";
 import type { LifecycleStores } from "../../../functions/lifecycle/objects";
 import type { ObjectStore } from "../../../functions/storage/objectStore";
-import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
+import { maintenanceRoleUrl, roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
 import { addApiKey } from "../../support/apiTenant";
@@ -18,7 +25,7 @@ import {
 import { findInTables, objectTexts } from "../../support/scan";
 import { type Stack, startStack } from "../../support/stack";
 import { call } from "../dsar/helpers";
-import { countRows, type SeededOrg, seedOrg } from "./seed";
+import { countRows, requestLogged, type SeededOrg, seedOrg } from "./seed";
 
 // The proof of an org deletion: an org with rows in every tenant table and an object in every bucket the
 // system owns is deleted through the API and the Cron job's cascade; then no table (every column cast to
@@ -27,17 +34,22 @@ import { countRows, type SeededOrg, seedOrg } from "./seed";
 // of tables and buckets are the catalogue's and SYSTEM_BUCKETS: a table or bucket added without being
 // covered fails here.
 //
-// The export half of issue 15 joins at merge: export org A right after seeding and check each file's count
-// against `before` (see the marked step below), then delete as here.
+// The export half of issue 15: org A is exported right after seeding, each file's row count checked against
+// the database, and the export's archive is then one more object the deletion erases.
+
+const run = promisify(execFile);
 
 let stack: Stack;
 let maintenance: Db;
+let exporter: Db;
 beforeAll(async () => {
   stack = await startStack({ consumer: "recorder" });
   maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
+  exporter = createNodeDb(roleUrl(inject("ownerUrl"), "layers_exporter"), 2);
 });
 afterAll(async () => {
   await maintenance?.destroy();
+  await exporter?.destroy();
   await stack?.dispose();
 });
 
@@ -102,16 +114,23 @@ test("an org with a row in every tenant table and an object in every bucket is e
   // Org B's anchors: the same needles before deletion must be found, or the scan proves nothing.
   expect((await findInTables(stack.db, [a.orgId, a.needles[3] as string])).length).toBeGreaterThan(0);
 
-  // [export step: issue 15's export of org A goes here, its manifest counts checked against countRows.]
+  // Org A exported first (issue 15), through the API and the Cron Worker's exporter: every file of the
+  // manifest holds exactly the rows the database holds, and the archive it leaves in the export bucket is
+  // one more object the deletion must erase.
+  const owner = await addApiKey(stack.db, a.orgId, "owner");
+  const exported = await exportOrg(a, owner.secret);
+  const exportObjects = ofOrg(await bucketContents(), a)[EXPORT_BUCKET] ?? [];
+  expect(exportObjects.map((o) => o.key).sort()).toEqual([...a.objects.exports, exported.objectKey].sort());
 
   const bRows = await orgSnapshot(stack.db, b.orgId);
   const bLogs = await stack.db.selectFrom("request_logs").selectAll().where("org_id", "=", b.orgId).execute();
   const bObjects = ofOrg(await bucketContents(), b);
 
-  const owner = await addApiKey(stack.db, a.orgId, "owner");
   const asked = await call(stack, owner.secret, "DELETE", "/v1/org", { confirm: "Test org" });
   expect(asked.status, JSON.stringify(asked.body)).toBe(202);
   expect(asked.body.receiptToken).toMatch(/^odr_/);
+  // Counted once the DELETE's own request-log row (written after the answer, in a batch) is stored.
+  await requestLogged(stack.db, asked.headers.get("X-Request-Id"));
   const before = await countRows(stack.db, a.orgId, a.projectId);
 
   // Small batches: many runs' worth of steps, each resumed from the deletion row.
@@ -140,7 +159,8 @@ test("an org with a row in every tenant table and an object in every bucket is e
   const expected: Record<string, number> = {};
   for (const [table, n] of Object.entries(before.all)) if (n > 0) expected[table] = n;
   expected["objects:media"] = 1;
-  expected["objects:exports"] = 1;
+  // The seeded export's object and the archive of the export above.
+  expected["objects:exports"] = 2;
   expected["objects:archive"] = 1;
   expected["objects:dead_letters:events"] = 1;
   expected["objects:dead_letters:relay"] = 1;
@@ -162,6 +182,84 @@ test("an org with a row in every tenant table and an object in every bucket is e
   expect(ofOrg(await bucketContents(), b)).toEqual(bObjects);
   expect((await findInTables(stack.db, [b.orgId])).length).toBeGreaterThan(0);
 });
+
+/**
+ * Exports the org with events through POST /v1/org/exports, runs the exporter (as the Cron job does, as
+ * layers_exporter, in small steps) until the job is done, reads the archive's manifest and checks every
+ * file's row count against the database. Each step is advanced for this one export only: the Cron trigger
+ * would also pick up exports other test files opened in the shared database.
+ */
+async function exportOrg(org: SeededOrg, secret: string): Promise<{ objectKey: string }> {
+  const created = await call(stack, secret, "POST", "/v1/org/exports", { includeEvents: true });
+  expect(created.status, JSON.stringify(created.body)).toBe(202);
+  // The request's own log row is written by the API's batcher shortly after the answer: wait for it, so
+  // the export and the counts below see the same request_logs.
+  await requestLogged(stack.db, created.headers.get("X-Request-Id"));
+  let now = Date.now();
+  let result: { done: boolean; failed?: boolean } = { done: false };
+  for (let runs = 0; !result.done; runs++) {
+    expect(runs, "export steps").toBeLessThan(200);
+    now += 61_000;
+    result = await advanceExport(
+      {
+        db: exporter,
+        exports: stack.s3.exports,
+        archive: stack.s3.storage,
+        media: stack.s3.media,
+        now: new Date(now),
+        limits: { ...DEFAULT_EXPORT_LIMITS, pageRows: 4, stepsPerRun: 7 },
+      },
+      created.body.id,
+      org.orgId,
+    );
+  }
+  expect(result.failed ?? false).toBe(false);
+  const job = await stack.db
+    .selectFrom("org_exports")
+    .select(["status", "object_key"])
+    .where("id", "=", created.body.id)
+    .executeTakeFirstOrThrow();
+  expect(job.status).toBe("succeeded");
+  const objectKey = job.object_key as string;
+  const bytes = await stack.s3.exports.get(objectKey);
+  expect(bytes).not.toBeNull();
+
+  const dir = await mkdtemp(path.join(tmpdir(), "layers-org-delete-export-"));
+  try {
+    await writeFile(path.join(dir, "archive.tar"), bytes as Uint8Array);
+    await run("tar", ["-xf", "archive.tar"], { cwd: dir });
+    const manifest = JSON.parse(await readFile(path.join(dir, "manifest.json"), "utf8")) as {
+      orgId: string;
+      files: { name: string; resource: string; rows: number }[];
+      skipped: unknown[];
+    };
+    expect(manifest.orgId).toBe(org.orgId);
+    expect(manifest.skipped).toEqual([]);
+    const counts = await countRows(stack.db, org.orgId, org.projectId);
+    const rowsOf = (name: string) => manifest.files.find((f) => f.resource === name)?.rows;
+    for (const resource of EXPORT_RESOURCES) {
+      let inDb = counts.all[resource.table] ?? 0;
+      // The exporter audits the export's completion after the audit_log file was written.
+      if (resource.table === "audit_log") inDb -= 1;
+      expect(inDb, `${resource.table}: seedOrg gives it a row`).toBeGreaterThan(0);
+      expect(rowsOf(resource.name), resource.name).toBe(inDb);
+    }
+    const archived = await stack.db
+      .selectFrom("audit_archive_objects")
+      .select((eb) => eb.fn.sum<string>("row_count").as("n"))
+      .where("org_id", "=", org.orgId)
+      .executeTakeFirstOrThrow();
+    expect(rowsOf(COLD_AUDIT_FILE)).toBe(Number(archived.n));
+    // Every tenant table is a file of the archive or excluded on purpose (the coverage test's rule, here
+    // checked against what this archive actually holds).
+    const excluded = new Set(Object.keys(EXCLUDED_TABLES));
+    const tables = Object.keys(counts.all).filter((t) => !excluded.has(t));
+    expect(tables.sort()).toEqual(EXPORT_RESOURCES.map((r) => r.table).sort());
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { objectKey };
+}
 
 async function fetchReceipt(id: string, token: string) {
   const response = await stack.api(`/v1/org-deletion-receipts/${id}`, {

@@ -140,8 +140,17 @@ export async function seedOrg(db: Db, s3: LocalS3, label: string): Promise<Seede
 
   // Objects: media of the project, an export, an archive day, a dead letter of each kind for the project.
   const bytes = (s: string) => new TextEncoder().encode(s);
-  const exportKey = `exports/${org}/${id("exp")}/manifest.json`;
-  const archiveKey = auditObjectKey(org, now.toISOString().slice(0, 10));
+  const exportId = id("exp");
+  const exportKey = `exports/${org}/${exportId}/manifest.json`;
+  const archiveDay = now.toISOString().slice(0, 10);
+  const archiveKey = auditObjectKey(org, archiveDay);
+  // The rows that point at those objects: a finished export (its archive) and the cold audit index's day.
+  await q(sql`insert into org_exports (id, org_id, status, include_events, requested_by, object_key, size_bytes,
+      finished_at, expires_at)
+    values (${exportId}, ${org}, 'succeeded', true, ${`api_key:${apiKeyId}`}, ${exportKey}, 10, ${now},
+      ${new Date(now.getTime() + 7 * 86_400_000)})`);
+  await q(sql`insert into audit_archive_objects (org_id, day, object_key, row_count)
+    values (${org}, ${archiveDay}::date, ${archiveKey}, 1)`);
   await s3.media.put(mediaKey, bytes(`media of ${users[0]}`), "image/png");
   await s3.exports.put(exportKey, bytes(JSON.stringify({ org, users })), "application/json");
   await s3.storage.put(
@@ -207,4 +216,23 @@ export async function countRows(
     if (t.hasProjectId) project[t.name] = Number(rows[0]?.p ?? 0);
   }
   return { all, project };
+}
+
+/**
+ * Waits until the API's request-log row of one request (its X-Request-Id) is in the database. The API writes
+ * request logs in batches after the answer (workers/common/requestLogBatcher.ts: up to its delay plus one
+ * write later), so a count taken right after an answer may or may not hold the request's own row yet.
+ */
+export async function requestLogged(db: Db, requestId: string | null): Promise<void> {
+  if (!requestId) throw new Error("the answer has no X-Request-Id");
+  for (let i = 0; i < 500; i++) {
+    const row = await db
+      .selectFrom("request_logs")
+      .select("request_id")
+      .where("request_id", "=", requestId)
+      .executeTakeFirst();
+    if (row) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`request ${requestId} was never logged`);
 }
