@@ -486,6 +486,18 @@ async function claim(deps: ExportDeps, id: string, orgId: string): Promise<Expor
       .where("id", "=", id)
       .where("status", "in", ["queued", "running"])
       .where((eb) => eb.or([eb("heartbeat_at", "is", null), eb("heartbeat_at", "<", staleBefore)]))
+      // An org marked for deletion is exported no further: a step would write parts (end users' events)
+      // under the org's export prefix behind the deletion's cascade. Its job row goes with the org.
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom("organizations")
+              .select("organizations.id")
+              .whereRef("organizations.id", "=", "org_exports.org_id")
+              .where("organizations.deleted_at", "is not", null),
+          ),
+        ),
+      )
       .returning([
         "id",
         "org_id",

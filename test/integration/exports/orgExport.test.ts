@@ -8,7 +8,12 @@ import { gunzipSync } from "node:zlib";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { EXPORT_RESOURCES } from "../../../functions/exports/resources";
-import { advanceExport, DEFAULT_EXPORT_LIMITS, type ExportDeps } from "../../../functions/exports/runExport";
+import {
+  advanceExport,
+  DEFAULT_EXPORT_LIMITS,
+  type ExportDeps,
+  exportPrefix,
+} from "../../../functions/exports/runExport";
 import type { ObjectStore } from "../../../functions/storage/objectStore";
 import { roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
@@ -504,4 +509,29 @@ describe("crash and resume", () => {
     expect((await advanceExport(later, created.id, org.orgId)).steps).toBe(1);
     await runToEnd(org.as, created.id);
   });
+});
+
+test("an org marked for deletion is exported no further: its open export takes no step, writes nothing", async () => {
+  const owner = await createApiTenant(stack.db, "owner");
+  const created = await startExport(owner.secret, { includeEvents: true });
+  const deps: ExportDeps = {
+    db: exporterDb,
+    exports: s3.exports,
+    archive: s3.storage,
+    media: s3.media,
+    now: new Date(Date.now() + 40 * 86_400_000),
+    limits: { ...DEFAULT_EXPORT_LIMITS, pageRows: 2, stepsPerRun: 3 },
+  };
+  // The same export advances while the org lives (the check below can fail)...
+  expect((await advanceExport(deps, created.id, owner.orgId)).steps).toBeGreaterThan(0);
+  const parts = (await s3.exports.list(exportPrefix(owner.orgId, created.id))).keys;
+  expect(parts.length).toBeGreaterThan(0);
+  for (const key of parts) await s3.exports.delete(key);
+
+  const asked = await api(stack, owner.secret).send("DELETE", "/v1/org", { confirm: "API test org" });
+  expect(asked.status, asked.text).toBe(202);
+  // ...and not once the org is marked: no step, no part under its prefix behind the deletion's cascade.
+  const later = { ...deps, now: new Date(deps.now.getTime() + 3_600_000) };
+  expect(await advanceExport(later, created.id, owner.orgId)).toEqual({ steps: 0, done: false });
+  expect((await s3.exports.list(exportPrefix(owner.orgId, created.id))).keys).toEqual([]);
 });
