@@ -117,7 +117,8 @@ describe("storage true (our bucket)", () => {
       "$1-$2-$3T$4:$5:$6Z",
     );
     const lifetime = Date.parse(container.download.expiresAt ?? "") - Date.parse(signedAt);
-    expect(Math.round(lifetime / 1000)).toBe(CONTAINER_URL_SECONDS);
+    // X-Amz-Date has whole seconds and the answer's clock read is a moment earlier than the signer's.
+    expect(Math.abs(lifetime / 1000 - CONTAINER_URL_SECONDS)).toBeLessThan(2);
     const download = await fetch(container.download.url as string);
     expect(download.status).toBe(200);
     expect(sha256(new Uint8Array(await download.arrayBuffer()))).toBe(container.sha256);
