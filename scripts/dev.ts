@@ -15,13 +15,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import path from "node:path";
 import { Readable } from "node:stream";
 import { Miniflare, type WorkerOptions } from "miniflare";
-import S3rver from "s3rver";
 import { bundleWorker, ROOT } from "./local/bundle";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./local/embedded-postgres";
 import { startExampleSite } from "./local/exampleSite";
 import { migrate, roleUrl } from "./local/migrate";
 import { startNeonHttp } from "./local/neon-http";
 import { createNodeDb } from "./local/node-db";
+import { createLocalS3rver } from "./local/s3rver";
 import { DEMO, isLocalDatabase, seedDemo } from "./local/seed";
 import { WORKERS, type WorkerName, workerOptions } from "./local/workers";
 import { startWsBridge } from "./local/ws-bridge";
@@ -112,7 +112,7 @@ async function main() {
 
   const s3Dir = path.join(DATA_DIR, "s3");
   await mkdir(s3Dir, { recursive: true });
-  const s3 = new S3rver({
+  const s3 = createLocalS3rver({
     address: "127.0.0.1",
     port: S3_PORT,
     silent: true,

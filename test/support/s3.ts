@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import S3rver from "s3rver";
 import { createS3Store, type ObjectStore } from "../../functions/storage/objectStore";
+import { createLocalS3rver } from "../../scripts/local/s3rver";
 
 export interface LocalS3 {
   endpoint: string;
@@ -47,7 +47,7 @@ const SECRET_ACCESS_KEY = "S3RVER";
 export async function startLocalS3(options: { extraBuckets?: string[] } = {}): Promise<LocalS3> {
   const directory = await mkdtemp(path.join(tmpdir(), "layers-s3-"));
   const make = (port: number) =>
-    new S3rver({
+    createLocalS3rver({
       address: "127.0.0.1",
       port,
       silent: true,
@@ -57,7 +57,7 @@ export async function startLocalS3(options: { extraBuckets?: string[] } = {}): P
         configs: [],
       })),
     });
-  let server: S3rver | undefined = make(0);
+  let server: ReturnType<typeof createLocalS3rver> | undefined = make(0);
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
   const vars = {
