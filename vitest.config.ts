@@ -1,12 +1,16 @@
 import { defineConfig } from "vitest/config";
+import { TEST_WORKERS } from "./test/support/testWorkers";
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],
     reporters: ["default", "./test/support/slowestFiles.ts"],
-    // Files run one after another: two cores, one workerd per file, one shared database.
-    fileParallelism: false,
+    // Two files at a time on two cores (one workerd each), each worker on its own database; a file's tests
+    // still run one after another. Workers are not isolated per file: each keeps its imported modules
+    // (Miniflare, the AWS SDK…) from one file to the next instead of loading them again for every file.
+    maxWorkers: TEST_WORKERS,
+    isolate: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // The AWS SDK (test/support/s3.ts) warns on Node 20 that its releases after January 2027 need Node 22.

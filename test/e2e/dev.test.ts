@@ -2,12 +2,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ROOT } from "../../scripts/local/bundle";
 import { freePort } from "../../scripts/local/embedded-postgres";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { DEMO, isLocalDatabase } from "../../scripts/local/seed";
 import { launchChromium } from "../support/chromium";
+import { testDatabaseUrl } from "../support/database";
 import { type FakePlatforms, startFakePlatforms } from "../support/fakePlatforms";
 import { waitFor } from "../support/stack";
 
@@ -43,7 +44,7 @@ beforeAll(async () => {
     env: {
       ...process.env,
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
-      DATABASE_URL: inject("ownerUrl"),
+      DATABASE_URL: testDatabaseUrl(),
       LAYERS_DATA_DIR: dataDir,
       DEV_CRON_MINUTES: "0",
       ...fakes.vars,
@@ -115,7 +116,7 @@ describe("npm run dev", () => {
     expect(await bundle.text()).toContain("createLayers");
 
     const browser = await launchChromium();
-    const db = createNodeDb(inject("ownerUrl"), 1);
+    const db = createNodeDb(testDatabaseUrl(), 1);
     try {
       const page = await browser.newPage();
       const failed: string[] = [];

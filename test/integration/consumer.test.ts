@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { persistEvents } from "../../functions/events/persistEvents";
 import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
 import type { EventsMessage } from "../../shared/schemas/queue";
+import { testDatabaseUrl } from "../support/database";
 import { eventsMessage, queuedEvent } from "../support/messages";
 import { waitForEvents } from "../support/rows";
 import { type Stack, startStack, waitFor } from "../support/stack";
@@ -68,7 +69,7 @@ describe("redelivery and duplicates", () => {
 
   test("concurrent persists of one message: every event stored and counted exactly once", async () => {
     const t = await createTenant(stack.db);
-    const db = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"), 8);
+    const db = createNodeDb(roleUrl(testDatabaseUrl(), "layers_consumer"), 8);
     try {
       const body = message(
         t,

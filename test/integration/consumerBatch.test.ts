@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseKeyring } from "../../functions/destinations/crypto";
 import { putDestination } from "../../functions/destinations/store";
 import { handleEventsMessages } from "../../functions/events/handleEventsMessage";
@@ -8,6 +8,7 @@ import { createNodeDb } from "../../scripts/local/node-db";
 import { type Db, withTenant } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
 import type { RelayMessage } from "../../shared/schemas/relay";
+import { testDatabaseUrl } from "../support/database";
 import { eventsMessage, queuedEvent } from "../support/messages";
 import { sha256 } from "../support/sha256";
 import { TEST_DESTINATION_KEYRING } from "../support/stack";
@@ -36,8 +37,8 @@ function recorder() {
 }
 
 beforeAll(async () => {
-  owner = createNodeDb(inject("ownerUrl"));
-  consumerDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"), 4);
+  owner = createNodeDb(testDatabaseUrl());
+  consumerDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_consumer"), 4);
 });
 afterAll(async () => {
   await Promise.all([owner, consumerDb].map((db) => db?.destroy()));

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { createProject } from "../../functions/projects/store";
 import { roleUrl } from "../../scripts/local/migrate";
 import { type NeonHttp, startNeonHttp } from "../../scripts/local/neon-http";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { type Db, withTenant } from "../../shared/db";
 import { createHttpReads } from "../../shared/db/httpReads";
+import { testDatabaseUrl } from "../support/database";
 import { createTenant, type TestTenant } from "../support/tenant";
 
 // Reads over Neon's SQL-over-HTTP endpoint (a local stand-in here) keep the tenant guarantees of a
@@ -19,7 +20,7 @@ let b: TestTenant;
 let reads: ReturnType<typeof createHttpReads>;
 
 beforeAll(async () => {
-  const ownerUrl = inject("ownerUrl");
+  const ownerUrl = testDatabaseUrl();
   const target = new URL(ownerUrl);
   http = await startNeonHttp({ host: target.hostname, port: Number(target.port || 5432) });
   owner = createNodeDb(ownerUrl);
@@ -84,7 +85,7 @@ test("the role's grants apply and the transaction is read-only: no write gets th
 
 test("the org setting never outlives its query: a statement sent without it sees nothing", async () => {
   const { neon } = await import("@neondatabase/serverless");
-  const sql = neon(roleUrl(inject("ownerUrl"), "layers_api"));
+  const sql = neon(roleUrl(testDatabaseUrl(), "layers_api"));
   await reads.as(a.orgId).selectFrom("projects").select("id").execute();
   const rows = await sql.query("select count(*)::int as n from projects");
   expect(rows).toEqual([{ n: 0 }]);

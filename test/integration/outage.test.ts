@@ -3,13 +3,14 @@ import { neonConfig } from "@neondatabase/serverless";
 import { build } from "esbuild";
 import { sql } from "kysely";
 import { Miniflare } from "miniflare";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { ROOT } from "../../scripts/local/bundle";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
 import type { Db } from "../../shared/db";
 import { createNeonPool } from "../../shared/db/neonPool";
+import { testDatabaseUrl } from "../support/database";
 import { addDestinations } from "../support/destinations";
 import { type FakePlatforms, startFakePlatforms } from "../support/fakePlatforms";
 import { type FaultyProxy, startFaultyProxy } from "../support/faultyProxy";
@@ -91,7 +92,7 @@ describe("the database driver when its connections die", () => {
   let proxy: FaultyProxy;
   let bridge: WsBridge;
   beforeAll(async () => {
-    const target = new URL(inject("ownerUrl"));
+    const target = new URL(testDatabaseUrl());
     proxy = await startFaultyProxy({ host: target.hostname, port: Number(target.port || 5432) });
     bridge = await startWsBridge({ host: "127.0.0.1", port: proxy.port });
     // The driver in Node, as workerd runs it: WebSockets (the `ws` package) through the same bridge.
@@ -104,14 +105,14 @@ describe("the database driver when its connections die", () => {
 
   test("a query waiting for the only connection gets a new one when that connection is cut", async () => {
     const pool = createNeonPool({
-      connectionString: inject("ownerUrl"),
+      connectionString: testDatabaseUrl(),
       wsProxy: `127.0.0.1:${bridge.port}/v1`,
       max: 1,
     });
     try {
       const running = pool.query("select pg_sleep(5)");
       const waiting = pool.query("select 1 as one");
-      const owner = createNodeDb(inject("ownerUrl"), 1);
+      const owner = createNodeDb(testDatabaseUrl(), 1);
       try {
         await waitFor(async () => {
           const { rows } = await sql<{ n: string }>`

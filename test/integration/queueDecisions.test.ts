@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { receiveEventsDeadLetter, receiveRelayDeadLetter } from "../../functions/deadLetters/receive";
 import { handleEventsMessage } from "../../functions/events/handleEventsMessage";
 import { createS3Store } from "../../functions/storage/objectStore";
@@ -7,6 +7,7 @@ import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
 import { createLogger } from "../../shared/logger";
+import { testDatabaseUrl } from "../support/database";
 import { eventsMessage, queuedEvent, relayEvent, relayMessage } from "../support/messages";
 import { type LocalS3, startLocalS3 } from "../support/s3";
 import { createTenant } from "../support/tenant";
@@ -40,11 +41,11 @@ function recorder(refuse = false) {
 }
 
 beforeAll(async () => {
-  owner = createNodeDb(inject("ownerUrl"));
-  consumerDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"), 2);
-  relayDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_relay"), 2);
+  owner = createNodeDb(testDatabaseUrl());
+  consumerDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_consumer"), 2);
+  relayDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_relay"), 2);
   // A database nobody answers at: the refused connection of an outage.
-  const closed = new URL(inject("ownerUrl"));
+  const closed = new URL(testDatabaseUrl());
   closed.port = String(await freePort());
   deadDb = createNodeDb(roleUrl(closed.toString(), "layers_consumer"), 1);
   s3 = await startLocalS3();

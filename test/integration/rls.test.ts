@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from "node:crypto";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { persistEvents } from "../../functions/events/persistEvents";
 import { roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { DB_ROLES, type Db, withTenant } from "../../shared/db";
+import { testDatabaseUrl } from "../support/database";
 import { eventsMessage, queuedEvent } from "../support/messages";
 import { createTenant, type TestTenant } from "../support/tenant";
 
@@ -75,9 +76,9 @@ async function seedEvents(t: TestTenant) {
 }
 
 beforeAll(async () => {
-  owner = createNodeDb(inject("ownerUrl"));
-  app = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"));
-  consumer = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"));
+  owner = createNodeDb(testDatabaseUrl());
+  app = createNodeDb(roleUrl(testDatabaseUrl(), "layers_api"));
+  consumer = createNodeDb(roleUrl(testDatabaseUrl(), "layers_consumer"));
   a = await createTenant(owner);
   b = await createTenant(owner);
   await seedEvents(a);
@@ -200,7 +201,7 @@ describe("tenant isolation", () => {
   });
 
   test("the scope is transaction-local: the next transaction on the same connection sees nothing", async () => {
-    const single = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"), 1);
+    const single = createNodeDb(roleUrl(testDatabaseUrl(), "layers_api"), 1);
     try {
       await withTenant(single, a.orgId, (tx) => tx.selectFrom("projects").select("id").execute());
       const { rows } = await sql<{
@@ -241,7 +242,7 @@ describe("the Workers' roles", () => {
 
   test("migrating an up-to-date database is a no-op", async () => {
     const { migrate } = await import("../../scripts/local/migrate");
-    expect(await migrate(inject("ownerUrl"))).toEqual([]);
+    expect(await migrate(testDatabaseUrl())).toEqual([]);
     const count = await owner
       .selectFrom("projects")
       .select(({ fn }) => fn.countAll<string>().as("n"))

@@ -1,17 +1,18 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { sql } from "kysely";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { ROOT } from "../../scripts/local/bundle";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { DB_ROLES, type Db } from "../../shared/db";
+import { testDatabaseUrl } from "../support/database";
 
 // Least privilege is checked, not assumed: the grants each Worker's role holds in the database catalog are
 // exactly the README's "Database roles" table — nothing more (a forgotten grant), nothing less (a stale doc).
 
 let owner: Db;
 beforeAll(() => {
-  owner = createNodeDb(inject("ownerUrl"));
+  owner = createNodeDb(testDatabaseUrl());
 });
 afterAll(() => owner?.destroy());
 

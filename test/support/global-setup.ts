@@ -1,15 +1,18 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { sql } from "kysely";
 import type { TestProject } from "vitest/node";
 import { bundleWorker, ROOT } from "../../scripts/local/bundle";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
 import { migrate } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { issuedSecretsInTables } from "./issuedSecrets";
+import { TEST_WORKERS } from "./testWorkers";
 
 declare module "vitest" {
   export interface ProvidedContext {
-    ownerUrl: string;
+    /** One database per vitest worker (test/support/database.ts picks a file's). */
+    ownerUrls: string[];
     ingestScript: string;
     consumerScript: string;
     apiScript: string;
@@ -29,13 +32,16 @@ declare module "vitest" {
  */
 export default async function setup(project: TestProject) {
   let embedded: EmbeddedPostgres | undefined;
-  let ownerUrl = process.env.TEST_DATABASE_URL;
-  if (!ownerUrl) {
+  let ownerUrls: string[];
+  const serverUrl = process.env.TEST_DATABASE_URL;
+  if (serverUrl) {
+    ownerUrls = await workerDatabases(serverUrl, TEST_WORKERS);
+  } else {
     embedded = await startEmbeddedPostgres();
-    ownerUrl = embedded.url;
+    ownerUrls = [embedded.url];
   }
-  await migrate(ownerUrl);
-  project.provide("ownerUrl", ownerUrl);
+  for (const url of ownerUrls) await migrate(url);
+  project.provide("ownerUrls", ownerUrls);
   project.provide("ingestScript", await bundleWorker("workers/ingest/index.ts", "ingest"));
   project.provide("consumerScript", await bundleWorker("workers/consumer/index.ts", "consumer"));
   project.provide("apiScript", await bundleWorker("workers/api/index.ts", "api"));
@@ -51,14 +57,20 @@ export default async function setup(project: TestProject) {
   await writeFile(issuedSecretsFile, "");
   project.provide("issuedSecretsFile", issuedSecretsFile);
   return async () => {
-    // Every secret any test was issued, searched for in every table the run left behind.
-    const db = createNodeDb(ownerUrl, 1);
-    let leaks: string[];
+    // Every secret any test was issued, searched for in every table the run left behind, in every database.
+    const leaks: string[] = [];
     try {
-      leaks = await issuedSecretsInTables(db, issuedSecretsFile);
+      for (const url of ownerUrls) {
+        const db = createNodeDb(url, 1);
+        try {
+          leaks.push(...(await issuedSecretsInTables(db, issuedSecretsFile)));
+        } finally {
+          await db.destroy();
+        }
+      }
     } finally {
-      await db.destroy();
       await rm(buildDir, { recursive: true, force: true });
+      if (serverUrl) await dropWorkerDatabases(serverUrl, ownerUrls);
       await embedded?.stop();
     }
     if (leaks.length > 0) {
@@ -67,4 +79,41 @@ export default async function setup(project: TestProject) {
       throw new Error(`secrets issued to the tests are stored: ${leaks.join(", ")}`);
     }
   };
+}
+
+/**
+ * The databases the workers use: TEST_DATABASE_URL's own for the first, and for each other worker one
+ * created next to it (`<name>_w2`…), dropped at the end of the run. The server's roles are shared; every
+ * database gets the migrations.
+ */
+async function workerDatabases(serverUrl: string, workers: number): Promise<string[]> {
+  const urls = [serverUrl];
+  const admin = createNodeDb(serverUrl, 1);
+  try {
+    for (let worker = 2; worker <= workers; worker++) {
+      const url = new URL(serverUrl);
+      const name = `${url.pathname.slice(1)}_w${worker}`;
+      url.pathname = `/${name}`;
+      // Left over from a run that was killed before its teardown.
+      await sql`drop database if exists ${sql.id(name)} with (force)`.execute(admin);
+      await sql`create database ${sql.id(name)}`.execute(admin);
+      urls.push(url.toString());
+    }
+  } finally {
+    await admin.destroy();
+  }
+  return urls;
+}
+
+async function dropWorkerDatabases(serverUrl: string, urls: string[]): Promise<void> {
+  const admin = createNodeDb(serverUrl, 1);
+  try {
+    for (const url of urls.slice(1)) {
+      await sql`drop database if exists ${sql.id(new URL(url).pathname.slice(1))} with (force)`.execute(
+        admin,
+      );
+    }
+  } finally {
+    await admin.destroy();
+  }
 }

@@ -12,6 +12,7 @@ import { createNodeDb } from "../../scripts/local/node-db";
 import { type WorkerName, workerOptions } from "../../scripts/local/workers";
 import { startWsBridge, type WsBridge } from "../../scripts/local/ws-bridge";
 import type { Db } from "../../shared/db";
+import { testDatabaseUrl } from "./database";
 import { type FaultyProxy, startFaultyProxy } from "./faultyProxy";
 import { rememberSecretsIn } from "./issuedSecrets";
 import { type LocalS3, startLocalS3 } from "./s3";
@@ -119,7 +120,7 @@ const SCRIPTS = {
  * binding), talking to the test Postgres through the same WebSocket bridge `npm run dev` uses.
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const ownerUrl = inject("ownerUrl");
+  const ownerUrl = testDatabaseUrl();
   const target = new URL(ownerUrl);
   const postgres = { host: target.hostname, port: Number(target.port || 5432) };
   const proxy = options.faultyDatabase ? await startFaultyProxy(postgres) : undefined;

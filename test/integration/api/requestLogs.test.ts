@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   type RequestLogEntry,
   writeRequestLog,
@@ -10,6 +10,7 @@ import { createNodeDb } from "../../../scripts/local/node-db";
 import { type ApiError, api, type Method } from "../../support/api";
 import { type ApiTenant, addApiKey, bearer, createApiTenant } from "../../support/apiTenant";
 import type { RequestLogList } from "../../support/apiTypes";
+import { testDatabaseUrl } from "../../support/database";
 import { describeRouteSecurity } from "../../support/routeSecurity";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 
@@ -225,7 +226,7 @@ describe("write_request_log: the definer function checks the org", () => {
   test("the app role cannot write a row into another org's log, nor with another org's key", async () => {
     const mine = await createApiTenant(stack.db);
     const theirs = await createApiTenant(stack.db);
-    const app = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"));
+    const app = createNodeDb(roleUrl(testDatabaseUrl(), "layers_api"));
     try {
       const write = (requestId: string, orgId: string, keyId: string) =>
         writeRequestLog(app, {
@@ -265,7 +266,7 @@ describe("writeRequestLogs: a batch of rows in one statement (the API batches it
   test("stores every row of a batch; a batch holding one forged row stores none of them", async () => {
     const mine = await createApiTenant(stack.db);
     const theirs = await createApiTenant(stack.db);
-    const app = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"));
+    const app = createNodeDb(roleUrl(testDatabaseUrl(), "layers_api"));
     const row = (orgId: string, apiKeyId: string): RequestLogEntry => ({
       requestId: `req_batch_${randomUUID()}`,
       clientRequestId: null,

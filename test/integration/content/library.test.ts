@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CONTAINER_URL_SECONDS } from "../../../functions/content/containerVerbs";
 import { DestinationCache, loadRelayDestinations } from "../../../functions/relay/destinationCache";
 import { enabledRelayTargets } from "../../../functions/relay/enqueueRelays";
@@ -10,6 +10,7 @@ import { type Api, api, errorDetails } from "../../support/api";
 import { type ApiTenant, createApiTenant } from "../../support/apiTenant";
 import type { Project } from "../../support/apiTypes";
 import { insertTestContainer } from "../../support/contentContainers";
+import { testDatabaseUrl } from "../../support/database";
 import { rememberSecret } from "../../support/issuedSecrets";
 import { type LocalS3, startLocalS3 } from "../../support/s3";
 import { findInTables } from "../../support/scan";
@@ -124,7 +125,7 @@ describe("layers", () => {
     expect((await as.put(`/v1/projects/${projectId}/destinations/meta`, meta)).status).toBe(201);
 
     // The consumer (which queues relays) and the relay Worker (which sends them), each as its own role.
-    const ownerUrl = inject("ownerUrl");
+    const ownerUrl = testDatabaseUrl();
     const consumerDb = createNodeDb(roleUrl(ownerUrl, "layers_consumer"), 1);
     const relayDb = createNodeDb(roleUrl(ownerUrl, "layers_relay"), 1);
     const wanted = new Map([[`${projectId} meta`, { projectId, kind: "meta" as const }]]);

@@ -3,7 +3,7 @@ import { copyFile, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CONTENT_KINDS, PROVIDER_NAMES } from "../../../functions/content/providers/types";
 import { openStorageSecret, sealStorageSecret } from "../../../functions/content/storageSecret";
 import { parseKeyring, TokenDecryptError } from "../../../functions/destinations/crypto";
@@ -13,6 +13,7 @@ import { createScratchDatabase, scratchServerUrl } from "../../../scripts/local/
 import { type Db, withTenant } from "../../../shared/db";
 import type { ContentKindColumn, ContentProviderColumn } from "../../../shared/db/columnTypes";
 import { newId } from "../../../shared/ids";
+import { testDatabaseUrl } from "../../support/database";
 import { findInTables } from "../../support/scan";
 import { createTenant, type TestTenant } from "../../support/tenant";
 
@@ -76,8 +77,8 @@ async function seed(t: TestTenant) {
 let seeded: { a: Awaited<ReturnType<typeof seed>>; b: Awaited<ReturnType<typeof seed>> };
 
 beforeAll(async () => {
-  owner = createNodeDb(inject("ownerUrl"));
-  api = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"));
+  owner = createNodeDb(testDatabaseUrl());
+  api = createNodeDb(roleUrl(testDatabaseUrl(), "layers_api"));
   a = await createTenant(owner);
   b = await createTenant(owner);
   seeded = { a: await seed(a), b: await seed(b) };
@@ -208,7 +209,7 @@ describe("deletions leave nothing dangling", () => {
     const u = await createTenant(owner);
     const more = await seed(u);
     // Retention (maintenance role) purges job records after 400 days; the container keeps living.
-    const maintenance = createNodeDb(roleUrl(inject("ownerUrl"), "layers_maintenance"));
+    const maintenance = createNodeDb(roleUrl(testDatabaseUrl(), "layers_maintenance"));
     try {
       await sql`delete from content_jobs where id = ${more.job}`.execute(maintenance);
     } finally {

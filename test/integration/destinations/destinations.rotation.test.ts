@@ -2,12 +2,13 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseKeyring } from "../../../functions/destinations/crypto";
 import { loadDestinations } from "../../../functions/destinations/store";
 import { ROOT } from "../../../scripts/local/bundle";
 import { withTenant } from "../../../shared/db";
 import { type ApiTenant, createApiTenant } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { type Stack, startStack } from "../../support/stack";
 import { Calls, createProjectVia, metaBody, tiktokBody } from "./support";
@@ -151,7 +152,7 @@ describe("destinations: key rotation", () => {
             cwd: ROOT,
             env: {
               ...process.env,
-              DATABASE_URL: inject("ownerUrl"),
+              DATABASE_URL: testDatabaseUrl(),
               ORG_ID: owner.orgId,
               ...ringVars("k2", { k1: K1, k2: K2 }),
             },
@@ -170,7 +171,7 @@ describe("destinations: key rotation", () => {
             cwd: ROOT,
             env: {
               ...process.env,
-              DATABASE_URL: inject("ownerUrl"),
+              DATABASE_URL: testDatabaseUrl(),
               ORG_ID: owner.orgId,
               ...ringVars("k2", { k1: K1, k2: K2 }),
             },

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { executeDeletions } from "../../../functions/deletionRequests/executeDeletions";
 import { persistEvents } from "../../../functions/events/persistEvents";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import { sha256Hex } from "../../../shared/hash";
+import { testDatabaseUrl } from "../../support/database";
 import { eventsMessage, queuedEvent } from "../../support/messages";
 import { describeRouteSecurity } from "../../support/routeSecurity";
 import { waitForEvents } from "../../support/rows";
@@ -276,7 +277,7 @@ describe("the executor", () => {
       eventsMessage(t, events, { receivedAt: new Date(Date.now() - 60_000).toISOString() }),
     );
     const created = await call(stack, admin, "DELETE", `/v1/projects/${t.projectId}/events/users/batchy`);
-    const maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 1);
+    const maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 1);
     try {
       const now = minutesFromNow(5);
       // Other tests' open requests may be picked up too; only this request's receipt is asserted.

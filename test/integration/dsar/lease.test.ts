@@ -1,10 +1,11 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { executeDeletions, LEASE_MS } from "../../../functions/deletionRequests/executeDeletions";
 import { persistEvents } from "../../../functions/events/persistEvents";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
+import { testDatabaseUrl } from "../../support/database";
 import { eventsMessage, queuedEvent } from "../../support/messages";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
@@ -18,7 +19,7 @@ let stack: Stack;
 let maintenance: Db;
 beforeAll(async () => {
   stack = await startStack({ consumer: "recorder" });
-  maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
+  maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 2);
 });
 afterAll(async () => {
   await maintenance?.destroy();
@@ -87,7 +88,7 @@ test.runIf(Boolean(process.env.TEST_DATABASE_URL))(
   "two overlapping runs complete a request once: one completion audit row",
   async () => {
     const { t, id, receipt } = await requestFor("overlap", 4);
-    const owner = createNodeDb(inject("ownerUrl"), 2);
+    const owner = createNodeDb(testDatabaseUrl(), 2);
     let release = () => {};
     const released = new Promise<void>((resolve) => {
       release = resolve;

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { persistEvents } from "../../../functions/events/persistEvents";
 import { type NeonHttp, startNeonHttp } from "../../../scripts/local/neon-http";
 import { startWsBridge, type WsBridge } from "../../../scripts/local/ws-bridge";
+import { testDatabaseUrl } from "../../support/database";
 import { eventsMessage, queuedEvent } from "../../support/messages";
 import { waitForEvents } from "../../support/rows";
 import { type Stack, startStack, waitFor } from "../../support/stack";
@@ -20,7 +21,7 @@ describe("events queued before a deletion never survive it", () => {
     // The API and Cron Workers get their own bridge (and the API its own SQL-over-HTTP stand-in) to the
     // database, so stopping the stack's takes the database away from the consumer only: it keeps retrying
     // while the partner deletes.
-    const target = new URL(inject("ownerUrl"));
+    const target = new URL(testDatabaseUrl());
     const postgres = { host: target.hostname, port: Number(target.port || 5432) };
     apiBridge = await startWsBridge(postgres);
     apiHttp = await startNeonHttp(postgres);

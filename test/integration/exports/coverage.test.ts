@@ -1,8 +1,9 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { EXCLUDED_TABLES, EXPORT_BUCKETS, EXPORT_RESOURCES } from "../../../functions/exports/resources";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
+import { testDatabaseUrl } from "../../support/database";
 import { SYSTEM_BUCKETS } from "../../support/s3";
 
 // The export's coverage is derived from the database catalogue and the bucket configuration, not from a
@@ -11,7 +12,7 @@ import { SYSTEM_BUCKETS } from "../../support/s3";
 
 let db: Db;
 beforeAll(() => {
-  db = createNodeDb(inject("ownerUrl"));
+  db = createNodeDb(testDatabaseUrl());
 });
 afterAll(() => db?.destroy());
 

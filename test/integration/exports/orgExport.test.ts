@@ -20,6 +20,7 @@ import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
 import { api } from "../../support/api";
 import { addApiKey, createApiTenant } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { ARCHIVE_BUCKET, type LocalS3, startLocalS3 } from "../../support/s3";
 import { type Stack, startStack } from "../../support/stack";
 import { type FilledOrg, fillOrg } from "./fixture";
@@ -69,7 +70,7 @@ beforeAll(async () => {
     apiVars: { WEBHOOK_ALLOW_LOCAL_HTTP: "true", API_RATE_LIMIT_PER_MINUTE: "100000" },
     apiRateLimit: 100_000,
   });
-  exporterDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_exporter"));
+  exporterDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_exporter"));
   org = await fillOrg(stack, s3);
 });
 afterAll(async () => {

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { CASCADE_LEASE_MS, runDeletions } from "../../../functions/lifecycle/cascade";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
 import { addApiKey } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { findInTables } from "../../support/scan";
 import { type Stack, startStack } from "../../support/stack";
 import { call } from "../dsar/helpers";
@@ -18,8 +19,8 @@ let maintenance: Db;
 let second: Db;
 beforeAll(async () => {
   stack = await startStack({ consumer: "recorder" });
-  maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
-  second = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
+  maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 2);
+  second = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 2);
 });
 afterAll(async () => {
   await maintenance?.destroy();

@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { parseKeyring } from "../../../functions/destinations/crypto";
 import { handleEventsMessages } from "../../../functions/events/handleEventsMessage";
 import { runDeletions } from "../../../functions/lifecycle/cascade";
@@ -12,6 +12,7 @@ import type { Db } from "../../../shared/db";
 import { withTenant } from "../../../shared/db";
 import { createLogger } from "../../../shared/logger";
 import { addApiKey } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { addDestinations } from "../../support/destinations";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { eventsMessage, queuedEvent, relayEvent, relayMessage } from "../../support/messages";
@@ -44,9 +45,9 @@ beforeAll(async () => {
     },
     cronVars: { WEBHOOK_LEASE_SECONDS: "60" },
   });
-  relayDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_relay"), 2);
-  consumerDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"), 2);
-  maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
+  relayDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_relay"), 2);
+  consumerDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_consumer"), 2);
+  maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 2);
 });
 afterAll(async () => {
   await relayDb?.destroy();

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { COLD_AUDIT_FILE, EXCLUDED_TABLES, EXPORT_RESOURCES } from "../../../functions/exports/resources";
 import { advanceExport, DEFAULT_EXPORT_LIMITS } from "../../../functions/exports/runExport";
 import { runDeletions } from "../../../functions/lifecycle/cascade";
@@ -14,6 +14,7 @@ import { maintenanceRoleUrl, roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
 import { addApiKey } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { orgSnapshot } from "../../support/orgSnapshot";
 import {
   ARCHIVE_BUCKET,
@@ -44,8 +45,8 @@ let maintenance: Db;
 let exporter: Db;
 beforeAll(async () => {
   stack = await startStack({ consumer: "recorder" });
-  maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
-  exporter = createNodeDb(roleUrl(inject("ownerUrl"), "layers_exporter"), 2);
+  maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 2);
+  exporter = createNodeDb(roleUrl(testDatabaseUrl(), "layers_exporter"), 2);
 });
 afterAll(async () => {
   await maintenance?.destroy();

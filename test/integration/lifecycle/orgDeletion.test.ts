@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { purgeOrgDeletionReceipts, RECEIPT_LIFETIME_MS } from "../../../functions/lifecycle/cascade";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
 import { addApiKey } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { orgSnapshot } from "../../support/orgSnapshot";
 import { type Stack, startStack } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
@@ -26,7 +27,7 @@ beforeAll(async () => {
     ingestVars: { SDK_KEY_CACHE_TTL_SECONDS: String(PROMISED_SECONDS) },
     apiVars: { API_KEY_CACHE_TTL_SECONDS: String(PROMISED_SECONDS) },
   });
-  maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
+  maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 2);
 });
 afterAll(async () => {
   await maintenance?.destroy();

@@ -1,11 +1,12 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { persistEvents } from "../../../functions/events/persistEvents";
 import { runDeletions } from "../../../functions/lifecycle/cascade";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
 import { addApiKey } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { eventsMessage, queuedEvent } from "../../support/messages";
 import { type Stack, startStack } from "../../support/stack";
 import { auditActions, call } from "../dsar/helpers";
@@ -19,7 +20,7 @@ let stack: Stack;
 let maintenance: Db;
 beforeAll(async () => {
   stack = await startStack({ consumer: "recorder" });
-  maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
+  maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 2);
 });
 afterAll(async () => {
   await maintenance?.destroy();

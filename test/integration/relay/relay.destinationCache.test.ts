@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseKeyring } from "../../../functions/destinations/crypto";
 import { deleteDestination, putDestination } from "../../../functions/destinations/store";
 import { DestinationCache } from "../../../functions/relay/destinationCache";
@@ -7,6 +7,7 @@ import { defaultSendDeps } from "../../../functions/relay/send";
 import { roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import { type Db, withTenant } from "../../../shared/db";
+import { testDatabaseUrl } from "../../support/database";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { relayEvent, relayMessage } from "../../support/messages";
 import { TEST_DESTINATION_KEYRING } from "../../support/stack";
@@ -24,8 +25,8 @@ const keyring = parseKeyring(TEST_DESTINATION_KEYRING);
 
 beforeAll(async () => {
   fakes = await startFakePlatforms();
-  ownerDb = createNodeDb(inject("ownerUrl"), 2);
-  relayDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_relay"), 2);
+  ownerDb = createNodeDb(testDatabaseUrl(), 2);
+  relayDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_relay"), 2);
 });
 afterAll(async () => {
   await relayDb?.destroy();

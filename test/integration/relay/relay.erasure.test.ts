@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseKeyring } from "../../../functions/destinations/crypto";
 import { putDestination } from "../../../functions/destinations/store";
 import { persistEvents } from "../../../functions/events/persistEvents";
@@ -9,6 +9,7 @@ import { createNodeDb } from "../../../scripts/local/node-db";
 import { type Db, withTenant } from "../../../shared/db";
 import type { RelayEvent, RelayMessage } from "../../../shared/schemas/relay";
 import { addApiKey, bearer } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { addDestinations } from "../../support/destinations";
 import { type FakePlatforms, startFakePlatforms } from "../../support/fakePlatforms";
 import { eventsMessage, queuedEvent, relayEvent } from "../../support/messages";
@@ -27,8 +28,8 @@ let consumerDb: Db;
 beforeAll(async () => {
   fakes = await startFakePlatforms();
   stack = await startStack({ relayVars: fakes.vars });
-  relayDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_relay"), 2);
-  consumerDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_consumer"), 2);
+  relayDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_relay"), 2);
+  consumerDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_consumer"), 2);
 });
 afterAll(async () => {
   await relayDb?.destroy();

@@ -1,11 +1,12 @@
 import { sql } from "kysely";
 import pg from "pg";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { type ArchivedAuditRow, archiveAuditLog } from "../../../functions/archive/archiveAuditLog";
 import { auditObjectKey } from "../../../functions/archive/auditKeys";
 import { decodeNdjsonGz, encodeNdjsonGz } from "../../../functions/archive/ndjson";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
+import { testDatabaseUrl } from "../../support/database";
 import { type LocalS3, startLocalS3 } from "../../support/s3";
 import { type Stack, startStack, waitFor } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
@@ -180,7 +181,7 @@ test("archives are deleted once their day is 2 years past the 90 hot days", asyn
 });
 
 test("a run archives at most its row budget and the next run continues the same object", async () => {
-  const maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 1);
+  const maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 1);
   try {
     // Runs take the oldest due rows of any org first, and other test files write audit rows (dated now,
     // older than this org's 2030 rows) all the time: drain those, then count on this org's rows being next.
@@ -229,9 +230,9 @@ test.runIf(Boolean(process.env.TEST_DATABASE_URL))(
     };
 
     // "Another run" holds the object's lock, as archiveBatch does while it writes.
-    const holder = new pg.Client({ connectionString: inject("ownerUrl") });
+    const holder = new pg.Client({ connectionString: testDatabaseUrl() });
     await holder.connect();
-    const maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 1);
+    const maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 1);
     try {
       await holder.query("begin");
       await holder.query("select pg_advisory_xact_lock(hashtext($1))", [key]);

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { purgeExpired } from "../../../functions/retention/purgeExpired";
 import { maintenanceRoleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
+import { testDatabaseUrl } from "../../support/database";
 import { type Stack, startStack } from "../../support/stack";
 import { createTenant } from "../../support/tenant";
 import { eventIds, insertEvent, lastJobLog, uniq } from "./fixtures";
@@ -230,7 +231,7 @@ test("idempotency records are removed once older than 24 hours, in progress or c
 test("a run does at most its row budget; the runs after it finish the job", async () => {
   // Run from Node with tiny limits, as the maintenance role, so the budget is visible in a few rows.
   // `now` is the real clock here: only rows this test dates back are expired.
-  const maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 1);
+  const maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 1);
   try {
     const now = new Date();
     const t = await createTenant(stack.db, { eventRetentionDays: 30 });

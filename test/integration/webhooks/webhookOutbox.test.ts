@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { issueApiKey } from "../../../functions/apiKeys/verbs";
 import type { VerbContext } from "../../../functions/context";
 import { executeDeletions, MAX_ATTEMPTS } from "../../../functions/deletionRequests/executeDeletions";
@@ -13,6 +13,7 @@ import { type Db, withTenant } from "../../../shared/db";
 import { createLogger } from "../../../shared/logger";
 import { type Api, api } from "../../support/api";
 import { createApiTenant } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { rememberSecret } from "../../support/issuedSecrets";
 import { type Stack, startStack } from "../../support/stack";
 
@@ -28,9 +29,9 @@ let relayDb: Db;
 let maintenance: Db;
 beforeAll(async () => {
   stack = await startStack({ consumer: "recorder", apiVars: { WEBHOOK_ALLOW_LOCAL_HTTP: "true" } });
-  apiDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_api"), 2);
-  relayDb = createNodeDb(roleUrl(inject("ownerUrl"), "layers_relay"), 2);
-  maintenance = createNodeDb(maintenanceRoleUrl(inject("ownerUrl")), 2);
+  apiDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_api"), 2);
+  relayDb = createNodeDb(roleUrl(testDatabaseUrl(), "layers_relay"), 2);
+  maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 2);
 });
 afterAll(async () => {
   await Promise.all([apiDb?.destroy(), relayDb?.destroy(), maintenance?.destroy()]);

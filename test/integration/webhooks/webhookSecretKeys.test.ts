@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { signingSecrets } from "../../../functions/webhooks/secrets";
 import { ROOT } from "../../../scripts/local/bundle";
 import { api } from "../../support/api";
 import { createApiTenant } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 import { rememberSecret } from "../../support/issuedSecrets";
 import { type Stack, startStack } from "../../support/stack";
 
@@ -38,7 +39,7 @@ async function reencrypt(orgId: string): Promise<string> {
       cwd: ROOT,
       env: {
         ...process.env,
-        DATABASE_URL: inject("ownerUrl"),
+        DATABASE_URL: testDatabaseUrl(),
         ORG_ID: orgId,
         ...ring("k2", { k1: K1, k2: K2 }),
       },

@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dispatchWebhooks, purgeWebhookLog } from "../../../functions/webhooks/dispatch";
 import { emitWebhookEvent } from "../../../functions/webhooks/outbox";
 import type { WebhookQueue, WebhookQueueMessage } from "../../../functions/webhooks/queueMessage";
@@ -9,6 +9,7 @@ import { createNodeDb } from "../../../scripts/local/node-db";
 import { type Db, withTenant } from "../../../shared/db";
 import { newId } from "../../../shared/ids";
 import { createApiTenant } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 
 // The Cron sweep's promises, decided directly (as the layers_maintenance role, across orgs): nothing is
 // marked dispatched unless the Queue took it; a delivery is not put on the Queue twice while its lease
@@ -17,8 +18,8 @@ import { createApiTenant } from "../../support/apiTenant";
 let owner: Db;
 let maintenance: Db;
 beforeAll(() => {
-  owner = createNodeDb(inject("ownerUrl"), 2);
-  maintenance = createNodeDb(roleUrl(inject("ownerUrl"), "layers_maintenance"), 2);
+  owner = createNodeDb(testDatabaseUrl(), 2);
+  maintenance = createNodeDb(roleUrl(testDatabaseUrl(), "layers_maintenance"), 2);
 });
 afterAll(async () => {
   await owner?.destroy();

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deliverWebhook, deliverWebhooks } from "../../../functions/webhooks/deliver";
 import { emitWebhookEvent } from "../../../functions/webhooks/outbox";
 import type { WebhookQueueMessage } from "../../../functions/webhooks/queueMessage";
@@ -10,6 +10,7 @@ import { createNodeDb } from "../../../scripts/local/node-db";
 import { type Db, withTenant } from "../../../shared/db";
 import { newId } from "../../../shared/ids";
 import { createApiTenant } from "../../support/apiTenant";
+import { testDatabaseUrl } from "../../support/database";
 
 // The webhooks Worker's record step, decided directly as the layers_webhooks role with the receiver's
 // answers injected: when a later attempt of the same delivery overtook an earlier one (a re-send while an
@@ -20,8 +21,8 @@ import { createApiTenant } from "../../support/apiTenant";
 let owner: Db;
 let webhooks: Db;
 beforeAll(() => {
-  owner = createNodeDb(inject("ownerUrl"), 2);
-  webhooks = createNodeDb(roleUrl(inject("ownerUrl"), "layers_webhooks"), 2);
+  owner = createNodeDb(testDatabaseUrl(), 2);
+  webhooks = createNodeDb(roleUrl(testDatabaseUrl(), "layers_webhooks"), 2);
 });
 afterAll(async () => {
   await owner?.destroy();
