@@ -1,13 +1,12 @@
 import { sql } from "kysely";
 import { executeDeletions, MAX_ROWS_PER_RUN } from "../../functions/deletionRequests/executeDeletions";
 import { createDeletionRequest } from "../../functions/deletionRequests/store";
-import { persistEvents } from "../../functions/events/persistEvents";
 import { resolveSubject } from "../../functions/userData/subject";
 import { maintenanceRoleUrl, roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { type Db, withTenant } from "../../shared/db";
-import type { EventsMessage } from "../../shared/schemas/queue";
 import { createTenant, type TestTenant } from "../support/tenant";
+import { type IngestWindow, ingestWhile } from "./ingestWhile";
 import type { Resources } from "./resources";
 
 // (g) Data-subject deletion: erasing one user with `userEvents` events from a table of `tableRows` with
@@ -23,11 +22,6 @@ export interface DeleteUserOptions {
   tableRows: number;
   userEvents: number;
   slaEvents: number;
-}
-
-interface IngestWindow {
-  eventsPerSecond: number;
-  maxMessageMs: number;
 }
 
 interface Side {
@@ -93,52 +87,6 @@ async function load(db: Db, t: TestTenant, options: DeleteUserOptions, progress:
   // A freshly loaded table draws autovacuum (insert threshold) in the middle of the rounds: do it now.
   await sql`vacuum analyze sdk_events`.execute(db);
   await sql`vacuum analyze sdk_users`.execute(db);
-}
-
-let sequence = 0;
-
-/** One connection persisting 150-event messages for other users until `stop` settles. */
-function ingestWhile(db: Db, t: TestTenant, stop: Promise<unknown>): Promise<IngestWindow> {
-  let stopped = false;
-  void stop.finally(() => {
-    stopped = true;
-  });
-  return (async () => {
-    const started = performance.now();
-    let events = 0;
-    let maxMessageMs = 0;
-    do {
-      const batch = sequence++;
-      const message: EventsMessage = {
-        v: 1,
-        orgId: t.orgId,
-        projectId: t.projectId,
-        receivedAt: new Date().toISOString(),
-        events: Array.from({ length: 150 }, (_, i) => ({
-          eventId: `live-${batch}-${i}`,
-          name: "view",
-          userId: `live-${i % 30}`,
-          timestamp: new Date().toISOString(),
-          appId: null,
-          os: null,
-          osVersion: null,
-          deviceModel: null,
-          browser: null,
-          country: "DE",
-          region: null,
-          emailSha256: null,
-          phoneSha256: null,
-          properties: { batch },
-          consentAds: null,
-        })),
-      };
-      const t0 = performance.now();
-      const result = await persistEvents(db, message);
-      maxMessageMs = Math.max(maxMessageMs, performance.now() - t0);
-      events += result.inserted;
-    } while (!stopped);
-    return { eventsPerSecond: events / ((performance.now() - started) / 1_000), maxMessageMs };
-  })();
 }
 
 /** Times `work`; with `appDb`, while one connection keeps ingesting (else on a quiet database). */

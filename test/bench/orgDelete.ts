@@ -1,20 +1,19 @@
 import { createHash } from "node:crypto";
 import { DeleteObjectsCommand, S3Client } from "@aws-sdk/client-s3";
 import { sql } from "kysely";
-import { persistEvents } from "../../functions/events/persistEvents";
 import { CASCADE_ROWS_PER_RUN, runDeletions } from "../../functions/lifecycle/cascade";
 import { maintenanceRoleUrl, roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
-import type { EventsMessage } from "../../shared/schemas/queue";
 import { MEDIA_BUCKET, startLocalS3 } from "../support/s3";
 import { createTenant, type TestTenant } from "../support/tenant";
+import { type IngestWindow, ingestWhile } from "./ingestWhile";
 import type { Resources } from "./resources";
 
 // (l) Org deletion: an org of `events` events (two projects, their users) and `objects` media objects is
 // erased by the Cron job's cascade (runDeletions: catalogue-driven, batches of CASCADE_BATCH_ROWS rows by
-// tuple id counted on the receipt, objects one request each with eight in flight), run after run until
-// done; against, in the same run, an org of the same size erased by plain statements (`DELETE … WHERE
+// tuple id counted on the receipt, objects listed a page at a time and deleted 1,000 per DeleteObjects
+// request), run after run until done; against, in the same run, an org of the same size erased by plain statements (`DELETE … WHERE
 // org_id = $1` per table, then the org row) and one bulk DeleteObjects per 1,000 keys. Meanwhile one
 // connection keeps persisting 150-event messages for a third org (the consumer's path): its rate idle,
 // during the cascade and during the plain delete.
@@ -23,11 +22,6 @@ export interface OrgDeleteOptions {
   ownerUrl: string;
   events: number;
   objects: number;
-}
-
-interface IngestWindow {
-  eventsPerSecond: number;
-  maxMessageMs: number;
 }
 
 export interface OrgDeleteFigures {
@@ -65,50 +59,6 @@ async function load(db: Db, t: TestTenant, events: number, progress: (m: string)
     from generate_series(0, 49999) g
   `.execute(db);
   return second;
-}
-
-let sequence = 0;
-function ingestWhile(db: Db, t: TestTenant, stop: Promise<unknown>): Promise<IngestWindow> {
-  let stopped = false;
-  void stop.finally(() => {
-    stopped = true;
-  });
-  return (async () => {
-    const started = performance.now();
-    let events = 0;
-    let maxMessageMs = 0;
-    do {
-      const batch = sequence++;
-      const message: EventsMessage = {
-        v: 1,
-        orgId: t.orgId,
-        projectId: t.projectId,
-        receivedAt: new Date().toISOString(),
-        events: Array.from({ length: 150 }, (_, i) => ({
-          eventId: `live-${batch}-${i}`,
-          name: "view",
-          userId: `live-${i % 30}`,
-          timestamp: new Date().toISOString(),
-          appId: null,
-          os: null,
-          osVersion: null,
-          deviceModel: null,
-          browser: null,
-          country: "DE",
-          region: null,
-          emailSha256: null,
-          phoneSha256: null,
-          properties: { batch },
-          consentAds: null,
-        })),
-      };
-      const t0 = performance.now();
-      const result = await persistEvents(db, message);
-      maxMessageMs = Math.max(maxMessageMs, performance.now() - t0);
-      events += result.inserted;
-    } while (!stopped);
-    return { eventsPerSecond: events / ((performance.now() - started) / 1_000), maxMessageMs };
-  })();
 }
 
 async function during<T>(
