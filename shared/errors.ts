@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   idempotency_key_in_use: { status: 409, type: "invalid_request_error" },
   /** The project has the product layer the call needs switched off (functions/projects/layers.ts). */
   layer_disabled: { status: 409, type: "invalid_request_error" },
+  /** Changing a project whose deletion was requested (functions/projects/verbs.ts changeableProject). */
+  project_deletion_pending: { status: 409, type: "invalid_request_error" },
   /** Deleting a project that is not archived yet: archive it first. */
   project_not_archived: { status: 409, type: "invalid_request_error" },
   /** Deleting a storage config that a queued or running content job writes to. */

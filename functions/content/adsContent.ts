@@ -5,7 +5,7 @@ import { newId } from "../../shared/ids";
 import { audit } from "../audit/writeAudit";
 import { found, type VerbContext } from "../context";
 import { requireLayer } from "../projects/layers";
-import { visibleProject } from "../projects/verbs";
+import { changeableProject, visibleProject } from "../projects/verbs";
 import { containersOfOrg } from "./containers";
 
 // The org's creative library (ads_content): an entry made of one or more containers in a kept order, with a
@@ -284,7 +284,7 @@ export async function putProjectAdsContent(
   adsContentId: string,
   status: ProjectAdsContentStatus,
 ): Promise<{ use: ProjectAdsContentView; created: boolean }> {
-  await visibleProject(ctx, projectId);
+  await changeableProject(ctx, projectId);
   const entry = found(await loadEntry(ctx.db, adsContentId), noEntry(adsContentId));
   const existing = await ctx.db
     .selectFrom("project_ads_content")

@@ -3,7 +3,7 @@ import { ApiError } from "../../shared/errors";
 import { audit } from "../audit/writeAudit";
 import { found, type VerbContext } from "../context";
 import { requireLayer } from "../projects/layers";
-import { visibleProject } from "../projects/verbs";
+import { changeableProject, visibleProject } from "../projects/verbs";
 import { KeyringError, TokenDecryptError } from "./crypto";
 import {
   type DestinationInput,
@@ -77,7 +77,7 @@ export async function putProjectDestination(
   input: DestinationInput,
   keys: KeyringSource,
 ): Promise<{ destination: DestinationView; created: boolean }> {
-  await visibleProject(ctx, projectId);
+  await changeableProject(ctx, projectId);
   // A project with its attribution layer off relays nothing: configuring where it would relay is refused.
   await requireLayer(ctx.db, projectId, "attribution");
   // Apple has no token, so it needs no keyring: it works even where the secrets are not set up yet.

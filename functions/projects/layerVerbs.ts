@@ -9,7 +9,7 @@ import {
   projectLayerJson,
   putProjectLayer,
 } from "./layers";
-import { visibleProject } from "./verbs";
+import { changeableProject, visibleProject } from "./verbs";
 
 // The layers API (GET/PUT /v1/projects/:projectId/layers): the verbs over functions/projects/layers.ts.
 
@@ -35,7 +35,7 @@ export async function setProjectLayer(
   layer: ProjectLayer,
   input: { enabled: boolean; settings?: Record<string, unknown> | undefined },
 ): Promise<ProjectLayerState> {
-  await visibleProject(ctx, projectId);
+  await changeableProject(ctx, projectId);
   const credential = Object.keys(input.settings ?? {}).find(isCredentialField);
   if (credential !== undefined) {
     throw new ApiError("invalid_request", "Layer settings cannot hold credentials.", {

@@ -9,6 +9,8 @@ export interface Project {
   name: string;
   eventRetentionDays: number;
   archivedAt: Date | null;
+  /** Set when its deletion was requested (functions/lifecycle/verbs.ts): it can be read, not changed. */
+  deletedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -19,6 +21,7 @@ export const PROJECT_COLUMNS = [
   "name",
   "event_retention_days",
   "archived_at",
+  "deleted_at",
   "created_at",
   "updated_at",
 ] as const;
@@ -29,6 +32,7 @@ export function toProject(row: {
   name: string;
   event_retention_days: number;
   archived_at: Date | null;
+  deleted_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }): Project {
@@ -38,6 +42,7 @@ export function toProject(row: {
     name: row.name,
     eventRetentionDays: row.event_retention_days,
     archivedAt: row.archived_at,
+    deletedAt: row.deleted_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

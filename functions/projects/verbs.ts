@@ -1,3 +1,5 @@
+import { sql } from "kysely";
+import { ApiError } from "../../shared/errors";
 import { audit } from "../audit/writeAudit";
 import { setProjectContainersExpiry } from "../content/containers";
 import { found, transactionOf, type VerbContext } from "../context";
@@ -27,6 +29,26 @@ export async function visibleProject(ctx: VerbContext, projectId: string): Promi
   return found(project, `No project ${projectId}.`);
 }
 
+/**
+ * A project the caller may change: visible (as above) and not being deleted. A project whose deletion was
+ * requested is erased by the Cron Worker: it cannot be unarchived, renamed, given keys or destinations, or
+ * switched on again (409 project_deletion_pending). Locked for share: a change and the deletion request
+ * (which locks the row for update) happen one after the other, never interleaved.
+ */
+export async function changeableProject(ctx: VerbContext, projectId: string): Promise<Project> {
+  const project = await visibleProject(ctx, projectId);
+  const { rows } = await sql<{ deleted_at: Date | null }>`
+    select deleted_at from projects where id = ${projectId} for share
+  `.execute(ctx.db);
+  if (rows[0]?.deleted_at) {
+    throw new ApiError(
+      "project_deletion_pending",
+      `Project ${projectId} is being deleted and can no longer be changed (DELETE /v1/projects/${projectId} again returns its deletion).`,
+    );
+  }
+  return project;
+}
+
 export async function addProject(
   ctx: VerbContext,
   input: { name: string; eventRetentionDays?: number },
@@ -54,7 +76,7 @@ export async function changeProject(
     archived?: boolean | undefined;
   },
 ): Promise<Project> {
-  await visibleProject(ctx, projectId);
+  await changeableProject(ctx, projectId);
   const changed = found(await updateProject(ctx.db, projectId, patch, ctx.now), `No project ${projectId}.`);
   // Generated media follows the project: archiving starts its 90 days of grace, unarchiving stops them,
   // in this transaction so the archive and the expiry commit together.

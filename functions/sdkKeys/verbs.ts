@@ -1,7 +1,7 @@
 import { ApiError } from "../../shared/errors";
 import { audit } from "../audit/writeAudit";
 import { found, type VerbContext } from "../context";
-import { visibleProject } from "../projects/verbs";
+import { changeableProject, visibleProject } from "../projects/verbs";
 import { type CreatedSdkKey, createSdkKey, getSdkKey, listSdkKeys, revokeSdkKey, type SdkKey } from "./store";
 
 /** An SDK key as the API shows it and as its audit rows record it: never the secret. */
@@ -17,7 +17,7 @@ export function sdkKeyJson(k: SdkKey) {
 }
 
 export async function issueSdkKey(ctx: VerbContext, projectId: string): Promise<CreatedSdkKey> {
-  const project = await visibleProject(ctx, projectId);
+  const project = await changeableProject(ctx, projectId);
   const created = await createSdkKey(ctx.db, ctx.orgId, project.id);
   await audit(ctx, "sdk_key.created", { type: "sdk_key", id: created.id }, { after: sdkKeyJson(created) });
   return created;

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { sql } from "kysely";
@@ -12,6 +11,7 @@ import { createNodeDb } from "../../scripts/local/node-db";
 import { findPgBouncer, startPgBouncer } from "../../scripts/local/pgbouncer";
 import { startWsBridge } from "../../scripts/local/ws-bridge";
 import { withTenant } from "../../shared/db";
+import { startChild } from "./child";
 import { type LoadResult, type LoadTarget, percentile, runLoad } from "./http";
 import { processCpuMs, workerdCpuMs } from "./proc";
 import { startWorkerProfile } from "./profile";
@@ -304,31 +304,6 @@ export async function benchApi(resources: Resources, options: ApiOptions): Promi
     write: compare(latency("api-post"), latency("bare-post")),
     pooler,
     created: { projects: Number(count), expected: apiCreated },
-  };
-}
-
-/** A server script of the bench as a child process (its own event loop), once it prints its port. */
-async function startChild(
-  script: string,
-  env: Record<string, string>,
-): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, script)], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
-    child.stdout?.once("data", (chunk) => resolve(Number(String(chunk).trim())));
-  });
-  return {
-    port,
-    pid: child.pid ?? 0,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    },
   };
 }
 

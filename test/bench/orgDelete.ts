@@ -2,21 +2,24 @@ import { createHash } from "node:crypto";
 import { DeleteObjectsCommand, S3Client } from "@aws-sdk/client-s3";
 import { sql } from "kysely";
 import { CASCADE_ROWS_PER_RUN, runDeletions } from "../../functions/lifecycle/cascade";
+import { createS3Store } from "../../functions/storage/objectStore";
 import { maintenanceRoleUrl, roleUrl } from "../../scripts/local/migrate";
 import { createNodeDb } from "../../scripts/local/node-db";
 import type { Db } from "../../shared/db";
-import { MEDIA_BUCKET, startLocalS3 } from "../support/s3";
+import { MEDIA_BUCKET } from "../support/s3";
 import { createTenant, type TestTenant } from "../support/tenant";
+import { startChild } from "./child";
 import { type IngestWindow, ingestWhile } from "./ingestWhile";
 import type { Resources } from "./resources";
 
 // (l) Org deletion: an org of `events` events (two projects, their users) and `objects` media objects is
 // erased by the Cron job's cascade (runDeletions: catalogue-driven, batches of CASCADE_BATCH_ROWS rows by
 // tuple id counted on the receipt, objects listed a page at a time and deleted 1,000 per DeleteObjects
-// request), run after run until done; against, in the same run, an org of the same size erased by plain statements (`DELETE … WHERE
-// org_id = $1` per table, then the org row) and one bulk DeleteObjects per 1,000 keys. Meanwhile one
-// connection keeps persisting 150-event messages for a third org (the consumer's path): its rate idle,
-// during the cascade and during the plain delete.
+// request), run after run until done; against, in the same run, an org of the same size erased by plain
+// statements (`DELETE … WHERE org_id = $1` per table, then the org row) and one bulk DeleteObjects per
+// 1,000 keys. Meanwhile one connection keeps persisting 150-event messages for a third org (the consumer's
+// path): its rate idle, during the cascade and during the plain delete. The S3 server runs in a process of
+// its own (test/bench/s3.server.ts), so its file work does not stall the ingest being measured.
 
 export interface OrgDeleteOptions {
   ownerUrl: string;
@@ -73,10 +76,23 @@ async function during<T>(
   const ingest = ingestWhile(db, t, done);
   await new Promise((resolve) => setTimeout(resolve, 300));
   try {
-    return { value: await work(), ingest: await (finish(), ingest) };
+    const value = await work();
+    finish();
+    return { value, ingest: await ingest };
   } finally {
     finish();
   }
+}
+
+/** The media bucket on the bench's S3 server (test/bench/s3.server.ts), through the Workers' client code. */
+function mediaStore(port: number) {
+  return createS3Store({
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket: MEDIA_BUCKET,
+    region: "us-east-1",
+    accessKeyId: "S3RVER",
+    secretAccessKey: "S3RVER",
+  });
 }
 
 export async function benchOrgDelete(
@@ -90,8 +106,9 @@ export async function benchOrgDelete(
   const closeConsumer = resources.add("org-delete consumer pool", () => consumer.destroy());
   const maintenance = createNodeDb(maintenanceRoleUrl(options.ownerUrl), 1);
   const closeMaintenance = resources.add("org-delete maintenance pool", () => maintenance.destroy());
-  const s3 = await startLocalS3();
-  const closeS3 = resources.add("org-delete s3", () => s3.dispose());
+  const s3Server = await startChild("test/bench/s3.server.ts", {});
+  const closeS3 = resources.add("org-delete s3", () => s3Server.stop());
+  const s3 = { endpoint: `http://127.0.0.1:${s3Server.port}`, media: mediaStore(s3Server.port) };
   try {
     await sql`select 1`.execute(maintenance);
     await sql`select 1`.execute(consumer);

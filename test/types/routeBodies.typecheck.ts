@@ -25,6 +25,7 @@ const project = projectJson({
   name: "iOS app",
   eventRetentionDays: 400,
   archivedAt: null,
+  deletedAt: null,
   createdAt: new Date(0),
   updatedAt: new Date(0),
 });

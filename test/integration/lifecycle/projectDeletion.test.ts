@@ -9,6 +9,7 @@ import { addApiKey } from "../../support/apiTenant";
 import { testDatabaseUrl } from "../../support/database";
 import { eventsMessage, queuedEvent } from "../../support/messages";
 import { type Stack, startStack } from "../../support/stack";
+import { metaBody } from "../destinations/support";
 import { auditActions, call } from "../dsar/helpers";
 import { countRows, seedOrg } from "./seed";
 
@@ -141,6 +142,52 @@ test("an archived project is erased, only it, with exact counts, an audit row, a
   expect(await auditActions(stack, a, a.projectId)).toEqual(
     expect.arrayContaining(["project.archived", "project.deletion_requested", "project.deleted"]),
   );
+});
+
+test("a project being deleted can be read but not changed: unarchive, rename, keys, layers, destinations → 409", async () => {
+  const a = await seedOrg(stack.db, stack.s3, "pd");
+  const admin = await addApiKey(stack.db, a.orgId, "admin");
+  const project = `/v1/projects/${a.projectId}`;
+  expect((await call(stack, admin.secret, "POST", `${project}/archive`)).status).toBe(200);
+  expect((await call(stack, admin.secret, "DELETE", project)).status).toBe(202);
+  const keys = () =>
+    stack.db.selectFrom("sdk_keys").selectAll().where("project_id", "=", a.projectId).orderBy("id").execute();
+  const destinations = () =>
+    stack.db
+      .selectFrom("destinations")
+      .selectAll()
+      .where("project_id", "=", a.projectId)
+      .orderBy("kind")
+      .execute();
+  const keysBefore = await keys();
+  const destinationsBefore = await destinations();
+
+  const changes: [string, string, unknown][] = [
+    ["POST", `${project}/unarchive`, undefined],
+    ["PATCH", project, { name: "Back from the dead" }],
+    ["POST", `${project}/sdk-keys`, undefined],
+    ["PUT", `${project}/layers/content`, { enabled: true }],
+    ["PUT", `${project}/destinations/meta`, metaBody()],
+  ];
+  for (const [method, path, body] of changes) {
+    const answer = await call(stack, admin.secret, method as never, path, body);
+    expect({ method, path, status: answer.status, code: answer.body?.error?.code }).toEqual({
+      method,
+      path,
+      status: 409,
+      code: "project_deletion_pending",
+    });
+  }
+  // Nothing changed: still archived and marked, keys and destinations as they were; reads still answer.
+  const got = await call(stack, admin.secret, "GET", project);
+  expect(got.status).toBe(200);
+  expect(got.body).toMatchObject({ archived: true, name: expect.not.stringMatching("Back from the dead") });
+  const { rows } = await sql<{ deleted_at: Date | null; archived_at: Date | null }>`
+    select deleted_at, archived_at from projects where id = ${a.projectId}`.execute(stack.db);
+  expect(rows[0]?.deleted_at).not.toBeNull();
+  expect(rows[0]?.archived_at).not.toBeNull();
+  expect(await keys()).toEqual(keysBefore);
+  expect(await destinations()).toEqual(destinationsBefore);
 });
 
 test("another org's key gets 404 on the project and on its deletion", async () => {

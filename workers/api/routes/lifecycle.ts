@@ -86,7 +86,9 @@ const deleteProject = apiRoute({
     "and the API keys restricted to it are revoked at once (refused by ingest within 5 s), queued events are " +
     "dropped, and the Cron Worker erases its events, user state, counts, identity links, destinations, relay " +
     "logs and dead letters, content jobs, containers and their media, ads-content links and webhook rows in " +
-    "bounded steps. Returns the deletion (202); a second call returns the same one.",
+    "bounded steps. Returns the deletion (202); a second call returns the same one. From then on the project " +
+    "can be read but not changed: unarchiving, renaming, new SDK keys, layer and destination changes answer " +
+    "409 project_deletion_pending.",
   request: { params: ProjectParams, headers: IdempotencyHeaderSchema },
   responses: {
     202: json(ProjectDeletionSchema, "The project deletion"),
