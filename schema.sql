@@ -34,7 +34,9 @@ CREATE FUNCTION public.due_org_exports(p_limit integer) RETURNS TABLE(id text, o
     AS $$
   select e.id, e.org_id from org_exports e
   where e.status in ('queued', 'running')
-  order by e.created_at, e.id
+    and not exists (select 1 from organizations o where o.id = e.org_id and o.deleted_at is not null)
+  -- 300 s: EXPORT_LEASE_SECONDS (functions/exports/lifetimes.ts).
+  order by coalesce(e.heartbeat_at > now() - interval '300 seconds', false), e.created_at, e.id
   limit least(greatest(p_limit, 0), 100)
 $$;
 

@@ -2,8 +2,9 @@ import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import type { CronJob } from "../cron/jobs";
 import type { CronVars } from "../cron/vars";
+import { deleteKeys } from "../lifecycle/objects";
 import type { ObjectStore } from "../storage/objectStore";
-import { DEFAULT_EXPORT_LIMITS, type ExportLimits, exportPrefix, runExports } from "./runExport";
+import { archiveKey, DEFAULT_EXPORT_LIMITS, type ExportLimits, exportPrefix, runExports } from "./runExport";
 
 export function exportLimitsFrom(vars: CronVars): ExportLimits {
   return {
@@ -38,34 +39,50 @@ export const exportJob: CronJob = {
 
 /**
  * Archives past their 7 days: the object and anything left under the export's prefix are deleted, then the
- * job is marked expired (its row stays as the record). In production a bucket lifecycle rule on the
- * `exports/` prefix (delete after 8 days) backs this up (README, Org export).
+ * job is marked expired (its row stays as the record). Failed exports' objects (parts, media copies, an
+ * unfinished multipart upload) are deleted the same way, run after run until storage answers, then the job
+ * says so (`state.cleanup` false). In production a bucket lifecycle rule on the `exports/` prefix (delete
+ * after 8 days) backs this up (README, Org export).
  */
 export async function expireExports(
   db: Db,
   store: ObjectStore,
   now: Date,
   budget: number,
-): Promise<{ expired: number; more: boolean }> {
-  const due = await sql<{ id: string; org_id: string }>`
-    select id, org_id from org_exports
-    where status = 'succeeded' and expires_at <= ${now}
-    order by expires_at limit ${budget + 1}
+): Promise<{ expired: number; cleaned: number; more: boolean }> {
+  const due = await sql<{ id: string; org_id: string; status: string; upload_id: string | null }>`
+    (select id, org_id, status, null as upload_id from org_exports
+      where status = 'succeeded' and expires_at <= ${now}
+      order by expires_at limit ${budget + 1})
+    union all
+    (select id, org_id, status, state->>'uploadId' from org_exports
+      where status = 'failed' and (state->>'cleanup')::boolean
+      order by finished_at limit ${budget + 1})
   `.execute(db);
   let expired = 0;
+  let cleaned = 0;
   for (const row of due.rows.slice(0, budget)) {
     const prefix = exportPrefix(row.org_id, row.id);
+    if (row.upload_id) await store.abortMultipart(archiveKey(row.org_id, row.id), row.upload_id);
     for (;;) {
       const page = await store.list(prefix);
       if (page.keys.length === 0) break;
-      for (const key of page.keys) await store.delete(key);
+      await deleteKeys(store, page.keys);
     }
-    await sql`update org_exports set status = 'expired' where id = ${row.id} and status = 'succeeded'`.execute(
-      db,
-    );
-    expired += 1;
+    if (row.status === "succeeded") {
+      await sql`update org_exports set status = 'expired' where id = ${row.id} and status = 'succeeded'`.execute(
+        db,
+      );
+      expired += 1;
+    } else {
+      await sql`
+        update org_exports set state = state || '{"cleanup": false, "uploadId": null}'::jsonb
+        where id = ${row.id} and status = 'failed'
+      `.execute(db);
+      cleaned += 1;
+    }
   }
-  return { expired, more: due.rows.length > budget };
+  return { expired, cleaned, more: due.rows.length > budget };
 }
 
 export const exportExpiryJob: CronJob = {
@@ -73,9 +90,12 @@ export const exportExpiryJob: CronJob = {
   // One indexed query when nothing is due: cheap enough for every minute.
   everyMinute: true,
   async run({ db, exports, now }) {
-    if (!exports) return { counts: { exports_expired: 0 } };
+    if (!exports) return { counts: { exports_expired: 0, failed_exports_cleaned: 0 } };
     const result = await expireExports(db, exports, now, 100);
-    return { counts: { exports_expired: result.expired }, more: result.more };
+    return {
+      counts: { exports_expired: result.expired, failed_exports_cleaned: result.cleaned },
+      more: result.more,
+    };
   },
 };
 

@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
-import { type RawBuilder, sql } from "kysely";
+import { type ExpressionBuilder, type RawBuilder, sql } from "kysely";
 import { type Db, type Tx, withTenant } from "../../shared/db";
+import type { DB } from "../../shared/db/types";
 import { newId } from "../../shared/ids";
 import { decodeNdjsonGz } from "../archive/ndjson";
+import { deleteKeys } from "../lifecycle/objects";
 import type { ObjectStore } from "../storage/objectStore";
-import { EXPORT_OBJECT_DAYS } from "./lifetimes";
+import { EXPORT_LEASE_SECONDS, EXPORT_OBJECT_DAYS } from "./lifetimes";
 import {
   COLD_AUDIT_FILE,
   EXCLUDED_TABLES,
@@ -29,8 +31,12 @@ export interface ExportLimits {
   leaseSeconds: number;
   /** Multipart part size (S3 and R2: at least 5 MiB except the last). */
   partBytes: number;
-  /** Failed steps before the export is marked failed. */
+  /**
+   * Failed runs in a row, without a step recorded in between, before the export is marked failed. Run n
+   * after a failure waits retryBackoffSeconds[n - 1] (the last entry for later ones).
+   */
   maxAttempts: number;
+  retryBackoffSeconds: readonly number[];
   /** Cold audit objects or media objects per step. */
   objectsPerStep: number;
 }
@@ -38,9 +44,13 @@ export interface ExportLimits {
 export const DEFAULT_EXPORT_LIMITS: ExportLimits = {
   pageRows: 5_000,
   stepsPerRun: 50,
-  leaseSeconds: 300,
+  leaseSeconds: EXPORT_LEASE_SECONDS,
   partBytes: 8 * 1024 * 1024,
-  maxAttempts: 5,
+  // 1 + 5 + 15 + 30 + 60 + 120 minutes: an export fails only after about four hours without progress (a
+  // storage or database outage of an hour is waited out), and a long export is not failed by a handful of
+  // transient errors spread over its life.
+  maxAttempts: 7,
+  retryBackoffSeconds: [60, 300, 900, 1_800, 3_600, 7_200],
   objectsPerStep: 20,
 };
 
@@ -71,6 +81,8 @@ export interface ExportState {
   media?: { objects: number; bytes: number; missing: number };
   /** The multipart upload of an assembly that did not finish (aborted by the next attempt). */
   uploadId?: string | null;
+  /** A failed export whose objects are still to be deleted (by the expiry job, functions/exports/jobs.ts). */
+  cleanup?: boolean;
 }
 
 interface ExportRow {
@@ -170,10 +182,15 @@ class LeaseLost extends Error {}
 interface Runner {
   deps: ExportDeps;
   job: ExportRow;
+  /** A step was recorded in this run (the failures before it no longer count). */
+  progressed: boolean;
   state: Required<Pick<ExportState, "step" | "files" | "media">> & ExportState;
 }
 
-/** Records the job's new position, if this runner still holds the export. */
+/**
+ * Records the job's new position, if this runner still holds the export and its org is not being deleted
+ * (else LeaseLost: the runner stops). A recorded step is progress: the failures counted so far are forgotten.
+ */
 async function save(run: Runner, extra: Record<string, unknown> = {}): Promise<void> {
   const { deps, job } = run;
   const counts: Record<string, number> = {};
@@ -186,14 +203,17 @@ async function save(run: Runner, extra: Record<string, unknown> = {}): Promise<v
         state: JSON.stringify(run.state),
         counts: JSON.stringify(counts),
         heartbeat_at: deps.now,
+        attempts: 0,
         ...extra,
       })
       .where("id", "=", job.id)
       .where("status", "=", "running")
       .where("heartbeat_at", "=", deps.now)
+      .where(orgNotMarked)
       .executeTakeFirst(),
   );
   if (Number(updated.numUpdatedRows) !== 1) throw new LeaseLost(`export ${job.id} was taken over`);
+  run.progressed = true;
 }
 
 function fileOf(run: Runner, name: string): FileState {
@@ -467,9 +487,51 @@ export async function deleteParts(store: ObjectStore, orgId: string, exportId: s
     for (;;) {
       const page = await store.list(`${exportPrefix(orgId, exportId)}${sub}`);
       if (page.keys.length === 0) break;
-      for (const key of page.keys) await store.delete(key);
+      await deleteKeys(store, page.keys);
     }
   }
+}
+
+/** The export's org is not marked for deletion (a condition on org_exports). */
+const orgNotMarked = ({ not, exists, selectFrom }: ExpressionBuilder<DB, "org_exports">) =>
+  not(
+    exists(
+      selectFrom("organizations")
+        .select("organizations.id")
+        .whereRef("organizations.id", "=", "org_exports.org_id")
+        .where("organizations.deleted_at", "is not", null),
+    ),
+  );
+
+/**
+ * The export bucket for one run, refusing writes once the run has lasted half its lease. An org deletion
+ * sweeps the org's export objects only when no export of the org has held its lease for a lease's length
+ * (functions/lifecycle/cascade.ts), so a runner that is still writing must be well inside its own: with
+ * this, no part lands under the prefix after the sweep, even from a run that was slow to start.
+ */
+function writesUntil(store: ObjectStore, deadline: number, exportId: string): ObjectStore {
+  const check = () => {
+    if (performance.now() > deadline) throw new LeaseLost(`export ${exportId}: the run outlived its lease`);
+  };
+  return {
+    ...store,
+    async put(key, body, type) {
+      check();
+      return store.put(key, body, type);
+    },
+    async startMultipart(key, type) {
+      check();
+      return store.startMultipart(key, type);
+    },
+    async uploadPart(key, uploadId, n, body) {
+      check();
+      return store.uploadPart(key, uploadId, n, body);
+    },
+    async completeMultipart(key, uploadId, parts) {
+      check();
+      return store.completeMultipart(key, uploadId, parts);
+    },
+  };
 }
 
 /** Takes the export for this run if nobody else holds it (its heartbeat is older than the lease). */
@@ -488,16 +550,7 @@ async function claim(deps: ExportDeps, id: string, orgId: string): Promise<Expor
       .where((eb) => eb.or([eb("heartbeat_at", "is", null), eb("heartbeat_at", "<", staleBefore)]))
       // An org marked for deletion is exported no further: a step would write parts (end users' events)
       // under the org's export prefix behind the deletion's cascade. Its job row goes with the org.
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom("organizations")
-              .select("organizations.id")
-              .whereRef("organizations.id", "=", "org_exports.org_id")
-              .where("organizations.deleted_at", "is not", null),
-          ),
-        ),
-      )
+      .where(orgNotMarked)
       .returning([
         "id",
         "org_id",
@@ -515,8 +568,9 @@ async function claim(deps: ExportDeps, id: string, orgId: string): Promise<Expor
 
 /**
  * Advances one export by at most `limits.stepsPerRun` steps. Returns the steps taken and whether it
- * finished. A failing step releases the export for the next run (attempts + 1); after maxAttempts the
- * export is marked failed (error_code export_failed) and its parts are deleted.
+ * finished. A failing run leaves the export for a later run (after retryBackoffSeconds); after maxAttempts
+ * failed runs without progress it is marked failed (error_code export_failed) and the expiry job deletes
+ * its objects.
  */
 export async function advanceExport(
   deps: ExportDeps,
@@ -525,9 +579,11 @@ export async function advanceExport(
 ): Promise<{ steps: number; done: boolean; failed?: boolean }> {
   const job = await claim(deps, id, orgId);
   if (!job) return { steps: 0, done: false };
+  const deadline = performance.now() + (deps.limits.leaseSeconds * 1000) / 2;
   const run: Runner = {
-    deps,
+    deps: { ...deps, exports: writesUntil(deps.exports, deadline, job.id) },
     job,
+    progressed: false,
     state: {
       ...job.state,
       step: job.state.step ?? 0,
@@ -563,21 +619,36 @@ export async function advanceExport(
     return { steps, done: false };
   } catch (error) {
     if (error instanceof LeaseLost) return { steps, done: false };
-    const failed = job.attempts + 1 >= deps.limits.maxAttempts;
+    // Failures count from the last recorded step: one in this run after progress is the first.
+    const attempts = run.progressed ? 1 : job.attempts + 1;
+    const failed = attempts >= deps.limits.maxAttempts;
+    const backoff = deps.limits.retryBackoffSeconds;
+    const waitSeconds = backoff[Math.min(attempts, backoff.length) - 1] ?? 0;
     await inOrg(deps.db, job.org_id, (tx) =>
       tx
         .updateTable("org_exports")
         .set({
-          attempts: job.attempts + 1,
-          heartbeat_at: null,
-          // A failed export keeps no keyset position: a cursor can hold a user id, and a job row that stays
-          // for the record must not be a copy of personal data the deletion jobs do not know about.
+          attempts,
+          // The retry waits: the export counts as held until now + waitSeconds (claim takes it once its
+          // heartbeat is a lease old), so a storage outage is not retried every minute until it fails.
+          heartbeat_at: failed
+            ? null
+            : new Date(deps.now.getTime() + (waitSeconds - deps.limits.leaseSeconds) * 1000),
+          // A failed export keeps no keyset position (a cursor can hold a user id, and a job row that stays
+          // for the record must not be a copy of personal data the deletion jobs do not know about), and its
+          // objects are left to the expiry job, which deletes them and retries until storage answers: the
+          // failure is often storage's own.
           ...(failed
             ? {
                 status: "failed",
                 error_code: "export_failed",
                 finished_at: deps.now,
-                state: JSON.stringify({ ...job.state, cursor: null }),
+                state: JSON.stringify({
+                  ...job.state,
+                  uploadId: run.state.uploadId ?? null,
+                  cursor: null,
+                  cleanup: true,
+                }),
               }
             : {}),
         })
@@ -585,13 +656,7 @@ export async function advanceExport(
         .where("heartbeat_at", "=", deps.now)
         .execute(),
     );
-    if (failed) {
-      if (run.state.uploadId) {
-        await deps.exports.abortMultipart(archiveKey(job.org_id, job.id), run.state.uploadId).catch(() => {});
-      }
-      await deleteParts(deps.exports, job.org_id, job.id).catch(() => {});
-      return { steps, done: true, failed: true };
-    }
+    if (failed) return { steps, done: true, failed: true };
     // The export's id on every failure, so a log line says whose export failed.
     throw new Error(`export ${job.id}: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,

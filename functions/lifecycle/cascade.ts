@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { writeAudit } from "../audit/writeAudit";
+import { EXPORT_LEASE_SECONDS } from "../exports/lifetimes";
 import { planSteps, readCatalogue, type Scope, type Step } from "./catalogue";
 import { deleteKeys, type LifecycleStores, objectSweeps } from "./objects";
 
@@ -133,7 +134,7 @@ async function claim(db: Db, kind: DeletionKind, now: Date, tried: string[]): Pr
   return rows[0] ?? null;
 }
 
-/** Returns false when the object budget ran out first. */
+/** Returns false when the object budget ran out first, or the exports sweep must wait for a runner. */
 async function sweepObjects(
   db: Db,
   kind: DeletionKind,
@@ -151,6 +152,11 @@ async function sweepObjects(
     if (!store) continue;
     const cursor = claimed.cursors[sweep.name] ?? {};
     if (cursor.done) continue;
+    // An export run that took the org's export before the org was marked may still be writing a part: it
+    // writes for at most half its lease and records nothing once the org is marked (functions/exports/
+    // runExport.ts), so a lease after its last heartbeat nothing more lands under the prefix. Until then the
+    // sweep waits (this run moves on; a later one resumes here).
+    if (sweep.bucket === "exports" && (await exportMayBeWriting(db, scope.orgId, now))) return false;
     let after = cursor.after;
     for (;;) {
       if (budget.objects <= 0) return false;
@@ -180,6 +186,18 @@ async function sweepObjects(
     }
   }
   return true;
+}
+
+/**
+ * Whether an export of the org was taken within the last lease (its runner may still be writing). A
+ * heartbeat after `now` is a failed run's retry time (runExport.ts), not a runner.
+ */
+async function exportMayBeWriting(db: Db, orgId: string, now: Date): Promise<boolean> {
+  const since = new Date(now.getTime() - EXPORT_LEASE_SECONDS * 1000);
+  const { rows } = await sql`
+    select 1 from org_exports where org_id = ${orgId} and heartbeat_at between ${since} and ${now} limit 1
+  `.execute(db);
+  return rows.length > 0;
 }
 
 /** Returns false when the row budget ran out first. */

@@ -14,8 +14,9 @@ import {
   type ExportDeps,
   exportPrefix,
 } from "../../../functions/exports/runExport";
+import { runDeletions } from "../../../functions/lifecycle/cascade";
 import type { ObjectStore } from "../../../functions/storage/objectStore";
-import { roleUrl } from "../../../scripts/local/migrate";
+import { maintenanceRoleUrl, roleUrl } from "../../../scripts/local/migrate";
 import { createNodeDb } from "../../../scripts/local/node-db";
 import type { Db } from "../../../shared/db";
 import { api } from "../../support/api";
@@ -413,8 +414,9 @@ describe("crash and resume", () => {
     const created = await startExport(org.owner.secret, { includeEvents: true });
     const limits = { ...DEFAULT_EXPORT_LIMITS, pageRows: 2, stepsPerRun: 1000, partBytes: 64 };
     let now = Date.now() + 10 * 86_400_000;
+    // Each run 3 h after the last: past any retry wait (runExport.ts retryBackoffSeconds).
     const deps = (exports: ObjectStore): ExportDeps => {
-      now += 1000;
+      now += 3 * 3_600_000;
       return { db: exporterDb, exports, archive: s3.storage, media: s3.media, now: new Date(now), limits };
     };
     // Crash in the middle of the table dump, then in the middle of assembly (its third multipart part).
@@ -425,7 +427,8 @@ describe("crash and resume", () => {
     }
     const { rows: mid } = await sql<{ status: string; attempts: number }>`
       select status, attempts from org_exports where id = ${created.id}`.execute(stack.db);
-    expect(mid[0]).toEqual({ status: "running", attempts: 2 });
+    // Each crashed run had recorded steps first: failures count from the last progress, so one, not two.
+    expect(mid[0]).toEqual({ status: "running", attempts: 1 });
     // The resumed run's multipart parts: all but the last at least the part size.
     const sizes: number[] = [];
     const measuring: ObjectStore = {
@@ -458,7 +461,7 @@ describe("crash and resume", () => {
     }
   });
 
-  test("an export that keeps failing is marked failed, keeps no cursor, and leaves no parts", async () => {
+  test("an export that keeps failing is marked failed, keeps no cursor, and the expiry job deletes its parts", async () => {
     const created = await startExport(org.owner.secret, { includeEvents: true });
     const limits = { ...DEFAULT_EXPORT_LIMITS, pageRows: 2, stepsPerRun: 1000, maxAttempts: 2 };
     // Writes work for a while (parts exist), then the store breaks for good.
@@ -473,7 +476,7 @@ describe("crash and resume", () => {
     };
     let now = Date.now() + 30 * 86_400_000;
     const deps = (): ExportDeps => {
-      now += 1000;
+      now += 3 * 3_600_000;
       return {
         db: exporterDb,
         exports: breaking,
@@ -486,13 +489,63 @@ describe("crash and resume", () => {
     await expect(advanceExport(deps(), created.id, org.orgId)).rejects.toThrow(
       `export ${created.id}: storage down`,
     );
+    // The second run writes nothing before failing: two failures in a row without progress.
     expect(await advanceExport(deps(), created.id, org.orgId)).toMatchObject({ done: true, failed: true });
     const answer = await org.as.get<Export>(`/v1/org/exports/${created.id}`);
     expect(answer.body).toMatchObject({ status: "failed", errorCode: "export_failed", download: null });
-    const { rows } = await sql<{ cursor: unknown }>`
-      select state->'cursor' as cursor from org_exports where id = ${created.id}`.execute(stack.db);
-    expect(rows[0]!.cursor).toBeNull();
-    expect((await s3.exports.list(`exports/${org.orgId}/${created.id}/`)).keys).toEqual([]);
+    const state = async () =>
+      (
+        await sql<{ cursor: unknown; cleanup: boolean }>`
+          select state->'cursor' as cursor, (state->>'cleanup')::boolean as cleanup
+          from org_exports where id = ${created.id}`.execute(stack.db)
+      ).rows[0]!;
+    expect(await state()).toEqual({ cursor: null, cleanup: true });
+    const prefix = exportPrefix(org.orgId, created.id);
+    expect((await s3.exports.list(prefix)).keys.length).toBeGreaterThan(0);
+    // The expiry job (the every-minute trigger, as the maintenance role) deletes them and says so.
+    await stack.cron(new Date(now + 60_000), "* * * * *");
+    expect((await s3.exports.list(prefix)).keys).toEqual([]);
+    expect(await state()).toEqual({ cursor: null, cleanup: false });
+  });
+
+  test("a storage outage of an hour is waited out: retries back off, and the export then succeeds", async () => {
+    const flaky = await startLocalS3();
+    try {
+      const created = await startExport(org.owner.secret, {});
+      const limits = { ...DEFAULT_EXPORT_LIMITS, pageRows: 2, stepsPerRun: 3 };
+      const t0 = Date.now() + 50 * 86_400_000;
+      const deps = (minute: number, stepsPerRun = 3): ExportDeps => ({
+        db: exporterDb,
+        exports: flaky.exports,
+        archive: s3.storage,
+        media: s3.media,
+        now: new Date(t0 + minute * 60_000),
+        limits: { ...limits, stepsPerRun },
+      });
+      expect((await advanceExport(deps(0), created.id, org.orgId)).steps).toBe(3);
+      await flaky.stop();
+      // The every-minute trigger for an hour: only a few runs try (1, 5, 15, 30 minutes apart), none fails
+      // the export.
+      let tried = 0;
+      for (let minute = 1; minute <= 60; minute++) {
+        const result = await advanceExport(deps(minute), created.id, org.orgId).catch(() => ({ steps: -1 }));
+        if (result.steps !== 0) tried += 1;
+      }
+      expect(tried).toBe(5);
+      const { rows } = await sql<{ status: string; attempts: number }>`
+        select status, attempts from org_exports where id = ${created.id}`.execute(stack.db);
+      expect(rows[0]).toEqual({ status: "running", attempts: 5 });
+      await flaky.start();
+      let result = { steps: 0, done: false };
+      for (let minute = 61; minute <= 400 && !result.done; minute++) {
+        result = await advanceExport(deps(minute, 1000), created.id, org.orgId);
+      }
+      expect(result.done).toBe(true);
+      const answer = await org.as.get<Export>(`/v1/org/exports/${created.id}`);
+      expect(answer.body.status).toBe("succeeded");
+    } finally {
+      await flaky.dispose();
+    }
   });
 
   test("two runners never both hold an export: the second finds it taken", async () => {
@@ -535,4 +588,77 @@ test("an org marked for deletion is exported no further: its open export takes n
   const later = { ...deps, now: new Date(deps.now.getTime() + 3_600_000) };
   expect(await advanceExport(later, created.id, owner.orgId)).toEqual({ steps: 0, done: false });
   expect((await s3.exports.list(exportPrefix(owner.orgId, created.id))).keys).toEqual([]);
+});
+
+test("an export run already writing when its org is deleted leaves nothing behind the completed receipt", async () => {
+  const owner = await createApiTenant(stack.db, "owner");
+  const created = await startExport(owner.secret, { includeEvents: true });
+  const maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 1);
+  try {
+    // The runner takes the export while the org lives and stops inside its first write.
+    let reached: () => void = () => {};
+    const atPut = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let first = true;
+    const gated: ObjectStore = {
+      ...s3.exports,
+      async put(key, body, type) {
+        if (first) {
+          first = false;
+          reached();
+          await gate;
+        }
+        return s3.exports.put(key, body, type);
+      },
+    };
+    const now = new Date(Date.now() + 60 * 86_400_000);
+    const limits = { ...DEFAULT_EXPORT_LIMITS, pageRows: 2, stepsPerRun: 50 };
+    const deps: ExportDeps = {
+      db: exporterDb,
+      exports: gated,
+      archive: s3.storage,
+      media: s3.media,
+      now,
+      limits,
+    };
+    const runner = advanceExport(deps, created.id, owner.orgId);
+    await atPut;
+
+    const asked = await api(stack, owner.secret).send("DELETE", "/v1/org", { confirm: "API test org" });
+    expect(asked.status, asked.text).toBe(202);
+    const deletionId = (JSON.parse(asked.text) as { id: string }).id;
+    const status = async () =>
+      (
+        await stack.db
+          .selectFrom("org_deletions")
+          .select("status")
+          .where("id", "=", deletionId)
+          .executeTakeFirst()
+      )?.status;
+    const stores = { archive: s3.storage, deadLetters: s3.deadLetters, media: s3.media, exports: s3.exports };
+    // While the runner may still write, the cascade does not sweep the org's exports, so it cannot complete.
+    for (let i = 0; i < 5; i++)
+      await runDeletions(maintenance, "org", new Date(now.getTime() + 1_000), stores);
+    expect(await status()).not.toBe("completed");
+
+    // The runner's write lands; recording it is refused (the org is marked), so it stops there.
+    release();
+    expect(await runner).toEqual({ steps: 1, done: false });
+    expect((await s3.exports.list(exportPrefix(owner.orgId, created.id))).keys.length).toBe(1);
+
+    // A lease later the sweep runs, the part goes, the receipt completes, and nothing of the org is left.
+    const later = new Date(now.getTime() + (DEFAULT_EXPORT_LIMITS.leaseSeconds + 1) * 1000);
+    for (let i = 0; i < 10 && (await status()) !== "completed"; i++) {
+      await runDeletions(maintenance, "org", later, stores);
+    }
+    expect(await status()).toBe("completed");
+    expect((await s3.exports.list(`exports/${encodeURIComponent(owner.orgId)}/`)).keys).toEqual([]);
+  } finally {
+    await maintenance.destroy();
+  }
 });
