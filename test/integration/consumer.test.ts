@@ -188,14 +188,23 @@ describe("database outage", () => {
       await waitForEvents(stack.db, t.projectId, 1);
       await stack.stopBridge();
       expect((await stack.ingest({ eventId: "doomed", name: "x" }, { key: t.sdkKey })).status).toBe(202);
-      const dead = await waitFor(async () => {
+      const ids = (letter: { body: unknown }) => (letter.body as EventsMessage).events.map((e) => e.eventId);
+      const doomed = await waitFor(async () => {
         const got = await stack.deadLetters("events");
-        return got.length ? got : undefined;
+        return got.find((letter) => ids(letter).includes("doomed"));
       }, 30_000);
-      expect(dead).toMatchObject([{ reason: "max_retries", orgId: t.orgId, projectId: t.projectId }]);
-      expect((dead[0]?.body as EventsMessage).events.map((e) => e.eventId)).toEqual(["doomed"]);
-      // max_retries = 3 in this stack, so four attempts in all.
-      expect(stack.logs.filter((l) => l.includes("persist failed, will retry")).length).toBe(4);
+      expect(doomed).toMatchObject({ reason: "max_retries", orgId: t.orgId, projectId: t.projectId });
+      expect(ids(doomed)).toEqual(["doomed"]);
+      // The warm message can be kept too: its row committed, but the answer to its commit may not have
+      // reached the consumer before the bridge went (at least once; a redrive stores nothing twice,
+      // deadLetters.test.ts). Nothing else is.
+      const others = (await stack.deadLetters("events")).filter((letter) => letter.id !== doomed.id);
+      expect(others.flatMap(ids).filter((id) => id !== "warm")).toEqual([]);
+      // max_retries = 3 in this stack, so four attempts of the doomed message in all.
+      const attempts = stack.logs.filter(
+        (l) => l.includes("persist failed, will retry") && l.includes(doomed.id),
+      );
+      expect(attempts.length).toBe(4);
     } finally {
       await stack.dispose();
     }

@@ -168,6 +168,43 @@ const isApiKeyShaped = (secret: string) =>
   hasSecretShape(secret, apiKeyPrefix("live")) || hasSecretShape(secret, apiKeyPrefix("test"));
 
 /**
+ * Holds `key` to API_RATE_LIMIT_PER_MINUTE: this isolate's bucket first (exact RateLimit-* headers, no
+ * call), then Cloudflare's count across isolates. Past it: 429 rate_limited with Retry-After.
+ */
+export async function enforceRateLimit(
+  c: Parameters<MiddlewareHandler<ApiEnv>>[0],
+  key: string,
+  refusal: string,
+): Promise<void> {
+  let rate = isolateRateLimits.hit(
+    key,
+    c.get("vars").API_RATE_LIMIT_PER_MINUTE,
+    RATE_LIMIT_PERIOD_SECONDS,
+    c.get("now").getTime(),
+  );
+  if (rate.allowed && !(await c.env.API_RATE_LIMITER.limit({ key })).success) {
+    // Other isolates spent the key's limit. The binding counts per period and says nothing more, so
+    // nothing is left and a whole period is a wait that is always long enough.
+    rate = {
+      ...rate,
+      allowed: false,
+      remaining: 0,
+      resetSeconds: RATE_LIMIT_PERIOD_SECONDS,
+      retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS,
+    };
+  }
+  c.header("RateLimit-Limit", String(rate.limit));
+  c.header("RateLimit-Remaining", String(rate.remaining));
+  c.header("RateLimit-Reset", String(rate.resetSeconds));
+  // Refused before the request log too: a caller hammering past its limit costs no log writes.
+  if (!rate.allowed) {
+    throw new ApiError("rate_limited", refusal, {
+      headers: { "Retry-After": String(rate.retryAfterSeconds) },
+    });
+  }
+}
+
+/**
  * Bearer API key → identity, then the per-key rate limit, then (after the handler) the request metadata
  * log. Cheapest check first, so traffic without a valid key costs next to nothing: the exact key shape,
  * then this isolate's memory of keys, then the database; only a real key reaches the rate limits (keyed by
@@ -194,33 +231,7 @@ export const authenticate: MiddlewareHandler<ApiEnv> = async (c, next) => {
   }
   if (!identity) throw new ApiError("unauthorized", "Unknown, revoked or expired API key.");
 
-  // This isolate's bucket first (exact headers, no call); then Cloudflare's count across isolates.
-  let rate = isolateRateLimits.hit(
-    identity.keyId,
-    c.get("vars").API_RATE_LIMIT_PER_MINUTE,
-    RATE_LIMIT_PERIOD_SECONDS,
-    c.get("now").getTime(),
-  );
-  if (rate.allowed && !(await c.env.API_RATE_LIMITER.limit({ key: identity.keyId })).success) {
-    // Other isolates spent the key's limit. The binding counts per period and says nothing more, so
-    // nothing is left and a whole period is a wait that is always long enough.
-    rate = {
-      ...rate,
-      allowed: false,
-      remaining: 0,
-      resetSeconds: RATE_LIMIT_PERIOD_SECONDS,
-      retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS,
-    };
-  }
-  c.header("RateLimit-Limit", String(rate.limit));
-  c.header("RateLimit-Remaining", String(rate.remaining));
-  c.header("RateLimit-Reset", String(rate.resetSeconds));
-  // Refused before the request log too: a key hammering past its limit costs no log writes.
-  if (!rate.allowed) {
-    throw new ApiError("rate_limited", "Too many requests for this API key.", {
-      headers: { "Retry-After": String(rate.retryAfterSeconds) },
-    });
-  }
+  await enforceRateLimit(c, identity.keyId, "Too many requests for this API key.");
   c.set("auth", identity);
   c.set("log", c.get("log").child({ orgId: identity.orgId, route: routePattern(c) }));
 

@@ -235,3 +235,27 @@ describe("DELETE /v1/org", () => {
     expect((stored.response_body as { receiptToken: unknown }).receiptToken).toBeNull();
   });
 });
+
+test("receipt reads take no API key but are rate limited per client address: guessing gets 429, not a query each", async () => {
+  const limited = await startStack({ consumer: "recorder", apiVars: { API_RATE_LIMIT_PER_MINUTE: "3" } });
+  try {
+    // A fixed clock: 3 a minute is one read earned every 20 s.
+    const read = (ip: string, n: number) =>
+      limited.api(`/v1/org-deletion-receipts/odel_guess${n}`, {
+        headers: {
+          Authorization: `Bearer odr_${"x".repeat(28)}${String(n).padStart(4, "0")}`,
+          "CF-Connecting-IP": ip,
+          "X-Layers-Test-Now": "2026-11-26T12:00:10.000Z",
+        },
+      });
+    for (let n = 0; n < 3; n++) expect((await read("203.0.113.7", n)).status).toBe(404);
+    const refused = await read("203.0.113.7", 3);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
+    expect(refused.headers.get("Retry-After")).toBe("20");
+    // Another address has its own allowance.
+    expect((await read("198.51.100.9", 4)).status).toBe(404);
+  } finally {
+    await limited.dispose();
+  }
+});

@@ -9,6 +9,7 @@ import { ApiError } from "../../../shared/errors";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
 import { mutation, query } from "../handlers";
+import { enforceRateLimit } from "../middleware";
 import { apiRoute, dateTime, errorResponses, IdempotencyHeaderSchema, json } from "../schemas";
 
 // Project deletion, org deletion and the org-deletion receipt (README, "Project and org deletion").
@@ -157,6 +158,11 @@ export function registerLifecycleRoutes(app: OpenAPIHono<ApiEnv>) {
   // route-security suite holds each to it); this one is called with the receipt's token alone. Its answer
   // is OrgDeletionSchema (README, "Project and org deletion").
   app.get(`${RECEIPT_PATH_PREFIX}:receiptId`, async (c) => {
+    // No API key to count against: each client address is held to the per-key limit instead (the address
+    // is a rate-limit key in memory and in Cloudflare's counter, never logged or stored), so guessing
+    // tokens costs a database transaction a few times a second at most.
+    const client = c.req.header("CF-Connecting-IP") ?? "unknown";
+    await enforceRateLimit(c, `receipt:${client}`, "Too many receipt reads from this address.");
     const receiptId = c.req.param("receiptId");
     const token = /^Bearer\s+(\S+)$/i.exec(c.req.header("Authorization") ?? "")?.[1];
     if (receiptId.length > 80) throw new ApiError("not_found", "No such org deletion receipt.");
