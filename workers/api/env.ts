@@ -51,28 +51,22 @@ export const webhookVarsSchema = z.object({
 });
 
 /**
- * Generated media (content containers): our media bucket on the S3-API account (R2 in production, the local
- * S3 server in dev and tests). Without S3_ENDPOINT, getting or deleting a cloud container answers 503
- * storage_unavailable.
+ * Our own buckets on the S3-API account (R2 in production, the local S3 server in dev and tests; S3_*
+ * secrets, as for the Cron Worker): generated media (content containers: signed download URLs, deletes),
+ * org export archives (GET /v1/org/exports/{id} signs their URLs) and the cold audit archive (GET
+ * /v1/audit-log reads ranges older than the hot table). Without S3_ENDPOINT a cloud container's get or
+ * delete answers 503 storage_unavailable, exports have no download URL and there are no cold reads.
  */
-export const mediaVarsSchema = storageVarsSchema.extend({
+export const bucketVarsSchema = storageVarsSchema.extend({
   MEDIA_BUCKET: z.string().min(3).max(63).default("layers-media"),
-});
-
-/**
- * Content jobs (workers/api/routes/contentJobs.ts): the media bucket and the synchronous wait's bound
- * (then 202 with the job). Read only by the content-job routes.
- */
-export const contentJobVarsSchema = mediaVarsSchema.extend({
-  CONTENT_SYNC_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(30_000),
-});
-
-/**
- * Our own buckets, read by the API (S3_* secrets, as for the Cron Worker): the export bucket, where GET
- * /v1/org/exports/{id} signs download URLs, and the cold audit archive, which GET /v1/audit-log reads for
- * ranges older than the hot table. Without S3_ENDPOINT there are no download URLs and no cold reads.
- */
-export const objectStorageVarsSchema = storageVarsSchema.extend({
   EXPORT_BUCKET: z.string().min(3).max(63).default("layers-exports"),
   ARCHIVE_BUCKET: z.string().min(3).max(63).optional(),
+});
+
+/**
+ * Content jobs (workers/api/routes/contentJobs.ts): the buckets and the synchronous wait's bound (then 202
+ * with the job). Read only by the content-job routes.
+ */
+export const contentJobVarsSchema = bucketVarsSchema.extend({
+  CONTENT_SYNC_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(30_000),
 });

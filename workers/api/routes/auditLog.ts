@@ -5,7 +5,7 @@ import { objectStoreFor } from "../../../functions/storage/config";
 import { parseEnv } from "../../common/parseEnv";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { objectStorageVarsSchema } from "../env";
+import { bucketVarsSchema } from "../env";
 import { query } from "../handlers";
 import { apiRoute, dateTime, errorResponses, listOf, PageQuerySchema, page } from "../schemas";
 
@@ -115,7 +115,7 @@ export function registerAuditLogRoutes(app: OpenAPIHono<ApiEnv>) {
       };
       const pageOf = { limit: q.limit, startingAfter: q.starting_after };
       // With the archive bucket configured, older ranges are read from it (functions/audit/coldAuditEvents.ts).
-      const vars = parseEnv(objectStorageVarsSchema, c.env);
+      const vars = parseEnv(bucketVarsSchema, c.env);
       const archive = vars.ARCHIVE_BUCKET ? objectStoreFor(vars, vars.ARCHIVE_BUCKET) : undefined;
       if (archive) {
         const result = await listAuditEventsWithArchive(ctx, archive, filter, pageOf);

@@ -16,7 +16,7 @@ import { createS3Store } from "../../../functions/storage/objectStore";
 import { parseEnv } from "../../common/parseEnv";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { mediaVarsSchema } from "../env";
+import { bucketVarsSchema } from "../env";
 import { mutationWithCall, query } from "../handlers";
 import {
   apiRoute,
@@ -165,7 +165,7 @@ const routes = {
 
 /** Our media bucket and partners' buckets, as this Worker is configured (container and content-job routes). */
 export function containerStorage(env: ApiEnv["Bindings"]): ContainerStorage {
-  const vars = parseEnv(mediaVarsSchema, env);
+  const vars = parseEnv(bucketVarsSchema, env);
   return {
     media: objectStoreFor(vars, vars.MEDIA_BUCKET),
     partner: (target, bucket) =>

@@ -9,7 +9,7 @@ import { objectStoreFor } from "../../../functions/storage/config";
 import { parseEnv } from "../../common/parseEnv";
 import { requires } from "../access";
 import type { ApiEnv } from "../context";
-import { objectStorageVarsSchema } from "../env";
+import { bucketVarsSchema } from "../env";
 import { mutation, query } from "../handlers";
 import {
   apiRoute,
@@ -142,7 +142,7 @@ export function registerOrgExportRoutes(app: OpenAPIHono<ApiEnv>) {
 
   app.openapi(get, (c) =>
     query(c, async (ctx) => {
-      const vars = parseEnv(objectStorageVarsSchema, c.env);
+      const vars = parseEnv(bucketVarsSchema, c.env);
       const signer = objectStoreFor(vars, vars.EXPORT_BUCKET);
       return c.json(await getOrgExport(ctx, c.req.valid("param").id, signer), 200);
     }),
