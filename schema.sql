@@ -2871,6 +2871,12 @@ GRANT UPDATE(status) ON TABLE public.org_exports TO layers_maintenance;
 GRANT UPDATE(state) ON TABLE public.org_exports TO layers_maintenance;
 
 --
+-- Name: COLUMN org_exports.error_code; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(error_code) ON TABLE public.org_exports TO layers_maintenance;
+
+--
 -- Name: COLUMN org_exports.finished_at; Type: ACL; Schema: public; Owner: -
 --
 

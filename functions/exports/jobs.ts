@@ -4,6 +4,7 @@ import type { CronJob } from "../cron/jobs";
 import type { CronVars } from "../cron/vars";
 import { deleteKeys } from "../lifecycle/objects";
 import type { ObjectStore } from "../storage/objectStore";
+import { EXPORT_LEASE_SECONDS } from "./lifetimes";
 import { archiveKey, DEFAULT_EXPORT_LIMITS, type ExportLimits, exportPrefix, runExports } from "./runExport";
 
 export function exportLimitsFrom(vars: CronVars): ExportLimits {
@@ -39,9 +40,9 @@ export const exportJob: CronJob = {
 
 /**
  * Archives past their 7 days: the object and anything left under the export's prefix are deleted, then the
- * job is marked expired (its row stays as the record). Failed exports' objects (parts, media copies, an
- * unfinished multipart upload) are deleted the same way, run after run until storage answers, then the job
- * says so (`state.cleanup` false). In production a bucket lifecycle rule on the `exports/` prefix (delete
+ * job is marked expired (its row stays as the record). The objects of failed exports and of exports a
+ * deletion request withdrew (parts, media copies, the archive, an unfinished multipart upload) are deleted
+ * the same way, run after run until storage answers, then the job says so (`state.cleanup` false). In production a bucket lifecycle rule on the `exports/` prefix (delete
  * after 8 days) backs this up (README, Org export).
  */
 export async function expireExports(
@@ -50,13 +51,16 @@ export async function expireExports(
   now: Date,
   budget: number,
 ): Promise<{ expired: number; cleaned: number; more: boolean }> {
+  const leaseStart = new Date(now.getTime() - EXPORT_LEASE_SECONDS * 1000);
   const due = await sql<{ id: string; org_id: string; status: string; upload_id: string | null }>`
     (select id, org_id, status, null as upload_id from org_exports
       where status = 'succeeded' and expires_at <= ${now}
       order by expires_at limit ${budget + 1})
     union all
     (select id, org_id, status, state->>'uploadId' from org_exports
-      where status = 'failed' and (state->>'cleanup')::boolean
+      where status in ('failed', 'expired') and (state->>'cleanup')::boolean
+        -- A runner that held it within the last lease may still be writing (withdrawn while running).
+        and not coalesce(heartbeat_at between ${leaseStart} and ${now}, false)
       order by finished_at limit ${budget + 1})
   `.execute(db);
   let expired = 0;
@@ -77,7 +81,7 @@ export async function expireExports(
     } else {
       await sql`
         update org_exports set state = state || '{"cleanup": false, "uploadId": null}'::jsonb
-        where id = ${row.id} and status = 'failed'
+        where id = ${row.id} and status = ${row.status}
       `.execute(db);
       cleaned += 1;
     }

@@ -613,6 +613,7 @@ export async function advanceExport(
         .updateTable("org_exports")
         .set({ heartbeat_at: null })
         .where("id", "=", job.id)
+        .where("status", "=", "running")
         .where("heartbeat_at", "=", deps.now)
         .execute(),
     );
@@ -653,6 +654,8 @@ export async function advanceExport(
             : {}),
         })
         .where("id", "=", job.id)
+        // Withdrawn meanwhile (a deletion request expired it): it stays so.
+        .where("status", "=", "running")
         .where("heartbeat_at", "=", deps.now)
         .execute(),
     );

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { executeDeletions } from "../../../functions/deletionRequests/executeDeletions";
 import { EXPORT_RESOURCES } from "../../../functions/exports/resources";
 import {
   advanceExport,
@@ -661,4 +662,52 @@ test("an export run already writing when its org is deleted leaves nothing behin
   } finally {
     await maintenance.destroy();
   }
+});
+
+test("a completed deletion request withdraws the org's exports with events; the expiry job deletes their objects", async () => {
+  const owner = await createApiTenant(stack.db, "owner");
+  const as = api(stack, owner.secret);
+  const project = await as.post<unknown, { id: string }>("/v1/projects", { name: "Shop" });
+  expect(project.status, project.text).toBe(201);
+  const withEvents = await startExport(owner.secret, { includeEvents: true });
+  expect((await runToEnd(as, withEvents.id)).answer.status).toBe("succeeded");
+  const withoutEvents = await startExport(owner.secret, {});
+  expect((await runToEnd(as, withoutEvents.id)).answer.status).toBe("succeeded");
+  const prefixOf = (id: string) => exportPrefix(owner.orgId, id);
+  expect((await s3.exports.list(prefixOf(withEvents.id))).keys.length).toBeGreaterThan(0);
+
+  const asked = await as.post<unknown, { id: string }>(`/v1/projects/${project.body.id}/deletion-requests`, {
+    userId: "user-who-left",
+  });
+  expect(asked.status, asked.text).toBe(202);
+  const maintenance = createNodeDb(maintenanceRoleUrl(testDatabaseUrl()), 1);
+  try {
+    await executeDeletions(maintenance, new Date(Date.now() + 1_000));
+  } finally {
+    await maintenance.destroy();
+  }
+
+  // The archive that may hold the user's events is withdrawn at once: no download any more.
+  const withdrawn = await as.get<Export>(`/v1/org/exports/${withEvents.id}`);
+  expect(withdrawn.body).toMatchObject({
+    status: "expired",
+    errorCode: "withdrawn_by_deletion",
+    download: null,
+  });
+  // One without events holds no end user's data: it stays downloadable.
+  const kept = await as.get<Export>(`/v1/org/exports/${withoutEvents.id}`);
+  expect(kept.body.status).toBe("succeeded");
+  expect(kept.body.download).not.toBeNull();
+  // The every-minute expiry job deletes the withdrawn archive's objects and leaves the other's.
+  clock += 61_000;
+  await stack.cron(new Date(clock), "* * * * *");
+  expect((await s3.exports.list(prefixOf(withEvents.id))).keys).toEqual([]);
+  expect((await s3.exports.list(prefixOf(withoutEvents.id))).keys.length).toBeGreaterThan(0);
+  const audit = await stack.db
+    .selectFrom("audit_log")
+    .select("changes")
+    .where("org_id", "=", owner.orgId)
+    .where("action", "=", "deletion_request.completed")
+    .executeTakeFirstOrThrow();
+  expect((audit.changes as { after: { withdrawnExports: number } }).after.withdrawnExports).toBe(1);
 });

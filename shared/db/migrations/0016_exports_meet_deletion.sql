@@ -1,4 +1,5 @@
--- Which exports the exporter Cron job advances (0013's due_org_exports), two changes:
+-- Org exports meet deletion (issue 15 review). Which exports the exporter Cron job advances (0013's
+-- due_org_exports), two changes:
 -- - an export of an org marked for deletion is not due: claiming it is refused anyway (runExport.ts), and
 --   left in the list it would take one of the run's slots until the cascade erased its row, hours for a
 --   large org; ten of them would stop every other org's export;
@@ -16,3 +17,8 @@ as $$
   order by coalesce(e.heartbeat_at > now() - interval '300 seconds', false), e.created_at, e.id
   limit least(greatest(p_limit, 0), 100)
 $$;
+
+-- A completed deletion request withdraws the org's exports that may hold the subject's events (status
+-- expired, error_code withdrawn_by_deletion; functions/deletionRequests/executeDeletions.ts): the
+-- maintenance role, which runs it, may now set the error code too.
+grant update (error_code) on org_exports to layers_maintenance;
