@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { Db, Tx } from "../../shared/db";
 import { writeAudit } from "../audit/writeAudit";
 import { eraseFromDeadLetters } from "../deadLetters/erase";
+import { withdrawExportsWithEvents } from "../exports/withdraw";
 import type { ObjectStore } from "../storage/objectStore";
 import { emitWebhookEvent } from "../webhooks/outbox";
 
@@ -215,24 +216,6 @@ interface Completed {
 }
 
 /**
- * Org exports with events (POST /v1/org/exports, includeEvents) that cover the request's project and were
- * open or downloadable when it completed may hold the subject's events: each is withdrawn (expired, error
- * code withdrawn_by_deletion, no download URL any more), and the export expiry job deletes its objects
- * (functions/exports/jobs.ts, once no runner can still be writing). The partner can export again; the new
- * archive no longer has the subject. Returns how many were withdrawn (the audit row says).
- */
-async function withdrawExports(tx: Tx, request: Claimed, now: Date): Promise<number> {
-  const { numAffectedRows } = await sql`
-    update org_exports set status = 'expired', error_code = 'withdrawn_by_deletion',
-      finished_at = coalesce(finished_at, ${now}), state = state || '{"cleanup": true}'::jsonb
-    where org_id = ${request.org_id} and include_events
-      and (project_ids is null or ${request.project_id} = any(project_ids))
-      and status in ('queued', 'running', 'succeeded')
-  `.execute(tx);
-  return Number(numAffectedRows ?? 0);
-}
-
-/**
  * Deletes the rest of the user's rows (state, Apple attribution, relay dead letters holding their events),
  * closes the request and writes its audit row, all in one transaction. The request row is locked first and
  * must still be running: of two runs that reach this point for one request, the second waits for the first
@@ -295,7 +278,7 @@ async function complete(
         .where("project_id", "=", request.project_id)
         .where(sql<boolean>`(${sql.join(inBatch, sql` or `)})`),
     );
-    const withdrawnExports = await withdrawExports(tx, request, now);
+    const withdrawnExports = await withdrawExportsWithEvents(tx, request.org_id, request.project_id, now);
     const { rows } = await sql<{ deleted_events: string; deleted_users: string }>`
       update deletion_requests set deleted_users = deleted_users + ${users},
         deleted_events = deleted_events + ${links.events},

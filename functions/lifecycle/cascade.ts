@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { writeAudit } from "../audit/writeAudit";
 import { EXPORT_LEASE_SECONDS } from "../exports/lifetimes";
+import { withdrawExportsWithEvents } from "../exports/withdraw";
 import { planSteps, readCatalogue, type Scope, type Step } from "./catalogue";
 import { deleteKeys, type LifecycleStores, objectSweeps } from "./objects";
 
@@ -284,6 +285,7 @@ async function complete(
       where id = ${claimed.id}
     `.execute(tx);
     if (scope.kind === "project") {
+      const withdrawnExports = await withdrawExportsWithEvents(tx, scope.orgId, scope.projectId, now);
       await writeAudit(
         tx,
         scope.orgId,
@@ -294,7 +296,7 @@ async function complete(
           resourceId: scope.projectId,
           requestId: null,
           before: { status: "running" },
-          after: { status: "completed", deletionId: claimed.id, counts: row.counts },
+          after: { status: "completed", deletionId: claimed.id, counts: row.counts, withdrawnExports },
         },
         now,
       );

@@ -139,6 +139,10 @@ test("an archived project is erased, only it, with exact counts, an audit row, a
   }
   expect(await objectCount(`media/${a.orgId}/${a.projectId}/`)).toBe(0);
   expect(await objectCount(`exports/${a.orgId}/`, stack.s3.exports)).toBe(1);
+  // The org's export with events covered the project: withdrawn (its objects go with the expiry job).
+  const { rows: exportsLeft } = await sql<{ status: string; error_code: string | null }>`
+    select status, error_code from org_exports where org_id = ${a.orgId}`.execute(stack.db);
+  expect(exportsLeft).toEqual([{ status: "expired", error_code: "withdrawn_by_deletion" }]);
   expect(await auditActions(stack, a, a.projectId)).toEqual(
     expect.arrayContaining(["project.archived", "project.deletion_requested", "project.deleted"]),
   );
