@@ -2584,6 +2584,7 @@ GRANT SELECT(kind) ON TABLE public.content_jobs TO layers_exporter;
 
 GRANT UPDATE(status) ON TABLE public.content_jobs TO layers_content;
 GRANT SELECT(status) ON TABLE public.content_jobs TO layers_exporter;
+GRANT UPDATE(status) ON TABLE public.content_jobs TO layers_maintenance;
 
 --
 -- Name: COLUMN content_jobs.storage_mode; Type: ACL; Schema: public; Owner: -
@@ -2623,6 +2624,7 @@ GRANT SELECT(model) ON TABLE public.content_jobs TO layers_exporter;
 
 GRANT UPDATE(error_code) ON TABLE public.content_jobs TO layers_content;
 GRANT SELECT(error_code) ON TABLE public.content_jobs TO layers_exporter;
+GRANT UPDATE(error_code) ON TABLE public.content_jobs TO layers_maintenance;
 
 --
 -- Name: COLUMN content_jobs.attempts; Type: ACL; Schema: public; Owner: -
@@ -2637,6 +2639,7 @@ GRANT SELECT(attempts) ON TABLE public.content_jobs TO layers_exporter;
 
 GRANT UPDATE(metadata) ON TABLE public.content_jobs TO layers_content;
 GRANT SELECT(metadata) ON TABLE public.content_jobs TO layers_exporter;
+GRANT UPDATE(metadata) ON TABLE public.content_jobs TO layers_maintenance;
 
 --
 -- Name: COLUMN content_jobs.request_id; Type: ACL; Schema: public; Owner: -
@@ -2663,18 +2666,21 @@ GRANT SELECT(started_at) ON TABLE public.content_jobs TO layers_exporter;
 
 GRANT UPDATE(finished_at) ON TABLE public.content_jobs TO layers_content;
 GRANT SELECT(finished_at) ON TABLE public.content_jobs TO layers_exporter;
+GRANT UPDATE(finished_at) ON TABLE public.content_jobs TO layers_maintenance;
 
 --
 -- Name: COLUMN content_jobs.request_ciphertext; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT UPDATE(request_ciphertext) ON TABLE public.content_jobs TO layers_content;
+GRANT UPDATE(request_ciphertext) ON TABLE public.content_jobs TO layers_maintenance;
 
 --
 -- Name: COLUMN content_jobs.request_key_id; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT UPDATE(request_key_id) ON TABLE public.content_jobs TO layers_content;
+GRANT UPDATE(request_key_id) ON TABLE public.content_jobs TO layers_maintenance;
 
 --
 -- Name: TABLE deletion_requests; Type: ACL; Schema: public; Owner: -

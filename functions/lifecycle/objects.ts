@@ -9,7 +9,7 @@ export interface LifecycleStores {
   archive?: ObjectStore | undefined;
   /** Dead letters: <events|relay>/<yyyy>/<mm>/<dd>/<org>/<project>/<id>.json (functions/deadLetters/store.ts). */
   deadLetters?: ObjectStore | undefined;
-  /** Generated media: media/<org>/<project>/<container id> (issue 14). */
+  /** Generated media: media/<org>/<project>/<container id>, and staging/<org>/<project>/<job id> (issue 14). */
   media?: ObjectStore | undefined;
   /** Org exports: exports/<org>/… (issue 15's export). */
   exports?: ObjectStore | undefined;
@@ -35,15 +35,11 @@ export function objectSweeps(scope: Scope): ObjectSweep[] {
   const org = scope.orgId;
   const all = () => true;
   const sweeps: ObjectSweep[] = [];
-  if (scope.kind === "project") {
-    sweeps.push({
-      name: "objects:media",
-      bucket: "media",
-      prefix: `media/${org}/${scope.projectId}/`,
-      matches: all,
-    });
-  } else {
-    sweeps.push({ name: "objects:media", bucket: "media", prefix: `media/${org}/`, matches: all });
+  // Generated media and the staging copies of jobs writing to a partner's bucket (functions/content/jobs).
+  const scoped = scope.kind === "project" ? `${org}/${scope.projectId}/` : `${org}/`;
+  sweeps.push({ name: "objects:media", bucket: "media", prefix: `media/${scoped}`, matches: all });
+  sweeps.push({ name: "objects:staging", bucket: "media", prefix: `staging/${scoped}`, matches: all });
+  if (scope.kind === "org") {
     sweeps.push({ name: "objects:exports", bucket: "exports", prefix: `exports/${org}/`, matches: all });
     // The org's archive objects are audit/<day>/<org>.ndjson.gz: the file name is the org's.
     const fileName = auditObjectKey(org, "2000-01-01").slice("audit/2000/01/01/".length);

@@ -2,6 +2,7 @@ import { archiveAuditLog } from "../archive/archiveAuditLog";
 import { expireArchives } from "../archive/expireArchives";
 import type { CronJob } from "../cron/jobs";
 import type { CronVars } from "../cron/vars";
+import { sweepContentJobs } from "./contentJobSweep";
 import { purgeExpiredContent } from "./contentRetention";
 import type { RetentionLimits } from "./policy";
 import { purgeExpired } from "./purgeExpired";
@@ -43,14 +44,19 @@ export const auditArchiveJob: CronJob = {
 };
 
 /**
- * Generated content: expired containers (archived projects + 90 days; our objects first, then rows) and
- * content job records after 400 days. Its own job, so a media-storage outage fails nothing else.
+ * Generated content: expired containers (archived projects + 90 days; our objects first, then rows),
+ * content job records after 400 days, jobs left open past 24 h (failed as abandoned) and staging copies of
+ * finished jobs (functions/retention/contentJobSweep.ts). Its own job, so a media-storage outage fails nothing else.
  */
 export const contentRetentionJob: CronJob = {
   name: "content-retention",
   async run({ db, now, vars, media, log }) {
     const result = await purgeExpiredContent(db, media, now, limitsFrom(vars), log);
-    return { counts: { storage_configured: media ? 1 : 0, ...result.counts }, more: result.more };
+    const sweep = await sweepContentJobs(db, media, now, log);
+    return {
+      counts: { storage_configured: media ? 1 : 0, ...result.counts, ...sweep.counts },
+      more: result.more || sweep.more,
+    };
   },
 };
 

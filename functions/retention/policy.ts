@@ -18,6 +18,11 @@ export const RETENTION = {
   containerGraceDays: 90,
   /** content_jobs rows (metadata only): this long after creation. */
   contentJobDays: 400,
+  /**
+   * A content job still open this long after creation is failed as `abandoned` (no Workflow runs that
+   * long: four steps of at most four 5-minute tries, then a fail step of about 2.8 h of retries).
+   */
+  contentJobAbandonHours: 24,
 } as const;
 
 /** Work limits per run, so a run stays short and the next one resumes. */

@@ -59,6 +59,9 @@ function runDeps(env: ContentBindings, vars: ContentVars): { deps: RunDeps; clos
   };
 }
 
+/** Retries of the fail step (see ContentJobWorkflow.run). */
+const FAIL_STEP_RETRIES = 10;
+
 /** Tests only (CONTENT_TEST_CRASH_AFTER): the steps that already "crashed" once, per job, in this isolate. */
 const crashed = new Set<string>();
 
@@ -93,6 +96,10 @@ export class ContentJobWorkflow extends WorkflowEntrypoint<ContentBindings, JobR
       },
       timeout: "5 minutes",
     } as const;
+    // The fail step needs only the database: it outlasts an outage the others gave up in (10 retries from
+    // the same delay, exponential: about 2.8 h with the 10 s default). A job it still cannot close is
+    // failed by the content-retention Cron job after CONTENT_JOB_ABANDON_HOURS.
+    const failConfig = { ...config, retries: { ...config.retries, limit: FAIL_STEP_RETRIES } } as const;
     let opened: ReturnType<typeof runDeps> | undefined;
     const deps = () => {
       opened ??= runDeps(this.env, vars);
@@ -132,7 +139,7 @@ export class ContentJobWorkflow extends WorkflowEntrypoint<ContentBindings, JobR
     } catch (error) {
       const errorCode = codeOf(error);
       const known = job ? { kind: job.kind, storageMode: job.storageMode } : null;
-      await step.do("fail", config, async () => {
+      await step.do("fail", failConfig, async () => {
         try {
           await failJob(deps(), ref, known, errorCode);
         } catch (failure) {

@@ -77,9 +77,13 @@ export interface StoredRef {
   objectKey: string;
 }
 
-/** Where generated media waits between generate and record (our bucket, whatever the storage mode). */
+/**
+ * Where generated media for a partner's bucket waits between generate and store (our bucket). Laid out by
+ * org and project, as media are, so project and org deletion sweep it (functions/lifecycle/objects.ts);
+ * the content-retention job deletes what a finished job left (functions/retention/contentStaging.ts).
+ */
 export function stagingKey(ref: JobRef): string {
-  return `staging/${ref.orgId}/${ref.jobId}`;
+  return `staging/${ref.orgId}/${ref.projectId}/${ref.jobId}`;
 }
 
 /** `storage: true`: the media's final key in our bucket. */
@@ -332,7 +336,7 @@ function mediaMetadata(media: MediaFacts): Record<string, unknown> {
  * container holds it (a job that succeeded before a later step failed keeps its media). Safe to run again.
  */
 export async function failJob(
-  deps: RunDeps,
+  deps: Pick<RunDeps, "db" | "now"> & { media?: ObjectStore | undefined },
   ref: JobRef,
   job: Pick<ValidatedJob, "kind" | "storageMode"> | null,
   errorCode: string,
@@ -361,8 +365,10 @@ export async function failJob(
     });
     return !kept;
   });
-  await deps.media.delete(stagingKey(ref)).catch(() => undefined);
-  if (orphan) await deps.media.delete(cloudMediaKey(ref)).catch(() => undefined);
+  // Best effort: what a failed delete leaves, the content-retention job's staging sweep deletes later;
+  // an orphan under media/ goes with the project's or org's deletion.
+  await deps.media?.delete(stagingKey(ref)).catch(() => undefined);
+  if (orphan) await deps.media?.delete(cloudMediaKey(ref)).catch(() => undefined);
 }
 
 /**

@@ -49,7 +49,7 @@ async function deletionOf(
   const before = await countRows(stack.db, org.orgId, org.projectId);
   const expected: Record<string, number> = {};
   for (const [table, n] of Object.entries(before.all)) if (n > 0) expected[table] = n;
-  for (const cls of ["media", "exports", "archive", "dead_letters:events", "dead_letters:relay"]) {
+  for (const cls of ["media", "staging", "exports", "archive", "dead_letters:events", "dead_letters:relay"]) {
     expected[`objects:${cls}`] = 1;
   }
   return { org, id: asked.body.id, expected };

@@ -160,6 +160,7 @@ test("an org with a row in every tenant table and an object in every bucket is e
   const expected: Record<string, number> = {};
   for (const [table, n] of Object.entries(before.all)) if (n > 0) expected[table] = n;
   expected["objects:media"] = 1;
+  expected["objects:staging"] = 1;
   // The seeded export's object and the archive of the export above.
   expected["objects:exports"] = 2;
   expected["objects:archive"] = 1;

@@ -121,6 +121,7 @@ test("an archived project is erased, only it, with exact counts, an audit row, a
   expected.webhook_attempts = Number(viaKeys[0]?.attempts);
   expected.ads_content_containers = 1;
   expected["objects:media"] = 1;
+  expected["objects:staging"] = 1;
   expected["objects:dead_letters:events"] = 1;
   expected["objects:dead_letters:relay"] = 1;
   const got = Object.fromEntries(

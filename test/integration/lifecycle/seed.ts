@@ -138,7 +138,7 @@ export async function seedOrg(db: Db, s3: LocalS3, label: string): Promise<Seede
   await q(sql`insert into project_deletions (id, org_id, project_id, status, requested_at, requested_by, finished_at)
     values (${id("pdel")}, ${org}, ${id("proj")}, 'completed', ${now}, 'api_key:seed', ${now})`);
 
-  // Objects: media of the project, an export, an archive day, a dead letter of each kind for the project.
+  // Objects: media of the project and a staging copy, an export, an archive day, a dead letter of each kind for the project.
   const bytes = (s: string) => new TextEncoder().encode(s);
   const exportId = id("exp");
   const exportKey = `exports/${org}/${exportId}/manifest.json`;
@@ -152,6 +152,8 @@ export async function seedOrg(db: Db, s3: LocalS3, label: string): Promise<Seede
   await q(sql`insert into audit_archive_objects (org_id, day, object_key, row_count)
     values (${org}, ${archiveDay}::date, ${archiveKey}, 1)`);
   await s3.media.put(mediaKey, bytes(`media of ${users[0]}`), "image/png");
+  // A partner-bucket job's staging copy left behind (its job ended while our bucket was unreachable).
+  await s3.media.put(`staging/${org}/${p}/${id("cjob")}`, bytes(`staged for ${users[0]}`), "image/png");
   await s3.exports.put(exportKey, bytes(JSON.stringify({ org, users })), "application/json");
   await s3.storage.put(
     archiveKey,

@@ -189,3 +189,77 @@ test("content job records go 400 days after creation; a container keeps going wi
     .executeTakeFirstOrThrow();
   expect(container.job_id).toBeNull();
 });
+
+test("a job left open past 24 h is failed as abandoned (request cleared, content_job.failed), and finished jobs' staging copies go", async () => {
+  const o = await org();
+  const projectId = await projectArchivedAt(o, null);
+  const now = new Date();
+  const insertJob = async (id: string, status: string, createdAt: Date) =>
+    stack.db
+      .insertInto("content_jobs")
+      .values({
+        id,
+        org_id: o.owner.orgId,
+        project_id: projectId,
+        kind: "copy",
+        status,
+        storage_mode: "cloud",
+        async: true,
+        created_at: createdAt,
+        ...(status === "succeeded" ? { finished_at: createdAt } : {}),
+        ...(status === "queued" || status === "running"
+          ? { request_ciphertext: "sealed-request-of-a-stuck-job", request_key_id: "test-k1" }
+          : {}),
+      } as never)
+      .execute();
+  // An endpoint that wants every event, so content_job.failed is put in the outbox.
+  await stack.db
+    .insertInto("webhook_endpoints")
+    .values({
+      id: `whe_abandon${Date.now()}`,
+      org_id: o.owner.orgId,
+      project_id: null,
+      url: "https://hooks.example.com/content",
+      secret_ciphertext: "c",
+      secret_key_id: "k1",
+    } as never)
+    .execute();
+  const stuck = `cjob_stuck${Date.now()}`;
+  const young = `cjob_young${Date.now()}`;
+  const done = `cjob_done${Date.now()}`;
+  await insertJob(stuck, "running", new Date(now.getTime() - 25 * 3_600_000));
+  await insertJob(young, "running", new Date(now.getTime() - 23 * 3_600_000));
+  await insertJob(done, "succeeded", new Date(now.getTime() - 3_600_000));
+  const staging = (job: string) => `staging/${o.owner.orgId}/${projectId}/${job}`;
+  const bytes = new TextEncoder().encode("generated");
+  for (const job of [stuck, young, done, `cjob_gone${Date.now()}`]) {
+    await stack.s3.media.put(staging(job), bytes, "text/plain");
+  }
+
+  await stack.cron(now);
+  const jobs = await stack.db
+    .selectFrom("content_jobs")
+    .select(["id", "status", "error_code", "request_ciphertext"])
+    .where("id", "in", [stuck, young])
+    .orderBy("id")
+    .execute();
+  expect(jobs).toEqual([
+    { id: stuck, status: "failed", error_code: "abandoned", request_ciphertext: null },
+    { id: young, status: "running", error_code: null, request_ciphertext: "sealed-request-of-a-stuck-job" },
+  ]);
+  const failed = await stack.db
+    .selectFrom("webhook_messages")
+    .select(["event_type", "payload"])
+    .where("org_id", "=", o.owner.orgId)
+    .where("event_type", "=", "content_job.failed")
+    .execute();
+  expect(failed).toHaveLength(1);
+  expect(failed[0]?.payload).toMatchObject({ contentJobId: stuck, errorCode: "abandoned" });
+  // Only the open (young) job keeps its staging copy.
+  expect((await stack.s3.media.list(`staging/${o.owner.orgId}/`)).keys).toEqual([staging(young)]);
+  // The abandoned job's own copy goes with failing it; the sweep deletes the finished and the unknown job's.
+  expect(lastJobLog(stack, "content-retention").counts).toMatchObject({
+    content_jobs_abandoned: 1,
+    content_staging_deleted: 2,
+  });
+});
