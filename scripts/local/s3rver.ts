@@ -44,25 +44,19 @@ function allowS3rverContinuationTokens(): void {
   if (patched) return;
   patched = true;
   // s3rver calls crypto.createCipheriv / createDecipheriv on the shared module object at request time.
-  const cipher = crypto.createCipheriv;
-  const decipher = crypto.createDecipheriv;
-  const tripled = (key: crypto.CipherKey) => Buffer.concat([key, key, key] as Uint8Array[]);
-  crypto.createCipheriv = ((
+  type Make = (
     algorithm: string,
     key: crypto.CipherKey,
     iv: crypto.BinaryLike | null,
-    ...rest: []
-  ) =>
-    algorithm === "des"
-      ? cipher("des-ede3-cbc", tripled(key), iv, ...rest)
-      : cipher(algorithm, key, iv, ...rest)) as typeof crypto.createCipheriv;
-  crypto.createDecipheriv = ((
-    algorithm: string,
-    key: crypto.CipherKey,
-    iv: crypto.BinaryLike | null,
-    ...rest: []
-  ) =>
-    algorithm === "des"
-      ? decipher("des-ede3-cbc", tripled(key), iv, ...rest)
-      : decipher(algorithm, key, iv, ...rest)) as typeof crypto.createDecipheriv;
+    ...options: unknown[]
+  ) => unknown;
+  // Every other algorithm, and any options argument, go through untouched.
+  const desAsTripleDes =
+    (make: Make): Make =>
+    (algorithm, key, iv, ...options) =>
+      algorithm === "des"
+        ? make("des-ede3-cbc", Buffer.concat([key, key, key] as Uint8Array[]), iv, ...options)
+        : make(algorithm, key, iv, ...options);
+  crypto.createCipheriv = desAsTripleDes(crypto.createCipheriv as Make) as typeof crypto.createCipheriv;
+  crypto.createDecipheriv = desAsTripleDes(crypto.createDecipheriv as Make) as typeof crypto.createDecipheriv;
 }
