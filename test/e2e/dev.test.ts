@@ -21,9 +21,12 @@ let fakes: FakePlatforms;
 let dataDir: string;
 const ports: Record<string, number> = {};
 
-beforeAll(async () => {
-  fakes = await startFakePlatforms();
-  dataDir = await mkdtemp(path.join(tmpdir(), "layers-dev-"));
+/**
+ * Starts `npm run dev` on free ports and waits for its "Layers is running." line. If it exits first, the
+ * test fails at once with its output; a port taken between freePort() and dev's listen (other test files
+ * run meanwhile) is one retry on new ports, not a failure of the product.
+ */
+async function startDev(attempt = 1): Promise<void> {
   for (const name of [
     "PORT",
     "API_PORT",
@@ -36,7 +39,8 @@ beforeAll(async () => {
   ]) {
     ports[name] = await freePort();
   }
-  dev = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/dev.ts"], {
+  output = "";
+  const child = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/dev.ts"], {
     cwd: ROOT,
     // Its own process group, so the test stops everything it started, and only that.
     detached: true,
@@ -50,17 +54,36 @@ beforeAll(async () => {
       ...fakes.vars,
     },
   });
-  dev.stdout?.on("data", (chunk) => {
+  dev = child;
+  let exited = false;
+  child.once("exit", () => {
+    exited = true;
+  });
+  child.stdout?.on("data", (chunk) => {
     output += String(chunk);
   });
-  dev.stderr?.on("data", (chunk) => {
+  child.stderr?.on("data", (chunk) => {
     output += String(chunk);
   });
-  await waitFor(async () => (output.includes("Layers is running.") ? true : undefined), 180_000, 200);
-}, 200_000);
+  await waitFor(
+    async () => (output.includes("Layers is running.") || exited ? true : undefined),
+    180_000,
+    200,
+  );
+  if (!exited) return;
+  dev = undefined;
+  if (attempt === 1 && output.includes("EADDRINUSE")) return startDev(2);
+  throw new Error(`npm run dev exited before it was running:\n${output.slice(-4_000)}`);
+}
+
+beforeAll(async () => {
+  fakes = await startFakePlatforms();
+  dataDir = await mkdtemp(path.join(tmpdir(), "layers-dev-"));
+  await startDev();
+}, 400_000);
 
 afterAll(async () => {
-  if (dev?.pid) {
+  if (dev?.pid && dev.exitCode === null && dev.signalCode === null) {
     const exited = new Promise((resolve) => dev?.once("exit", resolve));
     process.kill(-dev.pid, "SIGTERM");
     await exited;
