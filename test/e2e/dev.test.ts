@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ROOT } from "../../scripts/local/bundle";
-import { freePort } from "../../scripts/local/embedded-postgres";
 import { createNodeDb } from "../../scripts/local/node-db";
 import { DEMO, isLocalDatabase } from "../../scripts/local/seed";
 import { launchChromium } from "../support/chromium";
@@ -22,9 +21,27 @@ let dataDir: string;
 const ports: Record<string, number> = {};
 
 /**
+ * A port that is free now, below Linux's ephemeral range (32768–60999): a port from bind(0) is in that
+ * range, where every outgoing connection of the test files running meanwhile also takes its local port, so
+ * one of eight such ports was sometimes taken before dev could listen on it.
+ */
+async function quietPort(): Promise<number> {
+  const net = await import("node:net");
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+    if (free && !Object.values(ports).includes(port)) return port;
+  }
+}
+
+/**
  * Starts `npm run dev` on free ports and waits for its "Layers is running." line. If it exits first, the
- * test fails at once with its output; a port taken between freePort() and dev's listen (other test files
- * run meanwhile) is one retry on new ports, not a failure of the product.
+ * test fails at once with its output; a port taken between the check and dev's listen anyway is a retry on
+ * new ports (up to three starts), not a failure of the product.
  */
 async function startDev(attempt = 1): Promise<void> {
   for (const name of [
@@ -37,7 +54,7 @@ async function startDev(attempt = 1): Promise<void> {
     "NEON_HTTP_PORT",
     "EMBEDDED_PG_PORT",
   ]) {
-    ports[name] = await freePort();
+    ports[name] = await quietPort();
   }
   output = "";
   const child = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/dev.ts"], {
@@ -72,7 +89,7 @@ async function startDev(attempt = 1): Promise<void> {
   );
   if (!exited) return;
   dev = undefined;
-  if (attempt === 1 && output.includes("EADDRINUSE")) return startDev(2);
+  if (attempt < 3 && output.includes("EADDRINUSE")) return startDev(attempt + 1);
   throw new Error(`npm run dev exited before it was running:\n${output.slice(-4_000)}`);
 }
 
