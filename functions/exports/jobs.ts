@@ -2,9 +2,9 @@ import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import type { CronJob } from "../cron/jobs";
 import type { CronVars } from "../cron/vars";
-import { deleteKeys } from "../lifecycle/objects";
+import { deletePrefix } from "../lifecycle/objects";
 import type { ObjectStore } from "../storage/objectStore";
-import { EXPORT_LEASE_SECONDS } from "./lifetimes";
+import { runnerMayBeWriting } from "./lease";
 import { archiveKey, DEFAULT_EXPORT_LIMITS, type ExportLimits, exportPrefix, runExports } from "./runExport";
 
 export function exportLimitsFrom(vars: CronVars): ExportLimits {
@@ -42,8 +42,9 @@ export const exportJob: CronJob = {
  * Archives past their 7 days: the object and anything left under the export's prefix are deleted, then the
  * job is marked expired (its row stays as the record). The objects of failed exports and of exports a
  * deletion request withdrew (parts, media copies, the archive, an unfinished multipart upload) are deleted
- * the same way, run after run until storage answers, then the job says so (`state.cleanup` false). In production a bucket lifecycle rule on the `exports/` prefix (delete
- * after 8 days) backs this up (README, Org export).
+ * the same way, run after run until storage answers, then the job says so (`state.cleanup` false). In
+ * production a bucket lifecycle rule on the `exports/` prefix (delete after 8 days) backs this up (README,
+ * Org export).
  */
 export async function expireExports(
   db: Db,
@@ -51,7 +52,6 @@ export async function expireExports(
   now: Date,
   budget: number,
 ): Promise<{ expired: number; cleaned: number; more: boolean }> {
-  const leaseStart = new Date(now.getTime() - EXPORT_LEASE_SECONDS * 1000);
   const due = await sql<{ id: string; org_id: string; status: string; upload_id: string | null }>`
     (select id, org_id, status, null as upload_id from org_exports
       where status = 'succeeded' and expires_at <= ${now}
@@ -59,8 +59,8 @@ export async function expireExports(
     union all
     (select id, org_id, status, state->>'uploadId' from org_exports
       where status in ('failed', 'expired') and (state->>'cleanup')::boolean
-        -- A runner that held it within the last lease may still be writing (withdrawn while running).
-        and not coalesce(heartbeat_at between ${leaseStart} and ${now}, false)
+        -- Withdrawn while running: wait until its runner can no longer write.
+        and not ${runnerMayBeWriting(now)}
       order by finished_at limit ${budget + 1})
   `.execute(db);
   let expired = 0;
@@ -68,11 +68,7 @@ export async function expireExports(
   for (const row of due.rows.slice(0, budget)) {
     const prefix = exportPrefix(row.org_id, row.id);
     if (row.upload_id) await store.abortMultipart(archiveKey(row.org_id, row.id), row.upload_id);
-    for (;;) {
-      const page = await store.list(prefix);
-      if (page.keys.length === 0) break;
-      await deleteKeys(store, page.keys);
-    }
+    await deletePrefix(store, prefix);
     if (row.status === "succeeded") {
       await sql`update org_exports set status = 'expired' where id = ${row.id} and status = 'succeeded'`.execute(
         db,

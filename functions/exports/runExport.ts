@@ -4,7 +4,7 @@ import { type Db, type Tx, withTenant } from "../../shared/db";
 import type { DB } from "../../shared/db/types";
 import { newId } from "../../shared/ids";
 import { decodeNdjsonGz } from "../archive/ndjson";
-import { deleteKeys } from "../lifecycle/objects";
+import { deletePrefix } from "../lifecycle/objects";
 import type { ObjectStore } from "../storage/objectStore";
 import { EXPORT_LEASE_SECONDS, EXPORT_OBJECT_DAYS } from "./lifetimes";
 import {
@@ -483,13 +483,7 @@ async function assembleStep(run: Runner): Promise<void> {
 
 /** Removes an export's working parts (and media copies), keeping the archive. */
 export async function deleteParts(store: ObjectStore, orgId: string, exportId: string): Promise<void> {
-  for (const sub of ["parts/", "media/"]) {
-    for (;;) {
-      const page = await store.list(`${exportPrefix(orgId, exportId)}${sub}`);
-      if (page.keys.length === 0) break;
-      await deleteKeys(store, page.keys);
-    }
-  }
+  for (const sub of ["parts/", "media/"]) await deletePrefix(store, `${exportPrefix(orgId, exportId)}${sub}`);
 }
 
 /** The export's org is not marked for deletion (a condition on org_exports). */

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { writeAudit } from "../audit/writeAudit";
-import { EXPORT_LEASE_SECONDS } from "../exports/lifetimes";
+import { runnerMayBeWriting } from "../exports/lease";
 import { withdrawExportsWithEvents } from "../exports/withdraw";
 import { planSteps, readCatalogue, type Scope, type Step } from "./catalogue";
 import { deleteKeys, type LifecycleStores, objectSweeps } from "./objects";
@@ -189,14 +189,10 @@ async function sweepObjects(
   return true;
 }
 
-/**
- * Whether an export of the org was taken within the last lease (its runner may still be writing). A
- * heartbeat after `now` is a failed run's retry time (runExport.ts), not a runner.
- */
+/** Whether an export of the org may still be written by its runner (functions/exports/lease.ts). */
 async function exportMayBeWriting(db: Db, orgId: string, now: Date): Promise<boolean> {
-  const since = new Date(now.getTime() - EXPORT_LEASE_SECONDS * 1000);
   const { rows } = await sql`
-    select 1 from org_exports where org_id = ${orgId} and heartbeat_at between ${since} and ${now} limit 1
+    select 1 from org_exports where org_id = ${orgId} and ${runnerMayBeWriting(now)} limit 1
   `.execute(db);
   return rows.length > 0;
 }

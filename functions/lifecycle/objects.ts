@@ -65,6 +65,15 @@ export function objectSweeps(scope: Scope): ObjectSweep[] {
   return sweeps;
 }
 
+/** Deletes every key under `prefix`, a listing page at a time, in bulk requests; throws on the first failure. */
+export async function deletePrefix(store: ObjectStore, prefix: string): Promise<void> {
+  for (;;) {
+    const page = await store.list(prefix);
+    if (page.keys.length === 0) return;
+    await deleteKeys(store, page.keys);
+  }
+}
+
 /** Deletes `keys` in bulk requests of up to 1,000 (S3 DeleteObjects); throws on the first failure. */
 export async function deleteKeys(store: ObjectStore, keys: string[]): Promise<void> {
   for (let start = 0; start < keys.length; start += 1_000) {

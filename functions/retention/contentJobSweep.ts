@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db";
 import { failJob } from "../content/jobs/run";
+import { deleteKeys } from "../lifecycle/objects";
 import type { ObjectStore } from "../storage/objectStore";
 import { RETENTION } from "./policy";
 
@@ -45,9 +46,7 @@ export async function sweepContentJobs(
   let more = stale.length > ABANDON_BATCH;
   if (media) {
     try {
-      counts.content_staging_deleted = await deleteFinishedStaging(db, media, (n) => {
-        counts.content_staging_deleted = n;
-      });
+      await deleteFinishedStaging(db, media, counts);
     } catch (error) {
       // Our bucket is down: the copies wait for a later run; the rest of the job's work stands.
       log?.("content staging sweep: storage unavailable; the next run goes on", { error });
@@ -61,29 +60,25 @@ export async function sweepContentJobs(
 async function deleteFinishedStaging(
   db: Db,
   media: ObjectStore,
-  progress: (deleted: number) => void,
-): Promise<number> {
-  let deleted = 0;
+  counts: ContentJobSweepCounts,
+): Promise<void> {
+  const jobOf = (key: string) => key.slice(key.lastIndexOf("/") + 1);
   let seen = 0;
   let startAfter: string | undefined;
   while (seen < STAGING_KEYS_PER_RUN) {
     const page = await media.list("staging/", startAfter ? { startAfter } : {});
-    if (page.keys.length === 0) break;
+    if (page.keys.length === 0) return;
     seen += page.keys.length;
-    const jobOf = (key: string) => key.slice(key.lastIndexOf("/") + 1);
     const { rows: open } = await sql<{ id: string }>`
       select id from content_jobs
       where id = any(${page.keys.map(jobOf)}::text[]) and status in ('queued', 'running')
     `.execute(db);
     const keep = new Set(open.map((r) => r.id));
     const doomed = page.keys.filter((key) => !keep.has(jobOf(key)));
-    for (const key of doomed) {
-      await media.delete(key);
-      deleted += 1;
-      progress(deleted);
-    }
-    if (!page.next) break;
+    // Counted per page: a page whose delete fails counts nothing, and the next run lists it again.
+    await deleteKeys(media, doomed);
+    counts.content_staging_deleted += doomed.length;
+    if (!page.next) return;
     startAfter = page.keys.at(-1);
   }
-  return deleted;
 }
